@@ -1,0 +1,1 @@
+//! Placeholder: the dns evidence source (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the journal evidence source (being written).

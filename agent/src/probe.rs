@@ -1,0 +1,1 @@
+//! Placeholder: the probe evidence source (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the proxy_config evidence source (being written).

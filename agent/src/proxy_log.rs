@@ -1,0 +1,1 @@
+//! Placeholder: the proxy_log evidence source (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: the sockets evidence source (being written).

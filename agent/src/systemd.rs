@@ -1,0 +1,1 @@
+//! Placeholder: the systemd evidence source (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: attribution (being written).

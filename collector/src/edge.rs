@@ -1,0 +1,1 @@
+//! Placeholder: edge (being written).

@@ -1,0 +1,1 @@
+//! Placeholder: store (being written).
