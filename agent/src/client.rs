@@ -1,0 +1,194 @@
+//! The agent's gRPC connection to the collector: mTLS by default, plaintext
+//! only when explicitly asked for and only to a loopback collector.
+//!
+//! The channel is lazy, so a collector that is down at start-up or goes away
+//! later is simply retried; [`Backoff`] spaces the retries with full jitter.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gw502_proto::v1::ingest_client::IngestClient;
+use gw502_proto::v1::{HostReport, ReportAck};
+use rand::Rng;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// How the agent proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// mTLS with the fleet CA and this host's agent certificate.
+    Tls {
+        /// The fleet CA certificate (PEM).
+        ca: PathBuf,
+        /// This host's agent certificate (PEM).
+        cert: PathBuf,
+        /// Its private key (PEM).
+        key: PathBuf,
+    },
+    /// No TLS: only for a collector on loopback, and only when configured.
+    Plaintext,
+}
+
+/// Why the client could not be set up or a report not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A certificate or key file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The collector address is not a usable URL.
+    #[error("invalid collector address {address:?}: {reason}")]
+    Address {
+        /// The address as configured.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Plaintext was configured for a collector that is not on loopback.
+    #[error("plaintext is only allowed to a loopback collector, not {0}")]
+    PlaintextNotLoopback(String),
+    /// The collector refused or the transport failed.
+    #[error("collector refused the report: {}", .0.message())]
+    Status(#[from] tonic::Status),
+}
+
+/// A connection to the collector's ingest service.
+#[derive(Debug, Clone)]
+pub struct CollectorClient {
+    inner: IngestClient<Channel>,
+}
+
+impl CollectorClient {
+    /// Prepares a lazy channel to `address` (e.g. `https://collector:7502`).
+    pub fn new(address: &str, transport: &Transport) -> Result<Self, ClientError> {
+        let bad = |reason: String| ClientError::Address {
+            address: address.to_string(),
+            reason,
+        };
+        let mut endpoint = Endpoint::from_shared(address.to_string())
+            .map_err(|e| bad(e.to_string()))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .tcp_keepalive(Some(Duration::from_secs(30)));
+        let uri = endpoint.uri().clone();
+        let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
+        match transport {
+            Transport::Tls { ca, cert, key } => {
+                let domain = host.trim_start_matches('[').trim_end_matches(']').to_string();
+                let tls = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(read(ca)?))
+                    .identity(Identity::from_pem(read(cert)?, read(key)?))
+                    .domain_name(domain);
+                endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+            }
+            Transport::Plaintext => {
+                if !is_loopback_host(&host) {
+                    return Err(ClientError::PlaintextNotLoopback(address.to_string()));
+                }
+            }
+        }
+        let inner = IngestClient::new(endpoint.connect_lazy())
+            .max_encoding_message_size(gw502_proto::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(gw502_proto::MAX_MESSAGE_BYTES);
+        Ok(Self { inner })
+    }
+
+    /// Delivers one report.
+    pub async fn send(&mut self, report: HostReport) -> Result<ReportAck, ClientError> {
+        Ok(self.inner.report(report).await?.into_inner())
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::Read {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// True for `localhost` and loopback IP literals.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Exponential backoff with full jitter, for reconnects.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Starts at `base`, doubling up to `max`.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay: uniformly random in `[0, min(max, base * 2^attempt)]`,
+    /// but at least a tenth of `base` so retries never spin.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let floor = self.base / 10;
+        let jittered = rand::rng().random_range(Duration::ZERO..=ceiling);
+        jittered.max(floor)
+    }
+
+    /// Forgets past failures after a success.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        for attempt in 0..12 {
+            let ceiling = Duration::from_millis(100 * (1 << attempt)).min(Duration::from_secs(2));
+            let delay = backoff.next_delay();
+            assert!(delay <= ceiling, "attempt {attempt}: {delay:?} > {ceiling:?}");
+            assert!(delay >= Duration::from_millis(10));
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn plaintext_is_refused_off_loopback() {
+        let err = CollectorClient::new("http://10.0.0.5:7502", &Transport::Plaintext).unwrap_err();
+        assert!(matches!(err, ClientError::PlaintextNotLoopback(_)), "{err}");
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("127.0.0.2"));
+        assert!(!is_loopback_host("localhost.evil.example"));
+    }
+
+    #[tokio::test]
+    async fn missing_certificate_names_the_file() {
+        let transport = Transport::Tls {
+            ca: "/nonexistent/ca.crt".into(),
+            cert: "/nonexistent/a.crt".into(),
+            key: "/nonexistent/a.key".into(),
+        };
+        let err = CollectorClient::new("https://127.0.0.1:7502", &transport).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
+    }
+}

@@ -1,0 +1,261 @@
+//! The agent's config: raw TOML, validation with every problem reported at
+//! once, and the typed [`Config`]. Every key is documented in
+//! `deploy/agent.toml`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::client::Transport;
+use crate::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
+use crate::source::Roots;
+
+/// The raw file.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    /// This host's id; must match the agent certificate's name.
+    pub host_id: Option<String>,
+    /// Collector address, e.g. `https://collector.example:7502`.
+    pub collector: Option<String>,
+    /// Report interval.
+    pub interval: Option<HumanDuration>,
+    /// A full snapshot every N reports.
+    pub full_snapshot_every: Option<u64>,
+    /// Where the spool, journal cursor and other state live.
+    pub state_dir: Option<PathBuf>,
+    /// Bound of the on-disk spool.
+    pub spool_max: Option<ByteSize>,
+    /// Extra units to watch besides the discovered ones.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// TLS material.
+    #[serde(default)]
+    pub tls: RawTls,
+    /// Filesystem roots.
+    #[serde(default)]
+    pub roots: RawRoots,
+    /// The nginx binary used for `nginx -T` / `nginx -t`.
+    pub nginx: Option<PathBuf>,
+    /// Per-probe timeout for direct upstream probes.
+    pub probe_timeout: Option<HumanDuration>,
+    /// Public sites this host probes as an extra vantage point.
+    #[serde(default)]
+    pub cross_probes: Vec<RawCrossProbe>,
+    /// Address for Prometheus metrics (off when absent).
+    pub metrics_listen: Option<String>,
+}
+
+/// The `[tls]` table.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    /// Fleet CA certificate.
+    pub ca: Option<PathBuf>,
+    /// This host's agent certificate.
+    pub cert: Option<PathBuf>,
+    /// Its key.
+    pub key: Option<PathBuf>,
+    /// Talk plaintext to a loopback collector.
+    #[serde(default)]
+    pub plaintext: bool,
+}
+
+/// The `[roots]` table.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRoots {
+    /// Instead of `/proc`.
+    pub proc: Option<PathBuf>,
+    /// Instead of `/sys`.
+    pub sys: Option<PathBuf>,
+    /// Instead of `/run`.
+    pub run: Option<PathBuf>,
+    /// Instead of `/etc`.
+    pub etc: Option<PathBuf>,
+}
+
+/// One `[[cross_probes]]` entry.
+#[derive(Debug, Deserialize)]
+pub struct RawCrossProbe {
+    /// Site name as the collector knows it.
+    pub site: String,
+    /// Its public URL.
+    pub url: String,
+}
+
+/// The validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This host's id.
+    pub host_id: String,
+    /// Collector address.
+    pub collector: String,
+    /// How the agent authenticates.
+    pub transport: Transport,
+    /// Report interval.
+    pub interval: Duration,
+    /// Full snapshot period in reports.
+    pub full_snapshot_every: u64,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Spool bound in bytes.
+    pub spool_max: u64,
+    /// Extra units to watch.
+    pub units: Vec<String>,
+    /// Filesystem roots.
+    pub roots: Roots,
+    /// nginx binary.
+    pub nginx: PathBuf,
+    /// Direct probe timeout.
+    pub probe_timeout: Duration,
+    /// Sites probed from here: (site, url).
+    pub cross_probes: Vec<(String, String)>,
+    /// Metrics listener.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (raw, problems) = load_toml::<RawConfig>(path)?;
+        raw.validate(path, problems)
+    }
+
+    /// Defaults for a one-off local snapshot, which needs no collector.
+    pub fn local_default() -> Self {
+        let raw = RawConfig {
+            collector: Some("http://127.0.0.1:7502".into()),
+            tls: RawTls { plaintext: true, ..RawTls::default() },
+            state_dir: Some(std::env::temp_dir().join("gw502-agent-snapshot")),
+            ..RawConfig::default()
+        };
+        raw.validate(Path::new("defaults"), Problems::default())
+            .expect("the built-in defaults are valid")
+    }
+}
+
+impl RawConfig {
+    /// Checks every key, returning all problems at once.
+    pub fn validate(self, path: &Path, mut problems: Problems) -> Result<Config, ConfigError> {
+        let host_id = self.host_id.unwrap_or_else(local_host_name);
+        if !valid_name(&host_id) {
+            problems.push("host_id", format!("{host_id:?} must be 1-253 characters of A-Z a-z 0-9 . _ -"));
+        }
+        let collector = self.collector.unwrap_or_default();
+        if collector.is_empty() {
+            problems.push("collector", "missing (e.g. \"https://collector.example:7502\")");
+        } else if !(collector.starts_with("https://") || collector.starts_with("http://")) {
+            problems.push("collector", format!("{collector:?} must start with https:// (or http:// with tls.plaintext)"));
+        }
+        let transport = match (self.tls.plaintext, self.tls.ca, self.tls.cert, self.tls.key) {
+            (true, None, None, None) => Transport::Plaintext,
+            (true, ..) => {
+                problems.push("tls.plaintext", "plaintext cannot be combined with ca/cert/key");
+                Transport::Plaintext
+            }
+            (false, Some(ca), Some(cert), Some(key)) => Transport::Tls { ca, cert, key },
+            (false, ca, cert, key) => {
+                for (name, value) in [("tls.ca", ca), ("tls.cert", cert), ("tls.key", key)] {
+                    if value.is_none() {
+                        problems.push(name, "missing (mTLS is required; tls.plaintext = true only for a loopback collector)");
+                    }
+                }
+                Transport::Plaintext
+            }
+        };
+        if transport == Transport::Plaintext && collector.starts_with("https://") {
+            problems.push("collector", "https:// needs tls.ca, tls.cert and tls.key");
+        }
+        let interval = self.interval.map_or(Duration::from_secs(10), |d| d.0);
+        if interval < Duration::from_secs(1) {
+            problems.push("interval", "must be at least 1s");
+        }
+        let spool_max = self.spool_max.map_or(64 << 20, |b| b.0);
+        if spool_max < 64 << 10 {
+            problems.push("spool_max", "must be at least 64KiB");
+        }
+        for (i, probe) in self.cross_probes.iter().enumerate() {
+            if !(probe.url.starts_with("http://") || probe.url.starts_with("https://")) {
+                problems.push(format!("cross_probes[{i}].url"), format!("{:?} must be an http(s) URL", probe.url));
+            }
+        }
+        let metrics_listen = self.metrics_listen.as_deref().and_then(|text| {
+            problems.check("metrics_listen", text.parse().map_err(|e| format!("{text:?}: {e}")))
+        });
+        let defaults = Roots::default();
+        let roots = Roots {
+            proc: self.roots.proc.unwrap_or(defaults.proc),
+            sys: self.roots.sys.unwrap_or(defaults.sys),
+            run: self.roots.run.unwrap_or(defaults.run),
+            etc: self.roots.etc.unwrap_or(defaults.etc),
+        };
+        let config = Config {
+            host_id,
+            collector,
+            transport,
+            interval,
+            full_snapshot_every: self.full_snapshot_every.unwrap_or(30).max(1),
+            state_dir: self.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/gw502-agent")),
+            spool_max,
+            units: self.units,
+            roots,
+            nginx: self.nginx.unwrap_or_else(|| PathBuf::from("nginx")),
+            probe_timeout: self.probe_timeout.map_or(Duration::from_secs(3), |d| d.0),
+            cross_probes: self.cross_probes.into_iter().map(|p| (p.site, p.url)).collect(),
+            metrics_listen,
+        };
+        problems.finish(path, config)
+    }
+}
+
+/// True for names usable as host ids and certificate names.
+pub fn valid_name(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The kernel's host name, the default host id.
+pub fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::parse_toml;
+
+    fn validate(text: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("agent.toml");
+        let (raw, problems) = parse_toml::<RawConfig>(path, text)?;
+        raw.validate(path, problems)
+    }
+
+    #[test]
+    fn all_problems_at_once() {
+        let err = validate(
+            "host_id = \"bad host\"\ninterval = \"10ms\"\nspool_max = \"1KiB\"\nsurprise = true\n[[cross_probes]]\nsite = \"s\"\nurl = \"gopher://x\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["surprise", "host_id", "collector", "tls.ca", "tls.cert", "tls.key", "interval", "spool_max", "cross_probes[0].url"]
+        );
+    }
+
+    #[test]
+    fn mtls_config_with_defaults() {
+        let config = validate(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n[tls]\nca = \"/p/ca.crt\"\ncert = \"/p/web1.crt\"\nkey = \"/p/web1.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.interval, Duration::from_secs(10));
+        assert!(matches!(config.transport, Transport::Tls { .. }));
+        assert_eq!(config.roots, Roots::default());
+    }
+}

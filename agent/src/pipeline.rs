@@ -1,0 +1,113 @@
+//! The agent's evidence sources, wired together in the order their scope
+//! needs (see [`crate::report`]).
+
+use gw502_proto::v1::HostReport;
+
+use crate::config::Config;
+use crate::dns::{DnsSettings, DnsSource};
+use crate::journal::{JournalSettings, JournalSource};
+use crate::probe::{CrossProbeSource, ProbeSource};
+use crate::proxy_config::{ProxyConfigSettings, ProxyConfigSource};
+use crate::proxy_log::{AccessLogSource, ProxyLogSettings, ProxyLogSource};
+use crate::report::{gather, learn_listeners, learn_proxies};
+use crate::run::stamp;
+use crate::sockets::{SocketsSettings, SocketsSource};
+use crate::source::{Scope, UnitRole};
+use crate::systemd::{SystemdSettings, SystemdSource};
+
+/// Every evidence source of one agent, with their state between reports.
+pub struct Sources {
+    proxy_config: ProxyConfigSource,
+    sockets: SocketsSource,
+    systemd: SystemdSource,
+    journal: JournalSource,
+    probes: ProbeSource,
+    dns: DnsSource,
+    proxy_log: ProxyLogSource,
+    access_log: AccessLogSource,
+    cross_probes: CrossProbeSource,
+}
+
+impl Sources {
+    /// Builds the sources from the config.
+    pub fn new(config: &Config) -> Self {
+        let proxy_config = ProxyConfigSource::new(ProxyConfigSettings {
+            nginx_bin: config.nginx.clone(),
+            ..ProxyConfigSettings::default()
+        });
+        // Access logs are read with the log_format the proxy config declares.
+        let access_log = AccessLogSource::new(ProxyLogSettings::default(), proxy_config.access_formats());
+        Self {
+            proxy_config,
+            sockets: SocketsSource::new(SocketsSettings::default()),
+            systemd: SystemdSource::new(SystemdSettings::default()),
+            journal: JournalSource::new(config.state_dir.join("journal"), JournalSettings::default()),
+            probes: ProbeSource::new(config.probe_timeout),
+            dns: DnsSource::new(DnsSettings::default()),
+            proxy_log: ProxyLogSource::default(),
+            access_log,
+            cross_probes: CrossProbeSource::new(&config.host_id, &config.cross_probes),
+        }
+    }
+
+    /// Runs every source once and returns the whole picture (no deltas).
+    pub async fn gather(&mut self, config: &Config) -> HostReport {
+        let mut scope = Scope {
+            roots: config.roots.clone(),
+            ..Scope::default()
+        };
+        for unit in &config.units {
+            scope.watch(unit.clone(), UnitRole::Configured);
+        }
+        let proxy_config = gather(&mut self.proxy_config, &scope).await;
+        learn_proxies(&mut scope, &proxy_config);
+        let sockets = gather(&mut self.sockets, &scope).await;
+        learn_listeners(&mut scope, &sockets);
+        let scope = scope;
+        let (systemd, journal, probes, dns, proxy_log, access_log, cross_probes) = tokio::join!(
+            gather(&mut self.systemd, &scope),
+            gather(&mut self.journal, &scope),
+            gather(&mut self.probes, &scope),
+            gather(&mut self.dns, &scope),
+            gather(&mut self.proxy_log, &scope),
+            gather(&mut self.access_log, &scope),
+            gather(&mut self.cross_probes, &scope),
+        );
+        let mut report = HostReport {
+            addresses: local_addresses(),
+            systemd: Some(systemd),
+            sockets: Some(sockets),
+            journal: Some(journal),
+            proxy_config: Some(proxy_config),
+            probes: Some(probes),
+            dns: Some(dns),
+            proxy_log: Some(proxy_log),
+            access_log: Some(access_log),
+            cross_probes: (!config.cross_probes.is_empty()).then_some(cross_probes),
+            full_snapshot: true,
+            ..HostReport::default()
+        };
+        stamp(&mut report, config);
+        report
+    }
+}
+
+/// The host's interface addresses, loopback excluded.
+fn local_addresses() -> Vec<String> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<String> = interfaces
+        .filter_map(|i| i.address)
+        .filter_map(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
+        })
+        .filter(|ip| !ip.is_loopback())
+        .map(|ip| ip.to_string())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}

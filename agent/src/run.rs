@@ -1,0 +1,160 @@
+//! The agent's main loop: gather a report every interval, put it in the
+//! spool, and drain the spool to the collector in order.
+//!
+//! Every report goes through the spool, so a collector outage or an agent
+//! restart only delays delivery. Only the newest report of a drain is sent as
+//! live; everything older that had to wait is marked `replayed`, which the
+//! collector treats as history that never opens fresh alerts. Permanent
+//! refusals (a report too large or malformed) are dropped and counted rather
+//! than blocking the queue forever.
+
+use std::future::Future;
+use std::time::Duration;
+
+use gw502_proto::v1::HostReport;
+use tonic::Code;
+
+use crate::client::{Backoff, ClientError, CollectorClient};
+use crate::config::Config;
+use crate::pipeline::Sources;
+use crate::report::{Deltas, now_ms};
+use crate::spool::{Spool, SpoolError};
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The spool could not be used.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The collector client could not be set up.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// One agent: its sources, its spool and its connection.
+pub struct Agent {
+    config: Config,
+    sources: Sources,
+    deltas: Deltas,
+    spool: Spool,
+    client: CollectorClient,
+    instance: String,
+    seq: u64,
+    backoff: Backoff,
+    refused: u64,
+}
+
+impl Agent {
+    /// Prepares the agent; nothing is contacted yet.
+    pub fn new(config: Config) -> Result<Self, RunError> {
+        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max)?;
+        let client = CollectorClient::new(&config.collector, &config.transport)?;
+        let sources = Sources::new(&config);
+        Ok(Self {
+            deltas: Deltas::new(config.full_snapshot_every),
+            backoff: Backoff::new(Duration::from_millis(500), config.interval.max(Duration::from_secs(1))),
+            instance: format!("{:016x}", rand::random::<u64>()),
+            seq: 0,
+            refused: 0,
+            config,
+            sources,
+            spool,
+            client,
+        })
+    }
+
+    /// Reports every interval until `shutdown` resolves.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(self.config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let retry = tokio::time::sleep(Duration::MAX / 4);
+        tokio::pin!(retry);
+        let mut retrying = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.enqueue().await?;
+                    retrying = !self.drain().await?;
+                }
+                _ = &mut retry, if retrying => {
+                    retrying = !self.drain().await?;
+                }
+                () = &mut shutdown => break,
+            }
+            if retrying {
+                let delay = self.backoff.next_delay();
+                tracing::debug!(delay_ms = delay.as_millis() as u64, waiting = self.spool.len(), "collector unreachable, retrying");
+                retry.as_mut().reset(tokio::time::Instant::now() + delay);
+            }
+        }
+        tracing::info!(waiting = self.spool.len(), "agent stopped");
+        Ok(())
+    }
+
+    /// Gathers one report and puts it in the spool.
+    pub async fn enqueue(&mut self) -> Result<(), RunError> {
+        let dropped_before = self.spool.dropped();
+        let mut report = self.sources.gather(&self.config).await;
+        self.seq += 1;
+        report.agent_instance.clone_from(&self.instance);
+        report.seq = self.seq;
+        report.spool_dropped = self.spool.dropped() + self.refused;
+        self.deltas.apply(&mut report);
+        self.spool.push(&report)?;
+        if self.spool.dropped() > dropped_before {
+            // What was dropped may have carried changes: resend everything next time.
+            self.deltas.force_full();
+        }
+        Ok(())
+    }
+
+    /// Sends waiting reports oldest first. Returns false when the collector
+    /// could not be reached and a retry is due.
+    pub async fn drain(&mut self) -> Result<bool, RunError> {
+        while let Some(mut report) = self.spool.front()? {
+            report.replayed = !self.is_newest(&report);
+            match self.client.send(report).await {
+                Ok(_) => {
+                    self.spool.pop_front()?;
+                    self.backoff.reset();
+                    metrics::counter!("gw502_agent_reports_sent_total").increment(1);
+                }
+                Err(ClientError::Status(status)) if is_permanent(status.code()) => {
+                    tracing::error!(code = ?status.code(), message = status.message(), "collector refused a report for good, dropping it");
+                    self.spool.pop_front()?;
+                    self.refused += 1;
+                    self.deltas.force_full();
+                }
+                Err(error) => {
+                    metrics::counter!("gw502_agent_send_errors_total").increment(1);
+                    tracing::warn!(%error, waiting = self.spool.len(), "cannot deliver report");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reports waiting in the spool.
+    pub fn waiting(&self) -> usize {
+        self.spool.len()
+    }
+
+    fn is_newest(&self, report: &HostReport) -> bool {
+        report.agent_instance == self.instance && report.seq == self.seq
+    }
+}
+
+/// Refusals that retrying cannot fix.
+fn is_permanent(code: Code) -> bool {
+    matches!(code, Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition)
+}
+
+/// Stamps the report header fields every report carries.
+pub fn stamp(report: &mut HostReport, config: &Config) {
+    report.host_id.clone_from(&config.host_id);
+    report.agent_version = env!("CARGO_PKG_VERSION").to_string();
+    report.generated_at_ms = now_ms();
+    report.interval_ms = config.interval.as_millis() as u32;
+}
