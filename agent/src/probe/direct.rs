@@ -1,0 +1,217 @@
+//! [`ProbeSource`]: probes every distinct upstream target the proxy configs
+//! name, with bounded concurrency and a total deadline, and fills the
+//! report's `ProbesSection`.
+//!
+//! Each target is probed the way its proxy reaches it: the protocol of the
+//! directive (`proxy_pass http://`, `fastcgi_pass`, ...), the Host header of
+//! the first server name that routes to it, and the location's path when it
+//! is a plain prefix.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
+
+use super::client::{ProbeRequest, Protocol, probe};
+use super::connect::Endpoint;
+use super::tls::TlsPolicy;
+use crate::source::{Scope, Source, Unavailable};
+
+/// Bounds and policy of the direct probes.
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    /// Probes in flight at once.
+    pub concurrency: usize,
+    /// Time allowed for all probes of one report.
+    pub deadline: Duration,
+    /// Time allowed for resolution and connect of one probe.
+    pub connect_timeout: Duration,
+    /// Time allowed for the handshake and response head of one probe.
+    pub response_timeout: Duration,
+    /// A response head above this many bytes is `header_too_big`.
+    pub max_head: usize,
+    /// Certificate policy for `https` targets.
+    pub tls: TlsPolicy,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            deadline: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            max_head: 8 * 1024,
+            tls: TlsPolicy::default(),
+        }
+    }
+}
+
+impl From<Duration> for ProbeSettings {
+    /// Default settings with `timeout` for both the connect and the response.
+    fn from(timeout: Duration) -> Self {
+        Self {
+            connect_timeout: timeout,
+            response_timeout: timeout,
+            ..Self::default()
+        }
+    }
+}
+
+/// The direct-probe evidence source.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSource {
+    settings: ProbeSettings,
+}
+
+impl ProbeSource {
+    /// A source with the given settings (or a per-probe timeout).
+    pub fn new(settings: impl Into<ProbeSettings>) -> Self {
+        Self {
+            settings: settings.into(),
+        }
+    }
+
+    /// The probes this scope calls for: one per distinct (protocol, address).
+    pub fn plan(&self, scope: &Scope) -> Vec<(UpstreamTarget, ProbeRequest)> {
+        let mut seen = HashSet::new();
+        let mut planned = Vec::new();
+        for target in scope.proxies.iter().flat_map(|p| p.targets.iter()) {
+            if !seen.insert((target.protocol.clone(), target.address.clone())) {
+                continue;
+            }
+            if let Some(request) = self.request_for(scope, target) {
+                planned.push((target.clone(), request));
+            }
+        }
+        planned
+    }
+
+    fn request_for(&self, scope: &Scope, target: &UpstreamTarget) -> Option<ProbeRequest> {
+        let protocol = Protocol::from_word(&target.protocol);
+        let endpoint = if !target.unix_path.is_empty() {
+            Endpoint::Unix(scope.roots.host_path(Path::new(&target.unix_path)))
+        } else if !target.host.is_empty() {
+            let host = target
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let port = match (target.port, target.protocol.as_str()) {
+                (0, "https" | "grpcs") => 443,
+                (0, _) => 80,
+                (p, _) => u16::try_from(p).ok()?,
+            };
+            Endpoint::Tcp { host, port }
+        } else {
+            return None;
+        };
+        let mut request = ProbeRequest::new(endpoint, protocol);
+        request.host_header = host_header(target);
+        request.path = probe_path(&target.location);
+        if !target.host.is_empty() {
+            request.tls_name = Some(
+                target
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            );
+        }
+        request.connect_timeout = self.settings.connect_timeout;
+        request.response_timeout = self.settings.response_timeout;
+        request.max_head = self.settings.max_head;
+        request.tls = self.settings.tls.clone();
+        Some(request)
+    }
+}
+
+/// The Host header for a target: its first concrete server name, else its host.
+pub fn host_header(target: &UpstreamTarget) -> String {
+    target
+        .server_names
+        .iter()
+        .find(|n| !n.is_empty() && *n != "_" && !n.starts_with('~') && !n.contains('*'))
+        .cloned()
+        .or_else(|| (!target.host.is_empty()).then(|| target.host.clone()))
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The path to request: the location when it is a plain prefix, else `/`.
+pub fn probe_path(location: &str) -> String {
+    let plain = location.starts_with('/')
+        && !location
+            .chars()
+            .any(|c| c.is_whitespace() || "~*^$()[]{}|\\?+".contains(c));
+    if plain {
+        location.to_string()
+    } else {
+        "/".to_string()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Source for ProbeSource {
+    type Section = ProbesSection;
+
+    fn name(&self) -> &'static str {
+        "probes"
+    }
+
+    async fn collect(&mut self, scope: &Scope) -> Result<ProbesSection, Unavailable> {
+        let planned = self.plan(scope);
+        let total = planned.len();
+        let deadline = tokio::time::Instant::now() + self.settings.deadline;
+        let mut running =
+            futures::stream::iter(planned.into_iter().map(|(target, request)| async move {
+                let at_ms = now_ms();
+                let result = probe(&request).await;
+                DirectProbe {
+                    target: Some(target),
+                    at_ms,
+                    outcome: result.outcome.as_str().to_string(),
+                    phase: result
+                        .phase
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default(),
+                    status: u32::from(result.status),
+                    header_bytes: result.header_bytes,
+                    detail: result.detail,
+                    elapsed_ms: result.elapsed_ms,
+                    peer: result.peer,
+                }
+            }))
+            .buffer_unordered(self.settings.concurrency.max(1));
+        let mut probes = Vec::with_capacity(total);
+        while let Ok(Some(done)) = tokio::time::timeout_at(deadline, running.next()).await {
+            probes.push(done);
+        }
+        if probes.len() < total {
+            tracing::warn!(
+                done = probes.len(),
+                total,
+                "probe deadline reached before every target was probed"
+            );
+        }
+        probes.sort_by(|a, b| {
+            let key = |p: &DirectProbe| {
+                p.target
+                    .as_ref()
+                    .map(|t| (t.protocol.clone(), t.address.clone()))
+            };
+            key(a).cmp(&key(b))
+        });
+        Ok(ProbesSection {
+            unavailable: String::new(),
+            probes,
+        })
+    }
+}

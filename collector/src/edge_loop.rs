@@ -1,0 +1,142 @@
+//! The collector's periodic work: edge probes of every site with a public
+//! URL, re-evaluation of incidents, the incident change feed and retention.
+//!
+//! When several collectors share one PostgreSQL, the singleton loops (probes,
+//! evaluation, retention) run only on the collector holding the matching
+//! lease, so a site is probed once per interval and every incident opens once.
+//! The change feed runs on every collector: it streams incident changes made
+//! by any of them to that collector's `gw502ctl incidents watch` clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gw502_proto::v1::{EdgeObservation, IncidentEvent};
+
+use crate::edge::{OriginTarget, SiteTarget};
+use crate::hub::{Hub, now_ms};
+use crate::incidents::Evaluator;
+use crate::query::incident_proto;
+use crate::sites::{SiteView, serving_hosts, site_views};
+use crate::store::{HostRow, ObservationRow, StoreError};
+
+/// Probes one site now: the public URL, and each serving host directly.
+pub async fn probe(hub: &Hub, site: &SiteView, hosts: &[HostRow]) -> Vec<EdgeObservation> {
+    let origins = serving_hosts(site, hosts)
+        .into_iter()
+        .flat_map(|h| {
+            h.addresses.iter().filter_map(|a| a.parse().ok()).take(1).map(|address| OriginTarget {
+                host_id: h.host_id.clone(),
+                address,
+                port: None,
+            })
+        })
+        .collect();
+    let target = SiteTarget {
+        name: site.name.clone(),
+        url: site.url.clone(),
+        origins,
+    };
+    hub.prober.probe_site(&target).await
+}
+
+async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
+    match hub.store.try_lease(lease, &hub.config.id, ttl.as_millis() as i64, now_ms()).await {
+        Ok(held) => held,
+        Err(error) => {
+            tracing::warn!(lease, %error, "cannot renew lease");
+            false
+        }
+    }
+}
+
+/// Probes every site with a URL once per `probe_interval`.
+pub async fn probe_loop(hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(hub.config.probe_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !holds(&hub, "edge-probes", hub.config.probe_interval * 3).await {
+            continue;
+        }
+        if let Err(error) = probe_all(&hub).await {
+            tracing::warn!(%error, "edge probes failed");
+        }
+    }
+}
+
+async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
+    let hosts = hub.store.list_hosts().await?;
+    let sites: Vec<SiteView> = site_views(hub).await?.into_iter().filter(|s| !s.url.is_empty()).collect();
+    let hosts = &hosts;
+    let probes = sites.iter().map(|site| async move { (site, probe(hub, site, hosts).await) });
+    for (site, observations) in futures::future::join_all(probes).await {
+        for observation in &observations {
+            hub.store
+                .insert_observation(&site.name, &ObservationRow::from_observation(observation))
+                .await?;
+        }
+        hub.wake_site(&site.name);
+    }
+    Ok(())
+}
+
+/// Re-evaluates on new evidence, and at least every `evaluation_interval`.
+pub async fn evaluate_loop(hub: Arc<Hub>) {
+    let mut evaluator = Evaluator::new(hub.clone());
+    let interval = hub.config.evaluation_interval;
+    loop {
+        // Wake-ups coalesce: a burst of reports costs one evaluation.
+        let _ = tokio::time::timeout(interval, hub.wake.notified()).await;
+        if !holds(&hub, "evaluator", interval * 3).await {
+            continue;
+        }
+        if let Err(error) = evaluator.evaluate_all().await {
+            tracing::warn!(%error, "evaluation failed");
+        }
+    }
+}
+
+/// Streams incident changes from the store (made by any collector) to watchers.
+pub async fn change_feed(hub: Arc<Hub>) {
+    let mut cursor = loop {
+        match hub.store.incident_change_cursor().await {
+            Ok(cursor) => break cursor,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read incident change cursor");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        match hub.store.incident_changes_since(cursor).await {
+            Ok(changes) => {
+                for (id, row, kind) in changes {
+                    cursor = cursor.max(id);
+                    let _ = hub.events.send(IncidentEvent {
+                        kind,
+                        incident: Some(incident_proto(&row)),
+                    });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read incident changes"),
+        }
+    }
+}
+
+/// Deletes history older than the retention period, hourly.
+pub async fn retention_loop(hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if !holds(&hub, "retention", Duration::from_secs(2 * 3600)).await {
+            continue;
+        }
+        let cutoff = now_ms() - hub.config.retention.as_millis() as i64;
+        match hub.store.prune(cutoff).await {
+            Ok(stats) => tracing::info!(reports = stats.reports, observations = stats.observations, incidents = stats.incidents, "pruned history"),
+            Err(error) => tracing::warn!(%error, "pruning failed"),
+        }
+    }
+}
