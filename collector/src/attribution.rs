@@ -1,1 +1,239 @@
-//! Placeholder: attribution (being written).
+//! The attribution engine: a pure function from the evidence of one site
+//! ([`SiteEvidence`]) to verdicts in TAXONOMY.md words ([`Verdict`]).
+//!
+//! It is a small pipeline. [`signal`] decides whether visitors see a failure
+//! now and which status and hop they see; no failure, no verdict. Site-wide
+//! rules go first: [`client`] (only one vantage fails) and [`edge`] (the edge
+//! made the error while the origin answers direct probes). Then, per host that
+//! serves the site, [`finding`] turns log signals, probes and access counts
+//! into triggers with candidate causes, and the layer rules ([`proxy`],
+//! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
+//! with sockets, systemd and the journal into findings that carry their
+//! evidence. The best finding per failing host becomes a verdict; confidence
+//! drops for stale hosts and unavailable sources, and when nothing confirms a
+//! cause the verdict is `unknown/insufficient_evidence` naming what is missing.
+
+mod change;
+mod client;
+mod dependency;
+mod edge;
+mod evidence;
+mod facts;
+mod finding;
+mod handoff;
+mod host;
+mod lines;
+mod per_host;
+mod proxy;
+mod response;
+mod serving;
+mod signal;
+mod target;
+#[cfg(test)]
+mod tests;
+mod upstream;
+mod verdict;
+
+pub use evidence::{Evidence, HostEvidence, SiteEvidence, SiteRef, Source, clean};
+pub use verdict::{Cause, Hop, Layer, Owner, RecentChange, UnknownWord, Verdict};
+
+use gw502_proto::v1::EdgeObservation;
+
+use finding::Finding;
+use host::HostView;
+use serving::Serves;
+use signal::SiteSignal;
+use target::{SiteAddr, Target};
+
+/// Attributes the site's current failure; empty when visitors see no 5xx.
+pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
+    let url = if evidence.site.url.is_empty() {
+        &evidence.site.name
+    } else {
+        &evidence.site.url
+    };
+    let site = SiteAddr::parse(url);
+    let hosts = serving::serving(evidence, &site);
+    let Some(signal) = SiteSignal::observe(&evidence.edge, &hosts) else {
+        return Vec::new();
+    };
+    let cx = Cx {
+        ev: evidence,
+        site: &site,
+        hosts,
+        signal,
+    };
+    if let Some(f) = client::rule(&cx) {
+        return vec![cx.verdict(None, f)];
+    }
+    if let Some(f) = edge::rule(&cx, true) {
+        return vec![cx.verdict(None, f)];
+    }
+    let found: Vec<(&HostView<'_>, Finding, Vec<String>)> = cx
+        .hosts
+        .iter()
+        .filter_map(|h| cx.host_finding(h).map(|(f, next)| (h, f, next)))
+        .collect();
+    // A host whose failures all point at another failing host is the messenger, not the fault.
+    let failing: Vec<&str> = found.iter().map(|(h, _, _)| h.id()).collect();
+    let messenger =
+        |next: &[String]| !next.is_empty() && next.iter().all(|n| failing.contains(&n.as_str()));
+    let mut out: Vec<Verdict> = found
+        .iter()
+        .filter(|(_, _, next)| found.len() < 2 || !messenger(next))
+        .map(|(h, f, _)| cx.verdict(Some(h), f.clone()))
+        .collect();
+    if out.is_empty() {
+        let f = edge::rule(&cx, false).unwrap_or_else(|| cx.insufficient());
+        out.push(cx.verdict(None, f));
+    }
+    out
+}
+
+/// Everything a rule may consult: the site, its serving hosts and its signal.
+pub(crate) struct Cx<'a> {
+    /// The raw input.
+    pub ev: &'a SiteEvidence,
+    /// The site's public address.
+    pub site: &'a SiteAddr,
+    /// Hosts serving the site.
+    pub hosts: Vec<HostView<'a>>,
+    /// What visitors see.
+    pub signal: SiteSignal<'a>,
+}
+
+impl<'a> Cx<'a> {
+    /// Latest direct origin probe per origin host (`origin/<host>`).
+    pub fn origin_probes(&self) -> Vec<&'a EdgeObservation> {
+        let mut latest: std::collections::BTreeMap<&str, &EdgeObservation> = Default::default();
+        for o in self
+            .ev
+            .edge
+            .iter()
+            .filter(|o| o.target.starts_with("origin/") && o.outcome != "blocked")
+        {
+            let slot = latest.entry(o.target.as_str()).or_insert(o);
+            if o.at_ms >= slot.at_ms {
+                *slot = o;
+            }
+        }
+        latest.into_values().collect()
+    }
+
+    /// The host a target lives on: loopback and unknown hosts are the proxy's
+    /// own host; IP literals (directly or via the host's DNS answers) are
+    /// matched against every agent's addresses.
+    pub fn host_of(&self, from: &HostView<'a>, t: &Target) -> Option<HostView<'a>> {
+        if t.unix.is_some() || t.is_loopback() || t.host.is_empty() {
+            return Some(*from);
+        }
+        let mut addrs = vec![t.host.clone()];
+        if !t.is_ip() {
+            let answers = from.ev.state.dns.as_ref().map_or(&[][..], |d| &d.answers);
+            addrs.extend(
+                answers
+                    .iter()
+                    .filter(|a| a.name.eq_ignore_ascii_case(&t.host))
+                    .flat_map(|a| a.addresses.clone()),
+            );
+        }
+        let owner = self.ev.hosts.iter().find(|h| {
+            h.state
+                .addresses
+                .iter()
+                .any(|a| addrs.iter().any(|x| x == a.split('/').next().unwrap_or(a)))
+        })?;
+        Some(HostView {
+            ev: owner,
+            site: self.site,
+            serves: Serves::Discovered,
+        })
+    }
+
+    /// The honest answer when nothing confirms a cause.
+    fn insufficient(&self) -> Finding {
+        let mut missing = Vec::new();
+        if self.hosts.is_empty() {
+            missing.push(format!(
+                "no agent reports from hosts serving {}",
+                self.site.host
+            ));
+        }
+        for h in &self.hosts {
+            for (section, reason) in h.unavailable() {
+                missing.push(format!(
+                    "{section} unavailable on {}: {}",
+                    h.id(),
+                    clean(reason, 160)
+                ));
+            }
+            if h.signals().is_empty() && h.access_5xx().is_empty() {
+                missing.push(format!(
+                    "no proxy log or access log errors for {} on {}",
+                    self.site.host,
+                    h.id()
+                ));
+            }
+        }
+        if self.origin_probes().is_empty() {
+            missing.push(format!(
+                "no direct probe of the origin of {}",
+                self.site.host
+            ));
+        }
+        let evidence = self
+            .signal
+            .public_fail
+            .map(edge::evidence)
+            .into_iter()
+            .collect();
+        Finding {
+            cause: Cause::InsufficientEvidence,
+            confidence: 0.2,
+            status: None,
+            emitted_by: None,
+            evidence,
+            next_check: format!(
+                "curl -sv {} from the failing vantage and check the origin's proxy error log",
+                self.ev.site.url
+            ),
+            summary: format!(
+                "{} fails but the evidence does not point at a layer",
+                self.site.host
+            ),
+            missing,
+            first_ms: self.signal.first_failure_ms,
+        }
+    }
+
+    /// Turns a finding into the public verdict.
+    fn verdict(&self, h: Option<&HostView<'a>>, f: Finding) -> Verdict {
+        let (status, hop) = self.signal.visitor(h, f.status.unwrap_or(502));
+        let emitted_by = match f.emitted_by {
+            Some(e) if self.signal.public_fail.is_none() => e,
+            _ => hop,
+        };
+        let recent_change = h.and_then(|h| change::recent(h, self.signal.first_failure_ms));
+        let layer = f.cause.layer();
+        let mut missing: Vec<String> = Vec::new();
+        for m in f.missing {
+            if !missing.contains(&m) {
+                missing.push(m);
+            }
+        }
+        Verdict {
+            host: h.map(|h| h.id().to_string()),
+            emitted_by,
+            layer,
+            cause: f.cause,
+            status,
+            confidence: (f.confidence * 100.0).round() / 100.0,
+            next_check: clean(&f.next_check, 300),
+            owner: Owner::for_layer(layer),
+            recent_change,
+            evidence: f.evidence,
+            summary: clean(&f.summary, 300),
+            missing,
+        }
+    }
+}

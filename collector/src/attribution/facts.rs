@@ -1,0 +1,84 @@
+//! Evidence items for host facts the rules cite again and again (a unit's
+//! state, a listener, the sockets section as a whole), worded the way an
+//! operator would read `systemctl status` and `ss -tlnp`.
+
+use gw502_proto::v1::{Listener, UnitState};
+
+use super::evidence::{Evidence, Source};
+use super::host::HostView;
+use super::target::describe_listener;
+
+/// `app.service failed/failed result=exit-code restarts=3`.
+pub(crate) fn unit(h: &HostView<'_>, u: &UnitState) -> Evidence {
+    let mut detail = format!("{} {}/{}", u.name, u.active_state, u.sub_state);
+    if !u.result.is_empty() && u.result != "success" {
+        detail.push_str(&format!(" result={}", u.result));
+    }
+    if u.n_restarts > 0 {
+        detail.push_str(&format!(" restarts={}", u.n_restarts));
+    }
+    if u.exec_main_status != 0 {
+        detail.push_str(&format!(" exit_status={}", u.exec_main_status));
+    }
+    let at = if u.state_change_ms > 0 {
+        u.state_change_ms
+    } else {
+        h.ev.last_seen_ms
+    };
+    Evidence::new(Source::Systemd, h.id(), at, detail)
+}
+
+/// `app.service listens on 127.0.0.1:3000 (tcp4)`.
+pub(crate) fn listener(h: &HostView<'_>, l: &Listener) -> Evidence {
+    let mut detail = describe_listener(l);
+    if l.backlog > 0 && l.queued > 0 {
+        detail.push_str(&format!(" queue {}/{}", l.queued, l.backlog));
+    }
+    if l.overflows > 0 {
+        detail.push_str(&format!(" overflows {}", l.overflows));
+    }
+    Evidence::new(Source::Sockets, h.id(), h.ev.last_seen_ms, detail)
+}
+
+/// `nothing listens on 127.0.0.1:3000`.
+pub(crate) fn nothing_on(h: &HostView<'_>, what: &str) -> Evidence {
+    Evidence::new(
+        Source::Sockets,
+        h.id(),
+        h.ev.last_seen_ms,
+        format!("nothing listens on {what}"),
+    )
+}
+
+/// Whether an active-ish state counts as running.
+pub(crate) fn is_running(u: &UnitState) -> bool {
+    matches!(u.active_state.as_str(), "active" | "reloading")
+}
+
+/// Whether the unit is down (inactive, failed, or between restarts).
+pub(crate) fn is_down(u: &UnitState) -> bool {
+    matches!(
+        u.active_state.as_str(),
+        "inactive" | "failed" | "deactivating"
+    ) || (u.active_state == "activating" && u.sub_state == "auto-restart")
+}
+
+/// Units related to a target by name (`php8.2-fpm.service` for
+/// `/run/php/php8.2-fpm.sock`); all given units when none is related.
+pub(crate) fn related<'a>(units: Vec<&'a UnitState>, text: &str) -> Vec<&'a UnitState> {
+    let text = text.to_ascii_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .collect();
+    let hit: Vec<&UnitState> = units
+        .iter()
+        .copied()
+        .filter(|u| {
+            let name = u.name.trim_end_matches(".service").to_ascii_lowercase();
+            name.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w.len() >= 3 && words.contains(&w))
+        })
+        .collect();
+    if hit.is_empty() { units } else { hit }
+}

@@ -1,0 +1,243 @@
+//! The engine's middle: triggers (one failure indication on a host: a log
+//! signal, a failed direct probe, a failed origin probe, relayed 5xx access
+//! counts) carry candidate causes; layer rules confirm candidates into
+//! findings; findings of the same cause merge, and the best one wins.
+//!
+//! A trigger whose candidate set no rule confirms still counts: a single
+//! explicit cause (the line alone decides, e.g. `upstream sent too big
+//! header`) is kept at modest confidence, while an unresolved set only adds
+//! to `missing`.
+
+use gw502_proto::v1::EdgeObservation;
+
+use super::evidence::{Evidence, Source};
+use super::host::HostView;
+use super::lines;
+use super::target::Target;
+use super::verdict::{Cause, Hop};
+
+/// One failure indication on a host, with the causes it could mean.
+#[derive(Debug, Clone)]
+pub(crate) struct Trigger {
+    /// What could explain it, most likely first.
+    pub candidates: Vec<Cause>,
+    /// The upstream it concerns, when known.
+    pub target: Option<Target>,
+    /// Status the proxy answered or the probe got (0 unknown).
+    pub status: u16,
+    /// First time seen.
+    pub first_ms: i64,
+    /// Where it came from.
+    pub source: Source,
+    /// The evidence item it contributes.
+    pub evidence: Evidence,
+    /// A line of text rules may read further (log sample, probe detail).
+    pub text: String,
+}
+
+/// A confirmed cause on one host (or site-wide), with what confirmed it.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    /// The cause.
+    pub cause: Cause,
+    /// 0.0 to 1.0 before site-level adjustments.
+    pub confidence: f64,
+    /// Status implied by the cause, used when nothing was observed.
+    pub status: Option<u16>,
+    /// Who emitted the status, when the rule knows better than the signal.
+    pub emitted_by: Option<Hop>,
+    /// Items used.
+    pub evidence: Vec<Evidence>,
+    /// One concrete thing to check.
+    pub next_check: String,
+    /// One sentence.
+    pub summary: String,
+    /// Missing sources noticed along the way.
+    pub missing: Vec<String>,
+    /// When the underlying failure was first seen.
+    pub first_ms: i64,
+}
+
+impl Finding {
+    /// A finding built from a trigger plus extra evidence.
+    pub fn new(cause: Cause, confidence: f64, t: &Trigger, extra: Vec<Evidence>) -> Finding {
+        let mut evidence = vec![t.evidence.clone()];
+        evidence.extend(extra);
+        Finding {
+            cause,
+            confidence,
+            status: None,
+            emitted_by: None,
+            evidence,
+            next_check: String::new(),
+            summary: String::new(),
+            missing: Vec::new(),
+            first_ms: t.first_ms,
+        }
+    }
+
+    /// Sets next check and summary.
+    pub fn say(mut self, next_check: impl Into<String>, summary: impl Into<String>) -> Finding {
+        self.next_check = next_check.into();
+        self.summary = summary.into();
+        self
+    }
+
+    /// Sets the implied status.
+    pub fn status(mut self, status: u16) -> Finding {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// The failure indications on one host for the site.
+pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec<Trigger> {
+    let id = h.id();
+    let mut out = Vec::new();
+    for s in h.signals() {
+        let mut candidates = Cause::parse_set(&s.cause);
+        if candidates.is_empty() {
+            candidates = lines::classify(&s.sample);
+        }
+        let detail = format!(
+            "{} x{} {}: {}",
+            s.proxy,
+            s.count,
+            if s.cause.is_empty() {
+                "unlabelled"
+            } else {
+                &s.cause
+            },
+            if s.sample.is_empty() {
+                &s.upstream
+            } else {
+                &s.sample
+            }
+        );
+        out.push(Trigger {
+            candidates,
+            target: Target::parse(&s.upstream),
+            status: s.status,
+            first_ms: s.first_at_ms,
+            source: Source::ProxyLog,
+            evidence: Evidence::new(Source::ProxyLog, id, s.last_at_ms, detail),
+            text: s.sample.clone(),
+        });
+    }
+    for p in h.probes() {
+        let status = u16::try_from(p.status).unwrap_or(0);
+        let failed = p.outcome != "ok" || status >= 500;
+        if !failed {
+            continue;
+        }
+        let target = p.target.as_ref().and_then(Target::from_config);
+        let candidates = if p.outcome == "ok" {
+            vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
+        } else {
+            lines::probe_candidates(&p.outcome, &p.phase, &p.detail)
+        };
+        let shown = target.as_ref().map(Target::display).unwrap_or_default();
+        let detail = format!(
+            "probe {shown}: {} {} {} {}",
+            p.outcome, p.phase, p.status, p.detail
+        );
+        out.push(Trigger {
+            candidates,
+            target,
+            status,
+            first_ms: p.at_ms,
+            source: Source::DirectProbe,
+            evidence: Evidence::new(Source::DirectProbe, id, p.at_ms, detail.trim_end()),
+            text: p.detail.clone(),
+        });
+    }
+    for c in h.access_5xx() {
+        let status = u16::try_from(c.status).unwrap_or(0);
+        let relayed = h.relayed(c);
+        let candidates = if relayed {
+            vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
+        } else {
+            Vec::new()
+        };
+        let detail = format!(
+            "{} x{} status {} upstream_status {:?}",
+            c.vhost, c.count, c.status, c.upstream_status
+        );
+        out.push(Trigger {
+            candidates,
+            target: None,
+            status,
+            first_ms: c.last_at_ms,
+            source: Source::AccessLog,
+            evidence: Evidence::new(Source::AccessLog, id, c.last_at_ms, detail),
+            text: c.upstream_status.clone(),
+        });
+    }
+    for o in origin_obs.iter().filter(|o| super::signal::is_failure(o)) {
+        let candidates = match o.outcome.as_str() {
+            "refused" => vec![Cause::ProxyDown],
+            "ok" => Vec::new(),
+            other => lines::probe_candidates(other, "", &o.detail)
+                .into_iter()
+                .filter(|c| matches!(c, Cause::FirewallBlocked | Cause::Timeout))
+                .collect(),
+        };
+        let detail = format!(
+            "origin probe from {}: {} {} {}",
+            o.vantage, o.outcome, o.status, o.detail
+        );
+        out.push(Trigger {
+            candidates,
+            target: None,
+            status: u16::try_from(o.status).unwrap_or(0),
+            first_ms: o.at_ms,
+            source: Source::EdgeProbe,
+            evidence: Evidence::new(Source::EdgeProbe, id, o.at_ms, detail.trim_end()),
+            text: o.detail.clone(),
+        });
+    }
+    out
+}
+
+/// Merges findings of the same cause (more independent items, more
+/// confidence) and returns the best one.
+pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
+    let mut merged: Vec<Finding> = Vec::new();
+    for f in findings {
+        match merged.iter_mut().find(|m| m.cause == f.cause) {
+            Some(m) => {
+                let new_sources = f
+                    .evidence
+                    .iter()
+                    .any(|e| !m.evidence.iter().any(|x| x.source == e.source));
+                for e in f.evidence {
+                    if !m.evidence.contains(&e) {
+                        m.evidence.push(e);
+                    }
+                }
+                let top = m.confidence.max(f.confidence);
+                m.confidence = if new_sources {
+                    (top + 0.04).min(0.97)
+                } else {
+                    top
+                };
+                m.first_ms = m.first_ms.min(f.first_ms);
+                if f.confidence > m.confidence - 0.04 && m.next_check.is_empty() {
+                    m.next_check = f.next_check;
+                    m.summary = f.summary;
+                }
+                for x in f.missing {
+                    if !m.missing.contains(&x) {
+                        m.missing.push(x);
+                    }
+                }
+                m.status = m.status.or(f.status);
+                m.emitted_by = m.emitted_by.or(f.emitted_by);
+            }
+            None => merged.push(f),
+        }
+    }
+    merged
+        .into_iter()
+        .reduce(|a, b| if b.confidence > a.confidence { b } else { a })
+}

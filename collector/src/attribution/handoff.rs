@@ -1,0 +1,248 @@
+//! Handoff-layer rules: the proxy and a healthy upstream fail to meet.
+//!
+//! Refused on port T is a handoff fault when the upstream is alive somewhere
+//! else: listening on T but on another address or family (bind_mismatch), or
+//! on another port (wrong_port). A missing unix socket with the upstream
+//! listening on another path is wrong_socket_path; EACCES cites the socket's
+//! mode and owner. TLS, protocol and DNS causes come from log lines and probe
+//! detail prefixes, backed by the config's target protocol and the host's DNS
+//! answers. A connect timeout or no-route is firewall_blocked, confirmed when
+//! the target's host (possibly another agent) shows a live listener.
+
+use super::Cx;
+use super::evidence::{Evidence, Source};
+use super::facts;
+use super::finding::{Finding, Trigger};
+use super::host::HostView;
+use super::target::{Target, is_tcp, listener_accepts};
+use super::upstream::serves;
+use super::verdict::Cause;
+
+/// Confirms a handoff-layer candidate of a trigger.
+pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
+    let target = t.target.clone();
+    let shown = target
+        .as_ref()
+        .map(Target::display)
+        .unwrap_or_else(|| "the upstream".into());
+    match cause {
+        Cause::BindMismatch | Cause::WrongPort => tcp_elsewhere(cx, h, t, target?),
+        Cause::WrongSocketPath => other_path(cx, h, t, target?),
+        Cause::SocketPermissionDenied => {
+            let th = target.as_ref().and_then(|x| cx.host_of(h, x)).unwrap_or(*h);
+            let sock = th.listeners().iter().find(|l| {
+                l.family == "unix"
+                    && Some(&l.address) == target.as_ref().and_then(|x| x.unix.as_ref())
+            });
+            let extra: Vec<Evidence> = sock.map(|l| facts::listener(&th, l)).into_iter().collect();
+            let conf = if extra.is_empty() { 0.75 } else { 0.9 };
+            let owner = sock
+                .map(|l| format!(" (mode {:o}, uid {}, gid {})", l.mode, l.uid, l.gid))
+                .unwrap_or_default();
+            Some(Finding::new(cause, conf, t, extra).say(
+                format!("ls -l {}{owner} on {}: the proxy's worker user may not connect; fix listen.owner/group/mode", shown.trim_start_matches("unix:"), h.id()),
+                format!("the proxy on {} may not connect to {shown}", h.id()),
+            ))
+        }
+        Cause::ProtocolMismatch | Cause::TlsMismatch | Cause::TlsCertificateError => {
+            let extra: Vec<Evidence> = config_target(h, target.as_ref()).into_iter().collect();
+            let text = format!("{} {}", t.text, t.evidence.detail).to_ascii_lowercase();
+            let (what, check) = match cause {
+                Cause::TlsMismatch
+                    if text.contains("tls_peer") || text.contains("no valid http") =>
+                {
+                    (
+                        "the proxy speaks plain HTTP to a TLS listener",
+                        format!(
+                            "switch the proxy's target {shown} on {} to https (or serve plain HTTP there)",
+                            h.id()
+                        ),
+                    )
+                }
+                Cause::TlsMismatch => (
+                    "the proxy speaks TLS to a plain HTTP listener",
+                    format!(
+                        "switch the proxy's target {shown} on {} to http:// (or enable TLS on the upstream)",
+                        h.id()
+                    ),
+                ),
+                Cause::TlsCertificateError => (
+                    "the upstream certificate is rejected",
+                    format!(
+                        "openssl s_client -connect {shown} -servername <upstream name> on {}: check expiry, chain and name",
+                        h.id()
+                    ),
+                ),
+                _ => (
+                    "the proxy and the upstream speak different protocols",
+                    format!(
+                        "match the proxy directive for {shown} on {} (proxy_pass vs fastcgi_pass/uwsgi_pass/grpc_pass) to what it serves",
+                        h.id()
+                    ),
+                ),
+            };
+            Some(Finding::new(cause, 0.85, t, extra).say(
+                check,
+                format!("handoff to {shown} on {} fails: {what}", h.id()),
+            ))
+        }
+        Cause::DnsFailure => {
+            if t.text.contains("[emerg]") {
+                return None;
+            }
+            let name = target.as_ref().map(|x| x.host.clone()).unwrap_or_default();
+            let answers = h.ev.state.dns.as_ref().map_or(&[][..], |d| &d.answers);
+            let failed = answers.iter().find(|a| {
+                !a.error.is_empty() && (name.is_empty() || a.name.eq_ignore_ascii_case(&name))
+            });
+            let extra: Vec<Evidence> = failed
+                .map(|a| {
+                    Evidence::new(
+                        Source::Dns,
+                        h.id(),
+                        h.ev.last_seen_ms,
+                        format!("{}: {}", a.name, a.error),
+                    )
+                })
+                .into_iter()
+                .collect();
+            let conf = if extra.is_empty() { 0.8 } else { 0.92 };
+            let name = failed.map(|a| a.name.clone()).unwrap_or(name);
+            Some(Finding::new(cause, conf, t, extra).say(
+                format!(
+                    "resolve {name} from {} with the proxy's resolver (dig +short {name})",
+                    h.id()
+                ),
+                format!("the upstream name {name} does not resolve on {}", h.id()),
+            ))
+        }
+        Cause::FirewallBlocked => firewall(cx, h, t, target),
+        _ => None,
+    }
+}
+
+fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
+    let port = target.port?;
+    let th = cx.host_of(h, &target)?;
+    if !th.has("sockets") || serves(&th, &target) {
+        return None;
+    }
+    let shown = target.display();
+    let on_port: Vec<_> = th
+        .listeners()
+        .iter()
+        .filter(|l| is_tcp(l) && l.port == u32::from(port))
+        .collect();
+    if let Some(l) = on_port.first() {
+        return Some(Finding::new(Cause::BindMismatch, 0.9, t, vec![facts::listener(&th, l)]).say(
+            format!("the proxy on {} targets {shown} but {} binds {}:{port}; align the bind address or the target", h.id(), unit_or_process(l), l.address),
+            format!("{shown} is refused on {} because the upstream listens on another address/family", th.id()),
+        ));
+    }
+    let units = th.upstream_units();
+    let down = units.iter().any(|u| facts::is_down(u));
+    let proxy_units: Vec<String> = th.proxy_units().iter().map(|u| u.name.clone()).collect();
+    let alive = units
+        .iter()
+        .filter(|u| facts::is_running(u))
+        .flat_map(|u| th.listeners_of(&u.name))
+        .find(|l| {
+            is_tcp(l)
+                && l.port != u32::from(port)
+                && !proxy_units.contains(&l.unit)
+                && (listener_accepts(l, &target.host) || target.is_loopback())
+        })?;
+    let conf = if down { 0.6 } else { 0.88 };
+    Some(Finding::new(Cause::WrongPort, conf, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(
+        format!("the proxy on {} targets port {port} but {} listens on {}; fix the port in the proxy config or the app", h.id(), alive.unit, alive.port),
+        format!("the proxy targets {shown} while {} on {} listens on port {}", alive.unit, th.id(), alive.port),
+    ))
+}
+
+fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
+    let path = target.unix.clone()?;
+    let th = cx.host_of(h, &target)?;
+    if !th.has("sockets") || serves(&th, &target) {
+        return None;
+    }
+    let units = facts::related(th.upstream_units(), &path);
+    if units.iter().any(|u| facts::is_down(u)) {
+        return None;
+    }
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let sock = th
+        .listeners()
+        .iter()
+        .filter(|l| l.family == "unix" && l.address != path)
+        .find(|l| {
+            names.contains(&l.unit.as_str())
+                || (!dir.is_empty() && l.address.starts_with(&format!("{dir}/")))
+        })?;
+    Some(Finding::new(Cause::WrongSocketPath, 0.88, t, vec![facts::nothing_on(&th, &format!("unix:{path}")), facts::listener(&th, sock)]).say(
+        format!("the proxy on {} connects to {path} but {} listens on {}; align fastcgi_pass/listen", h.id(), unit_or_process(sock), sock.address),
+        format!("{path} does not exist on {}; the upstream listens on {}", th.id(), sock.address),
+    ))
+}
+
+fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) -> Option<Finding> {
+    let drop =
+        t.status == 504 || t.text.contains("timed out") || t.evidence.detail.contains("timeout");
+    let status = if drop { 504 } else { 502 };
+    let shown = target
+        .as_ref()
+        .map(Target::display)
+        .unwrap_or_else(|| "the upstream".into());
+    let th = target.as_ref().and_then(|x| cx.host_of(h, x));
+    let (conf, extra, missing) = match (&th, &target) {
+        (Some(th), Some(x)) if th.has("sockets") => match th.listeners().iter().find(|l| {
+            is_tcp(l)
+                && x.port.is_some_and(|p| l.port == u32::from(p))
+                && (listener_accepts(l, &x.host) || th.id() != h.id())
+        }) {
+            Some(l) => (0.9, vec![facts::listener(th, l)], None),
+            None => (
+                0.45,
+                vec![facts::nothing_on(th, &shown)],
+                Some(format!("no live listener for {shown} on {}", th.id())),
+            ),
+        },
+        _ => (
+            0.65,
+            Vec::new(),
+            Some(format!("no sockets evidence from the host of {shown}")),
+        ),
+    };
+    let mut f = Finding::new(Cause::FirewallBlocked, conf, t, extra).status(status).say(
+        format!("check firewall rules between {} and {shown} (nft list ruleset; the listener is up but connects {})", h.id(), if drop { "time out" } else { "are rejected" }),
+        format!("{} cannot reach {shown} although it listens: the path drops or rejects", h.id()),
+    );
+    f.missing.extend(missing);
+    Some(f)
+}
+
+fn config_target(h: &HostView<'_>, target: Option<&Target>) -> Option<Evidence> {
+    let target = target?;
+    let t = h
+        .targets()
+        .into_iter()
+        .find(|c| Target::from_config(c).is_some_and(|x| x.same(target)))?;
+    let detail = format!(
+        "{} {} {} (location {})",
+        t.directive, t.protocol, t.address, t.location
+    );
+    Some(Evidence::new(
+        Source::ProxyConfig,
+        h.id(),
+        h.ev.last_seen_ms,
+        detail,
+    ))
+}
+
+fn unit_or_process(l: &gw502_proto::v1::Listener) -> &str {
+    if l.unit.is_empty() {
+        &l.process
+    } else {
+        &l.unit
+    }
+}

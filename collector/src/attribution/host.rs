@@ -1,0 +1,291 @@
+//! A read-only view of one host's evidence, scoped to the site being judged:
+//! its units, listeners, log signals (merged over
+//! the window), access counts, targets and probes, and which sources failed.
+//!
+//! Rules ask questions of this view instead of walking the proto, so "which
+//! signals belong to this site" and "which units are upstreams" are decided
+//! once and the same way for every layer.
+
+use std::collections::BTreeMap;
+
+use gw502_proto::v1::{DirectProbe, Listener, LogSignal, StatusCount, UnitState, UpstreamTarget};
+
+use super::evidence::HostEvidence;
+use super::serving::{Serves, name_matches};
+use super::target::{SiteAddr, Target};
+
+/// One host's evidence as seen from one site.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostView<'a> {
+    /// The host's evidence.
+    pub ev: &'a HostEvidence,
+    /// The site address.
+    pub site: &'a SiteAddr,
+    /// How the host was matched to the site.
+    pub serves: Serves,
+}
+
+/// A log signal merged over the window (same proxy, upstream and cause).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Signal {
+    /// nginx, haproxy, apache, caddy.
+    pub proxy: String,
+    /// The upstream as logged.
+    pub upstream: String,
+    /// The cause field as the agent set it.
+    pub cause: String,
+    /// Lines in the window.
+    pub count: u64,
+    /// First and last line time.
+    pub first_at_ms: i64,
+    /// Last line time.
+    pub last_at_ms: i64,
+    /// Status the proxy answered, 0 if unknown.
+    pub status: u16,
+    /// A sample line.
+    pub sample: String,
+}
+
+impl<'a> HostView<'a> {
+    /// The host id.
+    pub fn id(&self) -> &'a str {
+        &self.ev.host_id
+    }
+
+    /// Units, empty when systemd is missing.
+    pub fn units(&self) -> &'a [UnitState] {
+        self.ev.state.systemd.as_ref().map_or(&[], |s| &s.units)
+    }
+
+    /// Parsed proxy configs.
+    pub fn proxies(&self) -> &'a [gw502_proto::v1::ProxyConfig] {
+        self.ev
+            .state
+            .proxy_config
+            .as_ref()
+            .map_or(&[], |s| &s.proxies)
+    }
+
+    /// Whether a unit fronts requests (role `proxy` or named by a proxy config).
+    pub fn is_proxy_unit(&self, u: &UnitState) -> bool {
+        u.roles.iter().any(|r| r == "proxy") || self.proxies().iter().any(|p| p.unit == u.name)
+    }
+
+    /// Proxy units.
+    pub fn proxy_units(&self) -> Vec<&'a UnitState> {
+        self.units()
+            .iter()
+            .filter(|u| self.is_proxy_unit(u))
+            .collect()
+    }
+
+    /// Units that serve upstream targets: role `upstream`, else non-proxy units
+    /// that own a listener or were configured.
+    pub fn upstream_units(&self) -> Vec<&'a UnitState> {
+        let tagged: Vec<_> = self
+            .units()
+            .iter()
+            .filter(|u| u.roles.iter().any(|r| r == "upstream"))
+            .collect();
+        if !tagged.is_empty() {
+            return tagged;
+        }
+        let owns = |u: &UnitState| self.listeners().iter().any(|l| l.unit == u.name);
+        self.units()
+            .iter()
+            .filter(|u| !self.is_proxy_unit(u))
+            .filter(|u| owns(u) || u.roles.iter().any(|r| r == "listener" || r == "configured"))
+            .collect()
+    }
+
+    /// Listeners, empty when sockets are missing.
+    pub fn listeners(&self) -> &'a [Listener] {
+        self.ev.state.sockets.as_ref().map_or(&[], |s| &s.listeners)
+    }
+
+    /// Listeners owned by a unit.
+    pub fn listeners_of(&self, unit: &str) -> Vec<&'a Listener> {
+        self.listeners().iter().filter(|l| l.unit == unit).collect()
+    }
+
+    /// Whether a source section is present and readable.
+    pub fn has(&self, section: &str) -> bool {
+        self.unavailable().iter().all(|(s, _)| *s != section) && self.present(section)
+    }
+
+    fn present(&self, section: &str) -> bool {
+        let s = &self.ev.state;
+        match section {
+            "systemd" => s.systemd.is_some(),
+            "sockets" => s.sockets.is_some(),
+            "journal" => s.journal.is_some(),
+            "proxy_config" => s.proxy_config.is_some(),
+            "probes" => s.probes.is_some(),
+            "dns" => s.dns.is_some(),
+            "proxy_log" => s.proxy_log.is_some(),
+            "access_log" => s.access_log.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Sections that reported `unavailable`, with the reason.
+    pub fn unavailable(&self) -> Vec<(&'static str, &'a str)> {
+        let s = &self.ev.state;
+        let all: [(&'static str, Option<&'a str>); 8] = [
+            (
+                "systemd",
+                s.systemd.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+            (
+                "sockets",
+                s.sockets.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+            (
+                "journal",
+                s.journal.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+            (
+                "proxy_config",
+                s.proxy_config.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+            ("probes", s.probes.as_ref().map(|x| x.unavailable.as_str())),
+            ("dns", s.dns.as_ref().map(|x| x.unavailable.as_str())),
+            (
+                "proxy_log",
+                s.proxy_log.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+            (
+                "access_log",
+                s.access_log.as_ref().map(|x| x.unavailable.as_str()),
+            ),
+        ];
+        all.into_iter()
+            .filter_map(|(n, r)| r.filter(|r| !r.is_empty()).map(|r| (n, r)))
+            .collect()
+    }
+
+    /// Whether a vhost/server field belongs to this site: it names the site,
+    /// or is empty, or names no other virtual server on this host.
+    fn ours(&self, server: &str) -> bool {
+        let server = server.trim().to_ascii_lowercase();
+        if server.is_empty()
+            || server == "_"
+            || server == "-"
+            || name_matches(&server, &self.site.host)
+        {
+            return true;
+        }
+        !self.proxies().iter().any(|p| {
+            p.servers
+                .iter()
+                .any(|s| s.names.iter().any(|n| name_matches(n, &server)))
+        })
+    }
+
+    /// Error-log signals of this site, merged by (proxy, upstream, cause).
+    pub fn signals(&self) -> Vec<Signal> {
+        let raw: &[LogSignal] = self.ev.state.proxy_log.as_ref().map_or(&[], |s| &s.signals);
+        let mut merged: BTreeMap<(String, String, String), Signal> = BTreeMap::new();
+        for s in raw.iter().filter(|s| self.ours(&s.server)) {
+            let key = (s.proxy.clone(), s.upstream.clone(), s.cause.clone());
+            let m = merged.entry(key).or_insert_with(|| Signal {
+                proxy: s.proxy.clone(),
+                upstream: s.upstream.clone(),
+                cause: s.cause.clone(),
+                first_at_ms: s.first_at_ms,
+                ..Signal::default()
+            });
+            m.count += u64::from(s.count.max(1));
+            m.first_at_ms = m.first_at_ms.min(s.first_at_ms);
+            if s.last_at_ms >= m.last_at_ms {
+                m.last_at_ms = s.last_at_ms;
+                if s.status != 0 {
+                    m.status = u16::try_from(s.status).unwrap_or(0);
+                }
+                if let Some(sample) = s.samples.first() {
+                    m.sample = sample.clone();
+                }
+            }
+        }
+        merged.into_values().collect()
+    }
+
+    /// Access-log counts of this site with a 5xx status.
+    pub fn access_5xx(&self) -> Vec<&'a StatusCount> {
+        let counts: &[StatusCount] = self.ev.state.access_log.as_ref().map_or(&[], |a| &a.counts);
+        counts
+            .iter()
+            .filter(|c| c.status >= 500 && c.status < 600 && self.ours(&c.vhost))
+            .collect()
+    }
+
+    /// Whether a 5xx count was relayed from the upstream: the last
+    /// `upstream_status` equals the status and the proxy logged no error of
+    /// its own for the site (nginx also logs 502/504 as `upstream_status` for
+    /// the errors it makes itself).
+    pub fn relayed(&self, c: &StatusCount) -> bool {
+        let last = c.upstream_status.rsplit(',').next().unwrap_or("").trim();
+        last == c.status.to_string() && self.signals().is_empty()
+    }
+
+    /// Upstream targets routed from this site (all targets if none names it).
+    pub fn targets(&self) -> Vec<&'a UpstreamTarget> {
+        let all: Vec<&UpstreamTarget> = self
+            .proxies()
+            .iter()
+            .flat_map(|p| p.targets.iter())
+            .collect();
+        let named: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|t| {
+                t.server_names
+                    .iter()
+                    .any(|n| name_matches(n, &self.site.host))
+            })
+            .collect();
+        if named.is_empty() { all } else { named }
+    }
+
+    /// Direct probes of this site's targets, latest per target address.
+    pub fn probes(&self) -> Vec<&'a DirectProbe> {
+        let raw: &[DirectProbe] = self.ev.state.probes.as_ref().map_or(&[], |p| &p.probes);
+        let targets: Vec<Target> = self
+            .targets()
+            .iter()
+            .filter_map(|t| Target::from_config(t))
+            .collect();
+        let mut latest: BTreeMap<String, &DirectProbe> = BTreeMap::new();
+        for p in raw {
+            let Some(t) = p.target.as_ref().and_then(Target::from_config) else {
+                continue;
+            };
+            if !targets.is_empty() && !targets.iter().any(|x| x.same(&t)) {
+                continue;
+            }
+            let slot = latest.entry(t.display()).or_insert(p);
+            if p.at_ms >= slot.at_ms {
+                *slot = p;
+            }
+        }
+        latest.into_values().collect()
+    }
+
+    /// Journal entries of one unit (all units when `unit` is empty).
+    pub fn journal(&self, unit: &str) -> Vec<&'a gw502_proto::v1::JournalEntry> {
+        let j = self.ev.state.journal.as_ref();
+        j.map_or(&[][..], |j| &j.entries)
+            .iter()
+            .filter(|e| unit.is_empty() || e.unit == unit)
+            .collect()
+    }
+
+    /// Unit events (start, stop, restart, reload, exit, fail) of one unit, or all.
+    pub fn events(&self, unit: &str) -> Vec<&'a gw502_proto::v1::UnitEvent> {
+        let j = self.ev.state.journal.as_ref();
+        j.map_or(&[][..], |j| &j.events)
+            .iter()
+            .filter(|e| unit.is_empty() || e.unit == unit)
+            .collect()
+    }
+}

@@ -1,0 +1,125 @@
+//! The per-host stage of the pipeline: gather a host's triggers, let the
+//! layer rules confirm their candidate causes (plus the host-state rules for
+//! a stopped proxy, a broken config and a crash loop), keep the best finding,
+//! and discount it for a stale agent, unavailable sources or an assumed host.
+
+use gw502_proto::v1::EdgeObservation;
+
+use super::evidence::clean;
+use super::finding::{self, Finding, Trigger};
+use super::host::HostView;
+use super::serving::Serves;
+use super::verdict::{Cause, Layer};
+use super::{Cx, dependency, edge, handoff, proxy, response, upstream};
+
+impl<'a> Cx<'a> {
+    /// The best finding on one host, or `None` when the host shows no failure,
+    /// with the other hosts its failing upstream targets live on.
+    pub(crate) fn host_finding(&self, h: &HostView<'a>) -> Option<(Finding, Vec<String>)> {
+        let origin: Vec<&EdgeObservation> = self
+            .origin_probes()
+            .into_iter()
+            .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))
+            .collect();
+        let mut triggers = finding::triggers(h, &origin);
+        if self.hosts.len() == 1
+            && let Some(t) = edge::public_trigger(self, h)
+        {
+            triggers.push(t);
+        }
+        let mut findings = proxy::state(self, h, &triggers);
+        findings.extend(upstream::state(self, h, &triggers));
+        let mut unresolved = Vec::new();
+        for t in &triggers {
+            let confirmed: Vec<Finding> = t
+                .candidates
+                .iter()
+                .filter_map(|c| self.confirm(*c, h, t))
+                .collect();
+            match (confirmed.is_empty(), t.candidates.as_slice()) {
+                (false, _) => findings.extend(confirmed),
+                (true, [only]) => findings.push(Finding::new(*only, 0.5, t, Vec::new()).say(
+                    format!("confirm {} on {}: {}", only, h.id(), t.evidence.detail),
+                    format!(
+                        "{} on {} says {}, not confirmed by other sources",
+                        t.source.as_str(),
+                        h.id(),
+                        only
+                    ),
+                )),
+                (true, []) => {}
+                (true, many) => unresolved.push(format!(
+                    "{} on {} fits {} but sockets/systemd did not decide",
+                    t.source.as_str(),
+                    h.id(),
+                    many.iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                )),
+            }
+        }
+        if findings.is_empty() && triggers.is_empty() {
+            return None;
+        }
+        let mut f = finding::best(findings).unwrap_or_else(|| {
+            let mut f = self.insufficient();
+            f.evidence = triggers
+                .iter()
+                .map(|t| t.evidence.clone())
+                .take(8)
+                .collect();
+            f
+        });
+        f.missing.extend(unresolved);
+        self.discount(h, &mut f);
+        let mut next: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| t.target.as_ref().and_then(|x| self.host_of(h, x)))
+            .map(|th| th.id().to_string())
+            .filter(|id| id != h.id())
+            .collect();
+        next.dedup();
+        Some((f, next))
+    }
+
+    fn confirm(&self, cause: Cause, h: &HostView<'a>, t: &Trigger) -> Option<Finding> {
+        match cause.layer() {
+            Layer::Proxy => proxy::confirm(self, h, t, cause),
+            Layer::Handoff => handoff::confirm(self, h, t, cause),
+            Layer::Upstream => upstream::confirm(self, h, t, cause),
+            Layer::Response => response::confirm(self, h, t, cause),
+            Layer::Dependency => dependency::confirm(self, h, t),
+            Layer::Client | Layer::Edge | Layer::Unknown => None,
+        }
+    }
+
+    /// Lowers confidence for stale hosts, unavailable sources and assumed hosts.
+    fn discount(&self, h: &HostView<'a>, f: &mut Finding) {
+        if h.ev.is_stale(self.ev.now_ms) {
+            f.confidence *= 0.7;
+            let age = self.ev.now_ms.saturating_sub(h.ev.last_seen_ms) / 1000;
+            f.missing.push(format!(
+                "agent on {} last reported {age}s ago (stale)",
+                h.id()
+            ));
+        }
+        for (section, reason) in h.unavailable() {
+            f.confidence *= 0.9;
+            f.missing.push(format!(
+                "{section} unavailable on {}: {}",
+                h.id(),
+                clean(reason, 160)
+            ));
+        }
+        if h.serves == Serves::OnlyHost {
+            f.confidence *= 0.9;
+            f.missing.push(format!(
+                "no config names the hosts serving {}; assumed {}",
+                self.site.host,
+                h.id()
+            ));
+        }
+        f.confidence = f.confidence.clamp(0.05, 0.99);
+    }
+}

@@ -1,0 +1,195 @@
+//! Proxy-layer rules: the proxy is not running or not listening where the
+//! site expects (proxy_down), its config does not load (proxy_config_invalid),
+//! or it marked every upstream down (no_live_upstreams).
+//!
+//! proxy_down and proxy_config_invalid are host states: they need no log line
+//! (a stopped nginx logs nothing) and are checked on every serving host while
+//! the site fails. A failed config test next to a stopped proxy names the
+//! root cause (the config), a failed test next to a running proxy is weaker
+//! because the old config may still serve. no_live_upstreams is a symptom of
+//! earlier failures, so it ranks below a specific handoff/upstream cause.
+
+use super::Cx;
+use super::evidence::{Evidence, Source};
+use super::facts;
+use super::finding::{Finding, Trigger};
+use super::host::HostView;
+use super::verdict::{Cause, Hop};
+
+/// Confirms a proxy-layer candidate of a trigger.
+pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
+    match cause {
+        Cause::ProxyDown => down(cx, h, Some(t)),
+        Cause::ProxyConfigInvalid => Some(Finding::new(cause, 0.85, t, config_failures(h)).say(
+            format!("run the proxy's config test on {} (nginx -t) and fix the [emerg] line", h.id()),
+            format!("the proxy config on {} does not load", h.id()),
+        )),
+        Cause::NoLiveUpstreams => Some(Finding::new(cause, 0.72, t, Vec::new()).say(
+            format!("the proxy on {} marked every upstream down; check why each server failed (earlier error lines, max_fails)", h.id()),
+            format!("the proxy on {} has no live upstream for {}", h.id(), cx.site.host),
+        )),
+        _ => None,
+    }
+}
+
+/// Host-state findings: a stopped proxy, nothing on the site's port, a failing config.
+pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<Finding> {
+    let mut out: Vec<Finding> = down(cx, h, None).into_iter().collect();
+    let failures = config_failures(h);
+    let proxy_stopped = !out.is_empty();
+    if !failures.is_empty() && (proxy_stopped || !triggers.is_empty() || cx.hosts.len() == 1) {
+        let conf = if proxy_stopped { 0.92 } else { 0.6 };
+        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, conf, failures);
+        if let Some(stop) = out.first() {
+            f.evidence.extend(stop.evidence.iter().cloned());
+            f.emitted_by = stop.emitted_by;
+        }
+        out.push(f.say(
+            format!("run the proxy's config test on {} (nginx -t / haproxy -c / apachectl -t) and fix the reported line", h.id()),
+            format!("the proxy config on {} fails its test, so the proxy cannot (re)load", h.id()),
+        ));
+    }
+    out
+}
+
+fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
+    let mut evidence = Vec::new();
+    let mut check = String::new();
+    if let Some(u) = h.proxy_units().into_iter().find(|u| facts::is_down(u)) {
+        evidence.push(facts::unit(h, u));
+        check = format!(
+            "systemctl status {} on {}; it is {}",
+            u.name,
+            h.id(),
+            u.active_state
+        );
+    } else if h.has("sockets") && !h.proxy_units().is_empty() {
+        let port = u32::from(cx.site.port);
+        if !h
+            .listeners()
+            .iter()
+            .any(|l| l.family.starts_with("tcp") && l.port == port)
+        {
+            evidence.push(facts::nothing_on(h, &format!("port {port}")));
+            check = format!(
+                "ss -tlnp on {}: nothing listens on port {port} for {}",
+                h.id(),
+                cx.site.host
+            );
+        }
+    }
+    if evidence.is_empty() {
+        return None;
+    }
+    let refused = cx
+        .origin_probes()
+        .into_iter()
+        .filter(|_| t.is_none())
+        .find(|o| o.target == format!("origin/{}", h.id()) && o.outcome == "refused");
+    if let Some(o) = refused {
+        evidence.push(super::edge::evidence(o));
+    }
+    let conf = if evidence.len() > 1 { 0.92 } else { 0.85 };
+    let mut f = match t {
+        Some(t) => Finding::new(Cause::ProxyDown, conf, t, evidence),
+        None => seed(cx, h, Cause::ProxyDown, conf, evidence),
+    };
+    f.emitted_by = Some(Hop::Unknown);
+    Some(f.say(
+        check,
+        format!(
+            "the proxy for {} on {} is not serving",
+            cx.site.host,
+            h.id()
+        ),
+    ))
+}
+
+/// Config test failures, `[emerg]` journal lines and failed reloads.
+fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for p in h
+        .proxies()
+        .iter()
+        .filter(|p| p.test.as_ref().is_some_and(|t| t.ran && !t.ok))
+    {
+        let output = p.test.as_ref().map(|t| t.output.as_str()).unwrap_or("");
+        let line = output
+            .lines()
+            .find(|l| l.contains("emerg") || l.contains("rror"))
+            .unwrap_or(output);
+        let at = if p.changed_at_ms > 0 {
+            p.changed_at_ms
+        } else {
+            h.ev.last_seen_ms
+        };
+        out.push(Evidence::new(
+            Source::ProxyConfig,
+            h.id(),
+            at,
+            format!("{} config test failed: {line}", p.kind),
+        ));
+    }
+    let emerg = h.signals().into_iter().find(|s| {
+        s.cause.contains("proxy_config_invalid") || super::lines::level_is_emerg(&s.sample)
+    });
+    if let Some(s) = emerg {
+        out.push(Evidence::new(
+            Source::ProxyLog,
+            h.id(),
+            s.last_at_ms,
+            format!("{}: {}", s.proxy, s.sample),
+        ));
+    }
+    let proxies: Vec<String> = h.proxy_units().iter().map(|u| u.name.clone()).collect();
+    let is_proxy = |unit: &str| proxies.iter().any(|p| p == unit);
+    if let Some(e) = h
+        .journal("")
+        .into_iter()
+        .rev()
+        .find(|e| is_proxy(&e.unit) && e.message.contains("[emerg]"))
+    {
+        out.push(Evidence::new(
+            Source::Journal,
+            h.id(),
+            e.at_ms,
+            format!("{}: {}", e.unit, e.message),
+        ));
+    }
+    let failed_reload = h.events("").into_iter().rev().find(|e| {
+        is_proxy(&e.unit)
+            && (e.kind == "reload" || e.kind == "fail")
+            && e.detail.to_ascii_lowercase().contains("fail")
+    });
+    if let Some(e) = failed_reload {
+        out.push(Evidence::new(
+            Source::Journal,
+            h.id(),
+            e.at_ms,
+            format!("{} {}: {}", e.unit, e.kind, e.detail),
+        ));
+    }
+    out
+}
+
+/// A finding without a trigger (host state), first seen at the failure start.
+fn seed(
+    cx: &Cx<'_>,
+    h: &HostView<'_>,
+    cause: Cause,
+    confidence: f64,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    let _ = h;
+    Finding {
+        cause,
+        confidence,
+        status: None,
+        emitted_by: None,
+        evidence,
+        next_check: String::new(),
+        summary: String::new(),
+        missing: Vec::new(),
+        first_ms: cx.signal.first_failure_ms,
+    }
+}

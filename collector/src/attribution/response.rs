@@ -1,0 +1,72 @@
+//! Response-layer rules: the upstream answered, but its bytes broke the
+//! proxy's parser (header_too_big, invalid_header, premature_close,
+//! connection_reset, invalid_body).
+//!
+//! These causes are named outright by the proxy's log line or the direct
+//! probe's outcome, so confirmation is about agreement: a log line and a probe
+//! with the same outcome outrank either alone. An upstream that restarts
+//! constantly also closes and resets connections; that case is left to the
+//! crash-loop rule, which outranks these when the unit's restarts show it.
+
+use super::Cx;
+use super::finding::{Finding, Trigger};
+use super::host::HostView;
+use super::target::Target;
+use super::verdict::Cause;
+
+/// Confirms a response-layer candidate of a trigger.
+pub(crate) fn confirm(
+    _cx: &Cx<'_>,
+    h: &HostView<'_>,
+    t: &Trigger,
+    cause: Cause,
+) -> Option<Finding> {
+    let shown = t
+        .target
+        .as_ref()
+        .map(Target::display)
+        .unwrap_or_else(|| "the upstream".into());
+    let (what, check) = match cause {
+        Cause::HeaderTooBig => (
+            "sends response headers larger than the proxy's buffers",
+            format!(
+                "curl -sI {shown} on {} | wc -c; shrink the headers (cookies) or raise proxy_buffer_size",
+                h.id()
+            ),
+        ),
+        Cause::InvalidHeader => (
+            "sends a malformed or forbidden response header",
+            format!(
+                "curl -sv {shown} on {} and look for NUL bytes, duplicate or conflicting headers",
+                h.id()
+            ),
+        ),
+        Cause::PrematureClose => (
+            "closes the connection before a complete response header",
+            format!(
+                "check the app log of {shown} on {} for requests that die before answering",
+                h.id()
+            ),
+        ),
+        Cause::ConnectionReset => (
+            "resets the connection",
+            format!(
+                "check what resets connections at {shown} on {} (app crash, keepalive limits)",
+                h.id()
+            ),
+        ),
+        Cause::InvalidBody => (
+            "sends a broken body (chunked encoding or length mismatch)",
+            format!(
+                "curl -sv --raw {shown} on {} and compare Content-Length with the body",
+                h.id()
+            ),
+        ),
+        _ => return None,
+    };
+    let conf = if t.candidates.len() == 1 { 0.85 } else { 0.6 };
+    Some(
+        Finding::new(cause, conf, t, Vec::new())
+            .say(check, format!("{shown} on {} {what}", h.id())),
+    )
+}

@@ -1,0 +1,270 @@
+//! The failure signal: is the site failing now, what status did visitors see,
+//! and which hop emitted it.
+//!
+//! Public probes decide first: the latest observation per vantage. When every
+//! vantage is fine, host-side errors count only if they are newer than the
+//! latest good probe (an intermittent failure); older ones are a recovery.
+//! Without public probes, host-side signals alone decide. Who emitted the
+//! status comes from fingerprints and headers (an edge's own error page), from
+//! whether the proxy that a body names is actually running on the origin, and
+//! from access logs (`upstream_status` equal to the status means relayed).
+
+use std::collections::BTreeMap;
+
+use gw502_proto::v1::EdgeObservation;
+
+use super::host::HostView;
+use super::verdict::Hop;
+
+/// Fingerprints of bodies an edge made itself.
+const EDGE_BODIES: &[&str] = &[
+    "cloudflare_unbranded",
+    "cloudfront",
+    "aws_alb",
+    "gcp",
+    "azure_front_door",
+    "vercel",
+];
+
+/// Fingerprints of bodies a reverse proxy made.
+const PROXY_BODIES: &[&str] = &["nginx", "haproxy", "apache", "caddy"];
+
+/// Whether an observation is a failure (5xx or no HTTP answer). Probes the
+/// SSRF guard refused were never sent and say nothing.
+pub(crate) fn is_failure(o: &EdgeObservation) -> bool {
+    o.outcome != "blocked" && (o.outcome != "ok" || o.status >= 500)
+}
+
+/// What the site's visitors see now.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteSignal<'a> {
+    /// Latest public observation per vantage.
+    pub vantages: BTreeMap<&'a str, &'a EdgeObservation>,
+    /// The latest failing public observation, if the public view fails.
+    pub public_fail: Option<&'a EdgeObservation>,
+    /// When the current failure started (epoch ms).
+    pub first_failure_ms: i64,
+}
+
+fn header<'a>(o: &'a EdgeObservation, name: &str) -> Option<&'a str> {
+    o.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Whether an edge made this error itself (its fingerprints or headers).
+pub(crate) fn edge_made(o: &EdgeObservation) -> bool {
+    EDGE_BODIES.contains(&o.fingerprint.as_str())
+        || header(o, "cf-error-type").is_some()
+        || header(o, "x-vercel-error").is_some()
+        || header(o, "x-cache")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("error from cloudfront"))
+            && o.fingerprint != "app"
+            && !PROXY_BODIES.contains(&o.fingerprint.as_str())
+        || (o.edge == "cloudflare" && (520..=530).contains(&o.status))
+        || (!o.edge.is_empty() && !o.edge_error.is_empty())
+}
+
+impl<'a> SiteSignal<'a> {
+    /// Decides whether the site is failing; `None` means healthy or recovered.
+    pub fn observe(edge: &'a [EdgeObservation], hosts: &[HostView<'_>]) -> Option<SiteSignal<'a>> {
+        let public: Vec<&EdgeObservation> = edge
+            .iter()
+            .filter(|o| (o.target.is_empty() || o.target == "public") && o.outcome != "blocked")
+            .collect();
+        let mut vantages: BTreeMap<&str, &EdgeObservation> = BTreeMap::new();
+        for o in &public {
+            let slot = vantages.entry(o.vantage.as_str()).or_insert(o);
+            if o.at_ms >= slot.at_ms {
+                *slot = o;
+            }
+        }
+        let host_first = hosts
+            .iter()
+            .flat_map(host_failure_times)
+            .map(|(first, _)| first)
+            .min();
+        let host_last = hosts
+            .iter()
+            .flat_map(host_failure_times)
+            .map(|(_, last)| last)
+            .max();
+        let failing: Vec<&&EdgeObservation> = vantages.values().filter(|o| is_failure(o)).collect();
+        if vantages.is_empty() {
+            let first = host_first?;
+            return Some(SiteSignal {
+                vantages,
+                public_fail: None,
+                first_failure_ms: first,
+            });
+        }
+        if failing.is_empty() {
+            let latest_ok = vantages.values().map(|o| o.at_ms).max().unwrap_or(0);
+            let last = host_last.filter(|l| *l > latest_ok)?;
+            return Some(SiteSignal {
+                vantages,
+                public_fail: None,
+                first_failure_ms: host_first.unwrap_or(last),
+            });
+        }
+        let latest_fail = failing.iter().max_by_key(|o| o.at_ms).map(|o| **o);
+        // The current streak of each failing vantage starts after its last good answer.
+        let mut first = i64::MAX;
+        for o in &failing {
+            let last_ok = public
+                .iter()
+                .filter(|p| p.vantage == o.vantage && !is_failure(p))
+                .map(|p| p.at_ms)
+                .max();
+            let streak = public
+                .iter()
+                .filter(|p| {
+                    p.vantage == o.vantage && is_failure(p) && last_ok.is_none_or(|ok| p.at_ms > ok)
+                })
+                .map(|p| p.at_ms)
+                .min();
+            first = first.min(streak.unwrap_or(o.at_ms));
+        }
+        let first = host_first.map_or(first, |h| {
+            h.min(first).max(first.saturating_sub(15 * 60_000))
+        });
+        Some(SiteSignal {
+            vantages,
+            public_fail: latest_fail,
+            first_failure_ms: first,
+        })
+    }
+
+    /// Vantages whose latest answer is good.
+    pub fn good_vantages(&self) -> Vec<&'a EdgeObservation> {
+        self.vantages
+            .values()
+            .filter(|o| !is_failure(o))
+            .copied()
+            .collect()
+    }
+
+    /// Vantages whose latest answer fails.
+    pub fn bad_vantages(&self) -> Vec<&'a EdgeObservation> {
+        self.vantages
+            .values()
+            .filter(|o| is_failure(o))
+            .copied()
+            .collect()
+    }
+
+    /// Status the visitor saw and the hop that emitted it, as seen on `host`.
+    /// `fallback` is the status the cause implies when nothing was observed.
+    pub fn visitor(&self, host: Option<&HostView<'_>>, fallback: u16) -> (u16, Hop) {
+        if let Some(o) = self.public_fail {
+            let status = u16::try_from(o.status).unwrap_or(0);
+            if o.outcome != "ok" && status == 0 {
+                return (0, Hop::Unknown);
+            }
+            return (status, emitted_by(o, host));
+        }
+        if let Some(h) = host {
+            if let Some(c) = h
+                .access_5xx()
+                .into_iter()
+                .max_by_key(|c| (c.last_at_ms, c.count))
+            {
+                let hop = if h.relayed(c) {
+                    Hop::Upstream
+                } else {
+                    Hop::Proxy
+                };
+                return (u16::try_from(c.status).unwrap_or(fallback), hop);
+            }
+            if let Some(s) = h
+                .signals()
+                .iter()
+                .filter(|s| s.status != 0)
+                .max_by_key(|s| s.last_at_ms)
+            {
+                return (s.status, Hop::Proxy);
+            }
+            if let Some(p) = h
+                .probes()
+                .iter()
+                .find(|p| p.outcome == "ok" && p.status >= 500)
+            {
+                return (u16::try_from(p.status).unwrap_or(fallback), Hop::Upstream);
+            }
+        }
+        (
+            fallback,
+            if fallback == 0 {
+                Hop::Unknown
+            } else {
+                Hop::Proxy
+            },
+        )
+    }
+}
+
+/// (first, last) times of the host's failure signals for the site.
+fn host_failure_times(h: &HostView<'_>) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = h
+        .signals()
+        .iter()
+        .map(|s| (s.first_at_ms, s.last_at_ms))
+        .collect();
+    out.extend(h.access_5xx().iter().map(|c| (c.last_at_ms, c.last_at_ms)));
+    out.extend(
+        h.probes()
+            .iter()
+            .filter(|p| p.outcome != "ok" || p.status >= 500)
+            .map(|p| (p.at_ms, p.at_ms)),
+    );
+    out
+}
+
+/// Who produced a failing public answer.
+fn emitted_by(o: &EdgeObservation, host: Option<&HostView<'_>>) -> Hop {
+    if edge_made(o) {
+        return Hop::Edge;
+    }
+    let fp = o.fingerprint.as_str();
+    if PROXY_BODIES.contains(&fp) {
+        // A proxy page while the origin's proxy of that kind is not running: a proxy in front made it.
+        if let Some(h) = host
+            && !h.proxy_units().is_empty()
+        {
+            let running = h.proxy_units().iter().any(|u| {
+                let kind = h
+                    .proxies()
+                    .iter()
+                    .find(|p| p.unit == u.name)
+                    .map(|p| p.kind.as_str());
+                (kind == Some(fp) || u.name.starts_with(fp)) && u.active_state == "active"
+            });
+            if !running {
+                return Hop::Edge;
+            }
+        }
+        return Hop::Proxy;
+    }
+    if fp == "app" {
+        return Hop::Upstream;
+    }
+    if let Some(h) = host
+        && let Some(c) = h.access_5xx().into_iter().find(|c| c.status == o.status)
+    {
+        return if h.relayed(c) {
+            Hop::Upstream
+        } else {
+            Hop::Proxy
+        };
+    }
+    // A Cloudflare-branded page passes the origin's own status through.
+    if fp == "cloudflare_branded" {
+        return Hop::Proxy;
+    }
+    if !o.edge.is_empty() {
+        Hop::Edge
+    } else {
+        Hop::Unknown
+    }
+}

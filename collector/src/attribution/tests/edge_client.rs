@@ -1,0 +1,155 @@
+//! Rows for the client and edge layers and for insufficient evidence.
+
+use super::*;
+use Cause::*;
+
+const REFUSED: &str = "service_down|wrong_port|not_listening";
+const APP: &str = "http://127.0.0.1:3000/";
+const CF_ERR: &[(&str, &str)] = &[
+    ("server", "cloudflare"),
+    ("cf-ray", "8f1e2d3c4b5a6978-FRA"),
+    ("cf-error-type", "origin"),
+    ("cf-error-origin", "1"),
+];
+
+fn three_vantages(bad_outcome: &str, bad_status: u32, fp: &str) -> Case {
+    site("shop.example")
+        .public_from("collector/c1", NOW - 10_000, "ok", 200, "app")
+        .public_from("agent/web2", NOW - 9_000, "ok", 200, "app")
+        .public_from("agent/lb3", NOW - 8_000, bad_outcome, bad_status, fp)
+}
+
+pub(super) fn rows() -> Vec<Row> {
+    vec![
+        row(
+            "client: one vantage times out, two fine",
+            three_vantages("timeout", 0, "").host(web("web1").access(200, "200", 300)),
+            is(ClientPath, 0, Hop::Unknown),
+        ),
+        near(
+            "client near-miss: one vantage 502 but origin logs refusals",
+            ClientPath,
+            three_vantages("ok", 502, "nginx").host(
+                web("web1")
+                    .unit("app.service", "failed", "failed", "upstream")
+                    .ngx(
+                        REFUSED,
+                        "error",
+                        "connect() failed (111: Connection refused) while connecting to upstream",
+                        APP,
+                    ),
+            ),
+            is(ServiceDown, 502, Hop::Proxy),
+        ),
+        near(
+            "client near-miss: two vantages, one bad, origin quiet",
+            ClientPath,
+            site("shop.example")
+                .public_from("collector/c1", NOW - 10_000, "ok", 200, "app")
+                .public_from("agent/lb3", NOW - 8_000, "timeout", 0, "")
+                .host(web("web1")),
+            is(InsufficientEvidence, 0, Hop::Unknown),
+        ),
+        row(
+            "edge: cloudflare 502 of its own while origin answers",
+            site("shop.example")
+                .edge("cloudflare", 502, "cloudflare_unbranded", "", CF_ERR)
+                .origin("web1", "ok", 200)
+                .host(web("web1")),
+            is(EdgeGenerated, 502, Hop::Edge),
+        ),
+        near(
+            "edge near-miss: cloudflare 522, origin refused, nginx inactive",
+            EdgeGenerated,
+            site("shop.example")
+                .edge("cloudflare", 522, "cloudflare_unbranded", "", CF_ERR)
+                .origin("web1", "refused", 0)
+                .host(web("web1").unit("nginx.service", "inactive", "dead", "proxy")),
+            is(ProxyDown, 522, Hop::Edge),
+        ),
+        row(
+            "edge: cloudflare 525 while origin TLS probe fine",
+            site("shop.example")
+                .edge("cloudflare", 525, "cloudflare_unbranded", "", CF_ERR)
+                .origin("web1", "ok", 200)
+                .host(web("web1")),
+            is(EdgeTlsToOrigin, 525, Hop::Edge),
+        ),
+        near(
+            "edge near-miss: cloudflare 526 with nginx failed on origin",
+            EdgeTlsToOrigin,
+            site("shop.example")
+                .edge("cloudflare", 526, "cloudflare_unbranded", "", CF_ERR)
+                .origin("web1", "refused", 0)
+                .host(web("web1").unit("nginx.service", "failed", "failed", "proxy")),
+            is(ProxyDown, 526, Hop::Edge),
+        ),
+        row(
+            "edge: cloudflare 530 error 1016",
+            site("shop.example")
+                .edge("cloudflare", 530, "cloudflare_unbranded", "1016", CF_ERR)
+                .host(web("web1")),
+            is(EdgeOriginDns, 530, Hop::Edge),
+        ),
+        near(
+            "edge near-miss: cloudflare 530 error 1033 (tunnel), origin fine",
+            EdgeOriginDns,
+            site("shop.example")
+                .edge("cloudflare", 530, "cloudflare_unbranded", "1033", CF_ERR)
+                .origin("web1", "ok", 200)
+                .host(web("web1")),
+            is(EdgeGenerated, 530, Hop::Edge),
+        ),
+        row(
+            "unknown: nginx 502 and no agent serves the site",
+            site("shop.example").public("ok", 502, "nginx"),
+            is(InsufficientEvidence, 502, Hop::Proxy),
+        ),
+        row(
+            "unknown: refusals but systemd and sockets unavailable",
+            site("shop.example").public("ok", 502, "nginx").host(
+                nginx("web1", "http://127.0.0.1:3000")
+                    .ngx(
+                        REFUSED,
+                        "error",
+                        "connect() failed (111: Connection refused) while connecting to upstream",
+                        APP,
+                    )
+                    .edit(|s| {
+                        s.systemd = Some(SystemdSection {
+                            unavailable: "org.freedesktop.DBus.Error.AccessDenied".into(),
+                            units: vec![],
+                        });
+                        s.sockets = Some(SocketsSection {
+                            unavailable: "netlink: Operation not permitted".into(),
+                            ..Default::default()
+                        });
+                    }),
+            ),
+            is(InsufficientEvidence, 502, Hop::Proxy),
+        ),
+        near(
+            "unknown near-miss: same refusals with systemd showing app failed",
+            InsufficientEvidence,
+            site("shop.example").public("ok", 502, "nginx").host(
+                web("web1")
+                    .unit("app.service", "failed", "failed", "upstream")
+                    .ngx(
+                        REFUSED,
+                        "error",
+                        "connect() failed (111: Connection refused) while connecting to upstream",
+                        APP,
+                    ),
+            ),
+            is(ServiceDown, 502, Hop::Proxy),
+        ),
+        near(
+            "unknown near-miss: probes blocked by the ssrf guard say nothing",
+            InsufficientEvidence,
+            site("shop.example")
+                .public("blocked", 0, "")
+                .host(web("web1")),
+            None,
+        ),
+    ]
+}

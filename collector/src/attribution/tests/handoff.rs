@@ -1,0 +1,96 @@
+//! Rows for the handoff layer.
+
+use super::*;
+use Cause::*;
+
+const REFUSED: &str = "service_down|wrong_port|not_listening";
+const ENOENT: &str = "wrong_socket_path|service_down";
+const FPM: &str = "fastcgi://unix:/run/php/php8.2-fpm.sock:";
+const REFUSED_LINE: &str =
+    "connect() failed (111: Connection refused) while connecting to upstream";
+
+fn refused_to(target: &str) -> Case {
+    let upstream = format!("http://{target}/");
+    site("shop.example").public("ok", 502, "nginx").host(
+        nginx("web1", &format!("http://{target}"))
+            .unit("app.service", "active", "running", "upstream")
+            .ngx(REFUSED, "error", REFUSED_LINE, &upstream),
+    )
+}
+
+fn with(s: Case, f: impl FnOnce(Host) -> Host) -> Case {
+    let mut s = s;
+    let h = s.0.hosts.remove(0);
+    s.host(f(Host(h)))
+}
+
+pub(super) fn rows() -> Vec<Row> {
+    vec![
+        row("handoff: wrong port, app on 3000", with(refused_to("127.0.0.1:3001"), |h| h.tcp("127.0.0.1", 3000, "app.service")), is(WrongPort, 502, Hop::Proxy)),
+        near("handoff near-miss: wrong port target but the app is down", WrongPort, with(refused_to("127.0.0.1:3001"), |h| h.unit("app.service", "failed", "failed", "upstream")),
+            is(ServiceDown, 502, Hop::Proxy)),
+        row("handoff: app binds ::1 while nginx targets 127.0.0.1", with(refused_to("127.0.0.1:3000"), |h| h.tcp("::1", 3000, "app.service")), is(BindMismatch, 502, Hop::Proxy)),
+        row("handoff: app binds 127.0.0.1 while nginx targets the host IP", with(refused_to("10.77.0.11:3000"), |h| h.addr("10.77.0.11").tcp("127.0.0.1", 3000, "app.service")),
+            is(BindMismatch, 502, Hop::Proxy)),
+        near("handoff near-miss: app on another port, not another address", BindMismatch, with(refused_to("127.0.0.1:3000"), |h| h.tcp("127.0.0.1", 8000, "app.service")),
+            is(WrongPort, 502, Hop::Proxy)),
+        row("handoff: php-fpm on another socket path", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "fastcgi://unix:/run/php/php8.2-fpm.sock").unit("php8.2-fpm.service", "active", "running", "upstream").unix("/run/php/www.sock", "php8.2-fpm.service", 0o660, 33, 33)
+                .ngx(ENOENT, "crit", "connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream", FPM),
+        ), is(WrongSocketPath, 502, Hop::Proxy)),
+        near("handoff near-miss: socket missing because php-fpm is stopped", WrongSocketPath, site("shop.example").public("ok", 502, "nginx").host(
+            php("web1").unit("php8.2-fpm.service", "inactive", "dead", "upstream")
+                .ngx(ENOENT, "crit", "connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream", FPM),
+        ), is(ServiceDown, 502, Hop::Proxy)),
+        row("handoff: socket owned by root 0600", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "fastcgi://unix:/run/php/php8.2-fpm.sock").unit("php8.2-fpm.service", "active", "running", "upstream").unix("/run/php/php8.2-fpm.sock", "php8.2-fpm.service", 0o600, 0, 0)
+                .ngx("socket_permission_denied", "crit", "connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream", FPM)
+                .probe("unix:/run/php/php8.2-fpm.sock", "permission_denied", "connect", 0, ""),
+        ), is(SocketPermissionDenied, 502, Hop::Proxy)),
+        near("handoff near-miss: EAGAIN on the socket is saturation", SocketPermissionDenied, site("shop.example").public("ok", 502, "nginx").host(
+            php("web1").ngx("saturated", "error", "connect() to unix:/run/php/php8.2-fpm.sock failed (11: Resource temporarily unavailable) while connecting to upstream", FPM),
+        ), is(Saturated, 502, Hop::Proxy)),
+        row("handoff: fastcgi_pass to an HTTP server", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "fastcgi://127.0.0.1:3000").unit("app.service", "active", "running", "upstream").tcp("127.0.0.1", 3000, "app.service")
+                .ngx("protocol_mismatch", "error", "upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream", "fastcgi://127.0.0.1:3000")
+                .probe("fastcgi://127.0.0.1:3000", "protocol_mismatch", "response", 0, "http_peer: HTTP/1.1 400 Bad Request"),
+        ), is(ProtocolMismatch, 502, Hop::Proxy)),
+        near("handoff near-miss: no valid HTTP/1.0 header from a TLS listener", ProtocolMismatch, with(refused_to("127.0.0.1:3000"), |h| {
+            let mut h = h.tcp("127.0.0.1", 3000, "app.service").edit(|s| s.proxy_log = Some(ProxyLogSection::default()));
+            h = h.ngx("protocol_mismatch|tls_mismatch", "error", "upstream sent no valid HTTP/1.0 header while reading response header from upstream", "http://127.0.0.1:3000/");
+            h.probe("127.0.0.1:3000", "protocol_mismatch", "response", 0, "tls_peer: 15 03 03 00 02 02 46")
+        }), is(TlsMismatch, 502, Hop::Proxy)),
+        row("handoff: plain http to a TLS listener", with(refused_to("127.0.0.1:3443"), |h| {
+            h.tcp("127.0.0.1", 3443, "app.service").edit(|s| s.proxy_log = Some(ProxyLogSection::default()))
+                .probe("127.0.0.1:3443", "protocol_mismatch", "response", 0, "tls_peer: plain HTTP request was sent to HTTPS port")
+        }), is(TlsMismatch, 502, Hop::Proxy)),
+        near("handoff near-miss: TLS fine but certificate expired", TlsMismatch, site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "https://127.0.0.1:3443").unit("app.service", "active", "running", "upstream").tcp("127.0.0.1", 3443, "app.service")
+                .ngx("tls_certificate_error", "error", "upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream", "https://127.0.0.1:3443/"),
+        ), is(TlsCertificateError, 502, Hop::Proxy)),
+        row("handoff: upstream certificate for another name", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "https://api.internal:443").dns("api.internal", &["10.77.0.20"], "")
+                .ngx("tls_certificate_error", "error", "upstream SSL certificate does not match \"api.internal\" while SSL handshaking to upstream", "https://10.77.0.20:443/")
+                .probe("https://api.internal:443", "tls_error", "tls", 0, "certificate_name_mismatch: presented for other.internal"),
+        ), is(TlsCertificateError, 502, Hop::Proxy)),
+        near("handoff near-miss: handshake to a plain listener", TlsCertificateError, site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "https://127.0.0.1:3000").unit("app.service", "active", "running", "upstream").tcp("127.0.0.1", 3000, "app.service")
+                .probe("https://127.0.0.1:3000", "tls_error", "tls", 0, "plaintext_peer: HTTP/1.1 400"),
+        ), is(TlsMismatch, 502, Hop::Proxy)),
+        row("handoff: resolver down", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "http://app.internal:8080").ngx("dns_failure", "error", "send() failed (111: Connection refused) while resolving, resolver: 127.0.0.1:53", "")
+                .dns("app.internal", &[], "connection refused (127.0.0.53:53)"),
+        ), is(DnsFailure, 502, Hop::Proxy)),
+        near("handoff near-miss: host not found at load time is a config error", DnsFailure, site("shop.example").public("refused", 0, "").host(
+            nginx("web1", "http://app.internal:8080").unit("nginx.service", "failed", "failed", "proxy").config_test(false, "nginx: [emerg] host not found in upstream \"app.internal:8080\" in /etc/nginx/sites-enabled/shop:12")
+                .signal("nginx", "proxy_config_invalid", 0, "2024/05/01 09:58:00 [emerg] 1234#1234: host not found in upstream \"app.internal:8080\" in /etc/nginx/sites-enabled/shop:12", ""),
+        ), is(ProxyConfigInvalid, 0, Hop::Unknown)),
+        row("handoff: no route to the app host (reject)", site("shop.example").public("ok", 502, "nginx")
+            .host(nginx("web1", "http://10.77.0.12:8080").ngx("firewall_blocked", "error", "connect() failed (113: No route to host) while connecting to upstream", "http://10.77.0.12:8080/"))
+            .host(host("app1").addr("10.77.0.12/24").unit("app.service", "active", "running", "upstream").tcp("0.0.0.0", 8080, "app.service")),
+            is(FirewallBlocked, 502, Hop::Proxy)),
+        near("handoff near-miss: slow response is a timeout, not a firewall", FirewallBlocked, site("shop.example").public("ok", 504, "nginx").host(
+            web("web1").ngx("timeout", "error", "upstream timed out (110: Connection timed out) while reading response header from upstream", "http://127.0.0.1:3000/"),
+        ), is(Timeout, 504, Hop::Proxy)),
+    ]
+}

@@ -1,0 +1,270 @@
+//! Upstream-layer rules: the app process or pool itself is down, restarting,
+//! silent, saturated, slow, or answered the 5xx on its own.
+//!
+//! A refused or missing-socket handoff is blamed on the upstream only when
+//! systemd and sockets agree: the unit that should serve the target is down
+//! (service_down, or crash_loop when restarts/exit events keep coming) or is
+//! alive with no listener at all (not_listening). A unit alive on another
+//! port or path is the handoff's business (see `handoff`). A response timeout
+//! becomes `saturated` when the pool shows exhaustion (`pm.max_children`, a
+//! full accept queue), otherwise it is a plain `timeout` (504). A 5xx that the
+//! proxy relayed without logging an error of its own is
+//! `upstream_returned_error` and keeps its status.
+
+use gw502_proto::v1::UnitState;
+
+use super::Cx;
+use super::evidence::{Evidence, Source};
+use super::facts;
+use super::finding::{Finding, Trigger};
+use super::host::HostView;
+use super::target::{Target, is_tcp, listener_accepts};
+use super::verdict::Cause;
+
+/// Confirms an upstream-layer candidate of a trigger.
+pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
+    match cause {
+        Cause::ServiceDown | Cause::CrashLoop | Cause::NotListening => {
+            down_or_silent(cx, h, t, cause)
+        }
+        Cause::Saturated => {
+            let mut f = Finding::new(Cause::Saturated, 0.75, t, saturation(h));
+            f.confidence += if f.evidence.len() > 1 { 0.12 } else { 0.0 };
+            Some(f.say(
+                pool_check(h),
+                format!(
+                    "the upstream on {} has no free worker or accept slot",
+                    h.id()
+                ),
+            ))
+        }
+        Cause::Timeout => {
+            let sat = saturation(h);
+            if !sat.is_empty() {
+                return Some(
+                    Finding::new(Cause::Saturated, 0.88, t, sat)
+                        .status(504)
+                        .say(
+                            pool_check(h),
+                            format!(
+                                "requests time out on {} because the upstream pool is exhausted",
+                                h.id()
+                            ),
+                        ),
+                );
+            }
+            let target = t
+                .target
+                .as_ref()
+                .map(Target::display)
+                .unwrap_or_else(|| "the upstream".into());
+            Some(Finding::new(Cause::Timeout, 0.8, t, Vec::new()).status(504).say(
+                format!("time a request to {target} on {} (curl -m 60 -w '%{{time_starttransfer}}'); it connects but sends no header in time", h.id()),
+                format!("{target} accepts connections on {} but does not answer before the proxy's read timeout", h.id()),
+            ))
+        }
+        Cause::UpstreamReturnedError => Some(
+            Finding::new(Cause::UpstreamReturnedError, 0.8, t, Vec::new()).say(
+                format!(
+                    "read the app's own log for {} {} responses on {}",
+                    cx.site.host,
+                    t.status,
+                    h.id()
+                ),
+                format!(
+                    "the app behind {} on {} answered {} itself and the proxy relayed it",
+                    cx.site.host,
+                    h.id(),
+                    t.status
+                ),
+            ),
+        ),
+        _ => None,
+    }
+}
+
+/// Crash loop without a specific trigger cause: a unit keeps restarting while the host fails.
+pub(crate) fn state(_cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<Finding> {
+    let Some(first) = triggers.first() else {
+        return Vec::new();
+    };
+    h.upstream_units()
+        .into_iter()
+        .filter_map(|u| {
+            let ev = crash_evidence(h, u);
+            (ev.len() > 1).then(|| {
+                Finding::new(Cause::CrashLoop, 0.86, first, ev).say(
+                    format!(
+                        "journalctl -u {} -n 50 on {}: it keeps exiting and restarting",
+                        u.name,
+                        h.id()
+                    ),
+                    format!(
+                        "{} on {} keeps restarting, so requests hit it between lives",
+                        u.name,
+                        h.id()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> Option<Finding> {
+    let target = t.target.clone().or_else(|| single_target(h))?;
+    let th = cx.host_of(h, &target)?;
+    if !th.has("sockets") && !th.has("systemd") {
+        return None;
+    }
+    let shown = target.display();
+    if serves(&th, &target) {
+        return None;
+    }
+    let units = facts::related(
+        th.upstream_units(),
+        &format!(
+            "{} {}",
+            target.host,
+            target.unix.clone().unwrap_or_default()
+        ),
+    );
+    let no_listener = facts::nothing_on(&th, &shown);
+    if let Some(u) = units.iter().copied().find(|u| facts::is_down(u)) {
+        let crash = crash_evidence(&th, u);
+        let mut extra = vec![no_listener];
+        let cause = if crash.len() > 1 {
+            Cause::CrashLoop
+        } else {
+            Cause::ServiceDown
+        };
+        extra.extend(if crash.is_empty() {
+            vec![facts::unit(&th, u)]
+        } else {
+            crash
+        });
+        let others_alive = units
+            .iter()
+            .any(|o| facts::is_running(o) && !th.listeners_of(&o.name).is_empty());
+        let conf = if others_alive { 0.7 } else { 0.9 };
+        let f = Finding::new(cause, conf, t, extra);
+        return Some(match cause {
+            Cause::CrashLoop => f.say(
+                format!("journalctl -u {} -n 50 on {}; it keeps restarting and {shown} is refused between restarts", u.name, th.id()),
+                format!("{} on {} is in a crash loop, so the proxy finds nothing on {shown}", u.name, th.id()),
+            ),
+            _ => f.say(
+                format!("systemctl status {} on {}; nothing listens on {shown}", u.name, th.id()),
+                format!("{} on {} is {}, so nothing serves {shown}", u.name, th.id(), u.active_state),
+            ),
+        });
+    }
+    if asked == Cause::NotListening || asked == Cause::ServiceDown {
+        let silent: Vec<&UnitState> = units
+            .iter()
+            .copied()
+            .filter(|u| facts::is_running(u) && th.listeners_of(&u.name).is_empty())
+            .collect();
+        let bound_elsewhere = units
+            .iter()
+            .any(|u| facts::is_running(u) && !th.listeners_of(&u.name).is_empty());
+        if let Some(u) = silent
+            .first()
+            .filter(|_| !bound_elsewhere && th.has("sockets"))
+        {
+            return Some(Finding::new(Cause::NotListening, 0.8, t, vec![facts::unit(&th, u), no_listener]).say(
+                format!("journalctl -u {} on {}: it runs but listens nowhere (bind failed or still starting); the proxy wants {shown}", u.name, th.id()),
+                format!("{} on {} is running but has no listening socket", u.name, th.id()),
+            ));
+        }
+    }
+    None
+}
+
+/// The only configured target of the site on this host.
+fn single_target(h: &HostView<'_>) -> Option<Target> {
+    let targets = h.targets();
+    match targets.as_slice() {
+        [only] => Target::from_config(only),
+        _ => None,
+    }
+}
+
+/// Whether a listener on the target's host accepts the target right now.
+pub(crate) fn serves(th: &HostView<'_>, t: &Target) -> bool {
+    th.listeners().iter().any(|l| match (&t.unix, t.port) {
+        (Some(path), _) => l.family == "unix" && &l.address == path,
+        (None, Some(port)) => {
+            is_tcp(l) && l.port == u32::from(port) && listener_accepts(l, &t.host)
+        }
+        (None, None) => false,
+    })
+}
+
+/// Restart/exit evidence of a unit: auto-restart state, restart counter, repeated exits.
+pub(crate) fn crash_evidence(h: &HostView<'_>, u: &UnitState) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    let restarting = u.active_state == "activating" && u.sub_state == "auto-restart";
+    let exits: Vec<_> = h
+        .events(&u.name)
+        .into_iter()
+        .filter(|e| matches!(e.kind.as_str(), "restart" | "exit" | "fail"))
+        .collect();
+    let child_exits = h
+        .journal(&u.name)
+        .into_iter()
+        .filter(|e| e.message.contains("exited on signal"))
+        .count();
+    if restarting || u.n_restarts >= 3 || exits.len() >= 2 || child_exits >= 2 {
+        out.push(facts::unit(h, u));
+        if let Some(e) = exits.last() {
+            let detail = format!(
+                "{} {} events in window, last: {} {}",
+                exits.len(),
+                u.name,
+                e.kind,
+                e.detail
+            );
+            out.push(Evidence::new(Source::Journal, h.id(), e.at_ms, detail));
+        }
+    }
+    out
+}
+
+/// Pool exhaustion evidence: `pm.max_children`, a full accept queue, overflows.
+pub(crate) fn saturation(h: &HostView<'_>) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    let text =
+        |m: &str| m.contains("max_children") || m.contains("max_requests") && m.contains("reached");
+    if let Some(e) = h.journal("").into_iter().rev().find(|e| text(&e.message)) {
+        out.push(Evidence::new(
+            Source::Journal,
+            h.id(),
+            e.at_ms,
+            format!("{}: {}", e.unit, e.message),
+        ));
+    }
+    let full = |l: &&gw502_proto::v1::Listener| {
+        (l.backlog > 0 && l.queued >= l.backlog) || l.overflows > 0
+    };
+    let upstream: Vec<String> = h.upstream_units().iter().map(|u| u.name.clone()).collect();
+    if let Some(l) = h
+        .listeners()
+        .iter()
+        .filter(|l| upstream.contains(&l.unit) || upstream.is_empty())
+        .find(full)
+    {
+        out.push(facts::listener(h, l));
+    }
+    out
+}
+
+fn pool_check(h: &HostView<'_>) -> String {
+    match h.upstream_units().first() {
+        Some(u) => format!(
+            "check {}'s worker pool on {} (pm.max_children / workers) and what holds the workers",
+            u.name,
+            h.id()
+        ),
+        None => format!("check the upstream worker pool on {}", h.id()),
+    }
+}
