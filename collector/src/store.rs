@@ -1,1 +1,237 @@
-//! Placeholder: store (being written).
+//! The collector's storage: agent reports and hosts, sites, edge observations,
+//! incidents with their evidence, verdict history and change feed, the
+//! delivery log of notifications, leases and retention.
+//!
+//! One [`Store`] speaks to embedded SQLite (the default: a file created if
+//! missing, WAL, `busy_timeout`, foreign keys on) or to PostgreSQL given a
+//! `postgres://` URL, which several collectors may share. It is built on
+//! `sqlx::AnyPool`: every query is written once in the SQL both backends
+//! accept (`$N` placeholders, `ON CONFLICT … DO …`, `RETURNING`, `BIGINT`
+//! times), so a second code path per backend is not needed. The few places
+//! that differ branch on [`Backend`]: the transaction start (`BEGIN IMMEDIATE`
+//! on SQLite so writers queue on `busy_timeout` instead of failing a lock
+//! upgrade) and the change-feed lock on PostgreSQL (a transaction advisory lock
+//! taken just before the change row is written, so change ids are assigned in
+//! commit order and a reader's cursor never skips a late commit). Any's type
+//! set (integers, floats, text, bytes) is enough: booleans are stored as 0/1
+//! and lists/maps as JSON text.
+//!
+//! Schemas are numbered migrations per backend in `migrations/{sqlite,postgres}`,
+//! embedded with `sqlx::migrate!` and applied by [`Store::connect`]. Long
+//! queries live in `queries/*.sql`. Every operation records its latency in the
+//! histogram `gw502_db_seconds` labelled `op`.
+
+/// The columns of `incidents` read into an `IncidentRow`, as one literal.
+macro_rules! incident_columns {
+    () => {
+        "id, site, host, layer, cause, state, status, emitted_by, owner, confidence, summary, \
+         next_check, verdict, opened_at_ms, updated_at_ms, last_seen_at_ms, resolved_at_ms, \
+         good_observations, bad_observations"
+    };
+}
+
+mod error;
+mod incident_queries;
+mod incidents;
+mod maintenance;
+mod reports;
+mod types;
+mod url;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
+
+pub use error::StoreError;
+pub use types::{
+    Change, DeliveryRow, EvidenceRow, HistoryRow, HostRow, IncidentFilter, IncidentRow,
+    IncidentUpsert, InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow,
+    StoredReport,
+};
+
+/// How long connecting (and later, waiting for a pooled connection) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rows `list_incidents` returns when the filter gives no limit.
+pub const DEFAULT_LIST_LIMIT: u32 = 1000;
+/// The most rows any list query returns.
+pub const MAX_LIST_LIMIT: u32 = 10_000;
+
+/// Applied to every SQLite connection as it opens.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// Which database a [`Store`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL, possibly shared by several collectors.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A connection pool to the collector's database with its schema applied.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database at `url` and applies the migrations.
+    ///
+    /// `url` is `sqlite:///path/x.db`, `sqlite::memory:`, a plain file path
+    /// (SQLite, created if missing) or `postgres://…`. Fails within
+    /// [`CONNECT_TIMEOUT`] when the database cannot be reached.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let redacted = url::redact(url);
+        let (backend, sqlx_url) = url::normalize(url).ok_or_else(|| StoreError::InvalidUrl {
+            url: redacted.clone(),
+            reason: "expected sqlite:…, postgres://… or a file path",
+        })?;
+        sqlx::any::install_default_drivers();
+        let mut options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
+        options = match backend {
+            Backend::Postgres => options.max_connections(8),
+            Backend::Sqlite => options.after_connect(|conn, _meta| {
+                Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+            }),
+        };
+        if sqlx_url.starts_with("sqlite::memory:") {
+            // Every connection would see its own empty database: keep exactly one, forever.
+            options = options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        } else if backend == Backend::Sqlite {
+            options = options.max_connections(4);
+        }
+        if backend == Backend::Postgres {
+            // One direct connection first: the pool would turn "connection refused"
+            // or a bad password into a bare "pool timed out".
+            let probe = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(&sqlx_url))
+                .await
+                .map_err(|_| StoreError::ConnectTimeout {
+                    url: redacted.clone(),
+                    after: CONNECT_TIMEOUT,
+                })?
+                .map_err(|source| StoreError::Connect {
+                    url: redacted.clone(),
+                    source,
+                })?;
+            // A failed goodbye on a connection that just worked changes nothing.
+            let _ = probe.close().await;
+        }
+        let pool = options
+            .connect(&sqlx_url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redacted.clone(),
+                source,
+            })?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: redacted.clone(),
+                source,
+            })?;
+        tracing::debug!(url = %redacted, backend = backend.as_str(), "store connected");
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async {
+            self.pool.execute("SELECT 1").await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Closes the pool; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs `fut`, records its latency under `op` and names `op` in its error.
+    async fn timed<T, F>(&self, op: &'static str, fut: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = sqlx::Result<T>>,
+    {
+        let start = Instant::now();
+        let result = fut.await;
+        metrics::histogram!("gw502_db_seconds", "op" => op).record(start.elapsed().as_secs_f64());
+        result.map_err(|source| StoreError::Query {
+            backend: self.backend.as_str(),
+            op,
+            source,
+        })
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite takes the write
+    /// lock up front (waiting on `busy_timeout`), plain `BEGIN` on PostgreSQL.
+    async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+}
+
+/// `value` as a BIGINT column, or an error naming `field`.
+fn to_i64(field: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange {
+        field,
+        value: value.to_string(),
+    })
+}
+
+/// Column `name` of `row` as an unsigned integer of type `T`.
+fn get_unsigned<T: TryFrom<i64>>(row: &AnyRow, name: &str) -> sqlx::Result<T> {
+    let value: i64 = row.try_get(name)?;
+    T::try_from(value).map_err(|_| sqlx::Error::ColumnDecode {
+        index: name.to_owned(),
+        source: format!("{value} out of range").into(),
+    })
+}
+
+/// Column `name` of `row` as a 0/1 flag.
+fn get_flag(row: &AnyRow, name: &str) -> sqlx::Result<bool> {
+    let value: i64 = row.try_get(name)?;
+    Ok(value != 0)
+}
+
+/// Column `name` of `row`, JSON text, decoded.
+fn get_json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> sqlx::Result<T> {
+    let text: String = row.try_get(name)?;
+    serde_json::from_str(&text).map_err(|err| sqlx::Error::ColumnDecode {
+        index: name.to_owned(),
+        source: Box::new(err),
+    })
+}
+
+/// `value` as JSON text for a TEXT column.
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}

@@ -1,0 +1,171 @@
+//! The delivery log of notifications, leases that elect one collector to run
+//! a singleton loop when several share a database, and retention.
+
+use sqlx::Row;
+
+use super::{
+    DeliveryRow, MAX_LIST_LIMIT, NewDelivery, PruneStats, Store, StoreError, get_unsigned,
+};
+
+impl Store {
+    /// Logs a notification as `pending`; returns its id.
+    pub async fn insert_delivery(&self, d: &NewDelivery) -> Result<i64, StoreError> {
+        self.timed("insert_delivery", async {
+            let row = sqlx::query(
+                "INSERT INTO deliveries (incident_id, receiver, event, state, attempts, created_at_ms, \
+                 updated_at_ms, error, http_status) VALUES ($1, $2, $3, 'pending', 0, $4, $4, '', 0) \
+                 RETURNING id",
+            )
+            .bind(d.incident_id)
+            .bind(&d.receiver)
+            .bind(&d.event)
+            .bind(d.at_ms)
+            .fetch_one(&self.pool)
+            .await?;
+            row.try_get("id")
+        })
+        .await
+    }
+
+    /// Records the outcome of delivery attempts: `state` is `pending`,
+    /// `delivered` or `failed`; `error` "" and `http_status` 0 for none.
+    pub async fn update_delivery(
+        &self,
+        id: i64,
+        state: &str,
+        attempts: u32,
+        at_ms: i64,
+        error: &str,
+        http_status: u16,
+    ) -> Result<(), StoreError> {
+        self.timed("update_delivery", async {
+            sqlx::query(
+                "UPDATE deliveries SET state = $2, attempts = $3, updated_at_ms = $4, error = $5, \
+                 http_status = $6 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(i64::from(attempts))
+            .bind(at_ms)
+            .bind(error)
+            .bind(i64::from(http_status))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Logged notifications, of one incident or all, newest first, at most
+    /// `limit` (capped at [`MAX_LIST_LIMIT`]).
+    pub async fn list_deliveries(
+        &self,
+        incident_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        const COLUMNS: &str = "SELECT id, incident_id, receiver, event, state, attempts, created_at_ms, \
+             updated_at_ms, error, http_status FROM deliveries";
+        let limit = i64::from(limit.min(MAX_LIST_LIMIT));
+        self.timed("list_deliveries", async {
+            let rows = match incident_id {
+                Some(incident_id) => {
+                    sqlx::query(&format!(
+                        "{COLUMNS} WHERE incident_id = $1 ORDER BY id DESC LIMIT $2"
+                    ))
+                    .bind(incident_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+                None => {
+                    sqlx::query(&format!("{COLUMNS} ORDER BY id DESC LIMIT $1"))
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+            };
+            rows.iter()
+                .map(|row| {
+                    Ok(DeliveryRow {
+                        id: row.try_get("id")?,
+                        incident_id: row.try_get("incident_id")?,
+                        receiver: row.try_get("receiver")?,
+                        event: row.try_get("event")?,
+                        state: row.try_get("state")?,
+                        attempts: get_unsigned(row, "attempts")?,
+                        created_at_ms: row.try_get("created_at_ms")?,
+                        updated_at_ms: row.try_get("updated_at_ms")?,
+                        error: row.try_get("error")?,
+                        http_status: get_unsigned(row, "http_status")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `now_ms + ttl_ms`.
+    /// True if `holder` holds it now: it was free, expired, or already theirs.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.timed("try_lease", async {
+            let row = sqlx::query(
+                "INSERT INTO leases (name, holder, expires_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+                 expires_at_ms = excluded.expires_at_ms \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= $4 \
+                 RETURNING holder",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(now_ms.saturating_add(ttl_ms))
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    /// Deletes reports, observations and feed entries older than
+    /// `older_than_ms`, and incidents resolved before it with their evidence,
+    /// history and deliveries. Open incidents and each host's newest full
+    /// snapshot are kept whatever their age.
+    pub async fn prune(&self, older_than_ms: i64) -> Result<PruneStats, StoreError> {
+        self.timed("prune", async {
+            let reports = sqlx::query(include_str!("../../queries/prune_reports.sql"))
+                .bind(older_than_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            let observations = sqlx::query("DELETE FROM observations WHERE at_ms < $1")
+                .bind(older_than_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM incident_changes WHERE at_ms < $1")
+                .bind(older_than_ms)
+                .execute(&self.pool)
+                .await?;
+            // evidence, incident_history, incident_changes and deliveries cascade.
+            let incidents = sqlx::query(
+                "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at_ms < $1",
+            )
+            .bind(older_than_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok(PruneStats {
+                reports,
+                observations,
+                incidents,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,283 @@
+//! Agent reports and the hosts table they keep current, sites, and edge
+//! observations: the raw material the attribution engine reads.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    HostRow, InsertOutcome, MAX_LIST_LIMIT, NewReport, ObservationRow, SiteRow, Store, StoreError,
+    StoredReport, get_flag, get_json, get_unsigned, to_i64, to_json,
+};
+
+macro_rules! report_columns {
+    () => {
+        "id, host_id, agent_instance, seq, agent_version, generated_at_ms, received_at_ms, \
+         replayed, full_snapshot, interval_ms, spool_dropped, addresses, body"
+    };
+}
+
+macro_rules! host_columns {
+    () => {
+        "host_id, first_seen_ms, last_seen_ms, last_generated_at_ms, agent_version, \
+         agent_instance, interval_ms, addresses, spool_dropped, report_count"
+    };
+}
+
+impl Store {
+    /// Stores a report, idempotently by `(host_id, agent_instance, seq)`, and folds it
+    /// into the `hosts` table in the same transaction.
+    pub async fn insert_report(&self, r: &NewReport) -> Result<InsertOutcome, StoreError> {
+        let seq = to_i64("seq", r.seq)?;
+        let spool_dropped = to_i64("spool_dropped", r.spool_dropped)?;
+        let addresses = to_json(&r.addresses);
+        self.timed("insert_report", async {
+            let mut tx = self.begin_write().await?;
+            let inserted = sqlx::query(include_str!("../../queries/insert_report.sql"))
+                .bind(&r.host_id)
+                .bind(&r.agent_instance)
+                .bind(seq)
+                .bind(&r.agent_version)
+                .bind(r.generated_at_ms)
+                .bind(r.received_at_ms)
+                .bind(i64::from(r.replayed))
+                .bind(i64::from(r.full_snapshot))
+                .bind(i64::from(r.interval_ms))
+                .bind(spool_dropped)
+                .bind(&addresses)
+                .bind(&r.body)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if inserted.is_none() {
+                tx.rollback().await?;
+                return Ok(InsertOutcome { duplicate: true });
+            }
+            sqlx::query(include_str!("../../queries/upsert_host.sql"))
+                .bind(&r.host_id)
+                .bind(r.received_at_ms)
+                .bind(r.generated_at_ms)
+                .bind(&r.agent_version)
+                .bind(&r.agent_instance)
+                .bind(i64::from(r.interval_ms))
+                .bind(&addresses)
+                .bind(spool_dropped)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(InsertOutcome { duplicate: false })
+        })
+        .await
+    }
+
+    /// Every host, by id.
+    pub async fn list_hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+        self.timed("list_hosts", async {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                host_columns!(),
+                " FROM hosts ORDER BY host_id"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(host_from_row).collect()
+        })
+        .await
+    }
+
+    /// One host.
+    pub async fn get_host(&self, host_id: &str) -> Result<Option<HostRow>, StoreError> {
+        self.timed("get_host", async {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                host_columns!(),
+                " FROM hosts WHERE host_id = $1"
+            ))
+            .bind(host_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(host_from_row).transpose()
+        })
+        .await
+    }
+
+    /// The newest full-snapshot report of a host (by `generated_at_ms`, `seq`).
+    pub async fn last_full_report(
+        &self,
+        host_id: &str,
+    ) -> Result<Option<StoredReport>, StoreError> {
+        self.timed("last_full_report", async {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                report_columns!(),
+                " FROM reports WHERE host_id = $1 AND full_snapshot = 1 \
+                 ORDER BY generated_at_ms DESC, seq DESC LIMIT 1"
+            ))
+            .bind(host_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            row.as_ref().map(report_from_row).transpose()
+        })
+        .await
+    }
+
+    /// A host's reports generated at or after `since_ms`, oldest first (by
+    /// `generated_at_ms`, `seq`), at most [`MAX_LIST_LIMIT`].
+    pub async fn reports_since(
+        &self,
+        host_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        self.timed("reports_since", async {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                report_columns!(),
+                " FROM reports WHERE host_id = $1 AND generated_at_ms >= $2 \
+                 ORDER BY generated_at_ms, seq LIMIT $3"
+            ))
+            .bind(host_id)
+            .bind(since_ms)
+            .bind(i64::from(MAX_LIST_LIMIT))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(report_from_row).collect()
+        })
+        .await
+    }
+
+    /// Creates or replaces a site by name.
+    pub async fn upsert_site(&self, s: &SiteRow) -> Result<(), StoreError> {
+        self.timed("upsert_site", async {
+            sqlx::query(
+                "INSERT INTO sites (name, url, origin, hosts, labels) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET url = excluded.url, origin = excluded.origin, \
+                 hosts = excluded.hosts, labels = excluded.labels",
+            )
+            .bind(&s.name)
+            .bind(&s.url)
+            .bind(&s.origin)
+            .bind(to_json(&s.hosts))
+            .bind(to_json(&s.labels))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Every site, by name.
+    pub async fn list_sites(&self) -> Result<Vec<SiteRow>, StoreError> {
+        self.timed("list_sites", async {
+            let rows =
+                sqlx::query("SELECT name, url, origin, hosts, labels FROM sites ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(SiteRow {
+                        name: row.try_get("name")?,
+                        url: row.try_get("url")?,
+                        origin: row.try_get("origin")?,
+                        hosts: get_json(row, "hosts")?,
+                        labels: get_json(row, "labels")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Stores one probe result of `site`.
+    pub async fn insert_observation(
+        &self,
+        site: &str,
+        obs: &ObservationRow,
+    ) -> Result<(), StoreError> {
+        self.timed("insert_observation", async {
+            sqlx::query(
+                "INSERT INTO observations (site, vantage, target, status, outcome, at_ms, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(site)
+            .bind(&obs.vantage)
+            .bind(&obs.target)
+            .bind(i64::from(obs.status))
+            .bind(&obs.outcome)
+            .bind(obs.at_ms)
+            .bind(&obs.body)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Probe results of `site` at or after `since_ms`, oldest first, at most
+    /// [`MAX_LIST_LIMIT`] (the newest ones when there are more).
+    pub async fn observations_since(
+        &self,
+        site: &str,
+        since_ms: i64,
+    ) -> Result<Vec<ObservationRow>, StoreError> {
+        self.timed("observations_since", async {
+            let rows = sqlx::query(
+                "SELECT vantage, target, status, outcome, at_ms, body, id FROM observations \
+                 WHERE site = $1 AND at_ms >= $2 ORDER BY at_ms DESC, id DESC LIMIT $3",
+            )
+            .bind(site)
+            .bind(since_ms)
+            .bind(i64::from(MAX_LIST_LIMIT))
+            .fetch_all(&self.pool)
+            .await?;
+            let mut out = rows
+                .iter()
+                .map(|row| {
+                    Ok(ObservationRow {
+                        vantage: row.try_get("vantage")?,
+                        target: row.try_get("target")?,
+                        status: get_unsigned(row, "status")?,
+                        outcome: row.try_get("outcome")?,
+                        at_ms: row.try_get("at_ms")?,
+                        body: row.try_get("body")?,
+                    })
+                })
+                .collect::<sqlx::Result<Vec<_>>>()?;
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn host_from_row(row: &AnyRow) -> sqlx::Result<HostRow> {
+    Ok(HostRow {
+        host_id: row.try_get("host_id")?,
+        first_seen_ms: row.try_get("first_seen_ms")?,
+        last_seen_ms: row.try_get("last_seen_ms")?,
+        last_generated_at_ms: row.try_get("last_generated_at_ms")?,
+        agent_version: row.try_get("agent_version")?,
+        agent_instance: row.try_get("agent_instance")?,
+        interval_ms: get_unsigned(row, "interval_ms")?,
+        addresses: get_json(row, "addresses")?,
+        spool_dropped: get_unsigned(row, "spool_dropped")?,
+        report_count: get_unsigned(row, "report_count")?,
+    })
+}
+
+fn report_from_row(row: &AnyRow) -> sqlx::Result<StoredReport> {
+    Ok(StoredReport {
+        id: row.try_get("id")?,
+        report: NewReport {
+            host_id: row.try_get("host_id")?,
+            agent_instance: row.try_get("agent_instance")?,
+            seq: get_unsigned(row, "seq")?,
+            agent_version: row.try_get("agent_version")?,
+            generated_at_ms: row.try_get("generated_at_ms")?,
+            received_at_ms: row.try_get("received_at_ms")?,
+            replayed: get_flag(row, "replayed")?,
+            full_snapshot: get_flag(row, "full_snapshot")?,
+            interval_ms: get_unsigned(row, "interval_ms")?,
+            spool_dropped: get_unsigned(row, "spool_dropped")?,
+            addresses: get_json(row, "addresses")?,
+            body: row.try_get("body")?,
+        },
+    })
+}

@@ -1,0 +1,176 @@
+//! Suite tests of reports, hosts, sites and observations.
+
+use std::collections::BTreeMap;
+
+use gw502_collector::store::{NewReport, ObservationRow, SiteRow};
+
+use super::TestDb;
+
+pub(crate) fn report(
+    host: &str,
+    instance: &str,
+    seq: u64,
+    generated: i64,
+    full: bool,
+) -> NewReport {
+    NewReport {
+        host_id: host.into(),
+        agent_instance: instance.into(),
+        seq,
+        agent_version: format!("0.{seq}"),
+        generated_at_ms: generated,
+        received_at_ms: generated + 5,
+        replayed: false,
+        full_snapshot: full,
+        interval_ms: 10_000,
+        spool_dropped: seq,
+        addresses: vec![format!("10.77.0.{seq}")],
+        body: format!("body-{instance}-{seq}").into_bytes(),
+    }
+}
+
+pub(crate) async fn report_insert_is_idempotent(db: &TestDb) {
+    let store = db.store().await;
+    let r = report("web1", "i1", 1, 1_000, true);
+    assert!(!store.insert_report(&r).await.unwrap().duplicate);
+    assert!(store.insert_report(&r).await.unwrap().duplicate);
+    // Another store on the same database sees the same key.
+    assert!(db.store().await.insert_report(&r).await.unwrap().duplicate);
+    let stored = store.reports_since("web1", 0).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].report, r);
+    assert_eq!(
+        store.get_host("web1").await.unwrap().unwrap().report_count,
+        1
+    );
+    // The same seq from a new agent instance is a new report.
+    assert!(
+        !store
+            .insert_report(&report("web1", "i2", 1, 2_000, false))
+            .await
+            .unwrap()
+            .duplicate
+    );
+    assert_eq!(
+        store.get_host("web1").await.unwrap().unwrap().report_count,
+        2
+    );
+}
+
+pub(crate) async fn host_row_follows_newest_report(db: &TestDb) {
+    let store = db.store().await;
+    store
+        .insert_report(&report("web1", "i1", 2, 2_000, false))
+        .await
+        .unwrap();
+    // Replayed older report: widens first_seen, does not overwrite newer fields.
+    let mut old = report("web1", "i1", 1, 1_000, true);
+    old.received_at_ms = 50_000;
+    old.replayed = true;
+    store.insert_report(&old).await.unwrap();
+    store
+        .insert_report(&report("web2", "j1", 7, 500, true))
+        .await
+        .unwrap();
+    let host = store.get_host("web1").await.unwrap().unwrap();
+    assert_eq!(host.first_seen_ms, 2_005);
+    assert_eq!(host.last_seen_ms, 50_000);
+    assert_eq!(host.last_generated_at_ms, 2_000);
+    assert_eq!(host.agent_version, "0.2");
+    assert_eq!(host.addresses, vec!["10.77.0.2".to_owned()]);
+    assert_eq!(host.spool_dropped, 2);
+    assert_eq!(host.interval_ms, 10_000);
+    assert_eq!(host.report_count, 2);
+    let hosts = store.list_hosts().await.unwrap();
+    assert_eq!(
+        hosts.iter().map(|h| h.host_id.as_str()).collect::<Vec<_>>(),
+        ["web1", "web2"]
+    );
+    assert!(store.get_host("nope").await.unwrap().is_none());
+}
+
+pub(crate) async fn reports_since_orders_by_generated_then_seq(db: &TestDb) {
+    let store = db.store().await;
+    for (seq, generated) in [(3, 3_000), (1, 1_000), (5, 2_000), (4, 2_000), (2, 500)] {
+        store
+            .insert_report(&report("web1", "i1", seq, generated, false))
+            .await
+            .unwrap();
+    }
+    let seqs: Vec<u64> = store
+        .reports_since("web1", 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.report.seq)
+        .collect();
+    assert_eq!(seqs, [1, 4, 5, 3]);
+    assert!(store.reports_since("web2", 0).await.unwrap().is_empty());
+}
+
+pub(crate) async fn last_full_report_is_newest_full_snapshot(db: &TestDb) {
+    let store = db.store().await;
+    assert!(store.last_full_report("web1").await.unwrap().is_none());
+    store
+        .insert_report(&report("web1", "i1", 1, 1_000, true))
+        .await
+        .unwrap();
+    store
+        .insert_report(&report("web1", "i1", 2, 3_000, true))
+        .await
+        .unwrap();
+    store
+        .insert_report(&report("web1", "i1", 3, 4_000, false))
+        .await
+        .unwrap();
+    store
+        .insert_report(&report("web2", "j1", 1, 9_000, true))
+        .await
+        .unwrap();
+    let last = store.last_full_report("web1").await.unwrap().unwrap();
+    assert_eq!((last.report.seq, last.report.full_snapshot), (2, true));
+    assert_eq!(last.report.body, b"body-i1-2");
+}
+
+pub(crate) async fn sites_and_observations_round_trip(db: &TestDb) {
+    let store = db.store().await;
+    let mut site = SiteRow {
+        name: "shop".into(),
+        url: "https://shop.example/".into(),
+        origin: "config".into(),
+        hosts: vec!["web1".into(), "web2".into()],
+        labels: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+    };
+    store.upsert_site(&site).await.unwrap();
+    site.origin = "discovered".into();
+    site.hosts.pop();
+    store.upsert_site(&site).await.unwrap();
+    assert_eq!(store.list_sites().await.unwrap(), vec![site]);
+
+    let obs = gw502_proto::v1::EdgeObservation {
+        site: "shop".into(),
+        vantage: "collector/c1".into(),
+        target: "public".into(),
+        at_ms: 2_000,
+        outcome: "ok".into(),
+        status: 502,
+        ..Default::default()
+    };
+    let row = ObservationRow::from_observation(&obs);
+    store.insert_observation("shop", &row).await.unwrap();
+    let mut older = row.clone();
+    older.at_ms = 1_000;
+    older.target = "origin/web1".into();
+    store.insert_observation("shop", &older).await.unwrap();
+    store.insert_observation("blog", &row).await.unwrap();
+    assert_eq!(
+        store.observations_since("shop", 0).await.unwrap(),
+        vec![older, row.clone()]
+    );
+    assert_eq!(
+        store.observations_since("shop", 1_500).await.unwrap(),
+        vec![row.clone()]
+    );
+    let decoded: gw502_proto::v1::EdgeObservation = prost::Message::decode(&row.body[..]).unwrap();
+    assert_eq!(decoded, obs);
+}
