@@ -12,7 +12,7 @@ packages=(
   postgresql             # the PostgreSQL half of the storage suite
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
-  systemd dbus iproute2 nftables curl
+  systemd dbus iproute2 nftables curl python3 util-linux
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,13 +9,28 @@
 //!   `Scope` earlier sources hand to later ones.
 //! - One module per evidence source: [`proxy_config`], [`sockets`],
 //!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`].
+//! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
+//! - [`spool`]: the bounded on-disk queue that survives collector outages.
+//! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
+//! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
+//! - [`config`]: the agent config; [`telemetry`]: logs, metrics, signals.
+//! - [`settings`]: config-file plumbing (problems with keys, exit code 64).
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod config;
 pub mod dns;
 pub mod journal;
 pub mod probe;
+pub mod pipeline;
 pub mod proxy_config;
 pub mod proxy_log;
+pub mod report;
+pub mod run;
+pub mod settings;
+pub mod snapshot;
 pub mod sockets;
 pub mod source;
+pub mod spool;
 pub mod systemd;
+pub mod telemetry;

@@ -8,10 +8,29 @@
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts.
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
+//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
+//!   [`all_in_one`]: collector plus local agent on embedded SQLite.
+//! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
+//! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
+//!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
+//!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
+//!   [`deliveries`]: the escalation delivery log in the store.
 #![warn(missing_docs)]
 
+pub mod all_in_one;
 pub mod attribution;
+pub mod auth;
+pub mod config;
+pub mod deliveries;
 pub mod edge;
+pub mod edge_loop;
+pub mod hub;
+pub mod incidents;
+pub mod ingest;
 pub mod pki;
+pub mod query;
 pub mod routing;
+pub mod server;
+pub mod sites;
+pub mod state;
 pub mod store;

@@ -1,1 +1,4 @@
 //! Integration tests live under tests/.
+
+pub mod fleet;
+pub mod lab;

@@ -1,0 +1,179 @@
+//! Keeps incidents: gathers each site's evidence from the store, asks the
+//! attribution engine for verdicts, and opens, updates and resolves incidents.
+//!
+//! An incident is keyed by (site, layer, cause, host) while open. A verdict
+//! that persists updates it; when fresh evidence (a new report or probe) no
+//! longer produces its key, that counts as one good observation, and
+//! `resolve_after` good observations in a row resolve it. Requiring several
+//! keeps a flapping site from opening and closing incidents on every probe.
+//! Opened and resolved incidents go to the escalation dispatcher.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use gw502_proto::v1::{EdgeObservation, HostReport, Incident};
+use prost::Message;
+
+use crate::attribution::{self, HostEvidence, SiteEvidence, SiteRef};
+use crate::hub::{Hub, now_ms};
+use crate::query::incident_proto;
+use crate::routing::Event;
+use crate::sites::{SiteView, serving_hosts, site_views};
+use crate::state::fold;
+use crate::store::{Change, EvidenceRow, HostRow, IncidentUpsert, StoreError};
+
+/// Re-evaluates sites, remembering which evidence it has already counted.
+pub struct Evaluator {
+    hub: Arc<Hub>,
+    stamps: HashMap<String, i64>,
+}
+
+impl Evaluator {
+    /// An evaluator over the shared state.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self {
+            hub,
+            stamps: HashMap::new(),
+        }
+    }
+
+    /// Evaluates every known site once.
+    pub async fn evaluate_all(&mut self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let hosts = self.hub.store.list_hosts().await?;
+        for site in site_views(&self.hub).await? {
+            self.evaluate_site(&site, &hosts, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn evaluate_site(&mut self, site: &SiteView, hosts: &[HostRow], now: i64) -> Result<(), StoreError> {
+        let evidence = site_evidence(&self.hub, site, hosts, now, Vec::new()).await?;
+        let stamp = evidence
+            .edge
+            .iter()
+            .map(|o| o.at_ms)
+            .chain(evidence.hosts.iter().map(|h| h.last_seen_ms))
+            .max()
+            .unwrap_or(0);
+        let previous = self.stamps.insert(site.name.clone(), stamp).unwrap_or(0);
+        let fresh = stamp > previous;
+        let verdicts = attribution::attribute(&evidence);
+        let store = &self.hub.store;
+        let open = store.open_incidents(Some(&site.name)).await?;
+        let mut current = BTreeSet::new();
+        for verdict in &verdicts {
+            let upsert = upsert_for(&site.name, verdict, now);
+            let (row, change) = store.open_or_update_incident(&upsert).await?;
+            current.insert(row.id);
+            if fresh {
+                store.record_bad_observation(row.id, now).await?;
+            }
+            if change == Change::Opened {
+                tracing::info!(site = %row.site, host = %row.host, layer = %row.layer, cause = %row.cause, status = row.status, "incident opened");
+                metrics::counter!("gw502_collector_incidents_opened_total").increment(1);
+                self.dispatch(incident_proto(&row), &site.labels, Event::Firing);
+            }
+        }
+        for incident in open.iter().filter(|i| !current.contains(&i.id)) {
+            let superseded = incident.cause == "insufficient_evidence" && !verdicts.is_empty();
+            let good = if fresh { store.record_good_observation(incident.id, now).await? } else { 0 };
+            if superseded || good >= self.hub.config.resolve_after {
+                if let Some(row) = store.resolve_incident(incident.id, now).await? {
+                    tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
+                    self.dispatch(incident_proto(&row), &site.labels, Event::Resolved);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&self, incident: Incident, labels: &std::collections::BTreeMap<String, String>, event: Event) {
+        self.hub.dispatcher.notify(incident, labels, event);
+    }
+}
+
+/// Everything known about one site: stored observations (plus `extra`, e.g.
+/// a probe made just now) and the folded state of every host serving it.
+pub async fn site_evidence(
+    hub: &Hub,
+    site: &SiteView,
+    hosts: &[HostRow],
+    now: i64,
+    extra: Vec<EdgeObservation>,
+) -> Result<SiteEvidence, StoreError> {
+    let window_start = now - hub.config.window.as_millis() as i64;
+    let mut edge: Vec<EdgeObservation> = hub
+        .store
+        .observations_since(&site.name, window_start)
+        .await?
+        .iter()
+        .filter_map(|row| EdgeObservation::decode(row.body.as_slice()).ok())
+        .collect();
+    edge.extend(extra);
+    edge.sort_by_key(|o| o.at_ms);
+    let mut evidence_hosts = Vec::new();
+    for host in serving_hosts(site, hosts) {
+        evidence_hosts.push(HostEvidence {
+            host_id: host.host_id.clone(),
+            last_seen_ms: host.last_seen_ms,
+            interval_ms: host.interval_ms,
+            state: host_state(hub, &host.host_id, window_start).await?,
+        });
+    }
+    Ok(SiteEvidence {
+        site: SiteRef {
+            name: site.name.clone(),
+            url: site.url.clone(),
+            origin_hosts: site.hosts.clone(),
+        },
+        now_ms: now,
+        edge,
+        hosts: evidence_hosts,
+    })
+}
+
+/// A host's current picture: its last full snapshot, every later change, and
+/// the incremental evidence of the window.
+pub async fn host_state(hub: &Hub, host_id: &str, window_start: i64) -> Result<HostReport, StoreError> {
+    let last_full = hub.store.last_full_report(host_id).await?;
+    let since = last_full
+        .map_or(window_start, |r| r.report.generated_at_ms)
+        .min(window_start);
+    let reports: Vec<HostReport> = hub
+        .store
+        .reports_since(host_id, since)
+        .await?
+        .iter()
+        .filter_map(|r| HostReport::decode(r.report.body.as_slice()).ok())
+        .collect();
+    Ok(fold(&reports, window_start))
+}
+
+fn upsert_for(site: &str, verdict: &attribution::Verdict, now: i64) -> IncidentUpsert {
+    let proto = gw502_proto::v1::Verdict::from(verdict);
+    IncidentUpsert {
+        site: site.to_string(),
+        host: verdict.host.clone().unwrap_or_default(),
+        layer: proto.layer.clone(),
+        cause: proto.cause.clone(),
+        status: proto.status,
+        emitted_by: proto.emitted_by.clone(),
+        owner: proto.owner.clone(),
+        confidence: proto.confidence,
+        summary: proto.summary.clone(),
+        next_check: proto.next_check.clone(),
+        evidence: proto
+            .evidence
+            .iter()
+            .map(|e| EvidenceRow {
+                source: e.source.clone(),
+                host: e.host.clone(),
+                observed_at_ms: e.observed_at_ms,
+                detail: e.detail.clone(),
+            })
+            .collect(),
+        verdict: proto.encode_to_vec(),
+        at_ms: now,
+    }
+}

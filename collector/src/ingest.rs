@@ -1,0 +1,164 @@
+//! The `Ingest` service: agents deliver reports here.
+//!
+//! Each report is bound to the caller's certificate (a host may only report
+//! as itself), stored idempotently by `(agent_instance, seq)`, and then feeds
+//! two things: site discovery from the proxy config (`server_name` → hosts)
+//! and the evaluator, which re-attributes the sites this host serves. Replayed
+//! reports are stored as history and never wake the evaluator.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gw502_proto::v1::ingest_server::Ingest;
+use gw502_proto::v1::{HostReport, ReportAck};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use crate::hub::{Hub, now_ms};
+use crate::store::{NewReport, ObservationRow, SiteRow, StoreError};
+
+/// Serves `gw502.v1.Ingest`.
+#[derive(Clone)]
+pub struct IngestService {
+    hub: Arc<Hub>,
+}
+
+impl IngestService {
+    /// A service over the shared collector state.
+    pub fn new(hub: Arc<Hub>) -> Self {
+        Self { hub }
+    }
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
+        let started = Instant::now();
+        let report = request.get_ref();
+        if !gw502_agent::config::valid_name(&report.host_id) {
+            return Err(Status::invalid_argument("host_id must be 1-253 characters of A-Z a-z 0-9 . _ -"));
+        }
+        if report.seq == 0 || report.agent_instance.is_empty() {
+            return Err(Status::invalid_argument("agent_instance and seq (from 1) are required"));
+        }
+        self.hub.mode.require_agent(&request, &report.host_id)?;
+        let report = request.into_inner();
+        let received_at_ms = now_ms();
+        let outcome = self
+            .hub
+            .store
+            .insert_report(&NewReport {
+                host_id: report.host_id.clone(),
+                agent_instance: report.agent_instance.clone(),
+                seq: report.seq,
+                agent_version: report.agent_version.clone(),
+                generated_at_ms: report.generated_at_ms,
+                received_at_ms,
+                replayed: report.replayed,
+                full_snapshot: report.full_snapshot,
+                interval_ms: report.interval_ms,
+                spool_dropped: report.spool_dropped,
+                addresses: report.addresses.clone(),
+                body: report.encode_to_vec(),
+            })
+            .await
+            .map_err(store_unavailable)?;
+        metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
+        if !outcome.duplicate {
+            self.discover_sites(&report).await.map_err(store_unavailable)?;
+            if !report.replayed {
+                self.record_cross_probes(&report).await.map_err(store_unavailable)?;
+                self.hub.wake_host(&report.host_id);
+            }
+        }
+        metrics::histogram!("gw502_collector_ingest_seconds").record(started.elapsed().as_secs_f64());
+        Ok(Response::new(ReportAck {
+            duplicate: outcome.duplicate,
+            received_at_ms,
+        }))
+    }
+}
+
+impl IngestService {
+    /// Adds this host to every site its proxy config serves.
+    async fn discover_sites(&self, report: &HostReport) -> Result<(), StoreError> {
+        let Some(section) = &report.proxy_config else {
+            return Ok(());
+        };
+        let names: Vec<&String> = section
+            .proxies
+            .iter()
+            .flat_map(|p| &p.servers)
+            .flat_map(|s| &s.names)
+            .filter(|name| is_site_name(name))
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known = self.hub.store.list_sites().await?;
+        for name in names {
+            let mut site = known.iter().find(|s| &s.name == name).cloned().unwrap_or_else(|| SiteRow {
+                name: name.clone(),
+                origin: "discovered".into(),
+                ..SiteRow::default()
+            });
+            if site.hosts.contains(&report.host_id) {
+                continue;
+            }
+            site.hosts.push(report.host_id.clone());
+            site.hosts.sort();
+            self.hub.store.upsert_site(&site).await?;
+        }
+        Ok(())
+    }
+
+    /// Cross-probes are observations of a site from this host's vantage point.
+    async fn record_cross_probes(&self, report: &HostReport) -> Result<(), StoreError> {
+        let Some(section) = &report.cross_probes else {
+            return Ok(());
+        };
+        for observation in &section.observations {
+            let mut observation = observation.clone();
+            observation.vantage = format!("agent/{}", report.host_id);
+            self.hub
+                .store
+                .insert_observation(&observation.site, &ObservationRow::from_observation(&observation))
+                .await?;
+            self.hub.wake_site(&observation.site);
+        }
+        Ok(())
+    }
+}
+
+/// Names that identify a site: no catch-alls, wildcards or regexes.
+fn is_site_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "_"
+        && name != "localhost"
+        && !name.starts_with('~')
+        && !name.contains('*')
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+}
+
+/// A database failure: the agent keeps the report in its spool and retries.
+pub fn store_unavailable(error: StoreError) -> Status {
+    metrics::counter!("gw502_collector_ingest_errors_total").increment(1);
+    tracing::error!(%error, "database unavailable");
+    Status::unavailable("collector database unavailable; retry later")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_site_name;
+
+    #[test]
+    fn site_names_exclude_catch_alls() {
+        for name in ["shop.example", "api-2.example.org"] {
+            assert!(is_site_name(name), "{name}");
+        }
+        for name in ["_", "", "*.example", ".example", "~^www\\.", "localhost"] {
+            assert!(!is_site_name(name), "{name}");
+        }
+    }
+}

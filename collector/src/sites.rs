@@ -1,0 +1,146 @@
+//! Sites: the configured ones (public URL, labels, expected hosts) merged with
+//! those discovered from the agents' proxy configs (`server_name` → hosts),
+//! and which hosts serve each.
+
+use std::collections::BTreeMap;
+
+use crate::hub::Hub;
+use crate::store::{HostRow, SiteRow, StoreError};
+
+/// One site as the evaluator sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteView {
+    /// Site name.
+    pub name: String,
+    /// Public URL; empty for discovered sites that are not configured.
+    pub url: String,
+    /// Hosts known to serve it (config and discovery).
+    pub hosts: Vec<String>,
+    /// Routing labels.
+    pub labels: BTreeMap<String, String>,
+    /// `config` or `discovered`.
+    pub origin: String,
+}
+
+/// Writes the configured sites to the store, keeping discovered hosts.
+pub async fn publish_configured(hub: &Hub) -> Result<(), StoreError> {
+    let stored = hub.store.list_sites().await?;
+    for site in &hub.config.sites {
+        let mut hosts = site.hosts.clone();
+        if let Some(known) = stored.iter().find(|s| s.name == site.name) {
+            hosts.extend(known.hosts.iter().cloned());
+        }
+        hosts.sort();
+        hosts.dedup();
+        hub.store
+            .upsert_site(&SiteRow {
+                name: site.name.clone(),
+                url: site.url.clone(),
+                origin: "config".into(),
+                hosts,
+                labels: site.labels.clone(),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every site, configured ones first taking their URL and labels from the
+/// config (the file wins over what another collector stored).
+pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
+    let mut views: Vec<SiteView> = hub
+        .store
+        .list_sites()
+        .await?
+        .into_iter()
+        .map(|s| SiteView {
+            name: s.name,
+            url: s.url,
+            hosts: s.hosts,
+            labels: s.labels,
+            origin: s.origin,
+        })
+        .collect();
+    for site in &hub.config.sites {
+        match views.iter_mut().find(|v| v.name == site.name) {
+            Some(view) => {
+                view.url.clone_from(&site.url);
+                view.labels.clone_from(&site.labels);
+                view.origin = "config".into();
+                for host in &site.hosts {
+                    if !view.hosts.contains(host) {
+                        view.hosts.push(host.clone());
+                    }
+                }
+            }
+            None => views.push(SiteView {
+                name: site.name.clone(),
+                url: site.url.clone(),
+                hosts: site.hosts.clone(),
+                labels: site.labels.clone(),
+                origin: "config".into(),
+            }),
+        }
+    }
+    Ok(views)
+}
+
+/// The host part of a URL, without port or brackets.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    authority.split(':').next().unwrap_or_default()
+}
+
+/// Hosts that serve `site`: named by config or discovery, or owning the
+/// address the site's URL points at.
+pub fn serving_hosts<'h>(site: &SiteView, hosts: &'h [HostRow]) -> Vec<&'h HostRow> {
+    let url_host = url_host(&site.url);
+    hosts
+        .iter()
+        .filter(|h| site.hosts.contains(&h.host_id) || (!url_host.is_empty() && h.addresses.iter().any(|a| a == url_host)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: &str, addresses: &[&str]) -> HostRow {
+        HostRow {
+            host_id: id.into(),
+            first_seen_ms: 0,
+            last_seen_ms: 0,
+            last_generated_at_ms: 0,
+            agent_version: String::new(),
+            agent_instance: String::new(),
+            interval_ms: 0,
+            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            spool_dropped: 0,
+            report_count: 0,
+        }
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("https://shop.example:8443/x?y"), "shop.example");
+        assert_eq!(url_host("http://[::1]:80/"), "::1");
+        assert_eq!(url_host("http://user@10.77.0.11"), "10.77.0.11");
+    }
+
+    #[test]
+    fn hosts_are_matched_by_name_or_address() {
+        let hosts = [host("web1", &["10.77.0.11"]), host("web2", &["10.77.0.12"]), host("db", &["10.77.0.13"])];
+        let site = SiteView {
+            url: "http://10.77.0.11/".into(),
+            hosts: vec!["web2".into()],
+            ..SiteView::default()
+        };
+        let ids: Vec<_> = serving_hosts(&site, &hosts).iter().map(|h| h.host_id.as_str()).collect();
+        assert_eq!(ids, ["web1", "web2"]);
+    }
+}
