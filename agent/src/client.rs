@@ -77,7 +77,10 @@ impl CollectorClient {
         let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
         match transport {
             Transport::Tls { ca, cert, key } => {
-                let domain = host.trim_start_matches('[').trim_end_matches(']').to_string();
+                let domain = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
                 let tls = ClientTlsConfig::new()
                     .ca_certificate(Certificate::from_pem(read(ca)?))
                     .identity(Identity::from_pem(read(cert)?, read(key)?))
@@ -165,7 +168,10 @@ mod tests {
         for attempt in 0..12 {
             let ceiling = Duration::from_millis(100 * (1 << attempt)).min(Duration::from_secs(2));
             let delay = backoff.next_delay();
-            assert!(delay <= ceiling, "attempt {attempt}: {delay:?} > {ceiling:?}");
+            assert!(
+                delay <= ceiling,
+                "attempt {attempt}: {delay:?} > {ceiling:?}"
+            );
             assert!(delay >= Duration::from_millis(10));
         }
         backoff.reset();

@@ -124,7 +124,10 @@ impl Config {
     pub fn local_default() -> Self {
         let raw = RawConfig {
             collector: Some("http://127.0.0.1:7502".into()),
-            tls: RawTls { plaintext: true, ..RawTls::default() },
+            tls: RawTls {
+                plaintext: true,
+                ..RawTls::default()
+            },
             state_dir: Some(std::env::temp_dir().join("gw502-agent-snapshot")),
             ..RawConfig::default()
         };
@@ -138,18 +141,30 @@ impl RawConfig {
     pub fn validate(self, path: &Path, mut problems: Problems) -> Result<Config, ConfigError> {
         let host_id = self.host_id.unwrap_or_else(local_host_name);
         if !valid_name(&host_id) {
-            problems.push("host_id", format!("{host_id:?} must be 1-253 characters of A-Z a-z 0-9 . _ -"));
+            problems.push(
+                "host_id",
+                format!("{host_id:?} must be 1-253 characters of A-Z a-z 0-9 . _ -"),
+            );
         }
         let collector = self.collector.unwrap_or_default();
         if collector.is_empty() {
-            problems.push("collector", "missing (e.g. \"https://collector.example:7502\")");
+            problems.push(
+                "collector",
+                "missing (e.g. \"https://collector.example:7502\")",
+            );
         } else if !(collector.starts_with("https://") || collector.starts_with("http://")) {
-            problems.push("collector", format!("{collector:?} must start with https:// (or http:// with tls.plaintext)"));
+            problems.push(
+                "collector",
+                format!("{collector:?} must start with https:// (or http:// with tls.plaintext)"),
+            );
         }
         let transport = match (self.tls.plaintext, self.tls.ca, self.tls.cert, self.tls.key) {
             (true, None, None, None) => Transport::Plaintext,
             (true, ..) => {
-                problems.push("tls.plaintext", "plaintext cannot be combined with ca/cert/key");
+                problems.push(
+                    "tls.plaintext",
+                    "plaintext cannot be combined with ca/cert/key",
+                );
                 Transport::Plaintext
             }
             (false, Some(ca), Some(cert), Some(key)) => Transport::Tls { ca, cert, key },
@@ -175,11 +190,17 @@ impl RawConfig {
         }
         for (i, probe) in self.cross_probes.iter().enumerate() {
             if !(probe.url.starts_with("http://") || probe.url.starts_with("https://")) {
-                problems.push(format!("cross_probes[{i}].url"), format!("{:?} must be an http(s) URL", probe.url));
+                problems.push(
+                    format!("cross_probes[{i}].url"),
+                    format!("{:?} must be an http(s) URL", probe.url),
+                );
             }
         }
         let metrics_listen = self.metrics_listen.as_deref().and_then(|text| {
-            problems.check("metrics_listen", text.parse().map_err(|e| format!("{text:?}: {e}")))
+            problems.check(
+                "metrics_listen",
+                text.parse().map_err(|e| format!("{text:?}: {e}")),
+            )
         });
         let defaults = Roots::default();
         let roots = Roots {
@@ -194,13 +215,19 @@ impl RawConfig {
             transport,
             interval,
             full_snapshot_every: self.full_snapshot_every.unwrap_or(30).max(1),
-            state_dir: self.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/gw502-agent")),
+            state_dir: self
+                .state_dir
+                .unwrap_or_else(|| PathBuf::from("/var/lib/gw502-agent")),
             spool_max,
             units: self.units,
             roots,
             nginx: self.nginx.unwrap_or_else(|| PathBuf::from("nginx")),
             probe_timeout: self.probe_timeout.map_or(Duration::from_secs(3), |d| d.0),
-            cross_probes: self.cross_probes.into_iter().map(|p| (p.site, p.url)).collect(),
+            cross_probes: self
+                .cross_probes
+                .into_iter()
+                .map(|p| (p.site, p.url))
+                .collect(),
             metrics_listen,
         };
         problems.finish(path, config)
@@ -244,7 +271,17 @@ mod tests {
         let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["surprise", "host_id", "collector", "tls.ca", "tls.cert", "tls.key", "interval", "spool_max", "cross_probes[0].url"]
+            [
+                "surprise",
+                "host_id",
+                "collector",
+                "tls.ca",
+                "tls.cert",
+                "tls.key",
+                "interval",
+                "spool_max",
+                "cross_probes[0].url"
+            ]
         );
     }
 

@@ -12,10 +12,19 @@ use gw502_agent::settings::EXIT_CONFIG;
 /// (systemd, listening sockets, journal, proxy config, upstream probes, DNS,
 /// proxy logs) and reports it to the gw502 collector over mTLS.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Examples:\n  gw502-agent --config /etc/gw502/agent.toml\n  gw502-agent snapshot\n  gw502-agent snapshot --json | jq '.probes'")]
+#[command(
+    version,
+    after_help = "Examples:\n  gw502-agent --config /etc/gw502/agent.toml\n  gw502-agent snapshot\n  gw502-agent snapshot --json | jq '.probes'"
+)]
 struct Args {
     /// Config file (every key is documented in deploy/agent.toml).
-    #[arg(long, short, env = "GW502_AGENT_CONFIG", default_value = "/etc/gw502/agent.toml", global = true)]
+    #[arg(
+        long,
+        short,
+        env = "GW502_AGENT_CONFIG",
+        default_value = "/etc/gw502/agent.toml",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,

@@ -36,12 +36,16 @@ impl Sources {
             ..ProxyConfigSettings::default()
         });
         // Access logs are read with the log_format the proxy config declares.
-        let access_log = AccessLogSource::new(ProxyLogSettings::default(), proxy_config.access_formats());
+        let access_log =
+            AccessLogSource::new(ProxyLogSettings::default(), proxy_config.access_formats());
         Self {
             proxy_config,
             sockets: SocketsSource::new(SocketsSettings::default()),
             systemd: SystemdSource::new(SystemdSettings::default()),
-            journal: JournalSource::new(config.state_dir.join("journal"), JournalSettings::default()),
+            journal: JournalSource::new(
+                config.state_dir.join("journal"),
+                JournalSettings::default(),
+            ),
             probes: ProbeSource::new(config.probe_timeout),
             dns: DnsSource::new(DnsSettings::default()),
             proxy_log: ProxyLogSource::default(),

@@ -21,7 +21,7 @@ use gw502_proto::v1::{
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::source::{Scope, Source, UnitRole, Unavailable};
+use crate::source::{Scope, Source, Unavailable, UnitRole};
 
 /// A proto section that can say "unavailable: reason".
 pub trait Section: Default {
@@ -64,9 +64,12 @@ where
     let started = std::time::Instant::now();
     let result = match tokio::time::timeout(SOURCE_DEADLINE, source.collect(scope)).await {
         Ok(result) => result,
-        Err(_) => Err(Unavailable(format!("{name} took longer than {SOURCE_DEADLINE:?}"))),
+        Err(_) => Err(Unavailable(format!(
+            "{name} took longer than {SOURCE_DEADLINE:?}"
+        ))),
     };
-    metrics::histogram!("gw502_agent_source_seconds", "source" => name).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("gw502_agent_source_seconds", "source" => name)
+        .record(started.elapsed().as_secs_f64());
     result.unwrap_or_else(|Unavailable(reason)| {
         metrics::counter!("gw502_agent_source_unavailable_total", "source" => name).increment(1);
         tracing::debug!(source = name, %reason, "source unavailable");
@@ -96,7 +99,12 @@ pub fn learn_proxies(scope: &mut Scope, section: &ProxyConfigSection) {
 /// units whose listener a proxy targets as upstreams.
 pub fn learn_listeners(scope: &mut Scope, section: &SocketsSection) {
     scope.listeners.clone_from(&section.listeners);
-    let targets: Vec<_> = scope.proxies.iter().flat_map(|p| &p.targets).cloned().collect();
+    let targets: Vec<_> = scope
+        .proxies
+        .iter()
+        .flat_map(|p| &p.targets)
+        .cloned()
+        .collect();
     for listener in &section.listeners {
         if listener.unit.is_empty() {
             continue;
@@ -137,18 +145,23 @@ impl Deltas {
 
     /// Strips unchanged snapshot sections from `report`, or marks it full.
     pub fn apply(&mut self, report: &mut HostReport) {
-        let full = self.reports % self.full_every == 0;
+        let full = self.reports.is_multiple_of(self.full_every);
         self.reports += 1;
         report.full_snapshot = full;
         self.keep_if_changed("systemd", &mut report.systemd, full, |_| {});
         self.keep_if_changed("sockets", &mut report.sockets, full, |_| {});
         self.keep_if_changed("proxy_config", &mut report.proxy_config, full, |_| {});
-        self.keep_if_changed("probes", &mut report.probes, full, |s: &mut ProbesSection| {
-            for probe in &mut s.probes {
-                probe.at_ms = 0;
-                probe.elapsed_ms = 0;
-            }
-        });
+        self.keep_if_changed(
+            "probes",
+            &mut report.probes,
+            full,
+            |s: &mut ProbesSection| {
+                for probe in &mut s.probes {
+                    probe.at_ms = 0;
+                    probe.elapsed_ms = 0;
+                }
+            },
+        );
         self.keep_if_changed("dns", &mut report.dns, full, |s: &mut DnsSection| {
             for answer in &mut s.answers {
                 answer.elapsed_ms = 0;
@@ -210,8 +223,14 @@ mod tests {
         for report in &mut reports {
             deltas.apply(report);
         }
-        let kept: Vec<_> = reports.iter().map(|r| (r.full_snapshot, r.probes.is_some())).collect();
-        assert_eq!(kept, [(true, true), (false, false), (false, true), (true, true)]);
+        let kept: Vec<_> = reports
+            .iter()
+            .map(|r| (r.full_snapshot, r.probes.is_some()))
+            .collect();
+        assert_eq!(
+            kept,
+            [(true, true), (false, false), (false, true), (true, true)]
+        );
     }
 
     #[test]
@@ -222,8 +241,15 @@ mod tests {
             &ProxyConfigSection {
                 proxies: vec![ProxyConfig {
                     unit: "nginx.service".into(),
-                    servers: vec![VirtualServer { names: vec!["shop.example".into()], ..Default::default() }],
-                    targets: vec![UpstreamTarget { port: 3000, host: "127.0.0.1".into(), ..Default::default() }],
+                    servers: vec![VirtualServer {
+                        names: vec!["shop.example".into()],
+                        ..Default::default()
+                    }],
+                    targets: vec![UpstreamTarget {
+                        port: 3000,
+                        host: "127.0.0.1".into(),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
@@ -233,15 +259,28 @@ mod tests {
             &mut scope,
             &SocketsSection {
                 listeners: vec![
-                    Listener { family: "tcp4".into(), port: 3000, unit: "app.service".into(), ..Default::default() },
-                    Listener { family: "tcp4".into(), port: 22, unit: "ssh.service".into(), ..Default::default() },
+                    Listener {
+                        family: "tcp4".into(),
+                        port: 3000,
+                        unit: "app.service".into(),
+                        ..Default::default()
+                    },
+                    Listener {
+                        family: "tcp4".into(),
+                        port: 22,
+                        unit: "ssh.service".into(),
+                        ..Default::default()
+                    },
                 ],
                 ..Default::default()
             },
         );
         assert_eq!(scope.site_names, ["shop.example"]);
         assert_eq!(scope.units["nginx.service"], [UnitRole::Proxy]);
-        assert_eq!(scope.units["app.service"], [UnitRole::Upstream, UnitRole::Listener]);
+        assert_eq!(
+            scope.units["app.service"],
+            [UnitRole::Upstream, UnitRole::Listener]
+        );
         assert_eq!(scope.units["ssh.service"], [UnitRole::Listener]);
     }
 }

@@ -52,7 +52,10 @@ impl Agent {
         let sources = Sources::new(&config);
         Ok(Self {
             deltas: Deltas::new(config.full_snapshot_every),
-            backoff: Backoff::new(Duration::from_millis(500), config.interval.max(Duration::from_secs(1))),
+            backoff: Backoff::new(
+                Duration::from_millis(500),
+                config.interval.max(Duration::from_secs(1)),
+            ),
             instance: format!("{:016x}", rand::random::<u64>()),
             seq: 0,
             refused: 0,
@@ -84,7 +87,11 @@ impl Agent {
             }
             if retrying {
                 let delay = self.backoff.next_delay();
-                tracing::debug!(delay_ms = delay.as_millis() as u64, waiting = self.spool.len(), "collector unreachable, retrying");
+                tracing::debug!(
+                    delay_ms = delay.as_millis() as u64,
+                    waiting = self.spool.len(),
+                    "collector unreachable, retrying"
+                );
                 retry.as_mut().reset(tokio::time::Instant::now() + delay);
             }
         }
@@ -148,7 +155,10 @@ impl Agent {
 
 /// Refusals that retrying cannot fix.
 fn is_permanent(code: Code) -> bool {
-    matches!(code, Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition)
+    matches!(
+        code,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition
+    )
 }
 
 /// Stamps the report header fields every report carries.

@@ -100,11 +100,15 @@ pub fn load_toml<T: DeserializeOwned>(path: &Path) -> Result<(T, Problems), Conf
 }
 
 /// Parses TOML text; `path` only labels the problems.
-pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<(T, Problems), ConfigError> {
+pub fn parse_toml<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<(T, Problems), ConfigError> {
     let mut problems = Problems::default();
     let mut unknown = Vec::new();
     let deserializer = toml::Deserializer::new(text);
-    let parsed: Result<T, _> = serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string()));
+    let parsed: Result<T, _> =
+        serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string()));
     for key in unknown {
         problems.push(key, "unknown key");
     }
@@ -149,9 +153,13 @@ impl ByteSize {
     /// Parses `64MiB`, `10 MB`, `4096`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().map_err(|_| format!("invalid size {text:?}"))?;
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid size {text:?}"))?;
         let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -208,7 +216,10 @@ mod tests {
         assert_eq!(raw.interval, Some(HumanDuration(Duration::from_secs(10))));
         assert_eq!(raw.nested.name.as_deref(), Some("x"));
         let err = problems.finish(Path::new("a.toml"), ()).unwrap_err();
-        assert_eq!(err.to_string(), "a.toml: bogus: unknown key\na.toml: nested.typo: unknown key");
+        assert_eq!(
+            err.to_string(),
+            "a.toml: bogus: unknown key\na.toml: nested.typo: unknown key"
+        );
     }
 
     #[test]

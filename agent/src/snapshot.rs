@@ -23,7 +23,11 @@ pub async fn print(config: &Config, json: bool) -> anyhow::Result<()> {
 pub fn escape(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() { c.escape_default().collect() } else { vec![c] };
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
             escaped
         })
         .collect()
@@ -40,17 +44,32 @@ fn unavailable(out: &mut String, reason: &str) -> bool {
 /// A readable summary, one block per source.
 pub fn summary(report: &HostReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "host {} (agent {})", report.host_id, report.agent_version);
+    let _ = writeln!(
+        out,
+        "host {} (agent {})",
+        report.host_id, report.agent_version
+    );
     if let Some(s) = &report.proxy_config {
         let _ = writeln!(out, "\nproxies (nginx -t / config)");
         if !unavailable(&mut out, &s.unavailable) {
             for p in &s.proxies {
                 let test = p.test.as_ref().map_or("not run".to_string(), |t| {
-                    if t.ok { "ok".to_string() } else { format!("FAILED: {}", escape(t.output.lines().last().unwrap_or(""))) }
+                    if t.ok {
+                        "ok".to_string()
+                    } else {
+                        format!("FAILED: {}", escape(t.output.lines().last().unwrap_or("")))
+                    }
                 });
                 let _ = writeln!(out, "  {} ({}) config test {test}", p.kind, p.unit);
                 for t in &p.targets {
-                    let _ = writeln!(out, "    {} {} -> {} {}", t.server_names.join(","), t.location, t.protocol, escape(&t.address));
+                    let _ = writeln!(
+                        out,
+                        "    {} {} -> {} {}",
+                        t.server_names.join(","),
+                        t.location,
+                        t.protocol,
+                        escape(&t.address)
+                    );
                 }
             }
         }
@@ -59,7 +78,11 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\nlisteners (ss -tlnp, via {})", s.method);
         if !unavailable(&mut out, &s.unavailable) {
             for l in &s.listeners {
-                let _ = writeln!(out, "  {:5} {}:{} {} pid {} {}", l.family, l.address, l.port, l.process, l.pid, l.unit);
+                let _ = writeln!(
+                    out,
+                    "  {:5} {}:{} {} pid {} {}",
+                    l.family, l.address, l.port, l.process, l.pid, l.unit
+                );
             }
         }
     }
@@ -67,7 +90,16 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\nunits (systemctl status)");
         if !unavailable(&mut out, &s.unavailable) {
             for u in &s.units {
-                let _ = writeln!(out, "  {} {}/{} result={} restarts={} [{}]", u.name, u.active_state, u.sub_state, u.result, u.n_restarts, u.roles.join(","));
+                let _ = writeln!(
+                    out,
+                    "  {} {}/{} result={} restarts={} [{}]",
+                    u.name,
+                    u.active_state,
+                    u.sub_state,
+                    u.result,
+                    u.n_restarts,
+                    u.roles.join(",")
+                );
             }
         }
     }
@@ -75,8 +107,17 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\nupstream probes (curl the backend)");
         if !unavailable(&mut out, &s.unavailable) {
             for p in &s.probes {
-                let target = p.target.as_ref().map_or(String::new(), |t| format!("{} {}", t.protocol, t.address));
-                let _ = writeln!(out, "  {target}: {} {} {}", p.outcome, p.status, escape(&p.detail));
+                let target = p
+                    .target
+                    .as_ref()
+                    .map_or(String::new(), |t| format!("{} {}", t.protocol, t.address));
+                let _ = writeln!(
+                    out,
+                    "  {target}: {} {} {}",
+                    p.outcome,
+                    p.status,
+                    escape(&p.detail)
+                );
             }
         }
     }
@@ -84,7 +125,11 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\ndns (dig)");
         if !unavailable(&mut out, &s.unavailable) {
             for a in &s.answers {
-                let answer = if a.error.is_empty() { a.addresses.join(" ") } else { escape(&a.error) };
+                let answer = if a.error.is_empty() {
+                    a.addresses.join(" ")
+                } else {
+                    escape(&a.error)
+                };
                 let _ = writeln!(out, "  {} [{}]: {answer}", a.name, a.purpose);
             }
         }
@@ -104,7 +149,15 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\nproxy error log");
         if !unavailable(&mut out, &s.unavailable) {
             for g in &s.signals {
-                let _ = writeln!(out, "  {} {} upstream {}: {} x{}", g.proxy, g.server, escape(&g.upstream), g.cause, g.count);
+                let _ = writeln!(
+                    out,
+                    "  {} {} upstream {}: {} x{}",
+                    g.proxy,
+                    g.server,
+                    escape(&g.upstream),
+                    g.cause,
+                    g.count
+                );
             }
         }
     }

@@ -231,7 +231,11 @@ mod tests {
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
         spool.push(&report(1)).unwrap();
         spool.push(&report(2)).unwrap();
-        fs::write(dir.path().join(format!("{:020}.report", 1)), b"\xff\xff\xff").unwrap();
+        fs::write(
+            dir.path().join(format!("{:020}.report", 1)),
+            b"\xff\xff\xff",
+        )
+        .unwrap();
         assert_eq!(drain(&mut spool), vec![2]);
         assert_eq!(spool.dropped(), 1);
     }

@@ -28,7 +28,10 @@ pub struct AllInOne {
 }
 
 /// Runs collector and local agent until `shutdown` resolves.
-pub async fn run(options: AllInOne, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    options: AllInOne,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let dir = &options.data_dir;
     std::fs::create_dir_all(dir)?;
     let pki_dir = dir.join("pki");

@@ -43,15 +43,23 @@ impl Mode {
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         identity_from_der(leaf.as_ref())
             .map(Caller::Certified)
-            .map_err(|e| Status::unauthenticated(format!("client certificate has no gw502 identity: {e}")))
+            .map_err(|e| {
+                Status::unauthenticated(format!("client certificate has no gw502 identity: {e}"))
+            })
     }
 
     /// Admits an agent reporting as `host_id`, and no one else.
     pub fn require_agent<T>(self, request: &Request<T>, host_id: &str) -> Result<(), Status> {
         match self.caller(request)? {
             Caller::Unauthenticated => Ok(()),
-            Caller::Certified(Identity { role: Role::Agent, name }) if name == host_id => Ok(()),
-            Caller::Certified(Identity { role: Role::Agent, name }) => Err(Status::permission_denied(format!(
+            Caller::Certified(Identity {
+                role: Role::Agent,
+                name,
+            }) if name == host_id => Ok(()),
+            Caller::Certified(Identity {
+                role: Role::Agent,
+                name,
+            }) => Err(Status::permission_denied(format!(
                 "certificate is for host {name:?}; it may not report as {host_id:?}"
             ))),
             Caller::Certified(identity) => Err(Status::permission_denied(format!(
@@ -65,7 +73,10 @@ impl Mode {
     pub fn require_operator<T>(self, request: &Request<T>) -> Result<(), Status> {
         match self.caller(request)? {
             Caller::Unauthenticated => Ok(()),
-            Caller::Certified(Identity { role: Role::Operator | Role::Collector, .. }) => Ok(()),
+            Caller::Certified(Identity {
+                role: Role::Operator | Role::Collector,
+                ..
+            }) => Ok(()),
             Caller::Certified(identity) => Err(Status::permission_denied(format!(
                 "role {} may not query the collector; use an operator certificate",
                 identity.role.as_str()

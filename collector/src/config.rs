@@ -159,25 +159,43 @@ impl RawConfig {
     /// Checks every key, returning all problems at once.
     pub fn validate(self, path: &Path, mut problems: Problems) -> Result<Config, ConfigError> {
         let listen = self.listen.as_deref().unwrap_or("0.0.0.0:7502");
-        let listen = problems.check("listen", listen.parse::<SocketAddr>().map_err(|e| format!("{listen:?}: {e}")));
+        let listen = problems.check(
+            "listen",
+            listen
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("{listen:?}: {e}")),
+        );
         let metrics_listen = self.metrics_listen.as_deref().and_then(|text| {
-            problems.check("metrics_listen", text.parse::<SocketAddr>().map_err(|e| format!("{text:?}: {e}")))
+            problems.check(
+                "metrics_listen",
+                text.parse::<SocketAddr>()
+                    .map_err(|e| format!("{text:?}: {e}")),
+            )
         });
         let database = self
             .database
             .unwrap_or_else(|| "sqlite:///var/lib/gw502/collector.db".to_string());
-        if !(database.starts_with("sqlite:") || database.starts_with("postgres://") || database.starts_with("postgresql://")) {
+        if !(database.starts_with("sqlite:")
+            || database.starts_with("postgres://")
+            || database.starts_with("postgresql://"))
+        {
             problems.push("database", "must start with sqlite: or postgres://");
         }
         let tls = match (self.tls.plaintext, self.tls.ca, self.tls.cert, self.tls.key) {
             (true, None, None, None) => {
                 if listen.is_some_and(|addr| !addr.ip().is_loopback()) {
-                    problems.push("tls.plaintext", "plaintext is only allowed on a loopback listen address");
+                    problems.push(
+                        "tls.plaintext",
+                        "plaintext is only allowed on a loopback listen address",
+                    );
                 }
                 Some(ServerTls::Plaintext)
             }
             (true, ..) => {
-                problems.push("tls.plaintext", "plaintext cannot be combined with ca/cert/key");
+                problems.push(
+                    "tls.plaintext",
+                    "plaintext cannot be combined with ca/cert/key",
+                );
                 None
             }
             (false, Some(ca), Some(cert), Some(key)) => Some(ServerTls::Mutual { ca, cert, key }),
@@ -217,17 +235,27 @@ impl RawConfig {
             }
         };
         let (Some(listen), Some(tls), Some(router)) = (listen, tls, router) else {
-            return Err(problems.finish(path, ()).expect_err("a missing value always records a problem"));
+            return Err(problems
+                .finish(path, ())
+                .expect_err("a missing value always records a problem"));
         };
         let config = Config {
             listen,
             database,
             id: self.id.unwrap_or_else(default_id),
             tls,
-            evaluation_interval: self.evaluation.interval.map_or(Duration::from_secs(5), |d| d.0),
-            window: self.evaluation.window.map_or(Duration::from_secs(300), |d| d.0),
+            evaluation_interval: self
+                .evaluation
+                .interval
+                .map_or(Duration::from_secs(5), |d| d.0),
+            window: self
+                .evaluation
+                .window
+                .map_or(Duration::from_secs(300), |d| d.0),
             resolve_after,
-            retention: self.retention.map_or(Duration::from_secs(7 * 86_400), |d| d.0),
+            retention: self
+                .retention
+                .map_or(Duration::from_secs(7 * 86_400), |d| d.0),
             edge: self.edge.unwrap_or_default(),
             probe_interval: self.probe_interval.map_or(Duration::from_secs(10), |d| d.0),
             sites,
@@ -281,7 +309,16 @@ mod tests {
         )
         .unwrap_err();
         let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
-        for key in ["bogus", "listen", "database", "tls.ca", "tls.cert", "tls.key", "evaluation.resolve_after", "sites[0].url"] {
+        for key in [
+            "bogus",
+            "listen",
+            "database",
+            "tls.ca",
+            "tls.cert",
+            "tls.key",
+            "evaluation.resolve_after",
+            "sites[0].url",
+        ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }
     }

@@ -20,7 +20,12 @@ impl StoreDeliveryLog {
 }
 
 impl DeliveryLog for StoreDeliveryLog {
-    fn begin<'a>(&'a self, incident_id: u64, receiver: &'a str, event: Event) -> BoxFuture<'a, Result<i64, DeliveryLogError>> {
+    fn begin<'a>(
+        &'a self,
+        incident_id: u64,
+        receiver: &'a str,
+        event: Event,
+    ) -> BoxFuture<'a, Result<i64, DeliveryLogError>> {
         Box::pin(async move {
             let delivery = NewDelivery {
                 incident_id: incident_id as i64,
@@ -32,7 +37,11 @@ impl DeliveryLog for StoreDeliveryLog {
         })
     }
 
-    fn attempt(&self, delivery_id: i64, attempt: DeliveryAttempt) -> BoxFuture<'_, Result<(), DeliveryLogError>> {
+    fn attempt(
+        &self,
+        delivery_id: i64,
+        attempt: DeliveryAttempt,
+    ) -> BoxFuture<'_, Result<(), DeliveryLogError>> {
         Box::pin(async move {
             self.store
                 .update_delivery(
@@ -50,5 +59,7 @@ impl DeliveryLog for StoreDeliveryLog {
 }
 
 fn boxed(error: crate::store::StoreError) -> DeliveryLogError {
-    DeliveryLogError { source: Box::new(error) }
+    DeliveryLogError {
+        source: Box::new(error),
+    }
 }

@@ -24,11 +24,15 @@ pub async fn probe(hub: &Hub, site: &SiteView, hosts: &[HostRow]) -> Vec<EdgeObs
     let origins = serving_hosts(site, hosts)
         .into_iter()
         .flat_map(|h| {
-            h.addresses.iter().filter_map(|a| a.parse().ok()).take(1).map(|address| OriginTarget {
-                host_id: h.host_id.clone(),
-                address,
-                port: None,
-            })
+            h.addresses
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .take(1)
+                .map(|address| OriginTarget {
+                    host_id: h.host_id.clone(),
+                    address,
+                    port: None,
+                })
         })
         .collect();
     let target = SiteTarget {
@@ -40,7 +44,11 @@ pub async fn probe(hub: &Hub, site: &SiteView, hosts: &[HostRow]) -> Vec<EdgeObs
 }
 
 async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
-    match hub.store.try_lease(lease, &hub.config.id, ttl.as_millis() as i64, now_ms()).await {
+    match hub
+        .store
+        .try_lease(lease, &hub.config.id, ttl.as_millis() as i64, now_ms())
+        .await
+    {
         Ok(held) => held,
         Err(error) => {
             tracing::warn!(lease, %error, "cannot renew lease");
@@ -66,9 +74,15 @@ pub async fn probe_loop(hub: Arc<Hub>) {
 
 async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
     let hosts = hub.store.list_hosts().await?;
-    let sites: Vec<SiteView> = site_views(hub).await?.into_iter().filter(|s| !s.url.is_empty()).collect();
+    let sites: Vec<SiteView> = site_views(hub)
+        .await?
+        .into_iter()
+        .filter(|s| !s.url.is_empty())
+        .collect();
     let hosts = &hosts;
-    let probes = sites.iter().map(|site| async move { (site, probe(hub, site, hosts).await) });
+    let probes = sites
+        .iter()
+        .map(|site| async move { (site, probe(hub, site, hosts).await) });
     for (site, observations) in futures::future::join_all(probes).await {
         for observation in &observations {
             hub.store
@@ -135,7 +149,12 @@ pub async fn retention_loop(hub: Arc<Hub>) {
         }
         let cutoff = now_ms() - hub.config.retention.as_millis() as i64;
         match hub.store.prune(cutoff).await {
-            Ok(stats) => tracing::info!(reports = stats.reports, observations = stats.observations, incidents = stats.incidents, "pruned history"),
+            Ok(stats) => tracing::info!(
+                reports = stats.reports,
+                observations = stats.observations,
+                incidents = stats.incidents,
+                "pruned history"
+            ),
             Err(error) => tracing::warn!(%error, "pruning failed"),
         }
     }

@@ -47,7 +47,12 @@ impl Evaluator {
         Ok(())
     }
 
-    async fn evaluate_site(&mut self, site: &SiteView, hosts: &[HostRow], now: i64) -> Result<(), StoreError> {
+    async fn evaluate_site(
+        &mut self,
+        site: &SiteView,
+        hosts: &[HostRow],
+        now: i64,
+    ) -> Result<(), StoreError> {
         let evidence = site_evidence(&self.hub, site, hosts, now, Vec::new()).await?;
         let stamp = evidence
             .edge
@@ -77,18 +82,27 @@ impl Evaluator {
         }
         for incident in open.iter().filter(|i| !current.contains(&i.id)) {
             let superseded = incident.cause == "insufficient_evidence" && !verdicts.is_empty();
-            let good = if fresh { store.record_good_observation(incident.id, now).await? } else { 0 };
-            if superseded || good >= self.hub.config.resolve_after {
-                if let Some(row) = store.resolve_incident(incident.id, now).await? {
-                    tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
-                    self.dispatch(incident_proto(&row), &site.labels, Event::Resolved);
-                }
+            let good = if fresh {
+                store.record_good_observation(incident.id, now).await?
+            } else {
+                0
+            };
+            if (superseded || good >= self.hub.config.resolve_after)
+                && let Some(row) = store.resolve_incident(incident.id, now).await?
+            {
+                tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
+                self.dispatch(incident_proto(&row), &site.labels, Event::Resolved);
             }
         }
         Ok(())
     }
 
-    fn dispatch(&self, incident: Incident, labels: &std::collections::BTreeMap<String, String>, event: Event) {
+    fn dispatch(
+        &self,
+        incident: Incident,
+        labels: &std::collections::BTreeMap<String, String>,
+        event: Event,
+    ) {
         self.hub.dispatcher.notify(incident, labels, event);
     }
 }
@@ -135,7 +149,11 @@ pub async fn site_evidence(
 
 /// A host's current picture: its last full snapshot, every later change, and
 /// the incremental evidence of the window.
-pub async fn host_state(hub: &Hub, host_id: &str, window_start: i64) -> Result<HostReport, StoreError> {
+pub async fn host_state(
+    hub: &Hub,
+    host_id: &str,
+    window_start: i64,
+) -> Result<HostReport, StoreError> {
     let last_full = hub.store.last_full_report(host_id).await?;
     let since = last_full
         .map_or(window_start, |r| r.report.generated_at_ms)

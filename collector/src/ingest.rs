@@ -36,10 +36,14 @@ impl Ingest for IngestService {
         let started = Instant::now();
         let report = request.get_ref();
         if !gw502_agent::config::valid_name(&report.host_id) {
-            return Err(Status::invalid_argument("host_id must be 1-253 characters of A-Z a-z 0-9 . _ -"));
+            return Err(Status::invalid_argument(
+                "host_id must be 1-253 characters of A-Z a-z 0-9 . _ -",
+            ));
         }
         if report.seq == 0 || report.agent_instance.is_empty() {
-            return Err(Status::invalid_argument("agent_instance and seq (from 1) are required"));
+            return Err(Status::invalid_argument(
+                "agent_instance and seq (from 1) are required",
+            ));
         }
         self.hub.mode.require_agent(&request, &report.host_id)?;
         let report = request.into_inner();
@@ -65,13 +69,18 @@ impl Ingest for IngestService {
             .map_err(store_unavailable)?;
         metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
         if !outcome.duplicate {
-            self.discover_sites(&report).await.map_err(store_unavailable)?;
+            self.discover_sites(&report)
+                .await
+                .map_err(store_unavailable)?;
             if !report.replayed {
-                self.record_cross_probes(&report).await.map_err(store_unavailable)?;
+                self.record_cross_probes(&report)
+                    .await
+                    .map_err(store_unavailable)?;
                 self.hub.wake_host(&report.host_id);
             }
         }
-        metrics::histogram!("gw502_collector_ingest_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("gw502_collector_ingest_seconds")
+            .record(started.elapsed().as_secs_f64());
         Ok(Response::new(ReportAck {
             duplicate: outcome.duplicate,
             received_at_ms,
@@ -97,11 +106,15 @@ impl IngestService {
         }
         let known = self.hub.store.list_sites().await?;
         for name in names {
-            let mut site = known.iter().find(|s| &s.name == name).cloned().unwrap_or_else(|| SiteRow {
-                name: name.clone(),
-                origin: "discovered".into(),
-                ..SiteRow::default()
-            });
+            let mut site = known
+                .iter()
+                .find(|s| &s.name == name)
+                .cloned()
+                .unwrap_or_else(|| SiteRow {
+                    name: name.clone(),
+                    origin: "discovered".into(),
+                    ..SiteRow::default()
+                });
             if site.hosts.contains(&report.host_id) {
                 continue;
             }
@@ -122,7 +135,10 @@ impl IngestService {
             observation.vantage = format!("agent/{}", report.host_id);
             self.hub
                 .store
-                .insert_observation(&observation.site, &ObservationRow::from_observation(&observation))
+                .insert_observation(
+                    &observation.site,
+                    &ObservationRow::from_observation(&observation),
+                )
                 .await?;
             self.hub.wake_site(&observation.site);
         }
@@ -138,7 +154,9 @@ fn is_site_name(name: &str) -> bool {
         && !name.starts_with('~')
         && !name.contains('*')
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
 }
 
 /// A database failure: the agent keeps the report in its spool and retries.

@@ -14,7 +14,10 @@ use gw502_collector::config::Config;
 /// gw502 collector: stores agent reports, probes sites from the outside,
 /// attributes every 5xx to a layer and cause, keeps incidents and routes them.
 #[derive(Debug, Parser)]
-#[command(version, after_help = "Examples:\n  gw502-collector all-in-one --data-dir ./gw502-data\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml")]
+#[command(
+    version,
+    after_help = "Examples:\n  gw502-collector all-in-one --data-dir ./gw502-data\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -25,7 +28,12 @@ enum Command {
     /// Run a collector from a config file (every key is documented in deploy/collector.toml).
     Run {
         /// Config file.
-        #[arg(long, short, env = "GW502_COLLECTOR_CONFIG", default_value = "/etc/gw502/collector.toml")]
+        #[arg(
+            long,
+            short,
+            env = "GW502_COLLECTOR_CONFIG",
+            default_value = "/etc/gw502/collector.toml"
+        )]
         config: PathBuf,
     },
     /// Collector on embedded SQLite plus an agent for this host, over mTLS on
@@ -44,7 +52,12 @@ enum Command {
     /// Validate a config file and exit (64 with every problem listed when bad).
     CheckConfig {
         /// Config file.
-        #[arg(long, short, env = "GW502_COLLECTOR_CONFIG", default_value = "/etc/gw502/collector.toml")]
+        #[arg(
+            long,
+            short,
+            env = "GW502_COLLECTOR_CONFIG",
+            default_value = "/etc/gw502/collector.toml"
+        )]
         config: PathBuf,
     },
 }
@@ -75,12 +88,20 @@ async fn main() -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
         },
-        Command::AllInOne { data_dir, listen, interval } => {
+        Command::AllInOne {
+            data_dir,
+            listen,
+            interval,
+        } => {
             if !listen.ip().is_loopback() {
                 eprintln!("all-in-one listens on loopback only, not {listen}");
                 return ExitCode::from(EXIT_CONFIG as u8);
             }
-            let options = gw502_collector::all_in_one::AllInOne { data_dir, listen, interval };
+            let options = gw502_collector::all_in_one::AllInOne {
+                data_dir,
+                listen,
+                interval,
+            };
             gw502_collector::all_in_one::run(options, telemetry::shutdown_signal()).await
         }
     };

@@ -45,28 +45,49 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<IncidentEvent, Status>> + Se
 
 #[tonic::async_trait]
 impl Query for QueryService {
-    async fn list_hosts(&self, request: Request<ListHostsRequest>) -> Result<Response<ListHostsResponse>, Status> {
+    async fn list_hosts(
+        &self,
+        request: Request<ListHostsRequest>,
+    ) -> Result<Response<ListHostsResponse>, Status> {
         self.hub.mode.require_operator(&request)?;
-        let hosts = self.hub.store.list_hosts().await.map_err(store_unavailable)?;
+        let hosts = self
+            .hub
+            .store
+            .list_hosts()
+            .await
+            .map_err(store_unavailable)?;
         let now = now_ms();
         Ok(Response::new(ListHostsResponse {
             hosts: hosts.iter().map(|h| host_summary(h, now)).collect(),
         }))
     }
 
-    async fn get_host(&self, request: Request<GetHostRequest>) -> Result<Response<HostDetail>, Status> {
+    async fn get_host(
+        &self,
+        request: Request<GetHostRequest>,
+    ) -> Result<Response<HostDetail>, Status> {
         self.hub.mode.require_operator(&request)?;
         let id = &request.get_ref().host_id;
-        let host = self.hub.store.get_host(id).await.map_err(store_unavailable)?;
+        let host = self
+            .hub
+            .store
+            .get_host(id)
+            .await
+            .map_err(store_unavailable)?;
         let host = host.ok_or_else(|| Status::not_found(format!("no host {id:?}")))?;
-        let state = host_state(&self.hub, id, self.window_start()).await.map_err(store_unavailable)?;
+        let state = host_state(&self.hub, id, self.window_start())
+            .await
+            .map_err(store_unavailable)?;
         Ok(Response::new(HostDetail {
             summary: Some(host_summary(&host, now_ms())),
             state: Some(state),
         }))
     }
 
-    async fn list_sites(&self, request: Request<ListSitesRequest>) -> Result<Response<ListSitesResponse>, Status> {
+    async fn list_sites(
+        &self,
+        request: Request<ListSitesRequest>,
+    ) -> Result<Response<ListSitesResponse>, Status> {
         self.hub.mode.require_operator(&request)?;
         let mut sites = Vec::new();
         for view in site_views(&self.hub).await.map_err(store_unavailable)? {
@@ -90,7 +111,10 @@ impl Query for QueryService {
         Ok(Response::new(ListSitesResponse { sites }))
     }
 
-    async fn list_incidents(&self, request: Request<ListIncidentsRequest>) -> Result<Response<ListIncidentsResponse>, Status> {
+    async fn list_incidents(
+        &self,
+        request: Request<ListIncidentsRequest>,
+    ) -> Result<Response<ListIncidentsResponse>, Status> {
         self.hub.mode.require_operator(&request)?;
         let r = request.into_inner();
         let some = |s: String| (!s.is_empty()).then_some(s);
@@ -100,22 +124,40 @@ impl Query for QueryService {
             layer: some(r.layer),
             owner: some(r.owner),
             since_ms: (r.since_ms > 0).then_some(r.since_ms),
-            limit: if r.limit == 0 { 500 } else { r.limit.min(10_000) },
+            limit: if r.limit == 0 {
+                500
+            } else {
+                r.limit.min(10_000)
+            },
         };
-        let rows = self.hub.store.list_incidents(&filter).await.map_err(store_unavailable)?;
+        let rows = self
+            .hub
+            .store
+            .list_incidents(&filter)
+            .await
+            .map_err(store_unavailable)?;
         Ok(Response::new(ListIncidentsResponse {
             incidents: rows.iter().map(incident_proto).collect(),
         }))
     }
 
-    async fn get_incident(&self, request: Request<GetIncidentRequest>) -> Result<Response<IncidentDetail>, Status> {
+    async fn get_incident(
+        &self,
+        request: Request<GetIncidentRequest>,
+    ) -> Result<Response<IncidentDetail>, Status> {
         self.hub.mode.require_operator(&request)?;
         let id = request.get_ref().id as i64;
         let store = &self.hub.store;
         let row = store.get_incident(id).await.map_err(store_unavailable)?;
         let row = row.ok_or_else(|| Status::not_found(format!("no incident {id}")))?;
-        let history = store.incident_history(id).await.map_err(store_unavailable)?;
-        let deliveries = store.list_deliveries(Some(id), 100).await.map_err(store_unavailable)?;
+        let history = store
+            .incident_history(id)
+            .await
+            .map_err(store_unavailable)?;
+        let deliveries = store
+            .list_deliveries(Some(id), 100)
+            .await
+            .map_err(store_unavailable)?;
         Ok(Response::new(IncidentDetail {
             incident: Some(incident_proto(&row)),
             history: history
@@ -132,34 +174,62 @@ impl Query for QueryService {
 
     type WatchIncidentsStream = EventStream;
 
-    async fn watch_incidents(&self, request: Request<WatchIncidentsRequest>) -> Result<Response<EventStream>, Status> {
+    async fn watch_incidents(
+        &self,
+        request: Request<WatchIncidentsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
         self.hub.mode.require_operator(&request)?;
         let site = request.into_inner().site;
-        let stream = BroadcastStream::new(self.hub.events.subscribe()).filter_map(move |event| match event {
-            Ok(event) if site.is_empty() || event.incident.as_ref().is_some_and(|i| i.site == site) => Some(Ok(event)),
-            Ok(_) => None,
-            // A slow watcher missed events; it keeps going with the next ones.
-            Err(_) => None,
-        });
+        let stream =
+            BroadcastStream::new(self.hub.events.subscribe()).filter_map(
+                move |event| match event {
+                    Ok(event)
+                        if site.is_empty()
+                            || event.incident.as_ref().is_some_and(|i| i.site == site) =>
+                    {
+                        Some(Ok(event))
+                    }
+                    Ok(_) => None,
+                    // A slow watcher missed events; it keeps going with the next ones.
+                    Err(_) => None,
+                },
+            );
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn list_deliveries(&self, request: Request<ListDeliveriesRequest>) -> Result<Response<ListDeliveriesResponse>, Status> {
+    async fn list_deliveries(
+        &self,
+        request: Request<ListDeliveriesRequest>,
+    ) -> Result<Response<ListDeliveriesResponse>, Status> {
         self.hub.mode.require_operator(&request)?;
         let r = request.into_inner();
         let incident = (r.incident_id > 0).then_some(r.incident_id as i64);
-        let limit = if r.limit == 0 { 100 } else { r.limit.min(10_000) };
-        let rows = self.hub.store.list_deliveries(incident, limit).await.map_err(store_unavailable)?;
+        let limit = if r.limit == 0 {
+            100
+        } else {
+            r.limit.min(10_000)
+        };
+        let rows = self
+            .hub
+            .store
+            .list_deliveries(incident, limit)
+            .await
+            .map_err(store_unavailable)?;
         Ok(Response::new(ListDeliveriesResponse {
             deliveries: rows.iter().map(delivery_proto).collect(),
         }))
     }
 
-    async fn explain(&self, request: Request<ExplainRequest>) -> Result<Response<ExplainResponse>, Status> {
+    async fn explain(
+        &self,
+        request: Request<ExplainRequest>,
+    ) -> Result<Response<ExplainResponse>, Status> {
         self.hub.mode.require_operator(&request)?;
         let url = request.into_inner().url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Status::invalid_argument("url must start with http:// or https://"));
+            return Err(Status::invalid_argument(
+                "url must start with http:// or https://",
+            ));
         }
         let host = url_host(&url).to_string();
         let views = site_views(&self.hub).await.map_err(store_unavailable)?;
@@ -171,8 +241,16 @@ impl Query for QueryService {
                 url: url.clone(),
                 ..SiteView::default()
             });
-        let hosts = self.hub.store.list_hosts().await.map_err(store_unavailable)?;
-        let probe_site = SiteView { url: url.clone(), ..site.clone() };
+        let hosts = self
+            .hub
+            .store
+            .list_hosts()
+            .await
+            .map_err(store_unavailable)?;
+        let probe_site = SiteView {
+            url: url.clone(),
+            ..site.clone()
+        };
         let observations = crate::edge_loop::probe(&self.hub, &probe_site, &hosts).await;
         let evidence = site_evidence(&self.hub, &site, &hosts, now_ms(), observations.clone())
             .await

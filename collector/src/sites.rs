@@ -89,7 +89,9 @@ pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
 pub fn url_host(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or_default();
     }
@@ -102,7 +104,10 @@ pub fn serving_hosts<'h>(site: &SiteView, hosts: &'h [HostRow]) -> Vec<&'h HostR
     let url_host = url_host(&site.url);
     hosts
         .iter()
-        .filter(|h| site.hosts.contains(&h.host_id) || (!url_host.is_empty() && h.addresses.iter().any(|a| a == url_host)))
+        .filter(|h| {
+            site.hosts.contains(&h.host_id)
+                || (!url_host.is_empty() && h.addresses.iter().any(|a| a == url_host))
+        })
         .collect()
 }
 
@@ -134,13 +139,20 @@ mod tests {
 
     #[test]
     fn hosts_are_matched_by_name_or_address() {
-        let hosts = [host("web1", &["10.77.0.11"]), host("web2", &["10.77.0.12"]), host("db", &["10.77.0.13"])];
+        let hosts = [
+            host("web1", &["10.77.0.11"]),
+            host("web2", &["10.77.0.12"]),
+            host("db", &["10.77.0.13"]),
+        ];
         let site = SiteView {
             url: "http://10.77.0.11/".into(),
             hosts: vec!["web2".into()],
             ..SiteView::default()
         };
-        let ids: Vec<_> = serving_hosts(&site, &hosts).iter().map(|h| h.host_id.as_str()).collect();
+        let ids: Vec<_> = serving_hosts(&site, &hosts)
+            .iter()
+            .map(|h| h.host_id.as_str())
+            .collect();
         assert_eq!(ids, ["web1", "web2"]);
     }
 }

@@ -63,7 +63,9 @@ pub fn fold(reports: &[HostReport], window_start_ms: i64) -> HostReport {
         }
         if let Some(section) = &report.cross_probes {
             cross.unavailable.clone_from(&section.unavailable);
-            cross.observations.extend(section.observations.iter().cloned());
+            cross
+                .observations
+                .extend(section.observations.iter().cloned());
         }
     }
     let seen = |present: bool| present.then_some(());
@@ -118,14 +120,37 @@ mod tests {
     #[test]
     fn absent_sections_keep_the_last_value_and_logs_accumulate() {
         let reports = vec![
-            HostReport { seq: 1, generated_at_ms: 1_000, full_snapshot: true, systemd: unit("active"), journal: journal("a"), ..Default::default() },
-            HostReport { seq: 2, generated_at_ms: 2_000, journal: journal("b"), ..Default::default() },
-            HostReport { seq: 3, generated_at_ms: 3_000, systemd: unit("failed"), ..Default::default() },
+            HostReport {
+                seq: 1,
+                generated_at_ms: 1_000,
+                full_snapshot: true,
+                systemd: unit("active"),
+                journal: journal("a"),
+                ..Default::default()
+            },
+            HostReport {
+                seq: 2,
+                generated_at_ms: 2_000,
+                journal: journal("b"),
+                ..Default::default()
+            },
+            HostReport {
+                seq: 3,
+                generated_at_ms: 3_000,
+                systemd: unit("failed"),
+                ..Default::default()
+            },
         ];
         let state = fold(&reports, 0);
         assert_eq!(state.seq, 3);
         assert_eq!(state.systemd.unwrap().units[0].active_state, "failed");
-        let messages: Vec<_> = state.journal.unwrap().entries.into_iter().map(|e| e.message).collect();
+        let messages: Vec<_> = state
+            .journal
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
         assert_eq!(messages, ["a", "b"]);
         assert!(state.proxy_log.is_none(), "never reported stays absent");
     }
@@ -133,13 +158,34 @@ mod tests {
     #[test]
     fn window_and_replay_exclude_incremental_evidence_only() {
         let reports = vec![
-            HostReport { generated_at_ms: 1_000, systemd: unit("active"), journal: journal("old"), ..Default::default() },
-            HostReport { generated_at_ms: 5_000, replayed: true, systemd: unit("failed"), journal: journal("replayed"), ..Default::default() },
-            HostReport { generated_at_ms: 6_000, journal: journal("fresh"), ..Default::default() },
+            HostReport {
+                generated_at_ms: 1_000,
+                systemd: unit("active"),
+                journal: journal("old"),
+                ..Default::default()
+            },
+            HostReport {
+                generated_at_ms: 5_000,
+                replayed: true,
+                systemd: unit("failed"),
+                journal: journal("replayed"),
+                ..Default::default()
+            },
+            HostReport {
+                generated_at_ms: 6_000,
+                journal: journal("fresh"),
+                ..Default::default()
+            },
         ];
         let state = fold(&reports, 2_000);
         assert_eq!(state.systemd.unwrap().units[0].active_state, "failed");
-        let messages: Vec<_> = state.journal.unwrap().entries.into_iter().map(|e| e.message).collect();
+        let messages: Vec<_> = state
+            .journal
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
         assert_eq!(messages, ["fresh"]);
     }
 }

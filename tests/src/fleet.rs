@@ -24,7 +24,12 @@ impl Fleet {
     pub fn new() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         pki::init(&pki_dir(dir.path()))?;
-        pki::issue(&pki_dir(dir.path()), Role::Collector, "collector", &["localhost".into(), "127.0.0.1".into()])?;
+        pki::issue(
+            &pki_dir(dir.path()),
+            Role::Collector,
+            "collector",
+            &["localhost".into(), "127.0.0.1".into()],
+        )?;
         Ok(Self { dir })
     }
 
@@ -66,23 +71,44 @@ impl Fleet {
     }
 
     /// A TLS channel to `addr` presenting `role`/`name`'s certificate.
-    pub async fn channel(&self, addr: SocketAddr, role: Role, name: &str) -> anyhow::Result<Channel> {
+    pub async fn channel(
+        &self,
+        addr: SocketAddr,
+        role: Role,
+        name: &str,
+    ) -> anyhow::Result<Channel> {
         let (cert, key) = self.issue(role, name)?;
         let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(std::fs::read(self.pki().join("ca.crt"))?))
-            .identity(Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?))
+            .ca_certificate(Certificate::from_pem(std::fs::read(
+                self.pki().join("ca.crt"),
+            )?))
+            .identity(Identity::from_pem(
+                std::fs::read(cert)?,
+                std::fs::read(key)?,
+            ))
             .domain_name("localhost");
-        Ok(Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?.connect().await?)
+        Ok(Endpoint::from_shared(format!("https://{addr}"))?
+            .tls_config(tls)?
+            .connect()
+            .await?)
     }
 
     /// An ingest client authenticated as agent `host`.
-    pub async fn agent(&self, addr: SocketAddr, host: &str) -> anyhow::Result<IngestClient<Channel>> {
-        Ok(IngestClient::new(self.channel(addr, Role::Agent, host).await?))
+    pub async fn agent(
+        &self,
+        addr: SocketAddr,
+        host: &str,
+    ) -> anyhow::Result<IngestClient<Channel>> {
+        Ok(IngestClient::new(
+            self.channel(addr, Role::Agent, host).await?,
+        ))
     }
 
     /// A query client authenticated as operator `admin`.
     pub async fn operator(&self, addr: SocketAddr) -> anyhow::Result<QueryClient<Channel>> {
-        Ok(QueryClient::new(self.channel(addr, Role::Operator, "admin").await?))
+        Ok(QueryClient::new(
+            self.channel(addr, Role::Operator, "admin").await?,
+        ))
     }
 }
 
@@ -139,9 +165,15 @@ impl Drop for Running {
 /// PostgreSQL schema named after the test.
 pub async fn database(dir: &Path, test: &str, postgres: bool) -> anyhow::Result<Option<String>> {
     if !postgres {
-        return Ok(Some(format!("sqlite://{}", dir.join(format!("{test}.db")).display())));
+        return Ok(Some(format!(
+            "sqlite://{}",
+            dir.join(format!("{test}.db")).display()
+        )));
     }
-    let Some(base) = std::env::var("GW502_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+    let Some(base) = std::env::var("GW502_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         if std::env::var_os("CI").is_some() {
             anyhow::bail!("GW502_TEST_DATABASE_URL must be set in CI (tests/run.sh sets it)");
         }
@@ -151,8 +183,14 @@ pub async fn database(dir: &Path, test: &str, postgres: bool) -> anyhow::Result<
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(&base).await?;
     let schema = format!("it_{test}");
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut admin).await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await?;
     let sep = if base.contains('?') { '&' } else { '?' };
-    Ok(Some(format!("{base}{sep}options=-c%20search_path%3D{schema}")))
+    Ok(Some(format!(
+        "{base}{sep}options=-c%20search_path%3D{schema}"
+    )))
 }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use gw502_collector::pki::Role;
-use gw502_proto::v1::{HostReport, ListHostsRequest, ListIncidentsRequest, ProxyConfig, ProxyConfigSection, VirtualServer};
+use gw502_proto::v1::{
+    HostReport, ListHostsRequest, ListIncidentsRequest, ProxyConfig, ProxyConfigSection,
+    VirtualServer,
+};
 use gw502_tests::fleet::{Fleet, Running, database};
 use tonic::Code;
 
@@ -23,7 +26,9 @@ fn report(host: &str, seq: u64) -> HostReport {
 }
 
 async fn collector(fleet: &Fleet, test: &str) -> anyhow::Result<Running> {
-    let db = database(fleet.path(), test, false).await?.expect("sqlite always");
+    let db = database(fleet.path(), test, false)
+        .await?
+        .expect("sqlite always");
     Running::start(fleet.collector_config(&db, test)?, "127.0.0.1:0".parse()?).await
 }
 
@@ -38,12 +43,19 @@ async fn agent_reports_and_operator_sees_the_host() -> anyhow::Result<()> {
     assert!(again.duplicate, "same (instance, seq) is stored once");
 
     let mut operator = fleet.operator(running.addr).await?;
-    let hosts = operator.list_hosts(ListHostsRequest {}).await?.into_inner().hosts;
+    let hosts = operator
+        .list_hosts(ListHostsRequest {})
+        .await?
+        .into_inner()
+        .hosts;
     assert_eq!(hosts.len(), 1);
     assert_eq!(hosts[0].host_id, "web1");
     assert_eq!(hosts[0].agent_version, "test");
     assert_eq!(hosts[0].reports, 1);
-    let incidents = operator.list_incidents(ListIncidentsRequest::default()).await?.into_inner();
+    let incidents = operator
+        .list_incidents(ListIncidentsRequest::default())
+        .await?
+        .into_inner();
     assert!(incidents.incidents.is_empty());
     running.stop().await
 }
@@ -57,7 +69,14 @@ async fn a_host_may_only_report_as_itself() -> anyhow::Result<()> {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("web1"), "{}", status.message());
     let mut operator = fleet.operator(running.addr).await?;
-    assert!(operator.list_hosts(ListHostsRequest {}).await?.into_inner().hosts.is_empty());
+    assert!(
+        operator
+            .list_hosts(ListHostsRequest {})
+            .await?
+            .into_inner()
+            .hosts
+            .is_empty()
+    );
     running.stop().await
 }
 
@@ -69,7 +88,11 @@ async fn agent_certificates_cannot_query_and_operators_cannot_report() -> anyhow
     let mut as_agent = gw502_proto::v1::query_client::QueryClient::new(channel);
     let status = as_agent.list_hosts(ListHostsRequest {}).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("operator"), "{}", status.message());
+    assert!(
+        status.message().contains("operator"),
+        "{}",
+        status.message()
+    );
 
     let channel = fleet.channel(running.addr, Role::Operator, "admin").await?;
     let mut as_operator = gw502_proto::v1::ingest_client::IngestClient::new(channel);
@@ -86,8 +109,13 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
     // The stranger trusts our collector's CA but presents its own agent cert.
     let (cert, key) = stranger.issue(Role::Agent, "web1")?;
     let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(fleet.pki().join("ca.crt"))?))
-        .identity(tonic::transport::Identity::from_pem(std::fs::read(cert)?, std::fs::read(key)?))
+        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(
+            fleet.pki().join("ca.crt"),
+        )?))
+        .identity(tonic::transport::Identity::from_pem(
+            std::fs::read(cert)?,
+            std::fs::read(key)?,
+        ))
         .domain_name("localhost");
     let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", running.addr))?
         .tls_config(tls)?
@@ -100,11 +128,16 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
             .await
             .is_err(),
     };
-    assert!(refused, "a certificate from another CA must not get through");
+    assert!(
+        refused,
+        "a certificate from another CA must not get through"
+    );
 
     // And no client certificate at all.
     let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(fleet.pki().join("ca.crt"))?))
+        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(
+            fleet.pki().join("ca.crt"),
+        )?))
         .domain_name("localhost");
     let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", running.addr))?
         .tls_config(tls)?
@@ -119,7 +152,14 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
     };
     assert!(refused, "a client without certificate must not get through");
     let mut operator = fleet.operator(running.addr).await?;
-    assert!(operator.list_hosts(ListHostsRequest {}).await?.into_inner().hosts.is_empty());
+    assert!(
+        operator
+            .list_hosts(ListHostsRequest {})
+            .await?
+            .into_inner()
+            .hosts
+            .is_empty()
+    );
     running.stop().await
 }
 
@@ -127,11 +167,20 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
 async fn plaintext_is_refused_off_loopback() -> anyhow::Result<()> {
     let raw = gw502_collector::config::RawConfig {
         listen: Some("0.0.0.0:7502".into()),
-        tls: gw502_collector::config::RawTls { plaintext: true, ..Default::default() },
+        tls: gw502_collector::config::RawTls {
+            plaintext: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    let err = raw.validate(std::path::Path::new("t.toml"), Default::default()).unwrap_err();
-    assert!(err.to_string().contains("tls.plaintext: plaintext is only allowed on a loopback"), "{err}");
+    let err = raw
+        .validate(std::path::Path::new("t.toml"), Default::default())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tls.plaintext: plaintext is only allowed on a loopback"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -139,11 +188,17 @@ async fn plaintext_is_refused_off_loopback() -> anyhow::Result<()> {
 async fn oversized_reports_are_refused_and_the_collector_keeps_serving() -> anyhow::Result<()> {
     let fleet = Fleet::new()?;
     let running = collector(&fleet, "oversized").await?;
-    let mut agent = fleet.agent(running.addr, "web1").await?.max_encoding_message_size(64 << 20);
+    let mut agent = fleet
+        .agent(running.addr, "web1")
+        .await?
+        .max_encoding_message_size(64 << 20);
     let mut big = report("web1", 1);
     big.addresses = vec!["x".repeat(1 << 20); 6];
     let status = agent.report(big).await.unwrap_err();
-    assert!(matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted), "{status:?}");
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
     let ack = agent.report(report("web1", 2)).await?.into_inner();
     assert!(!ack.duplicate);
     running.stop().await
@@ -158,14 +213,21 @@ async fn sites_are_discovered_from_proxy_configs() -> anyhow::Result<()> {
     r.proxy_config = Some(ProxyConfigSection {
         proxies: vec![ProxyConfig {
             kind: "nginx".into(),
-            servers: vec![VirtualServer { names: vec!["shop.example".into(), "_".into()], ..Default::default() }],
+            servers: vec![VirtualServer {
+                names: vec!["shop.example".into(), "_".into()],
+                ..Default::default()
+            }],
             ..Default::default()
         }],
         ..Default::default()
     });
     agent.report(r).await?;
     let mut operator = fleet.operator(running.addr).await?;
-    let sites = operator.list_sites(gw502_proto::v1::ListSitesRequest {}).await?.into_inner().sites;
+    let sites = operator
+        .list_sites(gw502_proto::v1::ListSitesRequest {})
+        .await?
+        .into_inner()
+        .sites;
     assert_eq!(sites.len(), 1, "{sites:?}");
     assert_eq!(sites[0].name, "shop.example");
     assert_eq!(sites[0].hosts, ["web1"]);
@@ -189,12 +251,25 @@ async fn two_collectors_share_one_postgres() -> anyhow::Result<()> {
     to_a.report(report("web1", 1)).await?;
     to_b.report(report("web2", 1)).await?;
     // web1 fails over to b: the same seq is a duplicate there too.
-    assert!(web1_to_b.report(report("web1", 1)).await?.into_inner().duplicate);
+    assert!(
+        web1_to_b
+            .report(report("web1", 1))
+            .await?
+            .into_inner()
+            .duplicate
+    );
     web1_to_b.report(report("web1", 2)).await?;
     for addr in [a.addr, b.addr] {
         let mut operator = fleet.operator(addr).await?;
-        let hosts = operator.list_hosts(ListHostsRequest {}).await?.into_inner().hosts;
-        let seen: Vec<_> = hosts.iter().map(|h| (h.host_id.as_str(), h.reports)).collect();
+        let hosts = operator
+            .list_hosts(ListHostsRequest {})
+            .await?
+            .into_inner()
+            .hosts;
+        let seen: Vec<_> = hosts
+            .iter()
+            .map(|h| (h.host_id.as_str(), h.reports))
+            .collect();
         assert_eq!(seen, [("web1", 2), ("web2", 1)]);
     }
     a.stop().await?;
@@ -206,8 +281,14 @@ async fn two_collectors_share_one_postgres() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_agent_loses_nothing_while_the_collector_is_down() -> anyhow::Result<()> {
     let fleet = Fleet::new()?;
-    let db = database(fleet.path(), "spool", false).await?.expect("sqlite");
-    let running = Running::start(fleet.collector_config(&db, "spool")?, "127.0.0.1:0".parse()?).await?;
+    let db = database(fleet.path(), "spool", false)
+        .await?
+        .expect("sqlite");
+    let running = Running::start(
+        fleet.collector_config(&db, "spool")?,
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     let addr = running.addr;
     let (cert, key) = fleet.issue(Role::Agent, "web1")?;
     let state = tempfile::tempdir()?;
@@ -240,19 +321,33 @@ async fn the_agent_loses_nothing_while_the_collector_is_down() -> anyhow::Result
     agent.enqueue().await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !agent.drain().await? {
-        assert!(tokio::time::Instant::now() < deadline, "spool never drained");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "spool never drained"
+        );
         tokio::task::yield_now().await;
     }
     assert_eq!(agent.waiting(), 0);
 
     let mut operator = fleet.operator(running.addr).await?;
-    let hosts = operator.list_hosts(ListHostsRequest {}).await?.into_inner().hosts;
-    assert_eq!(hosts[0].reports, 6, "1 live + 4 spooled + 1 live, each exactly once");
+    let hosts = operator
+        .list_hosts(ListHostsRequest {})
+        .await?
+        .into_inner()
+        .hosts;
+    assert_eq!(
+        hosts[0].reports, 6,
+        "1 live + 4 spooled + 1 live, each exactly once"
+    );
     let store = gw502_collector::store::Store::connect(&db).await?;
     let reports = store.reports_since("web1", 0).await?;
     let seqs: Vec<_> = reports.iter().map(|r| r.report.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     let replayed: Vec<_> = reports.iter().map(|r| r.report.replayed).collect();
-    assert_eq!(replayed, [false, true, true, true, true, false], "spooled reports are history");
+    assert_eq!(
+        replayed,
+        [false, true, true, true, true, false],
+        "spooled reports are history"
+    );
     running.stop().await
 }
