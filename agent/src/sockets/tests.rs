@@ -76,10 +76,11 @@ async fn netlink_finds_this_process_listeners() {
     let port = u32::from(opened.v4.local_addr().unwrap().port());
     let v4 = section.listeners.iter().find(|l| l.port == port).unwrap();
     assert!(v4.backlog > 0, "netlink reports the backlog");
-    // The second collect confirms owners from the cache instead of walking.
+    // The second collect confirms this test's owners from the cache. (Other
+    // tests of this process may open listeners meanwhile, so a walk for
+    // *their* inodes can still happen; ours must be cache hits.)
     let again = source.collect(&Scope::default()).await.unwrap();
     assert_found(&again, &opened, "netlink");
-    assert!(!source.owners.last.walked);
     assert!(source.owners.last.cache_hits >= 3);
 }
 
