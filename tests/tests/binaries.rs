@@ -1,0 +1,237 @@
+//! The shipped binaries as a user runs them: the README quick start
+//! (all-in-one, then `gw502ctl --data-dir`), config checking with exit code
+//! 64, the documented example configs, and the opt-in metrics endpoint.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> PathBuf {
+    // Integration tests of this crate do not own the binaries; they sit next
+    // to the test executable's deps directory.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.env_remove("GW502_COLLECTOR")
+        .env_remove("GW502_CONFIG")
+        .env_remove("GW502_DATA_DIR")
+        .output()
+        .expect("binary runs")
+}
+
+fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
+    let until = Instant::now() + deadline;
+    while !ready() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::yield_now();
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn quick_start_all_in_one_then_ctl_sees_this_host() {
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(bin("gw502-collector"))
+        .args([
+            "all-in-one",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Killed(child);
+    let endpoint = data.path().join("endpoint");
+    wait_for("the endpoint file", Duration::from_secs(30), || {
+        endpoint.exists()
+    });
+
+    let host = gw502_collector::pki::local_hostname();
+    let mut hosts = String::new();
+    wait_for(
+        "the local agent's first report",
+        Duration::from_secs(60),
+        || {
+            let out = run(Command::new(bin("gw502ctl"))
+                .arg("--data-dir")
+                .arg(data.path())
+                .args(["--json", "hosts"]));
+            hosts = String::from_utf8_lossy(&out.stdout).into_owned();
+            out.status.success() && hosts.contains(&format!("\"{host}\""))
+        },
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&hosts).unwrap();
+    let first = &parsed.as_array().expect("a JSON array of hosts")[0];
+    assert_eq!(first["host"], host.as_str(), "{hosts}");
+
+    let out = run(Command::new(bin("gw502ctl"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("incidents"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The PKI was created with private keys readable by the owner only.
+    let key = data.path().join("pki/ca.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn bad_configs_exit_64_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    std::fs::write(
+        &path,
+        "listen = \"nowhere\"\nbogus = 1\n[evaluation]\nresolve_after = 0\n",
+    )
+    .unwrap();
+    let out = run(Command::new(bin("gw502-collector"))
+        .args(["check-config", "--config"])
+        .arg(&path));
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "bogus: unknown key",
+        "listen:",
+        "tls.ca:",
+        "tls.cert:",
+        "tls.key:",
+        "evaluation.resolve_after:",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.starts_with(&*path.to_string_lossy())),
+        "one line per problem, each with the path:\n{stderr}"
+    );
+
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, "interval = \"never\"\n").unwrap();
+    let out = run(Command::new(bin("gw502-agent"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config"));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration \"never\""));
+}
+
+#[test]
+fn the_documented_example_configs_are_valid() {
+    for (binary, file, args) in [
+        (
+            "gw502-collector",
+            "deploy/collector.toml",
+            ["check-config", "--config"],
+        ),
+        (
+            "gw502-agent",
+            "deploy/agent.toml",
+            ["check-config", "--config"],
+        ),
+    ] {
+        let path = repo().join(file);
+        let mut cmd = Command::new(bin(binary));
+        if binary == "gw502-agent" {
+            cmd.arg("--config").arg(&path).arg(args[0]);
+        } else {
+            cmd.args(args).arg(&path);
+        }
+        let out = run(&mut cmd);
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn collector_metrics_are_opt_in_and_scrapeable() {
+    let fleet = gw502_tests::fleet::Fleet::new().unwrap();
+    let (cert, key) = fleet
+        .issue(gw502_collector::pki::Role::Collector, "collector")
+        .unwrap();
+    let metrics_port = free_port();
+    let grpc_port = free_port();
+    let config = fleet.path().join("collector.toml");
+    let mut file = std::fs::File::create(&config).unwrap();
+    write!(
+        file,
+        "listen = \"127.0.0.1:{grpc_port}\"\ndatabase = \"sqlite://{}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n[tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        fleet.path().join("m.db").display(),
+        fleet.pki().join("ca.crt").display(),
+        cert.display(),
+        key.display()
+    )
+    .unwrap();
+    let child = Command::new(bin("gw502-collector"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Killed(child);
+    let mut body = String::new();
+    wait_for("the metrics endpoint", Duration::from_secs(30), || {
+        body = scrape(metrics_port).unwrap_or_default();
+        body.contains("gw502_db_seconds")
+    });
+    assert!(body.contains("# TYPE"), "{body}");
+}
+
+fn scrape(port: u16) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
