@@ -12,21 +12,7 @@ use gw502_proto::v1::{HostReport, ReportAck};
 use rand::Rng;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// How the agent proves who it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
-    /// mTLS with the fleet CA and this host's agent certificate.
-    Tls {
-        /// The fleet CA certificate (PEM).
-        ca: PathBuf,
-        /// This host's agent certificate (PEM).
-        cert: PathBuf,
-        /// Its private key (PEM).
-        key: PathBuf,
-    },
-    /// No TLS: only for a collector on loopback, and only when configured.
-    Plaintext,
-}
+use crate::settings::Tls;
 
 /// Why the client could not be set up or a report not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +49,7 @@ pub struct CollectorClient {
 
 impl CollectorClient {
     /// Prepares a lazy channel to `address` (e.g. `https://collector:7502`).
-    pub fn new(address: &str, transport: &Transport) -> Result<Self, ClientError> {
+    pub fn new(address: &str, transport: &Tls) -> Result<Self, ClientError> {
         let bad = |reason: String| ClientError::Address {
             address: address.to_string(),
             reason,
@@ -76,7 +62,7 @@ impl CollectorClient {
         let uri = endpoint.uri().clone();
         let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
         match transport {
-            Transport::Tls { ca, cert, key } => {
+            Tls::Mutual { ca, cert, key } => {
                 let domain = host
                     .trim_start_matches('[')
                     .trim_end_matches(']')
@@ -87,7 +73,7 @@ impl CollectorClient {
                     .domain_name(domain);
                 endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
             }
-            Transport::Plaintext => {
+            Tls::Plaintext => {
                 if !is_loopback_host(&host) {
                     return Err(ClientError::PlaintextNotLoopback(address.to_string()));
                 }
@@ -180,7 +166,7 @@ mod tests {
 
     #[test]
     fn plaintext_is_refused_off_loopback() {
-        let err = CollectorClient::new("http://10.0.0.5:7502", &Transport::Plaintext).unwrap_err();
+        let err = CollectorClient::new("http://10.0.0.5:7502", &Tls::Plaintext).unwrap_err();
         assert!(matches!(err, ClientError::PlaintextNotLoopback(_)), "{err}");
         assert!(is_loopback_host("[::1]"));
         assert!(is_loopback_host("127.0.0.2"));
@@ -189,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_certificate_names_the_file() {
-        let transport = Transport::Tls {
+        let transport = Tls::Mutual {
             ca: "/nonexistent/ca.crt".into(),
             cert: "/nonexistent/a.crt".into(),
             key: "/nonexistent/a.key".into(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::client::Transport;
 use crate::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
+pub use crate::settings::{RawTls, Tls};
 use crate::source::Roots;
 
 /// The raw file.
@@ -46,20 +46,6 @@ pub struct RawConfig {
     pub metrics_listen: Option<String>,
 }
 
-/// The `[tls]` table.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawTls {
-    /// Fleet CA certificate.
-    pub ca: Option<PathBuf>,
-    /// This host's agent certificate.
-    pub cert: Option<PathBuf>,
-    /// Its key.
-    pub key: Option<PathBuf>,
-    /// Talk plaintext to a loopback collector.
-    #[serde(default)]
-    pub plaintext: bool,
-}
-
 /// The `[roots]` table.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRoots {
@@ -90,7 +76,7 @@ pub struct Config {
     /// Collector address.
     pub collector: String,
     /// How the agent authenticates.
-    pub transport: Transport,
+    pub transport: Tls,
     /// Report interval.
     pub interval: Duration,
     /// Full snapshot period in reports.
@@ -158,26 +144,8 @@ impl RawConfig {
                 format!("{collector:?} must start with https:// (or http:// with tls.plaintext)"),
             );
         }
-        let transport = match (self.tls.plaintext, self.tls.ca, self.tls.cert, self.tls.key) {
-            (true, None, None, None) => Transport::Plaintext,
-            (true, ..) => {
-                problems.push(
-                    "tls.plaintext",
-                    "plaintext cannot be combined with ca/cert/key",
-                );
-                Transport::Plaintext
-            }
-            (false, Some(ca), Some(cert), Some(key)) => Transport::Tls { ca, cert, key },
-            (false, ca, cert, key) => {
-                for (name, value) in [("tls.ca", ca), ("tls.cert", cert), ("tls.key", key)] {
-                    if value.is_none() {
-                        problems.push(name, "missing (mTLS is required; tls.plaintext = true only for a loopback collector)");
-                    }
-                }
-                Transport::Plaintext
-            }
-        };
-        if transport == Transport::Plaintext && collector.starts_with("https://") {
+        let transport = self.tls.validate(&mut problems);
+        if transport == Some(Tls::Plaintext) && collector.starts_with("https://") {
             problems.push("collector", "https:// needs tls.ca, tls.cert and tls.key");
         }
         let interval = self.interval.map_or(Duration::from_secs(10), |d| d.0);
@@ -212,7 +180,7 @@ impl RawConfig {
         let config = Config {
             host_id,
             collector,
-            transport,
+            transport: transport.unwrap_or(Tls::Plaintext),
             interval,
             full_snapshot_every: self.full_snapshot_every.unwrap_or(30).max(1),
             state_dir: self
@@ -292,7 +260,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.interval, Duration::from_secs(10));
-        assert!(matches!(config.transport, Transport::Tls { .. }));
+        assert!(matches!(config.transport, Tls::Mutual { .. }));
         assert_eq!(config.roots, Roots::default());
     }
 }

@@ -132,6 +132,65 @@ pub fn parse_toml<T: DeserializeOwned>(
     }
 }
 
+/// The `[tls]` table both binaries share.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    /// Fleet CA certificate (PEM).
+    pub ca: Option<PathBuf>,
+    /// This process's certificate (PEM).
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+    /// No TLS at all: loopback only, for tests.
+    #[serde(default)]
+    pub plaintext: bool,
+}
+
+/// How a gw502 process secures its gRPC connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// mTLS with the fleet CA and this process's certificate.
+    Mutual {
+        /// Fleet CA certificate (PEM).
+        ca: PathBuf,
+        /// This process's certificate (PEM).
+        cert: PathBuf,
+        /// Its private key (PEM).
+        key: PathBuf,
+    },
+    /// No TLS: only on loopback, and only when configured.
+    Plaintext,
+}
+
+impl RawTls {
+    /// mTLS when ca, cert and key are all set; plaintext only when asked for
+    /// alone. Anything else records problems under `tls.*` and gives `None`.
+    pub fn validate(self, problems: &mut Problems) -> Option<Tls> {
+        match (self.plaintext, self.ca, self.cert, self.key) {
+            (true, None, None, None) => Some(Tls::Plaintext),
+            (true, ..) => {
+                problems.push(
+                    "tls.plaintext",
+                    "plaintext cannot be combined with ca/cert/key",
+                );
+                None
+            }
+            (false, Some(ca), Some(cert), Some(key)) => Some(Tls::Mutual { ca, cert, key }),
+            (false, ca, cert, key) => {
+                for (name, value) in [("tls.ca", ca), ("tls.cert", cert), ("tls.key", key)] {
+                    if value.is_none() {
+                        problems.push(
+                            name,
+                            "missing (mTLS is required; tls.plaintext = true only on loopback, for tests)",
+                        );
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
 /// A duration written as `10s`, `5m`, `7d`, `1h 30m` in config files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);

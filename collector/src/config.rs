@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use gw502_agent::settings::{ConfigError, HumanDuration, Problems, load_toml};
+pub use gw502_agent::settings::{RawTls, Tls};
 use serde::Deserialize;
 
 use crate::edge::EdgeSettings;
@@ -47,20 +48,6 @@ pub struct RawConfig {
     pub metrics_listen: Option<String>,
 }
 
-/// The `[tls]` table.
-#[derive(Debug, Default, Deserialize)]
-pub struct RawTls {
-    /// Fleet CA certificate.
-    pub ca: Option<PathBuf>,
-    /// This collector's certificate.
-    pub cert: Option<PathBuf>,
-    /// Its key.
-    pub key: Option<PathBuf>,
-    /// Serve without TLS (loopback listeners only).
-    #[serde(default)]
-    pub plaintext: bool,
-}
-
 /// The `[evaluation]` table.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawEvaluation {
@@ -87,22 +74,6 @@ pub struct RawSite {
     pub labels: BTreeMap<String, String>,
 }
 
-/// How the gRPC listener is secured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServerTls {
-    /// mTLS: clients must present a certificate signed by `ca`.
-    Mutual {
-        /// Fleet CA.
-        ca: PathBuf,
-        /// Server certificate.
-        cert: PathBuf,
-        /// Server key.
-        key: PathBuf,
-    },
-    /// No TLS, loopback only.
-    Plaintext,
-}
-
 /// A site from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteConfig {
@@ -126,7 +97,7 @@ pub struct Config {
     /// Collector name.
     pub id: String,
     /// Listener security.
-    pub tls: ServerTls,
+    pub tls: Tls,
     /// Re-evaluation period.
     pub evaluation_interval: Duration,
     /// Evidence window.
@@ -181,33 +152,13 @@ impl RawConfig {
         {
             problems.push("database", "must start with sqlite: or postgres://");
         }
-        let tls = match (self.tls.plaintext, self.tls.ca, self.tls.cert, self.tls.key) {
-            (true, None, None, None) => {
-                if listen.is_some_and(|addr| !addr.ip().is_loopback()) {
-                    problems.push(
-                        "tls.plaintext",
-                        "plaintext is only allowed on a loopback listen address",
-                    );
-                }
-                Some(ServerTls::Plaintext)
-            }
-            (true, ..) => {
-                problems.push(
-                    "tls.plaintext",
-                    "plaintext cannot be combined with ca/cert/key",
-                );
-                None
-            }
-            (false, Some(ca), Some(cert), Some(key)) => Some(ServerTls::Mutual { ca, cert, key }),
-            (false, ca, cert, key) => {
-                for (name, value) in [("tls.ca", ca), ("tls.cert", cert), ("tls.key", key)] {
-                    if value.is_none() {
-                        problems.push(name, "missing (mTLS is required; set tls.plaintext = true only for a loopback test)");
-                    }
-                }
-                None
-            }
-        };
+        let tls = self.tls.validate(&mut problems);
+        if tls == Some(Tls::Plaintext) && listen.is_some_and(|addr| !addr.ip().is_loopback()) {
+            problems.push(
+                "tls.plaintext",
+                "plaintext is only allowed on a loopback listen address",
+            );
+        }
         let resolve_after = self.evaluation.resolve_after.unwrap_or(3);
         if resolve_after == 0 {
             problems.push("evaluation.resolve_after", "must be at least 1");
@@ -328,7 +279,7 @@ mod tests {
         let err = validate("listen = \"0.0.0.0:7502\"\n[tls]\nplaintext = true\n").unwrap_err();
         assert_eq!(err.problems[0].key, "tls.plaintext");
         let ok = validate("listen = \"127.0.0.1:7502\"\n[tls]\nplaintext = true\n").unwrap();
-        assert_eq!(ok.tls, ServerTls::Plaintext);
+        assert_eq!(ok.tls, Tls::Plaintext);
     }
 
     #[test]

@@ -27,14 +27,8 @@ struct Args {
 enum Command {
     /// Run a collector from a config file (every key is documented in deploy/collector.toml).
     Run {
-        /// Config file.
-        #[arg(
-            long,
-            short,
-            env = "GW502_COLLECTOR_CONFIG",
-            default_value = "/etc/gw502/collector.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Collector on embedded SQLite plus an agent for this host, over mTLS on
     /// loopback. Creates the PKI in DIR if absent; then `gw502ctl --data-dir DIR hosts`.
@@ -51,15 +45,22 @@ enum Command {
     },
     /// Validate a config file and exit (64 with every problem listed when bad).
     CheckConfig {
-        /// Config file.
-        #[arg(
-            long,
-            short,
-            env = "GW502_COLLECTOR_CONFIG",
-            default_value = "/etc/gw502/collector.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
+}
+
+/// The config file argument of `run` and `check-config`.
+#[derive(Debug, clap::Args)]
+struct ConfigFile {
+    /// Config file.
+    #[arg(
+        long,
+        short,
+        env = "GW502_COLLECTOR_CONFIG",
+        default_value = "/etc/gw502/collector.toml"
+    )]
+    config: PathBuf,
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -71,22 +72,20 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     telemetry::init_logging();
     let result = match args.command {
-        Command::CheckConfig { config } => match Config::load(&config) {
+        Command::CheckConfig {
+            config: ConfigFile { config: path },
+        } => match load(&path) {
             Ok(_) => {
-                println!("{}: ok", config.display());
+                println!("{}: ok", path.display());
                 Ok(())
             }
-            Err(error) => {
-                eprintln!("{error}");
-                return ExitCode::from(EXIT_CONFIG as u8);
-            }
+            Err(code) => return code,
         },
-        Command::Run { config } => match Config::load(&config) {
+        Command::Run {
+            config: ConfigFile { config: path },
+        } => match load(&path) {
             Ok(config) => run(config).await,
-            Err(error) => {
-                eprintln!("{error}");
-                return ExitCode::from(EXIT_CONFIG as u8);
-            }
+            Err(code) => return code,
         },
         Command::AllInOne {
             data_dir,
@@ -112,6 +111,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads a config, printing every problem and giving exit code 64 when bad.
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|error| {
+        eprintln!("{error}");
+        ExitCode::from(EXIT_CONFIG as u8)
+    })
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

@@ -14,12 +14,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 use crate::auth::Mode;
-use crate::config::{Config, ServerTls};
+use crate::config::{Config, Tls};
 use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
 use crate::hub::Hub;
 use crate::ingest::IngestService;
-use crate::query::QueryService;
+use crate::query::{QueryService, incident_proto};
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
 use crate::{edge_loop, sites};
@@ -58,15 +58,15 @@ pub async fn run(
     let local = listener.local_addr()?;
     let mut server = Server::builder();
     let mode = match &config.tls {
-        ServerTls::Mutual { ca, cert, key } => {
+        Tls::Mutual { ca, cert, key } => {
             let tls = ServerTlsConfig::new()
                 .identity(Identity::from_pem(read(cert)?, read(key)?))
                 .client_ca_root(Certificate::from_pem(read(ca)?));
             server = server.tls_config(tls)?;
             Mode::Mutual
         }
-        ServerTls::Plaintext if local.ip().is_loopback() => Mode::Plaintext,
-        ServerTls::Plaintext => return Err(ServeError::PlaintextNotLoopback(local)),
+        Tls::Plaintext if local.ip().is_loopback() => Mode::Plaintext,
+        Tls::Plaintext => return Err(ServeError::PlaintextNotLoopback(local)),
     };
     let store = Store::connect(&config.database).await?;
     let stop = Arc::new(Notify::new());
@@ -85,6 +85,7 @@ pub async fn run(
         config,
     });
     sites::publish_configured(&hub).await?;
+    refresh_open(&hub).await?;
     let tasks = [
         tokio::spawn(edge_loop::probe_loop(hub.clone())),
         tokio::spawn(edge_loop::evaluate_loop(hub.clone())),
@@ -109,6 +110,22 @@ pub async fn run(
     }
     hub.store.close().await;
     result.map_err(ServeError::from)
+}
+
+/// Hands the incidents open in the store to the dispatcher, so Alertmanager
+/// keeps hearing about them after a restart.
+async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
+    let views = sites::site_views(hub).await?;
+    let open = hub.store.open_incidents(None).await?;
+    hub.dispatcher.refresh(open.iter().map(|row| {
+        let labels = views
+            .iter()
+            .find(|v| v.name == row.site)
+            .map(|v| v.labels.clone())
+            .unwrap_or_default();
+        (incident_proto(row), labels)
+    }));
+    Ok(())
 }
 
 async fn notified(stop: Arc<Notify>) {

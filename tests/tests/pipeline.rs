@@ -107,50 +107,15 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
     let stranger = Fleet::new()?;
     let running = collector(&fleet, "other_ca").await?;
     // The stranger trusts our collector's CA but presents its own agent cert.
-    let (cert, key) = stranger.issue(Role::Agent, "web1")?;
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(
-            fleet.pki().join("ca.crt"),
-        )?))
-        .identity(tonic::transport::Identity::from_pem(
-            std::fs::read(cert)?,
-            std::fs::read(key)?,
-        ))
-        .domain_name("localhost");
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", running.addr))?
-        .tls_config(tls)?
-        .connect()
-        .await;
-    let refused = match channel {
-        Err(_) => true,
-        Ok(channel) => gw502_proto::v1::ingest_client::IngestClient::new(channel)
-            .report(report("web1", 1))
-            .await
-            .is_err(),
-    };
+    let identity = Some(stranger.issue(Role::Agent, "web1")?);
     assert!(
-        refused,
+        refused(&fleet, running.addr, identity).await?,
         "a certificate from another CA must not get through"
     );
-
-    // And no client certificate at all.
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(
-            fleet.pki().join("ca.crt"),
-        )?))
-        .domain_name("localhost");
-    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", running.addr))?
-        .tls_config(tls)?
-        .connect()
-        .await;
-    let refused = match channel {
-        Err(_) => true,
-        Ok(channel) => gw502_proto::v1::ingest_client::IngestClient::new(channel)
-            .report(report("web1", 1))
-            .await
-            .is_err(),
-    };
-    assert!(refused, "a client without certificate must not get through");
+    assert!(
+        refused(&fleet, running.addr, None).await?,
+        "a client without certificate must not get through"
+    );
     let mut operator = fleet.operator(running.addr).await?;
     assert!(
         operator
@@ -161,6 +126,34 @@ async fn certificates_from_another_ca_are_refused_at_the_handshake() -> anyhow::
             .is_empty()
     );
     running.stop().await
+}
+
+/// Whether a report sent with this client identity (cert, key) fails,
+/// at the handshake or at the first call.
+async fn refused(
+    fleet: &Fleet,
+    addr: std::net::SocketAddr,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> anyhow::Result<bool> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let ca = std::fs::read(fleet.pki().join("ca.crt"))?;
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(cert)?,
+            std::fs::read(key)?,
+        ));
+    }
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))?.tls_config(tls)?;
+    Ok(match endpoint.connect().await {
+        Err(_) => true,
+        Ok(channel) => gw502_proto::v1::ingest_client::IngestClient::new(channel)
+            .report(report("web1", 1))
+            .await
+            .is_err(),
+    })
 }
 
 #[tokio::test]
