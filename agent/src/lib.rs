@@ -10,6 +10,7 @@
 //! - One module per evidence source: [`proxy_config`], [`sockets`],
 //!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`].
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
+//! - [`bound`]: keeps every report under a byte bound.
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
 //! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
@@ -17,6 +18,7 @@
 //! - [`settings`]: config-file plumbing (problems with keys, exit code 64).
 #![warn(missing_docs)]
 
+pub mod bound;
 pub mod client;
 pub mod config;
 pub mod dns;

@@ -108,6 +108,10 @@ impl Agent {
         report.seq = self.seq;
         report.spool_dropped = self.spool.dropped() + self.refused;
         self.deltas.apply(&mut report);
+        let cut = crate::bound::bound(&mut report, crate::bound::MAX_REPORT_BYTES);
+        if cut > 0 {
+            tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
+        }
         self.spool.push(&report)?;
         if self.spool.dropped() > dropped_before {
             // What was dropped may have carried changes: resend everything next time.

@@ -78,10 +78,15 @@ pub fn summary(report: &HostReport) -> String {
         let _ = writeln!(out, "\nlisteners (ss -tlnp, via {})", s.method);
         if !unavailable(&mut out, &s.unavailable) {
             for l in &s.listeners {
+                let at = match l.family.as_str() {
+                    "unix" => escape(&l.address),
+                    "tcp6" => format!("[{}]:{}", l.address, l.port),
+                    _ => format!("{}:{}", l.address, l.port),
+                };
                 let _ = writeln!(
                     out,
-                    "  {:5} {}:{} {} pid {} {}",
-                    l.family, l.address, l.port, l.process, l.pid, l.unit
+                    "  {:5} {at} {} pid {} {}",
+                    l.family, l.process, l.pid, l.unit
                 );
             }
         }

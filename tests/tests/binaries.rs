@@ -114,6 +114,68 @@ fn quick_start_all_in_one_then_ctl_sees_this_host() {
 }
 
 #[test]
+fn snapshot_prints_exactly_what_the_agent_would_report() {
+    let out = run(Command::new(bin("gw502-agent")).args([
+        "--config",
+        "/nonexistent/agent.toml",
+        "snapshot",
+        "--json",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for section in [
+        "systemd",
+        "sockets",
+        "journal",
+        "proxy_config",
+        "probes",
+        "dns",
+        "proxy_log",
+        "access_log",
+    ] {
+        assert!(report[section].is_object(), "{section} missing");
+    }
+    // Each source either answered or said why not.
+    let systemd = &report["systemd"];
+    assert!(
+        systemd["units"].is_array() || !systemd["unavailable"].as_str().unwrap_or("").is_empty()
+    );
+    assert_eq!(
+        report["sockets"]["method"], "netlink",
+        "{}",
+        report["sockets"]
+    );
+    // tests/run.sh installs nginx: its config is discovered and tested.
+    let proxies = report["proxy_config"]["proxies"].as_array().unwrap();
+    let nginx = proxies
+        .iter()
+        .find(|p| p["kind"] == "nginx")
+        .expect("nginx discovered");
+    assert_eq!(nginx["unit"], "nginx.service");
+
+    let out = run(Command::new(bin("gw502-agent")).args([
+        "--config",
+        "/nonexistent/agent.toml",
+        "snapshot",
+    ]));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for heading in [
+        "proxies (nginx -t / config)",
+        "listeners (ss -tlnp",
+        "units (systemctl status)",
+    ] {
+        assert!(
+            summary.contains(heading),
+            "{heading} missing from:\n{summary}"
+        );
+    }
+}
+
+#[test]
 fn bad_configs_exit_64_listing_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("collector.toml");
