@@ -16,3 +16,27 @@ pub use v1::*;
 /// The largest message either side accepts (4 MiB); larger ones are refused
 /// with `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` and the server keeps serving.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::v1::HostReport;
+
+    /// A newer agent may send fields this collector does not know: they are
+    /// skipped, and everything known still decodes.
+    #[test]
+    fn unknown_fields_are_tolerated() {
+        let mut bytes = HostReport {
+            host_id: "web1".into(),
+            seq: 7,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Field 900, wire type 2 (length-delimited), 3 bytes of payload.
+        bytes.extend_from_slice(&[0xa2, 0x38, 3, b'n', b'e', b'w']);
+        let decoded = HostReport::decode(bytes.as_slice()).expect("unknown field skipped");
+        assert_eq!(decoded.host_id, "web1");
+        assert_eq!(decoded.seq, 7);
+    }
+}
