@@ -12,7 +12,7 @@ use crate::proxy_log::{AccessLogSource, ProxyLogSettings, ProxyLogSource};
 use crate::report::{gather, learn_listeners, learn_proxies};
 use crate::run::stamp;
 use crate::sockets::{SocketsSettings, SocketsSource};
-use crate::source::{Scope, UnitRole};
+use crate::source::{Scope, UnitMemory, UnitRole};
 use crate::systemd::{SystemdSettings, SystemdSource};
 
 /// Every evidence source of one agent, with their state between reports.
@@ -26,6 +26,7 @@ pub struct Sources {
     proxy_log: ProxyLogSource,
     access_log: AccessLogSource,
     cross_probes: CrossProbeSource,
+    units: UnitMemory,
 }
 
 impl Sources {
@@ -51,6 +52,7 @@ impl Sources {
             proxy_log: ProxyLogSource::default(),
             access_log,
             cross_probes: CrossProbeSource::new(&config.host_id, &config.cross_probes),
+            units: UnitMemory::new(SystemdSettings::default().max_units),
         }
     }
 
@@ -67,6 +69,7 @@ impl Sources {
         learn_proxies(&mut scope, &proxy_config);
         let sockets = gather(&mut self.sockets, &scope).await;
         learn_listeners(&mut scope, &sockets);
+        self.units.extend(&mut scope);
         let scope = scope;
         let (systemd, journal, probes, dns, proxy_log, access_log, cross_probes) = tokio::join!(
             gather(&mut self.systemd, &scope),
@@ -77,6 +80,9 @@ impl Sources {
             gather(&mut self.access_log, &scope),
             gather(&mut self.cross_probes, &scope),
         );
+        for unit in systemd.units.iter().filter(|u| u.load_state == "not-found") {
+            self.units.forget(&unit.name);
+        }
         let mut report = HostReport {
             addresses: local_addresses(),
             systemd: Some(systemd),

@@ -120,6 +120,60 @@ impl Scope {
     }
 }
 
+/// Units once seen owning a listener or serving a proxy target. They stay
+/// watched after they stop: the sockets source cannot name the owner of a
+/// socket that is gone, yet "the app that listened on 127.0.0.1:8080 is now
+/// inactive", and its exit events in the journal, are the evidence behind
+/// `service_down` and `crash_loop`. Units that turn out not to exist are
+/// forgotten, and at most `max` are remembered.
+#[derive(Debug, Clone, Default)]
+pub struct UnitMemory {
+    remembered: BTreeMap<String, Vec<UnitRole>>,
+    max: usize,
+}
+
+impl UnitMemory {
+    /// Remembers at most `max` units.
+    pub fn new(max: usize) -> Self {
+        Self {
+            remembered: BTreeMap::new(),
+            max,
+        }
+    }
+
+    /// Remembers this report's listener and upstream units, then puts every
+    /// remembered unit back into the scope.
+    pub fn extend(&mut self, scope: &mut Scope) {
+        for (name, roles) in &scope.units {
+            let sticky = roles
+                .iter()
+                .filter(|r| matches!(r, UnitRole::Upstream | UnitRole::Listener));
+            if name.ends_with(".scope")
+                || (self.remembered.len() >= self.max && !self.remembered.contains_key(name))
+            {
+                continue;
+            }
+            for &role in sticky {
+                let slot = self.remembered.entry(name.clone()).or_default();
+                if !slot.contains(&role) {
+                    slot.push(role);
+                    slot.sort();
+                }
+            }
+        }
+        for (name, roles) in &self.remembered {
+            for &role in roles {
+                scope.watch(name.clone(), role);
+            }
+        }
+    }
+
+    /// Forgets a unit systemd does not know (uninstalled, or a transient unit).
+    pub fn forget(&mut self, unit: &str) {
+        self.remembered.remove(unit);
+    }
+}
+
 /// One evidence source. Implementations keep whatever state they need between
 /// reports (journal cursor, log offsets, last config hash) in `self`.
 pub trait Source: Send {
@@ -155,6 +209,45 @@ mod tests {
             roots.host_path(Path::new("/var/log/nginx/error.log")),
             PathBuf::from("/var/log/nginx/error.log")
         );
+    }
+
+    #[test]
+    fn units_that_owned_a_listener_stay_watched_after_they_stop() {
+        let mut memory = UnitMemory::new(10);
+        let mut running = Scope::default();
+        running.watch("nginx.service", UnitRole::Proxy);
+        running.watch("app.service", UnitRole::Listener);
+        running.watch("app.service", UnitRole::Upstream);
+        running.watch("init.scope", UnitRole::Listener);
+        memory.extend(&mut running);
+        assert_eq!(running.units.len(), 3);
+        // The app stopped: its socket is gone, so the sockets source no longer names it.
+        let mut stopped = Scope::default();
+        stopped.watch("nginx.service", UnitRole::Proxy);
+        memory.extend(&mut stopped);
+        let names: Vec<&str> = stopped.units.keys().map(String::as_str).collect();
+        assert_eq!(names, ["app.service", "nginx.service"]);
+        assert_eq!(
+            stopped.units["app.service"],
+            vec![UnitRole::Upstream, UnitRole::Listener]
+        );
+        memory.forget("app.service");
+        let mut later = Scope::default();
+        memory.extend(&mut later);
+        assert!(later.units.is_empty());
+    }
+
+    #[test]
+    fn unit_memory_is_bounded() {
+        let mut memory = UnitMemory::new(2);
+        let mut scope = Scope::default();
+        for unit in ["a.service", "b.service", "c.service"] {
+            scope.watch(unit, UnitRole::Listener);
+        }
+        memory.extend(&mut scope);
+        let mut later = Scope::default();
+        memory.extend(&mut later);
+        assert_eq!(later.units.len(), 2);
     }
 
     #[test]

@@ -175,29 +175,3 @@ fn captured_proc_tree_gives_listeners_owned_by_units() {
         7
     );
 }
-
-/// Run inside an nspawn host with nginx and php-fpm running (see
-/// agent/fixtures/proc/README.md): netlink listeners carry real units.
-#[tokio::test]
-#[ignore = "needs nginx and php-fpm under systemd (run inside an nspawn host)"]
-async fn live_units_own_nginx_and_php_fpm() {
-    let mut source = SocketsSource::new(SocketsSettings::default());
-    let section = source.collect(&Scope::default()).await.unwrap();
-    println!("{section:#?}");
-    assert_eq!(section.method, "netlink");
-    let nginx = section
-        .listeners
-        .iter()
-        .find(|l| l.family == "tcp4" && l.port == 80)
-        .unwrap();
-    assert_eq!(nginx.unit, "nginx.service");
-    assert_eq!(nginx.backlog, 511);
-    let fpm = section
-        .listeners
-        .iter()
-        .find(|l| l.address == "/run/php/php8.2-fpm.sock")
-        .unwrap();
-    assert_eq!(fpm.unit, "php8.2-fpm.service");
-    assert!(fpm.backlog > 0);
-    assert_eq!(fpm.mode, 0o660);
-}
