@@ -55,7 +55,28 @@ pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<
 fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
     let mut evidence = Vec::new();
     let mut check = String::new();
-    if let Some(u) = h.proxy_units().into_iter().find(|u| facts::is_down(u)) {
+    let port = u32::from(cx.site.port);
+    // A proxy that runs and listens on the site's port serves it: another proxy unit being
+    // inactive on the same host (an installed but unused HAProxy) is not the site's proxy.
+    let serving = h.proxy_units().into_iter().any(|u| {
+        facts::is_running(u)
+            && h.listeners_of(&u.name)
+                .iter()
+                .any(|l| l.family.starts_with("tcp") && l.port == port)
+    });
+    // Among stopped proxies, the one with a config serving something is the likelier one.
+    let mut stopped: Vec<_> = h
+        .proxy_units()
+        .into_iter()
+        .filter(|u| !serving && facts::is_down(u))
+        .collect();
+    let configured = |name: &str| {
+        h.proxies()
+            .iter()
+            .any(|p| p.unit == name && (!p.servers.is_empty() || !p.targets.is_empty()))
+    };
+    stopped.sort_by_key(|u| !configured(&u.name));
+    if let Some(u) = stopped.first() {
         evidence.push(facts::unit(h, u));
         check = format!(
             "systemctl status {} on {}; it is {}",
@@ -63,20 +84,19 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
             h.id(),
             u.active_state
         );
-    } else if h.has("sockets") && !h.proxy_units().is_empty() {
-        let port = u32::from(cx.site.port);
-        if !h
+    } else if h.has("sockets")
+        && !h.proxy_units().is_empty()
+        && !h
             .listeners()
             .iter()
             .any(|l| l.family.starts_with("tcp") && l.port == port)
-        {
-            evidence.push(facts::nothing_on(h, &format!("port {port}")));
-            check = format!(
-                "ss -tlnp on {}: nothing listens on port {port} for {}",
-                h.id(),
-                cx.site.host
-            );
-        }
+    {
+        evidence.push(facts::nothing_on(h, &format!("port {port}")));
+        check = format!(
+            "ss -tlnp on {}: nothing listens on port {port} for {}",
+            h.id(),
+            cx.site.host
+        );
     }
     if evidence.is_empty() {
         return None;

@@ -21,6 +21,10 @@ use super::host::HostView;
 use super::target::{Target, is_tcp, listener_accepts};
 use super::verdict::Cause;
 
+/// A unit whose state changed this recently with a restart counter of 3 or more is
+/// restarting now, not carrying an old count.
+const RECENT_RESTART_MS: i64 = 120_000;
+
 /// Confirms an upstream-layer candidate of a trigger.
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
     match cause {
@@ -129,10 +133,28 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
         ),
     );
     let no_listener = facts::nothing_on(&th, &shown);
-    if let Some(u) = units.iter().copied().find(|u| facts::is_down(u)) {
+    // A unit that keeps restarting is caught either between lives (down) or just started
+    // and not yet listening (running): both are the crash loop, not a stop or a bind.
+    let looping = |u: &UnitState| {
+        let crash = crash_evidence(&th, u);
+        let restarting = u.active_state == "activating" && u.sub_state == "auto-restart";
+        let recent = u.state_change_ms > 0 && cx.ev.now_ms - u.state_change_ms < RECENT_RESTART_MS;
+        crash.len() > 1 || (!crash.is_empty() && (restarting || (recent && u.n_restarts >= 3)))
+    };
+    let down = units
+        .iter()
+        .copied()
+        .find(|u| facts::is_down(u))
+        .or_else(|| {
+            units
+                .iter()
+                .copied()
+                .find(|u| looping(u) && th.listeners_of(&u.name).is_empty())
+        });
+    if let Some(u) = down {
         let crash = crash_evidence(&th, u);
         let mut extra = vec![no_listener];
-        let cause = if crash.len() > 1 {
+        let cause = if looping(u) {
             Cause::CrashLoop
         } else {
             Cause::ServiceDown
