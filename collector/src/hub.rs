@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gw502_proto::v1::IncidentEvent;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::auth::Mode;
 use crate::config::Config;
@@ -28,6 +28,9 @@ pub struct Hub {
     pub prober: EdgeProber,
     /// Escalation deliveries.
     pub dispatcher: DispatcherHandle,
+    /// Turns true when the collector shuts down, ending open watch streams
+    /// (a graceful shutdown otherwise waits for them forever).
+    pub closing: watch::Receiver<bool>,
 }
 
 impl Hub {

@@ -128,12 +128,24 @@ pub async fn site_evidence(
     edge.sort_by_key(|o| o.at_ms);
     let mut evidence_hosts = Vec::new();
     for host in serving_hosts(site, hosts) {
-        evidence_hosts.push(HostEvidence {
-            host_id: host.host_id.clone(),
-            last_seen_ms: host.last_seen_ms,
-            interval_ms: host.interval_ms,
-            state: host_state(hub, &host.host_id, window_start).await?,
-        });
+        evidence_hosts.push(host_evidence(hub, host, window_start).await?);
+    }
+    // Hosts behind them: those owning an address a serving proxy targets
+    // (an app on a second host), so their sockets and units count too.
+    let targets: BTreeSet<&str> = evidence_hosts
+        .iter()
+        .flat_map(|h| h.state.proxy_config.iter().flat_map(|c| &c.proxies))
+        .flat_map(|p| &p.targets)
+        .map(|t| t.host.as_str())
+        .filter(|host| !host.is_empty())
+        .collect();
+    let behind: Vec<&HostRow> = hosts
+        .iter()
+        .filter(|h| !evidence_hosts.iter().any(|e| e.host_id == h.host_id))
+        .filter(|h| h.addresses.iter().any(|a| targets.contains(a.as_str())))
+        .collect();
+    for host in behind {
+        evidence_hosts.push(host_evidence(hub, host, window_start).await?);
     }
     Ok(SiteEvidence {
         site: SiteRef {
@@ -144,6 +156,19 @@ pub async fn site_evidence(
         now_ms: now,
         edge,
         hosts: evidence_hosts,
+    })
+}
+
+async fn host_evidence(
+    hub: &Hub,
+    host: &HostRow,
+    window_start: i64,
+) -> Result<HostEvidence, StoreError> {
+    Ok(HostEvidence {
+        host_id: host.host_id.clone(),
+        last_seen_ms: host.last_seen_ms,
+        interval_ms: host.interval_ms,
+        state: host_state(hub, &host.host_id, window_start).await?,
     })
 }
 

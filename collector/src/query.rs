@@ -194,6 +194,10 @@ impl Query for QueryService {
                     Err(_) => None,
                 },
             );
+        let mut closing = self.hub.closing.clone();
+        let stream = futures::StreamExt::take_until(stream, async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 

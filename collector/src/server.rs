@@ -9,7 +9,7 @@ use gw502_proto::MAX_MESSAGE_BYTES;
 use gw502_proto::v1::ingest_server::IngestServer;
 use gw502_proto::v1::query_server::QueryServer;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -70,6 +70,11 @@ pub async fn run(
     };
     let store = Store::connect(&config.database).await?;
     let stop = Arc::new(Notify::new());
+    let (closing_tx, closing) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
     let dispatcher = Dispatcher::spawn(
         Arc::new(config.router.clone()),
         Arc::new(StoreDeliveryLog::new(store.clone())),
@@ -82,6 +87,7 @@ pub async fn run(
         events: broadcast::channel(1024).0,
         wake: Notify::new(),
         dispatcher,
+        closing,
         config,
     });
     sites::publish_configured(&hub).await?;

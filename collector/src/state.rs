@@ -8,7 +8,9 @@
 //! they are concatenated over the evidence window instead.
 //!
 //! Reports replayed from an agent's spool are history: they may complete the
-//! snapshot, but their incremental signals never count as fresh evidence.
+//! snapshot, but their incremental signals never count as fresh evidence, and
+//! neither do their direct probes (a probe is a measurement of the moment it
+//! ran, and a failed one alone marks the site as failing).
 
 use gw502_proto::v1::{
     AccessLogSection, CrossProbeSection, HostReport, JournalSection, ProxyLogSection,
@@ -38,7 +40,9 @@ pub fn fold(reports: &[HostReport], window_start_ms: i64) -> HostReport {
         take_newer(&mut state.systemd, &report.systemd);
         take_newer(&mut state.sockets, &report.sockets);
         take_newer(&mut state.proxy_config, &report.proxy_config);
-        take_newer(&mut state.probes, &report.probes);
+        if !report.replayed {
+            take_newer(&mut state.probes, &report.probes);
+        }
         take_newer(&mut state.dns, &report.dns);
         if report.replayed || report.generated_at_ms < window_start_ms {
             continue;
@@ -168,6 +172,7 @@ mod tests {
                 generated_at_ms: 5_000,
                 replayed: true,
                 systemd: unit("failed"),
+                probes: Some(gw502_proto::v1::ProbesSection::default()),
                 journal: journal("replayed"),
                 ..Default::default()
             },
@@ -178,6 +183,7 @@ mod tests {
             },
         ];
         let state = fold(&reports, 2_000);
+        assert!(state.probes.is_none(), "replayed probes are history");
         assert_eq!(state.systemd.unwrap().units[0].active_state, "failed");
         let messages: Vec<_> = state
             .journal
