@@ -1,4 +1,6 @@
 //! Integration tests live under tests/.
 
+pub mod causes;
 pub mod fleet;
 pub mod lab;
+pub mod scenario;

@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""gw502 lab app whose behaviour a scenario switches at run time, like a bad deploy.
+
+Every request reads the mode file (--mode-file); its first word decides the answer:
+  ok            200 with a small body (also when the file is missing)
+  big_headers   200 with 64 KB of response headers
+  close         closes the connection without answering
+  status NNN    answers NNN itself (an app-made 5xx)
+--crash makes the program exit with an error right after start (a crash loop under
+Restart=always). Standard library of /usr/bin/python3 only.
+"""
+import argparse
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def read_mode(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except OSError:
+        return ["ok"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--mode-file", default="/etc/gw502-lab/mode")
+    parser.add_argument("--crash", action="store_true")
+    args = parser.parse_args()
+    if args.crash:
+        sys.stderr.write("app: cannot load settings: /etc/gw502-lab/app.ini missing\n")
+        sys.exit(3)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            mode = read_mode(args.mode_file) or ["ok"]
+            if mode[0] == "close":
+                self.close_connection = True
+                return
+            status = 200
+            if mode[0] == "status" and len(mode) > 1 and mode[1].isdigit():
+                status = int(mode[1])
+            body = b"hello from the lab app\n"
+            self.send_response(status)
+            if mode[0] == "big_headers":
+                for i in range(64):
+                    self.send_header("X-Filler-%02d" % i, "x" * 1000)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, fmt, *fmt_args):
+            sys.stderr.write("%s %s\n" % (self.address_string(), fmt % fmt_args))
+
+    server = ThreadingHTTPServer((args.bind, args.port), Handler)
+    print("app listening on %s:%d" % (args.bind, args.port), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,408 @@
+//! What happens around an incident once ingest opened it: `WatchIncidents`
+//! streams it opening and resolving, `Explain` probes a failing site now and
+//! attributes it, and routing delivers signed webhooks (firing, resolved)
+//! recorded in `ListDeliveries`, and re-announces open incidents to an
+//! Alertmanager receiver when the collector restarts. All over real mTLS to
+//! a real collector, with real HTTP servers on loopback.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gw502_collector::routing::{ReceiverSettings, RoutingSettings};
+use gw502_proto::v1::{ExplainRequest, Incident, ListDeliveriesRequest, WatchIncidentsRequest};
+use gw502_tests::causes::hook::{Hook, Received};
+use gw502_tests::causes::host::{Host, web};
+use gw502_tests::causes::stub::{self, Stub};
+use gw502_tests::causes::{Harness, WAIT, fast_config, site};
+use gw502_tests::fleet::Running;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio_stream::StreamExt;
+
+const REFUSED_LINE: &str =
+    "connect() failed (111: Connection refused) while connecting to upstream";
+const APP: &str = "http://127.0.0.1:3000/";
+const SECRET: &str = "flow-webhook-secret";
+
+/// The app on `id` is stopped: nginx logs refusals, the public view is nginx's 502.
+fn app_down(id: &str, site: &str) -> Host {
+    web(id, site)
+        .unit("app.service", "inactive", "dead", "upstream")
+        .event("app.service", "stop", 90_000, "Stopped app.service")
+        .ngx(
+            "service_down|wrong_port|not_listening",
+            "error",
+            REFUSED_LINE,
+            APP,
+        )
+        .access(502, "502", 40)
+        .probe("127.0.0.1:3000", "refused", "connect", 0, "")
+}
+
+/// The app is back and the site answers 200.
+fn app_up(id: &str, site: &str) -> Host {
+    web(id, site)
+        .access(200, "200", 100)
+        .probe("127.0.0.1:3000", "ok", "response", 200, "")
+        .sees("ok", 200, "app")
+}
+
+/// Polls `until` with a bounded deadline, sending `tick` reports meanwhile.
+async fn poll<T>(
+    h: &mut Harness,
+    what: &str,
+    mut tick: impl FnMut() -> Option<Host>,
+    mut until: impl AsyncFnMut(&mut Harness) -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(report) = tick() {
+            h.send(report).await?;
+        }
+        if let Some(found) = until(h).await? {
+            return Ok(found);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn open_one(h: &mut Harness, site: &str) -> anyhow::Result<Option<Incident>> {
+    Ok(h.open(site).await?.into_iter().next())
+}
+
+async fn resolved(h: &mut Harness, site: &str, id: u64) -> anyhow::Result<Option<()>> {
+    Ok(h.incidents(site)
+        .await?
+        .iter()
+        .any(|i| i.id == id && i.state == "resolved")
+        .then_some(()))
+}
+
+#[tokio::test]
+async fn watchers_see_an_incident_open_and_resolve() -> anyhow::Result<()> {
+    let mut h = Harness::start(|fleet| fast_config(fleet, "watch", Vec::new())).await?;
+    let site = "watch.example";
+    let mut events = h
+        .operator
+        .watch_incidents(WatchIncidentsRequest { site: site.into() })
+        .await?
+        .into_inner();
+    h.send(app_down("h-watch", site).sees("ok", 502, "nginx"))
+        .await?;
+    let mut kinds = Vec::new();
+    let mut id = None;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !kinds.iter().any(|k| k == "resolved") {
+        let next = tokio::time::timeout_at(deadline, events.next()).await;
+        let event = next
+            .map_err(|_| anyhow::anyhow!("events so far: {kinds:?}"))?
+            .ok_or_else(|| anyhow::anyhow!("stream ended after {kinds:?}"))??;
+        let incident = event.incident.unwrap_or_default();
+        assert_eq!(incident.site, site);
+        let verdict = incident.verdict.clone().unwrap_or_default();
+        assert_eq!(verdict.cause, "service_down");
+        if event.kind == "opened" {
+            id = Some(incident.id);
+            // Now the app is back: healthy evidence until it resolves.
+            for _ in 0..3 {
+                h.send(app_up("h-watch", site)).await?;
+            }
+        } else if event.kind == "resolved" {
+            assert_eq!(Some(incident.id), id, "the incident that opened resolves");
+            assert_eq!(incident.state, "resolved");
+        } else if id.is_some() {
+            h.send(app_up("h-watch", site)).await?;
+        }
+        kinds.push(event.kind);
+    }
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("opened"),
+        "{kinds:?}"
+    );
+    // Shutting down ends open watch streams instead of waiting for them.
+    tokio::time::timeout(WAIT, h.running.stop()).await??;
+    let end = tokio::time::timeout(WAIT, events.next()).await?;
+    assert!(!matches!(end, Some(Ok(_))), "the stream ended: {end:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn explain_probes_the_site_and_attributes_it() -> anyhow::Result<()> {
+    let front = Stub::start([127, 0, 0, 1].into(), 0, stub::NGINX_502.to_vec()).await?;
+    let url = front.url();
+    let sites = vec![site("explain.example", &url, &["h-explain"])];
+    let mut h = Harness::start(|fleet| fast_config(fleet, "explain", sites)).await?;
+    h.send(app_down("h-explain", "explain.example")).await?;
+    let before = front.hits();
+    let answer = h
+        .operator
+        .explain(ExplainRequest { url: url.clone() })
+        .await?
+        .into_inner();
+    assert!(front.hits() > before, "explain probes the site now");
+    assert_eq!(answer.site, "explain.example");
+    assert_eq!(answer.hosts, ["h-explain"]);
+    let public = answer
+        .observations
+        .iter()
+        .find(|o| o.target == "public")
+        .expect("a public observation");
+    assert_eq!(
+        (
+            public.outcome.as_str(),
+            public.status,
+            public.fingerprint.as_str()
+        ),
+        ("ok", 502, "nginx"),
+        "{public:?}"
+    );
+    let verdict = answer.verdicts.first().expect("a verdict");
+    assert_eq!(
+        (
+            verdict.layer.as_str(),
+            verdict.cause.as_str(),
+            verdict.status,
+            verdict.emitted_by.as_str()
+        ),
+        ("upstream", "service_down", 502, "proxy")
+    );
+    let sources: Vec<&str> = verdict.evidence.iter().map(|e| e.source.as_str()).collect();
+    assert!(
+        sources.contains(&"direct_probe") && sources.contains(&"systemd"),
+        "{sources:?}"
+    );
+    assert!(!verdict.next_check.is_empty());
+
+    // A healthy site explains to no verdict.
+    front.set(stub::ok_page());
+    h.send(app_up("h-explain", "explain.example")).await?;
+    let answer = h
+        .operator
+        .explain(ExplainRequest { url })
+        .await?
+        .into_inner();
+    assert_eq!(answer.observations.first().map(|o| o.status), Some(200));
+    assert!(answer.verdicts.is_empty(), "{:?}", answer.verdicts);
+    h.running.stop().await
+}
+
+fn signature(timestamp: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).expect("any key");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+fn webhook_event(r: &Received) -> anyhow::Result<(String, serde_json::Value)> {
+    let timestamp = r.header("x-gw502-timestamp").unwrap_or_default();
+    assert_eq!(
+        r.header("x-gw502-signature"),
+        Some(signature(timestamp, &r.body).as_str()),
+        "signature over the body"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let event = body["event"].as_str().unwrap_or_default().to_string();
+    assert_eq!(r.header("x-gw502-event"), Some(event.as_str()));
+    Ok((event, body))
+}
+
+#[tokio::test]
+async fn routing_delivers_signed_webhooks_for_open_and_resolve() -> anyhow::Result<()> {
+    let hook = Hook::start().await?;
+    let secret_dir = tempfile::tempdir()?;
+    let secret_file = secret_dir.path().join("hook.secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n"))?;
+    let url = format!("http://{}/hook", hook.addr);
+    let mut h = Harness::start(|fleet| {
+        let mut config = fast_config(fleet, "routing", Vec::new())?;
+        config.router = RoutingSettings {
+            receivers: BTreeMap::from([(
+                "ops".to_string(),
+                ReceiverSettings::Webhook {
+                    url,
+                    secret_file: Some(secret_file.clone()),
+                    secret_env: None,
+                    timeout: Some("2s".into()),
+                },
+            )]),
+            default_receiver: Some("ops".into()),
+            backoff: Some("100ms".into()),
+            ..RoutingSettings::default()
+        }
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(config)
+    })
+    .await?;
+    let site = "routed.example";
+    h.send(app_down("h-routed", site).sees("ok", 502, "nginx"))
+        .await?;
+    let incident = poll(
+        &mut h,
+        "incident opens",
+        || None,
+        async |h: &mut Harness| open_one(h, site).await,
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while hook.received().is_empty() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no webhook for the opened incident"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (event, body) = webhook_event(&hook.received()[0])?;
+    assert_eq!(event, "firing");
+    assert_eq!(body["incident"]["id"], incident.id);
+    assert_eq!(body["incident"]["cause"], "service_down");
+    assert_eq!(body["incident"]["layer"], "upstream");
+    assert_eq!(body["incident"]["site"], site);
+    assert_eq!(hook.received()[0].path, "/hook");
+
+    poll(
+        &mut h,
+        "incident resolves",
+        || Some(app_up("h-routed", site)),
+        async |h: &mut Harness| resolved(h, site, incident.id).await,
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let resolved_body = loop {
+        let mut found = None;
+        for r in hook.received() {
+            let (event, body) = webhook_event(&r)?;
+            if event == "resolved" {
+                found = Some(body);
+            }
+        }
+        if let Some(body) = found {
+            break body;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no resolved webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(resolved_body["incident"]["id"], incident.id);
+    assert_eq!(resolved_body["incident"]["state"], "resolved");
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let deliveries = h
+            .operator
+            .list_deliveries(ListDeliveriesRequest {
+                incident_id: incident.id,
+                limit: 0,
+            })
+            .await?
+            .into_inner()
+            .deliveries;
+        let mut seen: Vec<(String, String, String)> = deliveries
+            .iter()
+            .map(|d| (d.receiver.clone(), d.event.clone(), d.state.clone()))
+            .collect();
+        seen.sort();
+        let want = [
+            (
+                "ops".to_string(),
+                "firing".to_string(),
+                "delivered".to_string(),
+            ),
+            (
+                "ops".to_string(),
+                "resolved".to_string(),
+                "delivered".to_string(),
+            ),
+        ];
+        if seen == want {
+            assert!(
+                deliveries
+                    .iter()
+                    .all(|d| d.http_status == 200 && d.attempts >= 1)
+            );
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.running.stop().await
+}
+
+/// An Alertmanager receiver hears about incidents that were already open
+/// when the collector (re)started, without waiting for a new event.
+#[tokio::test]
+async fn a_restarted_collector_re_announces_open_incidents_to_alertmanager() -> anyhow::Result<()> {
+    let mut h = Harness::start(|fleet| fast_config(fleet, "restart", Vec::new())).await?;
+    let site = "restart.example";
+    h.send(app_down("h-restart", site).sees("ok", 502, "nginx"))
+        .await?;
+    let incident = poll(
+        &mut h,
+        "incident opens",
+        || None,
+        async |h: &mut Harness| open_one(h, site).await,
+    )
+    .await?;
+    let addr = h.running.addr;
+    let Harness { fleet, running, .. } = h;
+    running.stop().await?;
+
+    let alertmanager = Hook::start().await?;
+    let mut config = fast_config(&fleet, "restart", Vec::new())?;
+    // No fresh evidence arrives, and a long evaluation interval keeps the
+    // evaluator from re-opening anything: only the startup refresh can speak.
+    config.evaluation_interval = Duration::from_secs(3600);
+    config.router = RoutingSettings {
+        receivers: BTreeMap::from([(
+            "am".to_string(),
+            ReceiverSettings::Alertmanager {
+                url: format!("http://{}", alertmanager.addr),
+                resend_interval: Some("1h".into()),
+                timeout: Some("2s".into()),
+                generator_url: None,
+            },
+        )]),
+        default_receiver: Some("am".into()),
+        ..RoutingSettings::default()
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let running = Running::start(config, addr).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let alerts = loop {
+        if let Some(r) = alertmanager.received().first() {
+            break r.clone();
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "open incident never re-announced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (alerts.method.as_str(), alerts.path.as_str()),
+        ("POST", "/api/v2/alerts")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&alerts.body)?;
+    let text = body.to_string();
+    assert!(
+        text.contains("service_down") && text.contains(site),
+        "{text}"
+    );
+    assert!(text.contains(&incident.id.to_string()), "{text}");
+    running.stop().await
+}
