@@ -14,7 +14,6 @@ pub mod table;
 use std::borrow::Cow;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Widest a table cell gets before it is truncated with `…`.
 pub const MAX_CELL: usize = 48;
@@ -52,14 +51,7 @@ pub fn cell(s: &str, max: usize) -> String {
     out
 }
 
-/// `2024-05-01T10:00:00Z` for epoch milliseconds; `None` for 0 (unset).
-pub fn rfc3339(ms: i64) -> Option<String> {
-    if ms == 0 {
-        return None;
-    }
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
-    t.format(&Rfc3339).ok()
-}
+pub use gw502_collector::contract::rfc3339;
 
 /// [`rfc3339`] or `-`.
 pub fn time_or_dash(ms: i64) -> String {

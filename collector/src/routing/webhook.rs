@@ -8,8 +8,9 @@ use gw502_proto::v1::Incident;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+pub use crate::contract::rfc3339;
+use crate::contract::{self, IncidentJson};
 
 use super::log::Event;
 use super::receiver::WebhookReceiver;
@@ -26,125 +27,19 @@ pub struct WebhookPayload {
     /// `firing` or `resolved`.
     pub event: &'static str,
     /// The incident.
-    pub incident: IncidentBody,
-}
-
-/// The incident as a webhook sees it. Times are RFC 3339 UTC, `null` when unset.
-#[derive(Debug, Clone, Serialize)]
-pub struct IncidentBody {
-    /// The incident id.
-    pub id: u64,
-    /// The site name.
-    pub site: String,
-    /// The host, empty for site-wide incidents.
-    pub host: String,
-    /// `open` or `resolved`.
-    pub state: String,
-    /// When it opened.
-    pub opened_at: Option<String>,
-    /// When it last changed.
-    pub updated_at: Option<String>,
-    /// When it resolved.
-    pub resolved_at: Option<String>,
-    /// The HTTP status visitors saw.
-    pub status: u32,
-    /// The hop that produced the status.
-    pub emitted_by: String,
-    /// The hop at fault.
-    pub layer: String,
-    /// The cause (TAXONOMY.md).
-    pub cause: String,
-    /// 0.0 to 1.0.
-    pub confidence: f64,
-    /// What to look at next.
-    pub next_check: String,
-    /// Who should act, after routing overrides.
-    pub owner: String,
-    /// A unit or config change shortly before the failure.
-    pub recent_change: Option<RecentChangeBody>,
-    /// What the verdict rests on.
-    pub evidence: Vec<EvidenceBody>,
-    /// One sentence for people.
-    pub summary: String,
-    /// For `insufficient_evidence`: what is missing.
-    pub missing: Vec<String>,
-}
-
-/// A recent change in the payload.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecentChangeBody {
-    /// The host it happened on.
-    pub host: String,
-    /// `unit_start`, `unit_stop`, `unit_restart`, `unit_reload` or `config_change`.
-    pub kind: String,
-    /// The unit or file.
-    pub subject: String,
-    /// When.
-    pub at: Option<String>,
-}
-
-/// One evidence item in the payload.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvidenceBody {
-    /// `edge_probe`, `proxy_log`, `systemd`, ...
-    pub source: String,
-    /// The host it came from.
-    pub host: String,
-    /// When it was observed.
-    pub observed_at: Option<String>,
-    /// What was seen.
-    pub detail: String,
-}
-
-/// Unix milliseconds as RFC 3339 UTC; `None` for 0 (unset) and out-of-range values.
-pub fn rfc3339(ms: i64) -> Option<String> {
-    if ms <= 0 {
-        return None;
-    }
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
-    at.format(&Rfc3339).ok()
+    pub incident: IncidentJson,
 }
 
 /// Builds the payload; `owner_override` replaces the verdict's owner.
 pub fn payload(incident: &Incident, event: Event, owner_override: Option<&str>) -> WebhookPayload {
-    let v = incident.verdict.clone().unwrap_or_default();
+    let mut body = contract::incident(incident);
+    if let Some(owner) = owner_override {
+        body.verdict.owner = owner.to_owned();
+    }
     WebhookPayload {
         version: PAYLOAD_VERSION,
         event: event.as_str(),
-        incident: IncidentBody {
-            id: incident.id,
-            site: incident.site.clone(),
-            host: incident.host.clone(),
-            state: incident.state.clone(),
-            opened_at: rfc3339(incident.opened_at_ms),
-            updated_at: rfc3339(incident.updated_at_ms),
-            resolved_at: rfc3339(incident.resolved_at_ms),
-            status: v.status,
-            emitted_by: v.emitted_by,
-            layer: v.layer,
-            cause: v.cause,
-            confidence: v.confidence,
-            next_check: v.next_check,
-            owner: owner_override.map_or(v.owner, str::to_owned),
-            recent_change: v.recent_change.map(|c| RecentChangeBody {
-                host: c.host,
-                kind: c.kind,
-                subject: c.subject,
-                at: rfc3339(c.at_ms),
-            }),
-            evidence: v
-                .evidence
-                .into_iter()
-                .map(|e| EvidenceBody {
-                    source: e.source,
-                    host: e.host,
-                    observed_at: rfc3339(e.observed_at_ms),
-                    detail: e.detail,
-                })
-                .collect(),
-            summary: v.summary,
-            missing: v.missing,
-        },
+        incident: body,
     }
 }
 
