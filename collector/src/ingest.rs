@@ -5,8 +5,15 @@
 //! two things: site discovery from the proxy config (`server_name` → hosts)
 //! and the evaluator, which re-attributes the sites this host serves. Replayed
 //! reports are stored as history and never wake the evaluator.
+//!
+//! Admission is bounded: at most [`MAX_IN_FLIGHT`] reports are handled at
+//! once; the rest are shed at once with `RESOURCE_EXHAUSTED`, which the agent
+//! keeps in its spool and retries, so overload costs latency and bounded
+//! memory, never reports. (Serialising writers per backend was measured and
+//! halved throughput on SQLite; see docs/BENCHMARKS.md.)
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use gw502_proto::v1::ingest_server::Ingest;
@@ -17,17 +24,50 @@ use tonic::{Request, Response, Status};
 use crate::hub::{Hub, now_ms};
 use crate::store::{NewReport, ObservationRow, SiteRow, StoreError};
 
+/// Reports handled at once; more are shed.
+pub const MAX_IN_FLIGHT: usize = 2048;
+
 /// Serves `gw502.v1.Ingest`.
 #[derive(Clone)]
 pub struct IngestService {
     hub: Arc<Hub>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl IngestService {
     /// A service over the shared collector state.
     pub fn new(hub: Arc<Hub>) -> Self {
-        Self { hub }
+        Self {
+            hub,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
     }
+
+    /// Admits one more report, or sheds it when too many are in flight.
+    fn admit(&self) -> Result<InFlight, Status> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(overloaded("too many reports in flight"));
+        }
+        Ok(InFlight(self.in_flight.clone()))
+    }
+}
+
+/// One admitted report; leaving frees its place.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The report was shed: the agent keeps it in its spool and retries.
+fn overloaded(why: &'static str) -> Status {
+    metrics::counter!("gw502_collector_reports_shed_total", "why" => why).increment(1);
+    Status::resource_exhausted(format!(
+        "collector overloaded ({why}); keep the report and retry later"
+    ))
 }
 
 #[tonic::async_trait]
@@ -47,6 +87,7 @@ impl Ingest for IngestService {
         }
         self.hub.mode.require_agent(&request, &report.host_id)?;
         let report = request.into_inner();
+        let _admitted = self.admit()?;
         let received_at_ms = now_ms();
         let outcome = self
             .hub

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Agent footprint next to `ss -tlnp` on a synthetic host (run it through
+bench/agent-footprint.sh, which gives it a private network namespace).
+
+Inside the namespace: 1,000 idle listeners and 50,000 established loopback
+connections (bench/hold_sockets.py), a plaintext loopback collector, then
+  1. `ss -tlnp` ROUNDS times: wall, CPU (user+sys), max RSS;
+  2. `gw502-agent snapshot --json` ROUNDS times (a cold process each time:
+     every source once, owner cache empty): wall, CPU, max RSS;
+  3. `gw502-agent run` at a 10 s interval for STEADY seconds against the
+     collector: RSS, PSS and anonymous RSS from /proc/PID/smaps_rollup, CPU
+     per report and % of one core from /proc/PID/stat.
+Prints a markdown report with ratios against `ss -tlnp` measured in the same
+run. Environment: GW502_TARGET (default target/release), LISTENERS,
+CONNECTIONS, ROUNDS (default 10), STEADY (default 120).
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TARGET = os.environ.get("GW502_TARGET", "target/release")
+LISTENERS = int(os.environ.get("LISTENERS", "1000"))
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "50000"))
+ROUNDS = int(os.environ.get("ROUNDS", "10"))
+STEADY = int(os.environ.get("STEADY", "120"))
+TICK = os.sysconf("SC_CLK_TCK")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def timed(argv):
+    """Runs argv under /usr/bin/time: (wall s, cpu s, max rss KiB)."""
+    out = subprocess.run(
+        ["/usr/bin/time", "-f", "%e %U %S %M", *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+    ).stderr.strip().splitlines()[-1].split()
+    return float(out[0]), float(out[1]) + float(out[2]), int(out[3])
+
+
+def series(name, argv):
+    runs = [timed(argv) for _ in range(ROUNDS)]
+    med = lambda i: statistics.median(r[i] for r in runs)
+    return {"name": name, "wall": med(0), "cpu": med(1), "rss": med(2)}
+
+
+def ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rollup(pid):
+    text = open(f"/proc/{pid}/smaps_rollup").read()
+    get = lambda key: int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M).group(1))
+    return get("Rss"), get("Pss"), get("Anonymous")
+
+
+def wait_port(port, deadline=30):
+    end = time.time() + deadline
+    while time.time() < end:
+        if subprocess.run(["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True).stdout.strip():
+            return
+        time.sleep(0.1)
+    sys.exit(f"nothing listens on {port}")
+
+
+def main():
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    work = tempfile.mkdtemp(prefix="gw502-footprint-")
+    ready = os.path.join(work, "ready")
+    holder = subprocess.Popen([sys.executable, os.path.join(HERE, "hold_sockets.py"),
+                               str(LISTENERS), str(CONNECTIONS), "8400", ready])
+    procs = [holder]
+    try:
+        started = time.time()
+        while not os.path.exists(ready):
+            if holder.poll() is not None or time.time() - started > 300:
+                sys.exit("socket holders failed")
+            time.sleep(0.2)
+        listening = len(subprocess.run(["ss", "-Htln"], capture_output=True, text=True).stdout.splitlines())
+        established = int(subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True, text=True).stdout.count("\n"))
+        with open(os.path.join(work, "collector.toml"), "w") as f:
+            f.write(f'listen = "127.0.0.1:7502"\ndatabase = "sqlite://{work}/c.db"\nid = "bench"\n[tls]\nplaintext = true\n')
+        with open(os.path.join(work, "agent.toml"), "w") as f:
+            f.write(f'host_id = "bench"\ncollector = "http://127.0.0.1:7502"\ninterval = "10s"\nstate_dir = "{work}/agent"\n[tls]\nplaintext = true\n')
+        collector = subprocess.Popen([f"{TARGET}/gw502-collector", "run", "--config", f"{work}/collector.toml"],
+                                     stdout=subprocess.DEVNULL, stderr=open(f"{work}/collector.log", "w"))
+        procs.append(collector)
+        wait_port(7502)
+        ss = series("ss -tlnp", ["ss", "-tlnp"])
+        snap = series("gw502-agent snapshot", [f"{TARGET}/gw502-agent", "--config", f"{work}/agent.toml", "snapshot", "--json"])
+        agent = subprocess.Popen([f"{TARGET}/gw502-agent", "--config", f"{work}/agent.toml", "run"],
+                                 stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent.log", "w"))
+        procs.append(agent)
+        time.sleep(12)  # first (full) report and a warm owner cache
+        t0, w0 = ticks(agent.pid), time.time()
+        samples = []
+        while time.time() - w0 < STEADY:
+            samples.append(rollup(agent.pid))
+            time.sleep(1)
+        t1, w1 = ticks(agent.pid), time.time()
+        reports = (w1 - w0) / 10
+        cpu = (t1 - t0) / TICK
+        rss, pss, anon = (max(s[i] for s in samples) / 1024 for i in range(3))
+        print(f"synthetic host: {listening} listening TCP sockets, {established} established, in a private netns\n")
+        print("| command | median wall ms | median CPU ms | max RSS MB | CPU ratio vs ss -tlnp |\n|---|---|---|---|---|")
+        for s in (ss, snap):
+            print(f"| `{s['name']}` | {s['wall']*1000:.0f} | {s['cpu']*1000:.0f} | {s['rss']/1024:.1f} | {s['cpu']/max(ss['cpu'], 0.001):.2f} |")
+        print(f"\n`gw502-agent run`, 10 s interval, {w1-w0:.0f} s steady state after warm-up:\n")
+        print("| RSS max MB | PSS max MB | RssAnon max MB | CPU per report ms | % of one core | per-report CPU ratio vs ss -tlnp |\n|---|---|---|---|---|---|")
+        per = cpu / reports
+        print(f"| {rss:.1f} | {pss:.1f} | {anon:.1f} | {per*1000:.0f} | {cpu/(w1-w0)*100:.2f} | {per/max(ss['cpu'], 0.001):.2f} |")
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()
