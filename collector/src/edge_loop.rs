@@ -94,17 +94,27 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Re-evaluates on new evidence, and at least every `evaluation_interval`.
+/// Re-evaluates the sites whose evidence changed as it arrives, and every
+/// site at least every `evaluation_interval` (verdicts also change as old
+/// evidence leaves the window).
 pub async fn evaluate_loop(hub: Arc<Hub>) {
     let mut evaluator = Evaluator::new(hub.clone());
     let interval = hub.config.evaluation_interval;
+    let mut last_full = tokio::time::Instant::now();
     loop {
         // Wake-ups coalesce: a burst of reports costs one evaluation.
         let _ = tokio::time::timeout(interval, hub.wake.notified()).await;
+        let dirty = hub.take_dirty();
         if !holds(&hub, "evaluator", interval * 3).await {
             continue;
         }
-        if let Err(error) = evaluator.evaluate_all().await {
+        let result = if last_full.elapsed() >= interval {
+            last_full = tokio::time::Instant::now();
+            evaluator.evaluate_all().await
+        } else {
+            evaluator.evaluate_changed(&dirty).await
+        };
+        if let Err(error) = result {
             tracing::warn!(%error, "evaluation failed");
         }
     }

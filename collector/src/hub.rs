@@ -1,6 +1,9 @@
 //! The state every part of a running collector shares: the store, the config,
-//! the auth mode, the incident event stream and the evaluator's wake-up bell.
+//! the auth mode, the incident event stream and the evaluator's wake-up bell
+//! with what rang it.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gw502_proto::v1::IncidentEvent;
@@ -24,6 +27,8 @@ pub struct Hub {
     pub events: broadcast::Sender<IncidentEvent>,
     /// Rung when new evidence arrived.
     pub wake: Notify,
+    /// What arrived since the evaluator last looked.
+    pub dirty: Mutex<Dirty>,
     /// Probes of public sites.
     pub prober: EdgeProber,
     /// Escalation deliveries.
@@ -33,17 +38,48 @@ pub struct Hub {
     pub closing: watch::Receiver<bool>,
 }
 
+/// Hosts that reported and sites that were probed since the last evaluation,
+/// so a pass re-evaluates only the sites whose evidence changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dirty {
+    /// Host ids with their interface addresses (a site's URL may name one).
+    pub hosts: BTreeMap<String, Vec<String>>,
+    /// Site names with new observations.
+    pub sites: BTreeSet<String>,
+}
+
+impl Dirty {
+    /// Nothing arrived.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.sites.is_empty()
+    }
+}
+
 impl Hub {
-    /// New evidence from `host`: re-evaluate soon.
-    pub fn wake_host(&self, host: &str) {
+    /// New evidence from `host`: re-evaluate the sites it serves soon.
+    pub fn wake_host(&self, host: &str, addresses: &[String]) {
         tracing::trace!(host, "evidence arrived");
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.hosts.insert(host.to_string(), addresses.to_vec());
+        }
         self.wake.notify_one();
     }
 
-    /// New evidence about `site`: re-evaluate soon.
+    /// New evidence about `site`: re-evaluate it soon.
     pub fn wake_site(&self, site: &str) {
         tracing::trace!(site, "observation arrived");
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.sites.insert(site.to_string());
+        }
         self.wake.notify_one();
+    }
+
+    /// Takes what arrived since the last call.
+    pub fn take_dirty(&self) -> Dirty {
+        self.dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 }
 

@@ -15,10 +15,10 @@ use gw502_proto::v1::{EdgeObservation, HostReport, Incident};
 use prost::Message;
 
 use crate::attribution::{self, HostEvidence, SiteEvidence, SiteRef};
-use crate::hub::{Hub, now_ms};
+use crate::hub::{Dirty, Hub, now_ms};
 use crate::query::incident_proto;
 use crate::routing::Event;
-use crate::sites::{SiteView, serving_hosts, site_views};
+use crate::sites::{SiteView, serving_hosts, site_views, url_host};
 use crate::state::fold;
 use crate::store::{Change, EvidenceRow, HostRow, IncidentUpsert, StoreError};
 
@@ -39,10 +39,32 @@ impl Evaluator {
 
     /// Evaluates every known site once.
     pub async fn evaluate_all(&mut self) -> Result<(), StoreError> {
+        let sites = site_views(&self.hub).await?;
+        self.evaluate(&sites).await
+    }
+
+    /// Evaluates only the sites whose evidence changed: probed sites, and
+    /// sites served by (or pointing at the address of) a host that reported.
+    pub async fn evaluate_changed(&mut self, dirty: &Dirty) -> Result<(), StoreError> {
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let sites: Vec<SiteView> = site_views(&self.hub)
+            .await?
+            .into_iter()
+            .filter(|site| touched(site, dirty))
+            .collect();
+        self.evaluate(&sites).await
+    }
+
+    async fn evaluate(&mut self, sites: &[SiteView]) -> Result<(), StoreError> {
+        if sites.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
         let hosts = self.hub.store.list_hosts().await?;
-        for site in site_views(&self.hub).await? {
-            self.evaluate_site(&site, &hosts, now).await?;
+        for site in sites {
+            self.evaluate_site(site, &hosts, now).await?;
         }
         Ok(())
     }
@@ -105,6 +127,16 @@ impl Evaluator {
     ) {
         self.hub.dispatcher.notify(incident, labels, event);
     }
+}
+
+/// Whether new evidence in `dirty` concerns `site`.
+fn touched(site: &SiteView, dirty: &Dirty) -> bool {
+    let url_host = url_host(&site.url);
+    dirty.sites.contains(&site.name)
+        || dirty.hosts.iter().any(|(host, addresses)| {
+            site.hosts.contains(host)
+                || (!url_host.is_empty() && addresses.iter().any(|a| a == url_host))
+        })
 }
 
 /// Everything known about one site: stored observations (plus `extra`, e.g.
@@ -218,5 +250,40 @@ fn upsert_for(site: &str, verdict: &attribution::Verdict, now: i64) -> IncidentU
             .collect(),
         verdict: proto.encode_to_vec(),
         at_ms: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(name: &str, url: &str, hosts: &[&str]) -> SiteView {
+        SiteView {
+            name: name.into(),
+            url: url.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..SiteView::default()
+        }
+    }
+
+    #[test]
+    fn only_sites_whose_evidence_changed_are_touched() {
+        let mut dirty = Dirty::default();
+        dirty.hosts.insert("web1".into(), vec!["10.77.0.11".into()]);
+        dirty.sites.insert("probed.example".into());
+        assert!(
+            touched(&site("shop", "", &["web1"]), &dirty),
+            "served by a host that reported"
+        );
+        assert!(
+            touched(&site("ip", "http://10.77.0.11/", &[]), &dirty),
+            "its URL names the host's address"
+        );
+        assert!(touched(&site("probed.example", "", &[]), &dirty), "probed");
+        assert!(!touched(
+            &site("other", "http://10.77.0.12/", &["web2"]),
+            &dirty
+        ));
+        assert!(!touched(&site("shop", "", &["web1"]), &Dirty::default()));
     }
 }

@@ -117,7 +117,7 @@ impl Ingest for IngestService {
                 self.record_cross_probes(&report)
                     .await
                     .map_err(store_unavailable)?;
-                self.hub.wake_host(&report.host_id);
+                self.hub.wake_host(&report.host_id, &report.addresses);
             }
         }
         metrics::histogram!("gw502_collector_ingest_seconds")

@@ -86,6 +86,7 @@ pub async fn run(
         mode,
         events: broadcast::channel(1024).0,
         wake: Notify::new(),
+        dirty: Default::default(),
         dispatcher,
         closing,
         config,
