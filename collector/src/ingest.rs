@@ -1,7 +1,7 @@
 //! The `Ingest` service: agents deliver reports here.
 //!
 //! Each report is bound to the caller's certificate (a host may only report
-//! as itself), stored idempotently by `(agent_instance, seq)`, and then feeds
+//! as itself), stored idempotently by `(host_id, agent_instance, seq)`, and then feeds
 //! two things: site discovery from the proxy config (`server_name` → hosts)
 //! and the evaluator, which re-attributes the sites this host serves. Replayed
 //! reports are stored as history and never wake the evaluator.
