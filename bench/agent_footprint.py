@@ -10,9 +10,12 @@ connections (bench/hold_sockets.py), a plaintext loopback collector, then
   3. `gw502-agent run` at a 10 s interval for STEADY seconds against the
      collector: RSS, PSS and anonymous RSS from /proc/PID/smaps_rollup, CPU
      per report and % of one core from /proc/PID/stat.
+  4. with NODE_EXPORTER (its binary), ROUNDS scrapes of Prometheus
+     node_exporter with its systemd collector on: wall, exporter CPU, RSS.
 Prints a markdown report with ratios against `ss -tlnp` measured in the same
 run. Environment: GW502_TARGET (default target/release), LISTENERS,
-CONNECTIONS, ROUNDS (default 10), STEADY (default 120).
+CONNECTIONS, ROUNDS (default 10), STEADY (default 120), UNITS (comma list of
+systemd units the agent watches besides the discovered ones).
 """
 import os
 import re
@@ -27,6 +30,8 @@ LISTENERS = int(os.environ.get("LISTENERS", "1000"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "50000"))
 ROUNDS = int(os.environ.get("ROUNDS", "10"))
 STEADY = int(os.environ.get("STEADY", "120"))
+UNITS = [u for u in os.environ.get("UNITS", "").split(",") if u]
+NODE_EXPORTER = os.environ.get("NODE_EXPORTER", "")
 TICK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,6 +62,20 @@ def rollup(pid):
     return get("Rss"), get("Pss"), get("Anonymous")
 
 
+def scrape_series(pid, port):
+    """ROUNDS scrapes of node_exporter: median wall and exporter CPU per scrape."""
+    import urllib.request
+    walls, cpus = [], []
+    for _ in range(ROUNDS):
+        t0, w0 = ticks(pid), time.time()
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60).read()
+        walls.append(time.time() - w0)
+        cpus.append((ticks(pid) - t0) / TICK)
+    rss = rollup(pid)[0]
+    return {"name": "node_exporter scrape (systemd collector on)", "wall": statistics.median(walls),
+            "cpu": statistics.median(cpus), "rss": rss}
+
+
 def wait_port(port, deadline=30):
     end = time.time() + deadline
     while time.time() < end:
@@ -84,12 +103,20 @@ def main():
         with open(os.path.join(work, "collector.toml"), "w") as f:
             f.write(f'listen = "127.0.0.1:7502"\ndatabase = "sqlite://{work}/c.db"\nid = "bench"\n[tls]\nplaintext = true\n')
         with open(os.path.join(work, "agent.toml"), "w") as f:
-            f.write(f'host_id = "bench"\ncollector = "http://127.0.0.1:7502"\ninterval = "10s"\nstate_dir = "{work}/agent"\n[tls]\nplaintext = true\n')
+            units = ", ".join(f'"{u}"' for u in UNITS)
+            f.write(f'host_id = "bench"\ncollector = "http://127.0.0.1:7502"\ninterval = "10s"\nstate_dir = "{work}/agent"\nunits = [{units}]\n[tls]\nplaintext = true\n')
         collector = subprocess.Popen([f"{TARGET}/gw502-collector", "run", "--config", f"{work}/collector.toml"],
                                      stdout=subprocess.DEVNULL, stderr=open(f"{work}/collector.log", "w"))
         procs.append(collector)
         wait_port(7502)
         ss = series("ss -tlnp", ["ss", "-tlnp"])
+        peers = []
+        if NODE_EXPORTER:
+            exporter = subprocess.Popen([NODE_EXPORTER, "--collector.systemd", "--web.listen-address=127.0.0.1:9100"],
+                                        stdout=subprocess.DEVNULL, stderr=open(f"{work}/node_exporter.log", "w"))
+            procs.append(exporter)
+            wait_port(9100)
+            peers.append(scrape_series(exporter.pid, 9100))
         snap = series("gw502-agent snapshot", [f"{TARGET}/gw502-agent", "--config", f"{work}/agent.toml", "snapshot", "--json"])
         agent = subprocess.Popen([f"{TARGET}/gw502-agent", "--config", f"{work}/agent.toml", "run"],
                                  stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent.log", "w"))
@@ -106,7 +133,7 @@ def main():
         rss, pss, anon = (max(s[i] for s in samples) / 1024 for i in range(3))
         print(f"synthetic host: {listening} listening TCP sockets, {established} established, in a private netns\n")
         print("| command | median wall ms | median CPU ms | max RSS MB | CPU ratio vs ss -tlnp |\n|---|---|---|---|---|")
-        for s in (ss, snap):
+        for s in (ss, snap, *peers):
             print(f"| `{s['name']}` | {s['wall']*1000:.0f} | {s['cpu']*1000:.0f} | {s['rss']/1024:.1f} | {s['cpu']/max(ss['cpu'], 0.001):.2f} |")
         print(f"\n`gw502-agent run`, 10 s interval, {w1-w0:.0f} s steady state after warm-up:\n")
         print("| RSS max MB | PSS max MB | RssAnon max MB | CPU per report ms | % of one core | per-report CPU ratio vs ss -tlnp |\n|---|---|---|---|---|---|")
