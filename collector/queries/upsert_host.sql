@@ -1,11 +1,8 @@
--- Folds one newly stored report into its host's row: seen times widen, the
+-- Folds a batch's newly stored reports into their hosts' rows (appended to
+-- `INSERT INTO hosts … VALUES …`, one row per host): seen times widen, the
 -- descriptive fields follow the newest report by generated_at_ms (a replayed
--- old report does not overwrite them), and the report count grows by one.
-INSERT INTO hosts (
-    host_id, first_seen_ms, last_seen_ms, last_generated_at_ms, agent_version,
-    agent_instance, interval_ms, addresses, spool_dropped, report_count
-)
-VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, 1)
+-- old report does not overwrite them), and the report count grows by the
+-- number of reports.
 ON CONFLICT (host_id) DO UPDATE SET
     first_seen_ms = CASE WHEN excluded.first_seen_ms < hosts.first_seen_ms
         THEN excluded.first_seen_ms ELSE hosts.first_seen_ms END,
@@ -23,4 +20,4 @@ ON CONFLICT (host_id) DO UPDATE SET
         THEN excluded.spool_dropped ELSE hosts.spool_dropped END,
     last_generated_at_ms = CASE WHEN excluded.last_generated_at_ms > hosts.last_generated_at_ms
         THEN excluded.last_generated_at_ms ELSE hosts.last_generated_at_ms END,
-    report_count = hosts.report_count + 1
+    report_count = hosts.report_count + excluded.report_count

@@ -1,16 +1,21 @@
 //! The `Ingest` service: agents deliver reports here.
 //!
 //! Each report is bound to the caller's certificate (a host may only report
-//! as itself), stored idempotently by `(host_id, agent_instance, seq)`, and then feeds
-//! two things: site discovery from the proxy config (`server_name` → hosts)
-//! and the evaluator, which re-attributes the sites this host serves. Replayed
-//! reports are stored as history and never wake the evaluator.
+//! as itself), stored idempotently by `(host_id, agent_instance, seq)` through
+//! the group-committing [`ReportWriter`] together with the sites its proxy
+//! config newly names (`server_name` → hosts, see [`discovery`]), and then
+//! wakes the evaluator, which re-attributes the sites this host serves.
+//! Replayed reports are stored as history and never wake the evaluator.
 //!
 //! Admission is bounded: at most [`MAX_IN_FLIGHT`] reports are handled at
 //! once; the rest are shed at once with `RESOURCE_EXHAUSTED`, which the agent
 //! keeps in its spool and retries, so overload costs latency and bounded
-//! memory, never reports. (Serialising writers per backend was measured and
-//! halved throughput on SQLite; see docs/BENCHMARKS.md.)
+//! memory, never reports. Admitted reports queue for the writer, which
+//! stores whatever has queued in one transaction (see docs/BENCHMARKS.md for
+//! what group commit changed).
+
+pub mod discovery;
+mod writer;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +27,11 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 
 use crate::hub::{Hub, now_ms};
-use crate::store::{NewReport, ObservationRow, SiteRow, StoreError};
+use crate::store::{NewReport, ObservationRow, StoreError};
+
+use discovery::Discovered;
+
+pub use writer::ReportWriter;
 
 /// Reports handled at once; more are shed.
 pub const MAX_IN_FLIGHT: usize = 2048;
@@ -31,14 +40,20 @@ pub const MAX_IN_FLIGHT: usize = 2048;
 #[derive(Clone)]
 pub struct IngestService {
     hub: Arc<Hub>,
+    writer: ReportWriter,
+    discovered: Arc<Discovered>,
     in_flight: Arc<AtomicUsize>,
 }
 
 impl IngestService {
-    /// A service over the shared collector state.
+    /// A service over the shared collector state; starts its report writer
+    /// on the current runtime.
     pub fn new(hub: Arc<Hub>) -> Self {
+        let writer = ReportWriter::spawn(hub.store.clone(), MAX_IN_FLIGHT);
         Self {
             hub,
+            writer,
+            discovered: Arc::default(),
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -85,40 +100,42 @@ impl Ingest for IngestService {
                 "agent_instance and seq (from 1) are required",
             ));
         }
+        if i64::try_from(report.seq).is_err() || i64::try_from(report.spool_dropped).is_err() {
+            return Err(Status::invalid_argument(
+                "seq and spool_dropped must be below 2^63",
+            ));
+        }
         self.hub.mode.require_agent(&request, &report.host_id)?;
         let report = request.into_inner();
         let _admitted = self.admit()?;
         let received_at_ms = now_ms();
+        let sites = self.discovered.unknown(&report);
+        let report_row = NewReport {
+            host_id: report.host_id.clone(),
+            agent_instance: report.agent_instance.clone(),
+            seq: report.seq,
+            agent_version: report.agent_version.clone(),
+            generated_at_ms: report.generated_at_ms,
+            received_at_ms,
+            replayed: report.replayed,
+            full_snapshot: report.full_snapshot,
+            interval_ms: report.interval_ms,
+            spool_dropped: report.spool_dropped,
+            addresses: report.addresses.clone(),
+            body: report.encode_to_vec(),
+        };
         let outcome = self
-            .hub
-            .store
-            .insert_report(&NewReport {
-                host_id: report.host_id.clone(),
-                agent_instance: report.agent_instance.clone(),
-                seq: report.seq,
-                agent_version: report.agent_version.clone(),
-                generated_at_ms: report.generated_at_ms,
-                received_at_ms,
-                replayed: report.replayed,
-                full_snapshot: report.full_snapshot,
-                interval_ms: report.interval_ms,
-                spool_dropped: report.spool_dropped,
-                addresses: report.addresses.clone(),
-                body: report.encode_to_vec(),
-            })
+            .writer
+            .write(report_row, sites.clone())
             .await
             .map_err(store_unavailable)?;
+        self.discovered.remember(&report.host_id, sites);
         metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
-        if !outcome.duplicate {
-            self.discover_sites(&report)
+        if !outcome.duplicate && !report.replayed {
+            self.record_cross_probes(&report)
                 .await
                 .map_err(store_unavailable)?;
-            if !report.replayed {
-                self.record_cross_probes(&report)
-                    .await
-                    .map_err(store_unavailable)?;
-                self.hub.wake_host(&report.host_id, &report.addresses);
-            }
+            self.hub.wake_host(&report.host_id, &report.addresses);
         }
         metrics::histogram!("gw502_collector_ingest_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -130,42 +147,6 @@ impl Ingest for IngestService {
 }
 
 impl IngestService {
-    /// Adds this host to every site its proxy config serves.
-    async fn discover_sites(&self, report: &HostReport) -> Result<(), StoreError> {
-        let Some(section) = &report.proxy_config else {
-            return Ok(());
-        };
-        let names: Vec<&String> = section
-            .proxies
-            .iter()
-            .flat_map(|p| &p.servers)
-            .flat_map(|s| &s.names)
-            .filter(|name| is_site_name(name))
-            .collect();
-        if names.is_empty() {
-            return Ok(());
-        }
-        let known = self.hub.store.list_sites().await?;
-        for name in names {
-            let mut site = known
-                .iter()
-                .find(|s| &s.name == name)
-                .cloned()
-                .unwrap_or_else(|| SiteRow {
-                    name: name.clone(),
-                    origin: "discovered".into(),
-                    ..SiteRow::default()
-                });
-            if site.hosts.contains(&report.host_id) {
-                continue;
-            }
-            site.hosts.push(report.host_id.clone());
-            site.hosts.sort();
-            self.hub.store.upsert_site(&site).await?;
-        }
-        Ok(())
-    }
-
     /// Cross-probes are observations of a site from this host's vantage point.
     async fn record_cross_probes(&self, report: &HostReport) -> Result<(), StoreError> {
         let Some(section) = &report.cross_probes else {
@@ -187,37 +168,9 @@ impl IngestService {
     }
 }
 
-/// Names that identify a site: no catch-alls, wildcards or regexes.
-fn is_site_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "_"
-        && name != "localhost"
-        && !name.starts_with('~')
-        && !name.contains('*')
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
-}
-
 /// A database failure: the agent keeps the report in its spool and retries.
-pub fn store_unavailable(error: StoreError) -> Status {
+pub fn store_unavailable(error: impl std::fmt::Display) -> Status {
     metrics::counter!("gw502_collector_ingest_errors_total").increment(1);
     tracing::error!(%error, "database unavailable");
     Status::unavailable("collector database unavailable; retry later")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_site_name;
-
-    #[test]
-    fn site_names_exclude_catch_alls() {
-        for name in ["shop.example", "api-2.example.org"] {
-            assert!(is_site_name(name), "{name}");
-        }
-        for name in ["_", "", "*.example", ".example", "~^www\\.", "localhost"] {
-            assert!(!is_site_name(name), "{name}");
-        }
-    }
 }

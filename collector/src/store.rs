@@ -34,6 +34,7 @@ mod error;
 mod incident_queries;
 mod incidents;
 mod maintenance;
+mod report_batch;
 mod reports;
 mod types;
 mod url;
@@ -45,6 +46,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 pub use error::StoreError;
+pub use report_batch::MAX_BATCH;
 pub use types::{
     Change, DeliveryRow, EvidenceRow, HistoryRow, HostRow, IncidentFilter, IncidentRow,
     IncidentUpsert, InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow,

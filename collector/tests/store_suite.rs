@@ -112,6 +112,8 @@ macro_rules! store_suite {
 store_suite!(
     reports::report_insert_is_idempotent,
     reports::host_row_follows_newest_report,
+    reports::report_batch_matches_one_by_one,
+    reports::site_hosts_are_added_atomically,
     reports::reports_since_orders_by_generated_then_seq,
     reports::last_full_report_is_newest_full_snapshot,
     reports::sites_and_observations_round_trip,

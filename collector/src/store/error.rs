@@ -64,4 +64,7 @@ pub enum StoreError {
         /// The value given.
         value: String,
     },
+    /// The report writer stopped: the collector is shutting down.
+    #[error("the report writer has stopped")]
+    Closed,
 }

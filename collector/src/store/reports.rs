@@ -1,12 +1,14 @@
 //! Agent reports and the hosts table they keep current, sites, and edge
 //! observations: the raw material the attribution engine reads.
 
+use std::collections::BTreeMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    HostRow, InsertOutcome, MAX_LIST_LIMIT, NewReport, ObservationRow, SiteRow, Store, StoreError,
-    StoredReport, get_flag, get_json, get_unsigned, to_i64, to_json,
+    Backend, HostRow, MAX_LIST_LIMIT, NewReport, ObservationRow, SiteRow, Store, StoreError,
+    StoredReport, get_flag, get_json, get_unsigned, to_json,
 };
 
 macro_rules! report_columns {
@@ -24,50 +26,6 @@ macro_rules! host_columns {
 }
 
 impl Store {
-    /// Stores a report, idempotently by `(host_id, agent_instance, seq)`, and folds it
-    /// into the `hosts` table in the same transaction.
-    pub async fn insert_report(&self, r: &NewReport) -> Result<InsertOutcome, StoreError> {
-        let seq = to_i64("seq", r.seq)?;
-        let spool_dropped = to_i64("spool_dropped", r.spool_dropped)?;
-        let addresses = to_json(&r.addresses);
-        self.timed("insert_report", async {
-            let mut tx = self.begin_write().await?;
-            let inserted = sqlx::query(include_str!("../../queries/insert_report.sql"))
-                .bind(&r.host_id)
-                .bind(&r.agent_instance)
-                .bind(seq)
-                .bind(&r.agent_version)
-                .bind(r.generated_at_ms)
-                .bind(r.received_at_ms)
-                .bind(i64::from(r.replayed))
-                .bind(i64::from(r.full_snapshot))
-                .bind(i64::from(r.interval_ms))
-                .bind(spool_dropped)
-                .bind(&addresses)
-                .bind(&r.body)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if inserted.is_none() {
-                tx.rollback().await?;
-                return Ok(InsertOutcome { duplicate: true });
-            }
-            sqlx::query(include_str!("../../queries/upsert_host.sql"))
-                .bind(&r.host_id)
-                .bind(r.received_at_ms)
-                .bind(r.generated_at_ms)
-                .bind(&r.agent_version)
-                .bind(&r.agent_instance)
-                .bind(i64::from(r.interval_ms))
-                .bind(&addresses)
-                .bind(spool_dropped)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(InsertOutcome { duplicate: false })
-        })
-        .await
-    }
-
     /// Every host, by id.
     pub async fn list_hosts(&self) -> Result<Vec<HostRow>, StoreError> {
         self.timed("list_hosts", async {
@@ -159,6 +117,56 @@ impl Store {
             .execute(&self.pool)
             .await
             .map(|_| ())
+        })
+        .await
+    }
+
+    /// Adds hosts to sites (`(site, host)` pairs), creating a discovered site
+    /// for a name not stored yet. Atomic per call and safe against concurrent
+    /// callers, other collectors included: each site's row is locked while its
+    /// host list is merged (`FOR UPDATE` on PostgreSQL; SQLite's write
+    /// transaction holds the whole database).
+    pub async fn add_site_hosts(&self, pairs: &[(String, String)]) -> Result<(), StoreError> {
+        let mut by_site: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (site, host) in pairs {
+            by_site.entry(site).or_default().push(host);
+        }
+        if by_site.is_empty() {
+            return Ok(());
+        }
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let select = format!("SELECT hosts FROM sites WHERE name = $1{lock}");
+        self.timed("add_site_hosts", async {
+            let mut tx = self.begin_write().await?;
+            for (site, hosts) in by_site {
+                sqlx::query(
+                    "INSERT INTO sites (name, url, origin, hosts, labels) \
+                     VALUES ($1, '', 'discovered', '[]', '{}') ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(site)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&select).bind(site).fetch_one(&mut *tx).await?;
+                let mut stored: Vec<String> = get_json(&row, "hosts")?;
+                let before = stored.len();
+                for host in hosts {
+                    if !stored.iter().any(|h| h == host) {
+                        stored.push(host.to_owned());
+                    }
+                }
+                if stored.len() != before {
+                    stored.sort();
+                    sqlx::query("UPDATE sites SET hosts = $1 WHERE name = $2")
+                        .bind(to_json(&stored))
+                        .bind(site)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await
         })
         .await
     }

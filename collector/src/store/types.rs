@@ -35,7 +35,7 @@ pub struct NewReport {
     pub body: Vec<u8>,
 }
 
-/// What `insert_report` did.
+/// What storing one report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsertOutcome {
     /// The `(host_id, agent_instance, seq)` pair was stored before; nothing changed.

@@ -89,6 +89,55 @@ pub(crate) async fn host_row_follows_newest_report(db: &TestDb) {
     assert!(store.get_host("nope").await.unwrap().is_none());
 }
 
+pub(crate) async fn report_batch_matches_one_by_one(db: &TestDb) {
+    let store = db.store().await;
+    store
+        .insert_report(&report("web1", "i1", 1, 1_000, true))
+        .await
+        .unwrap();
+    // One batch: a stored key, a key twice, two hosts, and an older report after a newer one.
+    let mut older = report("web1", "i1", 2, 500, false);
+    older.received_at_ms = 90_000;
+    let batch = [
+        report("web1", "i1", 1, 1_000, true),
+        report("web1", "i1", 3, 3_000, false),
+        report("web2", "j1", 1, 700, true),
+        report("web1", "i1", 3, 3_000, false),
+        older,
+    ];
+    let duplicates: Vec<bool> = store
+        .insert_reports(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.duplicate)
+        .collect();
+    assert_eq!(duplicates, [true, false, false, true, false]);
+    let web1 = store.get_host("web1").await.unwrap().unwrap();
+    assert_eq!(web1.report_count, 3);
+    assert_eq!((web1.first_seen_ms, web1.last_seen_ms), (1_005, 90_000));
+    assert_eq!(web1.last_generated_at_ms, 3_000);
+    assert_eq!(web1.agent_version, "0.3");
+    assert_eq!(
+        store.get_host("web2").await.unwrap().unwrap().report_count,
+        1
+    );
+    let seqs: Vec<u64> = store
+        .reports_since("web1", 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.report.seq)
+        .collect();
+    assert_eq!(seqs, [2, 1, 3]);
+    // A value out of range fails the whole batch before anything is written.
+    let mut bad = report("web3", "k1", 1, 1_000, true);
+    bad.seq = u64::MAX;
+    let good = report("web3", "k1", 2, 1_000, true);
+    assert!(store.insert_reports(&[good, bad]).await.is_err());
+    assert!(store.get_host("web3").await.unwrap().is_none());
+}
+
 pub(crate) async fn reports_since_orders_by_generated_then_seq(db: &TestDb) {
     let store = db.store().await;
     for (seq, generated) in [(3, 3_000), (1, 1_000), (5, 2_000), (4, 2_000), (2, 500)] {
@@ -130,6 +179,42 @@ pub(crate) async fn last_full_report_is_newest_full_snapshot(db: &TestDb) {
     let last = store.last_full_report("web1").await.unwrap().unwrap();
     assert_eq!((last.report.seq, last.report.full_snapshot), (2, true));
     assert_eq!(last.report.body, b"body-i1-2");
+}
+
+pub(crate) async fn site_hosts_are_added_atomically(db: &TestDb) {
+    let store = db.store().await;
+    let configured = SiteRow {
+        name: "shop".into(),
+        url: "https://shop.example/".into(),
+        origin: "config".into(),
+        hosts: vec!["web9".into()],
+        labels: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+    };
+    store.upsert_site(&configured).await.unwrap();
+    // Two collectors add hosts to the same sites at once: no addition is lost.
+    let other = db.store().await;
+    let pairs = |hosts: std::ops::Range<u32>| -> Vec<(String, String)> {
+        hosts
+            .flat_map(|i| ["shop", "blog"].map(|site| (site.to_owned(), format!("web{i}"))))
+            .collect()
+    };
+    let (first, second) = (pairs(0..4), pairs(4..8));
+    let (a, b) = tokio::join!(store.add_site_hosts(&first), other.add_site_hosts(&second),);
+    a.unwrap();
+    b.unwrap();
+    store.add_site_hosts(&pairs(0..2)).await.unwrap();
+    let sites = store.list_sites().await.unwrap();
+    let web = |range: std::ops::Range<u32>| range.map(|i| format!("web{i}")).collect::<Vec<_>>();
+    assert_eq!(sites[0].name, "blog");
+    assert_eq!(sites[0].origin, "discovered");
+    assert_eq!(sites[0].hosts, web(0..8));
+    // A configured site keeps its URL, origin and labels.
+    assert_eq!(sites[1].url, configured.url);
+    assert_eq!(sites[1].origin, "config");
+    assert_eq!(sites[1].labels, configured.labels);
+    let mut shop = web(0..8);
+    shop.push("web9".into());
+    assert_eq!(sites[1].hosts, shop);
 }
 
 pub(crate) async fn sites_and_observations_round_trip(db: &TestDb) {
