@@ -3,6 +3,7 @@
 //! itself, as real agents must), and the real `gw502-collector` binary run
 //! as a child process so its memory and CPU are its own.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,6 +106,8 @@ fn agent(issuer: &Issuer<'_, KeyPair>, host: &str) -> anyhow::Result<Credentials
 pub struct Collector {
     /// Its gRPC address.
     pub addr: SocketAddr,
+    /// Its Prometheus metrics address.
+    pub metrics: SocketAddr,
     child: Child,
 }
 
@@ -112,9 +115,10 @@ impl Collector {
     /// Starts the collector binary on a free loopback port with `database`.
     pub fn start(work: &Path, pki: &Path, database: &str) -> anyhow::Result<Self> {
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let metrics = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let config = work.join("collector.toml");
         let toml = format!(
-            "listen = \"{addr}\"\ndatabase = \"{database}\"\nid = \"bench\"\n\n[tls]\n\
+            "listen = \"{addr}\"\ndatabase = \"{database}\"\nid = \"bench\"\nmetrics_listen = \"{metrics}\"\n\n[tls]\n\
              ca = \"{ca}\"\ncert = \"{cert}\"\nkey = \"{key}\"\n",
             ca = pki.join("ca.crt").display(),
             cert = pki.join("collectors/collector.crt").display(),
@@ -130,7 +134,11 @@ impl Collector {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        let collector = Collector { addr, child };
+        let collector = Collector {
+            addr,
+            metrics,
+            child,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(addr).is_err() {
             anyhow::ensure!(
@@ -140,6 +148,36 @@ impl Collector {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(collector)
+    }
+
+    /// Seconds spent in each database operation so far, most first, from the
+    /// collector's own `gw502_db_seconds` histogram: where ingest time went.
+    pub fn db_seconds_by_op(&self) -> anyhow::Result<Vec<(String, f64, u64)>> {
+        let mut stream = TcpStream::connect(self.metrics)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: collector\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        let mut ops: std::collections::BTreeMap<String, (f64, u64)> = Default::default();
+        for line in text.lines() {
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let op = |prefix: &str| {
+                name.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix("{op=\""))
+                    .and_then(|rest| rest.strip_suffix("\"}"))
+                    .map(str::to_owned)
+            };
+            if let Some(op) = op("gw502_db_seconds_sum") {
+                ops.entry(op).or_default().0 = value.parse()?;
+            } else if let Some(op) = op("gw502_db_seconds_count") {
+                ops.entry(op).or_default().1 = value.parse()?;
+            }
+        }
+        let mut ops: Vec<_> = ops.into_iter().map(|(op, (s, n))| (op, s, n)).collect();
+        ops.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(ops)
     }
 
     /// Its process id.

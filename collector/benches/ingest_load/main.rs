@@ -198,6 +198,21 @@ async fn run_one(
         }
     }
     let (collector_ticks, loadgen_ticks, machine_ticks, rss_max) = sampler.await?;
+    let ops = collector.db_seconds_by_op()?;
+    let top: Vec<String> = ops
+        .iter()
+        .take(5)
+        .map(|(op, s, n)| {
+            format!(
+                "{op} {s:.1} s / {n} = {:.2} ms",
+                s * 1000.0 / *n.max(&1) as f64
+            )
+        })
+        .collect();
+    eprintln!(
+        "{backend} {count}: database time by op (whole run): {}",
+        top.join("; ")
+    );
     drop(collector);
     latencies.sort_unstable();
     let p = |q: f64| {
