@@ -8,12 +8,16 @@
 //! `sqlx::AnyPool`: every query is written once in the SQL both backends
 //! accept (`$N` placeholders, `ON CONFLICT … DO …`, `RETURNING`, `BIGINT`
 //! times), so a second code path per backend is not needed. The few places
-//! that differ branch on [`Backend`]: the transaction start (`BEGIN IMMEDIATE`
-//! on SQLite so writers queue on `busy_timeout` instead of failing a lock
-//! upgrade) and the change-feed lock on PostgreSQL (a transaction advisory lock
-//! taken just before the change row is written, so change ids are assigned in
-//! commit order and a reader's cursor never skips a late commit). Any's type
-//! set (integers, floats, text, bytes) is enough: booleans are stored as 0/1
+//! that differ branch on [`Backend`]. On a SQLite file, writes go through a
+//! pool of one connection, so this process's writers queue in order rather
+//! than polling the lock in SQLite's busy handler (whose sleeps of up to
+//! 100 ms made the ingest tail), and transactions start with `BEGIN
+//! IMMEDIATE`, so another process's writer makes them wait on
+//! `busy_timeout` instead of failing a lock upgrade. On PostgreSQL the
+//! change feed takes a transaction advisory lock just before the change row
+//! is written, so change ids are assigned in commit order and a reader's
+//! cursor never skips a late commit. Any's type set (integers, floats, text,
+//! bytes) is enough: booleans are stored as 0/1
 //! and lists/maps as JSON text.
 //!
 //! Schemas are numbered migrations per backend in `migrations/{sqlite,postgres}`,
@@ -86,7 +90,10 @@ impl Backend {
 /// A connection pool to the collector's database with its schema applied.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL and in-memory SQLite, writes).
     pool: AnyPool,
+    /// Writes: on a SQLite file one connection, so writers queue in order.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -103,23 +110,17 @@ impl Store {
             reason: "expected sqlite:…, postgres://… or a file path",
         })?;
         sqlx::any::install_default_drivers();
-        let mut options = AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT);
-        options = match backend {
-            Backend::Postgres => options.max_connections(8),
-            Backend::Sqlite => options.after_connect(|conn, _meta| {
-                Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
-            }),
-        };
-        if sqlx_url.starts_with("sqlite::memory:") {
+        let memory = sqlx_url.starts_with("sqlite::memory:");
+        let options = match backend {
+            Backend::Postgres => pool_options().max_connections(8),
             // Every connection would see its own empty database: keep exactly one, forever.
-            options = options
+            Backend::Sqlite if memory => sqlite_options()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None);
-        } else if backend == Backend::Sqlite {
-            options = options.max_connections(4);
-        }
+                .max_lifetime(None),
+            Backend::Sqlite => sqlite_options().max_connections(4),
+        };
         if backend == Backend::Postgres {
             // One direct connection first: the pool would turn "connection refused"
             // or a bad password into a bare "pool timed out".
@@ -136,13 +137,11 @@ impl Store {
             // A failed goodbye on a connection that just worked changes nothing.
             let _ = probe.close().await;
         }
-        let pool = options
-            .connect(&sqlx_url)
-            .await
-            .map_err(|source| StoreError::Connect {
-                url: redacted.clone(),
-                source,
-            })?;
+        let connect_failed = |source| StoreError::Connect {
+            url: redacted.clone(),
+            source,
+        };
+        let pool = options.connect(&sqlx_url).await.map_err(connect_failed)?;
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
@@ -154,8 +153,22 @@ impl Store {
                 url: redacted.clone(),
                 source,
             })?;
+        // SQLite has one writer: writes queue for a single connection in
+        // order, instead of polling the lock in SQLite's busy handler.
+        let writer = match backend {
+            Backend::Sqlite if !memory => sqlite_options()
+                .max_connections(1)
+                .connect(&sqlx_url)
+                .await
+                .map_err(connect_failed)?,
+            _ => pool.clone(),
+        };
         tracing::debug!(url = %redacted, backend = backend.as_str(), "store connected");
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// The backend in use.
@@ -174,6 +187,7 @@ impl Store {
     /// Closes the pool; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Runs `fut`, records its latency under `op` and names `op` in its error.
@@ -195,13 +209,23 @@ impl Store {
     /// lock up front (waiting on `busy_timeout`), plain `BEGIN` on PostgreSQL.
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 }
 
 /// `value` as a BIGINT column, or an error naming `field`.
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().acquire_timeout(CONNECT_TIMEOUT)
+}
+
+fn sqlite_options() -> AnyPoolOptions {
+    pool_options().after_connect(|conn, _meta| {
+        Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(|_| ()) })
+    })
+}
+
 fn to_i64(field: &'static str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::OutOfRange {
         field,

@@ -103,7 +103,7 @@ impl Store {
                 )
                 .bind(incident_id)
                 .bind(at_ms)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?
                 .map(|row| get_unsigned::<u32>(&row, "good_observations"))
                 .transpose()
@@ -127,7 +127,7 @@ impl Store {
                 )
                 .bind(incident_id)
                 .bind(at_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
             })
             .await?;

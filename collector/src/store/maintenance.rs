@@ -20,7 +20,7 @@ impl Store {
             .bind(&d.receiver)
             .bind(&d.event)
             .bind(d.at_ms)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await?;
             row.try_get("id")
         })
@@ -49,7 +49,7 @@ impl Store {
             .bind(at_ms)
             .bind(error)
             .bind(i64::from(http_status))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
         })
@@ -125,7 +125,7 @@ impl Store {
             .bind(holder)
             .bind(now_ms.saturating_add(ttl_ms))
             .bind(now_ms)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
             Ok(row.is_some())
         })
@@ -140,24 +140,24 @@ impl Store {
         self.timed("prune", async {
             let reports = sqlx::query(include_str!("../../queries/prune_reports.sql"))
                 .bind(older_than_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
             let observations = sqlx::query("DELETE FROM observations WHERE at_ms < $1")
                 .bind(older_than_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
             sqlx::query("DELETE FROM incident_changes WHERE at_ms < $1")
                 .bind(older_than_ms)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             // evidence, incident_history, incident_changes and deliveries cascade.
             let incidents = sqlx::query(
                 "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at_ms < $1",
             )
             .bind(older_than_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
             Ok(PruneStats {

@@ -114,7 +114,7 @@ impl Store {
             .bind(&s.origin)
             .bind(to_json(&s.hosts))
             .bind(to_json(&s.labels))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
         })
@@ -211,7 +211,7 @@ impl Store {
             .bind(&obs.outcome)
             .bind(obs.at_ms)
             .bind(&obs.body)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map(|_| ())
         })
