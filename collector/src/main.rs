@@ -71,6 +71,7 @@ fn humantime_duration(text: &str) -> Result<Duration, String> {
 async fn main() -> ExitCode {
     let args = Args::parse();
     telemetry::init_logging();
+    raise_open_files_limit();
     let result = match args.command {
         Command::CheckConfig {
             config: ConfigFile { config: path },
@@ -119,6 +120,21 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
         eprintln!("{error}");
         ExitCode::from(EXIT_CONFIG as u8)
     })
+}
+
+/// Every agent holds a connection, and systemd starts services with a soft
+/// limit of 1,024 open files: take the hard limit, so the fleet size is not
+/// capped by a default.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open files limit"),
+            Err(error) => tracing::warn!(%error, soft, hard, "cannot raise the open files limit"),
+        },
+        Ok((soft, _)) => tracing::debug!(limit = soft, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot read the open files limit"),
+    }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {

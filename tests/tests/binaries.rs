@@ -1,6 +1,7 @@
 //! The shipped binaries as a user runs them: the README quick start
 //! (all-in-one, then `gw502ctl --data-dir`), config checking with exit code
-//! 64, the documented example configs, and the opt-in metrics endpoint.
+//! 64, the documented example configs, the opt-in metrics endpoint, and the
+//! collector taking its hard open-files limit.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -247,7 +248,7 @@ fn the_documented_example_configs_are_valid() {
 }
 
 #[test]
-fn collector_metrics_are_opt_in_and_scrapeable() {
+fn collector_serves_metrics_and_takes_the_hard_open_files_limit() {
     let fleet = gw502_tests::fleet::Fleet::new().unwrap();
     let (cert, key) = fleet
         .issue(gw502_collector::pki::Role::Collector, "collector")
@@ -265,13 +266,17 @@ fn collector_metrics_are_opt_in_and_scrapeable() {
         key.display()
     )
     .unwrap();
-    let child = Command::new(bin("gw502-collector"))
+    // Started with a soft limit of 256 open files, as systemd would with 1,024.
+    let child = Command::new("prlimit")
+        .arg("--nofile=256:")
+        .arg(bin("gw502-collector"))
         .args(["run", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let pid = child.id();
     let _guard = Killed(child);
     let mut body = String::new();
     wait_for("the metrics endpoint", Duration::from_secs(30), || {
@@ -279,6 +284,18 @@ fn collector_metrics_are_opt_in_and_scrapeable() {
         body.contains("gw502_db_seconds")
     });
     assert!(body.contains("# TYPE"), "{body}");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files[0], open_files[1],
+        "soft limit not raised: {limits}"
+    );
+    assert_ne!(open_files[0], "256");
 }
 
 fn scrape(port: u16) -> std::io::Result<String> {
