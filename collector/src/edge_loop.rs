@@ -108,12 +108,17 @@ pub async fn evaluate_loop(hub: Arc<Hub>) {
         if !holds(&hub, "evaluator", interval * 3).await {
             continue;
         }
-        let result = if last_full.elapsed() >= interval {
+        let started = std::time::Instant::now();
+        let (pass, result) = if last_full.elapsed() >= interval {
             last_full = tokio::time::Instant::now();
-            evaluator.evaluate_all().await
+            ("full", evaluator.evaluate_all().await)
         } else {
-            evaluator.evaluate_changed(&dirty).await
+            ("changed", evaluator.evaluate_changed(&dirty).await)
         };
+        if pass == "full" || !dirty.is_empty() {
+            metrics::histogram!("gw502_collector_evaluation_seconds", "pass" => pass)
+                .record(started.elapsed().as_secs_f64());
+        }
         if let Err(error) = result {
             tracing::warn!(%error, "evaluation failed");
         }

@@ -102,6 +102,33 @@ fn agent(issuer: &Issuer<'_, KeyPair>, host: &str) -> anyhow::Result<Credentials
     })
 }
 
+/// One row of a collector histogram.
+#[derive(Debug, Default)]
+pub struct Timing {
+    /// The label value (operation, pass).
+    pub name: String,
+    /// Total seconds.
+    pub seconds: f64,
+    /// Observations.
+    pub count: u64,
+    /// The largest value in the exporter's recent window.
+    pub max: f64,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:.1} s / {} = mean {:.2} ms, max {:.1} ms",
+            self.name,
+            self.seconds,
+            self.count,
+            self.seconds * 1000.0 / self.count as f64,
+            self.max * 1000.0
+        )
+    }
+}
+
 /// A running `gw502-collector run`; killed when dropped.
 pub struct Collector {
     /// Its gRPC address.
@@ -150,34 +177,47 @@ impl Collector {
         Ok(collector)
     }
 
-    /// Seconds spent in each database operation so far, most first, from the
-    /// collector's own `gw502_db_seconds` histogram: where ingest time went.
-    pub fn db_seconds_by_op(&self) -> anyhow::Result<Vec<(String, f64, u64)>> {
+    /// The collector's own histograms `metric` so far, one row per label
+    /// value (`label`): total seconds, count and the largest recent value,
+    /// most total time first. `gw502_db_seconds` by `op` shows where ingest
+    /// time went; `gw502_collector_evaluation_seconds` by `pass` how long
+    /// attribution passes take.
+    pub fn histogram(&self, metric: &str, label: &str) -> anyhow::Result<Vec<Timing>> {
         let mut stream = TcpStream::connect(self.metrics)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: collector\r\n\r\n")?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
-        let mut ops: std::collections::BTreeMap<String, (f64, u64)> = Default::default();
+        let mut rows: std::collections::BTreeMap<String, Timing> = Default::default();
         for line in text.lines() {
-            let Some((name, value)) = line.rsplit_once(' ') else {
+            let Some((series, value)) = line.rsplit_once(' ') else {
                 continue;
             };
-            let op = |prefix: &str| {
-                name.strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix("{op=\""))
-                    .and_then(|rest| rest.strip_suffix("\"}"))
-                    .map(str::to_owned)
+            let Some((name, labels)) = series.split_once('{') else {
+                continue;
             };
-            if let Some(op) = op("gw502_db_seconds_sum") {
-                ops.entry(op).or_default().0 = value.parse()?;
-            } else if let Some(op) = op("gw502_db_seconds_count") {
-                ops.entry(op).or_default().1 = value.parse()?;
+            let Some(key) = labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(&format!("{label}=\"")))
+                .and_then(|v| v.split('"').next())
+            else {
+                continue;
+            };
+            let row = rows.entry(key.to_owned()).or_insert_with(|| Timing {
+                name: key.to_owned(),
+                ..Timing::default()
+            });
+            if name == format!("{metric}_sum") {
+                row.seconds = value.parse()?;
+            } else if name == format!("{metric}_count") {
+                row.count = value.parse()?;
+            } else if name == metric && labels.contains("quantile=\"1\"") {
+                row.max = value.parse()?;
             }
         }
-        let mut ops: Vec<_> = ops.into_iter().map(|(op, (s, n))| (op, s, n)).collect();
-        ops.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(ops)
+        let mut rows: Vec<Timing> = rows.into_values().filter(|r| r.count > 0).collect();
+        rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        Ok(rows)
     }
 
     /// Its process id.

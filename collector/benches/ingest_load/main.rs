@@ -198,20 +198,20 @@ async fn run_one(
         }
     }
     let (collector_ticks, loadgen_ticks, machine_ticks, rss_max) = sampler.await?;
-    let ops = collector.db_seconds_by_op()?;
-    let top: Vec<String> = ops
-        .iter()
-        .take(5)
-        .map(|(op, s, n)| {
-            format!(
-                "{op} {s:.1} s / {n} = {:.2} ms",
-                s * 1000.0 / *n.max(&1) as f64
-            )
-        })
-        .collect();
+    let show = |rows: Vec<fleet::Timing>| {
+        rows.iter()
+            .take(5)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     eprintln!(
-        "{backend} {count}: database time by op (whole run): {}",
-        top.join("; ")
+        "{backend} {count}: database time by op: {}",
+        show(collector.histogram("gw502_db_seconds", "op")?)
+    );
+    eprintln!(
+        "{backend} {count}: evaluation passes: {}",
+        show(collector.histogram("gw502_collector_evaluation_seconds", "pass")?)
     );
     drop(collector);
     latencies.sort_unstable();
