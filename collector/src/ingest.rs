@@ -3,7 +3,7 @@
 //! Each report is bound to the caller's certificate (a host may only report
 //! as itself), stored idempotently by `(host_id, agent_instance, seq)` through
 //! the group-committing [`ReportWriter`] together with the sites its proxy
-//! config newly names (`server_name` → hosts, see [`discovery`]), and then
+//! config newly names (`server_name` → hosts, see `discovery.rs`), and then
 //! wakes the evaluator, which re-attributes the sites this host serves.
 //! Replayed reports are stored as history and never wake the evaluator.
 //!
@@ -14,7 +14,7 @@
 //! stores whatever has queued in one transaction (see docs/BENCHMARKS.md for
 //! what group commit changed).
 
-pub mod discovery;
+mod discovery;
 mod writer;
 
 use std::sync::Arc;
