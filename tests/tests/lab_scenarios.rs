@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gw502_tests::lab::{self, HostSpec, fixtures};
+use gw502_tests::scenario::agent::AGENT_INTERVAL;
 use gw502_tests::scenario::collector::LAB_WINDOW;
 use gw502_tests::scenario::results::{Outcome, markdown};
 use gw502_tests::scenario::shapes::{self, web_host};
@@ -320,6 +321,7 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
         },
         got: String::new(),
         seconds: None,
+        visible: None,
         pass: false,
     };
     let names: Vec<String> = case.hosts.iter().map(|h| h.name.clone()).collect();
@@ -334,7 +336,7 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
     let before = ids(&fleet.incidents(true)?);
     let fault = Instant::now();
     (case.inject)(&fleet)?;
-    let _load = Load::start(addr, path, visitors, Duration::from_millis(250));
+    let load = Load::start(addr, path, visitors, Duration::from_millis(250));
     let new = |i: &Value| i["id"].as_u64().is_some_and(|id| !before.contains(&id));
     let diagnose = |listing: &[Value]| {
         eprintln!(
@@ -363,6 +365,9 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
             };
             outcome.got = verdict(&found);
             outcome.seconds = Some(took);
+            outcome.visible = load
+                .first_error()
+                .map(|at| at.duration_since(fault).as_secs_f64());
             outcome.pass = true;
             if let Then::Recover(_, fix) = case.then {
                 fix(&fleet)?;
@@ -423,6 +428,7 @@ fn scenarios() {
             expected: String::new(),
             got: format!("lab error: {error:#}"),
             seconds: None,
+            visible: None,
             pass: false,
         });
         eprintln!(
@@ -437,7 +443,7 @@ fn scenarios() {
     let total = started.elapsed().as_secs_f64();
     let left = lab::leftovers();
     let when = format!("{} UTC", chrono_like_now());
-    let table = markdown(&outcomes, total, &when);
+    let table = markdown(&outcomes, total, &when, AGENT_INTERVAL.as_secs_f64());
     println!("{table}");
     if only.is_none() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/LAB_RESULTS.md");

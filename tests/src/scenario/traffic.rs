@@ -4,10 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One HTTP/1.0 GET of `path` at `addr`; the status (0 when no status line came back).
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u16> {
@@ -34,6 +34,7 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u
 pub struct Load {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
+    first_error: Arc<Mutex<Option<Instant>>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -42,12 +43,22 @@ impl Load {
     pub fn start(addr: SocketAddr, path: &str, visitors: usize, pause: Duration) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
+        let first_error = Arc::new(Mutex::new(None));
         let threads = (0..visitors.max(1))
             .map(|_| {
-                let (stop, sent, path) = (stop.clone(), sent.clone(), path.to_owned());
+                let (stop, sent, first_error, path) = (
+                    stop.clone(),
+                    sent.clone(),
+                    first_error.clone(),
+                    path.to_owned(),
+                );
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let _ = get(addr, &path, Duration::from_secs(20));
+                        let status = get(addr, &path, Duration::from_secs(20));
+                        if !matches!(status, Ok(200..=399)) {
+                            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
+                            first.get_or_insert_with(Instant::now);
+                        }
                         sent.fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(pause);
                     }
@@ -57,8 +68,15 @@ impl Load {
         Load {
             stop,
             sent,
+            first_error,
             threads,
         }
+    }
+
+    /// When a visitor first got an error (a status outside 200-399, or no
+    /// answer): when the fault became visible from outside.
+    pub fn first_error(&self) -> Option<Instant> {
+        *self.first_error.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Requests completed so far.
