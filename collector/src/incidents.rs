@@ -211,16 +211,12 @@ pub async fn host_state(
     host_id: &str,
     window_start: i64,
 ) -> Result<HostReport, StoreError> {
-    let last_full = hub.store.last_full_report(host_id).await?;
-    let since = last_full
-        .map_or(window_start, |r| r.report.generated_at_ms)
-        .min(window_start);
     let reports: Vec<HostReport> = hub
         .store
-        .reports_since(host_id, since)
+        .state_reports(host_id, window_start)
         .await?
         .iter()
-        .filter_map(|r| HostReport::decode(r.report.body.as_slice()).ok())
+        .filter_map(|body| HostReport::decode(body.as_slice()).ok())
         .collect();
     Ok(fold(&reports, window_start))
 }

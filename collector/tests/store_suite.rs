@@ -115,7 +115,7 @@ store_suite!(
     reports::report_batch_matches_one_by_one,
     reports::site_hosts_are_added_atomically,
     reports::reports_since_orders_by_generated_then_seq,
-    reports::last_full_report_is_newest_full_snapshot,
+    reports::state_reports_start_at_the_newest_full_snapshot,
     reports::sites_and_observations_round_trip,
     incidents::incidents_dedup_by_key,
     incidents::concurrent_upserts_open_one_incident,

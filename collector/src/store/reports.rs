@@ -57,22 +57,23 @@ impl Store {
         .await
     }
 
-    /// The newest full-snapshot report of a host (by `generated_at_ms`, `seq`).
-    pub async fn last_full_report(
+    /// The report bodies a host's current state folds, oldest first (by
+    /// `generated_at_ms`, `seq`): from its newest full snapshot on, or from
+    /// `window_start_ms` when that is earlier; at most [`MAX_LIST_LIMIT`].
+    /// One query, so evaluating a site costs one round trip per host.
+    pub async fn state_reports(
         &self,
         host_id: &str,
-    ) -> Result<Option<StoredReport>, StoreError> {
-        self.timed("last_full_report", async {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                report_columns!(),
-                " FROM reports WHERE host_id = $1 AND full_snapshot = 1 \
-                 ORDER BY generated_at_ms DESC, seq DESC LIMIT 1"
-            ))
-            .bind(host_id)
-            .fetch_optional(&self.pool)
-            .await?;
-            row.as_ref().map(report_from_row).transpose()
+        window_start_ms: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.timed("state_reports", async {
+            let rows = sqlx::query(include_str!("../../queries/state_reports.sql"))
+                .bind(host_id)
+                .bind(window_start_ms)
+                .bind(i64::from(MAX_LIST_LIMIT))
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter().map(|row| row.try_get("body")).collect()
         })
         .await
     }

@@ -151,23 +151,13 @@ pub(crate) async fn prune_keeps_open_incidents_and_last_full_report(db: &TestDb)
         (stats.reports, stats.observations, stats.incidents),
         (2, 1, 1)
     );
-    let seqs: Vec<u64> = store
-        .reports_since("web1", 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.report.seq)
-        .collect();
+    let kept = store.reports_since("web1", 0).await.unwrap();
+    let seqs: Vec<u64> = kept.iter().map(|r| r.report.seq).collect();
     assert_eq!(seqs, [2, 4]);
+    // Seq 2, the newest full snapshot, survives: the host's state starts there.
     assert_eq!(
-        store
-            .last_full_report("web1")
-            .await
-            .unwrap()
-            .unwrap()
-            .report
-            .seq,
-        2
+        store.state_reports("web1", i64::MAX).await.unwrap()[0],
+        kept[0].report.body
     );
     assert_eq!(store.observations_since("shop", 0).await.unwrap().len(), 1);
     assert!(store.get_incident(old_open.id).await.unwrap().is_some());

@@ -157,28 +157,51 @@ pub(crate) async fn reports_since_orders_by_generated_then_seq(db: &TestDb) {
     assert!(store.reports_since("web2", 0).await.unwrap().is_empty());
 }
 
-pub(crate) async fn last_full_report_is_newest_full_snapshot(db: &TestDb) {
+pub(crate) async fn state_reports_start_at_the_newest_full_snapshot(db: &TestDb) {
     let store = db.store().await;
-    assert!(store.last_full_report("web1").await.unwrap().is_none());
-    store
-        .insert_report(&report("web1", "i1", 1, 1_000, true))
-        .await
-        .unwrap();
-    store
-        .insert_report(&report("web1", "i1", 2, 3_000, true))
-        .await
-        .unwrap();
-    store
-        .insert_report(&report("web1", "i1", 3, 4_000, false))
-        .await
-        .unwrap();
+    assert!(store.state_reports("web1", 0).await.unwrap().is_empty());
+    for (seq, generated, full) in [
+        (1, 1_000, true),
+        (2, 2_000, false),
+        (3, 3_000, true),
+        (5, 4_000, false),
+        (4, 4_000, false),
+    ] {
+        store
+            .insert_report(&report("web1", "i1", seq, generated, full))
+            .await
+            .unwrap();
+    }
     store
         .insert_report(&report("web2", "j1", 1, 9_000, true))
         .await
         .unwrap();
-    let last = store.last_full_report("web1").await.unwrap().unwrap();
-    assert_eq!((last.report.seq, last.report.full_snapshot), (2, true));
-    assert_eq!(last.report.body, b"body-i1-2");
+    let bodies = |window_start| {
+        let store = store.clone();
+        async move {
+            store
+                .state_reports("web1", window_start)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|b| String::from_utf8(b).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    // The window starts after the newest full snapshot: from the snapshot on.
+    assert_eq!(bodies(3_500).await, ["body-i1-3", "body-i1-4", "body-i1-5"]);
+    // The window starts before it: the whole window.
+    assert_eq!(
+        bodies(1_500).await,
+        ["body-i1-2", "body-i1-3", "body-i1-4", "body-i1-5"]
+    );
+    // A host without a full snapshot: the window.
+    store
+        .insert_report(&report("web3", "k1", 1, 5_000, false))
+        .await
+        .unwrap();
+    assert_eq!(store.state_reports("web3", 4_000).await.unwrap().len(), 1);
+    assert!(store.state_reports("web3", 6_000).await.unwrap().is_empty());
 }
 
 pub(crate) async fn site_hosts_are_added_atomically(db: &TestDb) {
