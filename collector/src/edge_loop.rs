@@ -16,12 +16,13 @@ use crate::edge::{OriginTarget, SiteTarget};
 use crate::hub::{Hub, now_ms};
 use crate::incidents::Evaluator;
 use crate::query::incident_proto;
-use crate::sites::{SiteView, serving_hosts, site_views};
-use crate::store::{HostRow, ObservationRow, StoreError};
+use crate::sites::{HostIndex, SiteView, site_views};
+use crate::store::{ObservationRow, StoreError};
 
 /// Probes one site now: the public URL, and each serving host directly.
-pub async fn probe(hub: &Hub, site: &SiteView, hosts: &[HostRow]) -> Vec<EdgeObservation> {
-    let origins = serving_hosts(site, hosts)
+pub async fn probe(hub: &Hub, site: &SiteView, hosts: &HostIndex<'_>) -> Vec<EdgeObservation> {
+    let origins = hosts
+        .serving(site)
         .into_iter()
         .flat_map(|h| {
             h.addresses
@@ -79,7 +80,7 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
         .into_iter()
         .filter(|s| !s.url.is_empty())
         .collect();
-    let hosts = &hosts;
+    let hosts = &HostIndex::new(&hosts);
     let probes = sites
         .iter()
         .map(|site| async move { (site, probe(hub, site, hosts).await) });

@@ -2,7 +2,7 @@
 //! the auth mode, the incident event stream and the evaluator's wake-up bell
 //! with what rang it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,8 +42,10 @@ pub struct Hub {
 /// so a pass re-evaluates only the sites whose evidence changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Dirty {
-    /// Host ids with their interface addresses (a site's URL may name one).
-    pub hosts: BTreeMap<String, Vec<String>>,
+    /// Host ids that reported.
+    pub hosts: BTreeSet<String>,
+    /// Their interface addresses (a site's URL may name one).
+    pub addresses: BTreeSet<String>,
     /// Site names with new observations.
     pub sites: BTreeSet<String>,
 }
@@ -60,7 +62,8 @@ impl Hub {
     pub fn wake_host(&self, host: &str, addresses: &[String]) {
         tracing::trace!(host, "evidence arrived");
         if let Ok(mut dirty) = self.dirty.lock() {
-            dirty.hosts.insert(host.to_string(), addresses.to_vec());
+            dirty.hosts.insert(host.to_string());
+            dirty.addresses.extend(addresses.iter().cloned());
         }
         self.wake.notify_one();
     }

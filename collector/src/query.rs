@@ -21,7 +21,7 @@ use crate::attribution;
 use crate::hub::{Hub, now_ms};
 use crate::incidents::{host_state, site_evidence};
 use crate::ingest::store_unavailable;
-use crate::sites::{SiteView, site_views, url_host};
+use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::store::{DeliveryRow, HostRow, IncidentFilter, IncidentRow};
 
 /// Serves `gw502.v1.Query`.
@@ -255,6 +255,7 @@ impl Query for QueryService {
             url: url.clone(),
             ..site.clone()
         };
+        let hosts = HostIndex::new(&hosts);
         let observations = crate::edge_loop::probe(&self.hub, &probe_site, &hosts).await;
         let evidence = site_evidence(&self.hub, &site, &hosts, now_ms(), observations.clone())
             .await

@@ -2,7 +2,7 @@
 //! those discovered from the agents' proxy configs (`server_name` → hosts),
 //! and which hosts serve each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::hub::Hub;
 use crate::store::{HostRow, SiteRow, StoreError};
@@ -98,17 +98,51 @@ pub fn url_host(url: &str) -> &str {
     authority.split(':').next().unwrap_or_default()
 }
 
-/// Hosts that serve `site`: named by config or discovery, or owning the
-/// address the site's URL points at.
-pub fn serving_hosts<'h>(site: &SiteView, hosts: &'h [HostRow]) -> Vec<&'h HostRow> {
-    let url_host = url_host(&site.url);
-    hosts
-        .iter()
-        .filter(|h| {
-            site.hosts.contains(&h.host_id)
-                || (!url_host.is_empty() && h.addresses.iter().any(|a| a == url_host))
-        })
-        .collect()
+/// Every host by id and by interface address, built once per evaluation
+/// pass: finding a site's hosts is then a few lookups, not a scan of the
+/// fleet (a scan per site made passes quadratic in fleet size).
+pub struct HostIndex<'h> {
+    by_id: HashMap<&'h str, &'h HostRow>,
+    by_address: HashMap<&'h str, Vec<&'h HostRow>>,
+}
+
+impl<'h> HostIndex<'h> {
+    /// Indexes `hosts`.
+    pub fn new(hosts: &'h [HostRow]) -> Self {
+        let mut by_address: HashMap<&str, Vec<&HostRow>> = HashMap::new();
+        for host in hosts {
+            for address in &host.addresses {
+                by_address.entry(address).or_default().push(host);
+            }
+        }
+        HostIndex {
+            by_id: hosts.iter().map(|h| (h.host_id.as_str(), h)).collect(),
+            by_address,
+        }
+    }
+
+    /// The host with this id.
+    pub fn get(&self, host_id: &str) -> Option<&'h HostRow> {
+        self.by_id.get(host_id).copied()
+    }
+
+    /// Hosts owning `address`.
+    pub fn at(&self, address: &str) -> &[&'h HostRow] {
+        self.by_address.get(address).map_or(&[], Vec::as_slice)
+    }
+
+    /// Hosts that serve `site`, by id: named by config or discovery, or
+    /// owning the address the site's URL points at.
+    pub fn serving(&self, site: &SiteView) -> Vec<&'h HostRow> {
+        let url_host = url_host(&site.url);
+        let mut out: Vec<&HostRow> = site.hosts.iter().filter_map(|h| self.get(h)).collect();
+        if !url_host.is_empty() {
+            out.extend(self.at(url_host));
+        }
+        out.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+        out.dedup_by(|a, b| a.host_id == b.host_id);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -140,16 +174,17 @@ mod tests {
     #[test]
     fn hosts_are_matched_by_name_or_address() {
         let hosts = [
-            host("web1", &["10.77.0.11"]),
             host("web2", &["10.77.0.12"]),
+            host("web1", &["10.77.0.11"]),
             host("db", &["10.77.0.13"]),
         ];
         let site = SiteView {
             url: "http://10.77.0.11/".into(),
-            hosts: vec!["web2".into()],
+            hosts: vec!["web2".into(), "web1".into(), "gone".into()],
             ..SiteView::default()
         };
-        let ids: Vec<_> = serving_hosts(&site, &hosts)
+        let ids: Vec<_> = HostIndex::new(&hosts)
+            .serving(&site)
             .iter()
             .map(|h| h.host_id.as_str())
             .collect();
