@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use gw502_proto::v1::{EdgeObservation, HostReport, Incident};
 use prost::Message;
 
@@ -18,7 +19,7 @@ use crate::attribution::{self, HostEvidence, SiteEvidence, SiteRef};
 use crate::hub::{Dirty, Hub, now_ms};
 use crate::query::incident_proto;
 use crate::routing::Event;
-use crate::sites::{SiteView, serving_hosts, site_views, url_host};
+use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
 use crate::store::{Change, EvidenceRow, HostRow, IncidentUpsert, StoreError};
 
@@ -63,19 +64,29 @@ impl Evaluator {
         }
         let now = now_ms();
         let hosts = self.hub.store.list_hosts().await?;
-        for site in sites {
-            self.evaluate_site(site, &hosts, now).await?;
+        let hosts = HostIndex::new(&hosts);
+        // Evidence is read a few sites ahead (reads run in parallel on the
+        // pool); verdicts are applied one site at a time, in order.
+        let hub = self.hub.clone();
+        let (hub, hosts) = (&hub, &hosts);
+        let mut evidence = futures::stream::iter(sites.iter().cloned())
+            .map(|site| async move {
+                let read = site_evidence(hub, &site, hosts, now, Vec::new()).await;
+                (site, read)
+            })
+            .buffered(EVIDENCE_READ_AHEAD);
+        while let Some((site, read)) = evidence.next().await {
+            self.judge(&site, read?, now).await?;
         }
         Ok(())
     }
 
-    async fn evaluate_site(
+    async fn judge(
         &mut self,
         site: &SiteView,
-        hosts: &[HostRow],
+        evidence: SiteEvidence,
         now: i64,
     ) -> Result<(), StoreError> {
-        let evidence = site_evidence(&self.hub, site, hosts, now, Vec::new()).await?;
         let stamp = evidence
             .edge
             .iter()
@@ -129,14 +140,15 @@ impl Evaluator {
     }
 }
 
+/// Sites whose evidence is read ahead of the one being judged.
+const EVIDENCE_READ_AHEAD: usize = 4;
+
 /// Whether new evidence in `dirty` concerns `site`.
 fn touched(site: &SiteView, dirty: &Dirty) -> bool {
     let url_host = url_host(&site.url);
     dirty.sites.contains(&site.name)
-        || dirty.hosts.iter().any(|(host, addresses)| {
-            site.hosts.contains(host)
-                || (!url_host.is_empty() && addresses.iter().any(|a| a == url_host))
-        })
+        || site.hosts.iter().any(|h| dirty.hosts.contains(h))
+        || (!url_host.is_empty() && dirty.addresses.contains(url_host))
 }
 
 /// Everything known about one site: stored observations (plus `extra`, e.g.
@@ -144,7 +156,7 @@ fn touched(site: &SiteView, dirty: &Dirty) -> bool {
 pub async fn site_evidence(
     hub: &Hub,
     site: &SiteView,
-    hosts: &[HostRow],
+    hosts: &HostIndex<'_>,
     now: i64,
     extra: Vec<EdgeObservation>,
 ) -> Result<SiteEvidence, StoreError> {
@@ -159,7 +171,7 @@ pub async fn site_evidence(
     edge.extend(extra);
     edge.sort_by_key(|o| o.at_ms);
     let mut evidence_hosts = Vec::new();
-    for host in serving_hosts(site, hosts) {
+    for host in hosts.serving(site) {
         evidence_hosts.push(host_evidence(hub, host, window_start).await?);
     }
     // Hosts behind them: those owning an address a serving proxy targets
@@ -171,11 +183,14 @@ pub async fn site_evidence(
         .map(|t| t.host.as_str())
         .filter(|host| !host.is_empty())
         .collect();
-    let behind: Vec<&HostRow> = hosts
+    let mut behind: Vec<&HostRow> = targets
         .iter()
+        .flat_map(|address| hosts.at(address))
+        .copied()
         .filter(|h| !evidence_hosts.iter().any(|e| e.host_id == h.host_id))
-        .filter(|h| h.addresses.iter().any(|a| targets.contains(a.as_str())))
         .collect();
+    behind.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+    behind.dedup_by(|a, b| a.host_id == b.host_id);
     for host in behind {
         evidence_hosts.push(host_evidence(hub, host, window_start).await?);
     }
@@ -265,7 +280,8 @@ mod tests {
     #[test]
     fn only_sites_whose_evidence_changed_are_touched() {
         let mut dirty = Dirty::default();
-        dirty.hosts.insert("web1".into(), vec!["10.77.0.11".into()]);
+        dirty.hosts.insert("web1".into());
+        dirty.addresses.insert("10.77.0.11".into());
         dirty.sites.insert("probed.example".into());
         assert!(
             touched(&site("shop", "", &["web1"]), &dirty),
