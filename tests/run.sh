@@ -13,6 +13,7 @@ packages=(
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
   systemd dbus iproute2 nftables curl python3 util-linux
+  gcc make               # C parts of dependencies: bundled SQLite, jemalloc
 )
 missing=()
 for p in "${packages[@]}"; do

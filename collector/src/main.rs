@@ -67,6 +67,12 @@ fn humantime_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// jemalloc: the evaluator decodes and folds many short-lived reports, and
+/// glibc's allocator spent about 40% of the collector's CPU on them
+/// (`malloc_consolidate`, `unlink_chunk`; see docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
