@@ -21,7 +21,7 @@ use gw502_agent::probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
 use gw502_proto::v1::EdgeObservation;
 use serde::{Deserialize, Deserializer};
 
-pub use guard::{Cidr, Guard, Refusal};
+pub use guard::{Cidr, Guard, Refusal, Vetted};
 
 /// Edge prober settings (`[edge]` in the collector config).
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +137,15 @@ impl EdgeProber {
 
     /// Probes the public URL and, when it shows an edge or fails, every origin.
     pub async fn probe_site(&self, site: &SiteTarget) -> Vec<EdgeObservation> {
+        let public = self.probe_public(site).await;
+        let origins = self.probe_origins(site, &public).await;
+        std::iter::once(public.observation).chain(origins).collect()
+    }
+
+    /// Probes the public URL only. Its observation can be stored at once:
+    /// the origin probes that may follow ([`EdgeProber::probe_origins`])
+    /// can take as long again (an edge retrying a dead origin).
+    pub async fn probe_public(&self, site: &SiteTarget) -> PublicProbe {
         let at_ms = now_ms();
         let (public, vetted) = match self.guard.vet(&site.url).await {
             Ok(vetted) => {
@@ -145,17 +154,27 @@ impl EdgeProber {
             }
             Err(refusal) => (refused(&refusal), None),
         };
-        let public_obs = observation(self.labels(site, "public", at_ms), &public);
-        tracing::debug!(site = %site.name, outcome = %public_obs.outcome, status = public_obs.status, "edge probe");
+        let observation = observation(self.labels(site, "public", at_ms), &public);
+        tracing::debug!(site = %site.name, outcome = %observation.outcome, status = observation.status, "edge probe");
         let failed = public.outcome != Outcome::Ok || public.status >= 500;
-        let behind_edge = !public_obs.edge.is_empty();
-        let mut observations = vec![public_obs];
-        let Some(vetted) = vetted else {
-            return observations;
-        };
-        if !(behind_edge || (failed && !site.origins.is_empty())) {
-            return observations;
+        let behind_edge = !observation.edge.is_empty();
+        let origins_due = behind_edge || (failed && !site.origins.is_empty());
+        PublicProbe {
+            observation,
+            vetted: vetted.filter(|_| origins_due),
         }
+    }
+
+    /// Probes every origin directly (with the site's Host header and SNI)
+    /// when the public probe showed an edge or failed; nothing otherwise.
+    pub async fn probe_origins(
+        &self,
+        site: &SiteTarget,
+        public: &PublicProbe,
+    ) -> Vec<EdgeObservation> {
+        let Some(vetted) = &public.vetted else {
+            return Vec::new();
+        };
         let probes = site.origins.iter().map(|origin| {
             let target = format!("origin/{}", origin.host_id);
             let peer = SocketAddr::new(origin.address, origin.port.unwrap_or(vetted.target.port));
@@ -176,9 +195,16 @@ impl EdgeProber {
                 observation(self.labels(site, &target, at_ms), &fetched)
             }
         });
-        observations.extend(futures::future::join_all(probes).await);
-        observations
+        futures::future::join_all(probes).await
     }
+}
+
+/// The public probe of a site, and whether its origins are to be probed.
+pub struct PublicProbe {
+    /// What the public URL answered.
+    pub observation: EdgeObservation,
+    /// The vetted public target, kept when the origins are due.
+    vetted: Option<Vetted>,
 }
 
 /// The fetch result of a probe the guard stopped.

@@ -21,6 +21,11 @@ use crate::store::{ObservationRow, StoreError};
 
 /// Probes one site now: the public URL, and each serving host directly.
 pub async fn probe(hub: &Hub, site: &SiteView, hosts: &HostIndex<'_>) -> Vec<EdgeObservation> {
+    hub.prober.probe_site(&target(site, hosts)).await
+}
+
+/// What to probe for `site`: its URL, and the first address of each host serving it.
+fn target(site: &SiteView, hosts: &HostIndex<'_>) -> SiteTarget {
     let origins = hosts
         .serving(site)
         .into_iter()
@@ -36,12 +41,43 @@ pub async fn probe(hub: &Hub, site: &SiteView, hosts: &HostIndex<'_>) -> Vec<Edg
                 })
         })
         .collect();
-    let target = SiteTarget {
+    SiteTarget {
         name: site.name.clone(),
         url: site.url.clone(),
         origins,
-    };
-    hub.prober.probe_site(&target).await
+    }
+}
+
+/// Probes `site` and stores each result as soon as it is known: the public
+/// probe first, then its origins (an edge retrying a dead origin can hold
+/// both for seconds each), waking the evaluator after each.
+async fn probe_and_store(
+    hub: &Hub,
+    site: &SiteView,
+    hosts: &HostIndex<'_>,
+) -> Result<(), StoreError> {
+    let target = target(site, hosts);
+    let public = hub.prober.probe_public(&target).await;
+    store_observations(hub, &site.name, std::slice::from_ref(&public.observation)).await?;
+    let origins = hub.prober.probe_origins(&target, &public).await;
+    if !origins.is_empty() {
+        store_observations(hub, &site.name, &origins).await?;
+    }
+    Ok(())
+}
+
+async fn store_observations(
+    hub: &Hub,
+    site: &str,
+    observations: &[EdgeObservation],
+) -> Result<(), StoreError> {
+    for observation in observations {
+        hub.store
+            .insert_observation(site, &ObservationRow::from_observation(observation))
+            .await?;
+    }
+    hub.wake_site(site);
+    Ok(())
 }
 
 async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
@@ -81,17 +117,11 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
         .filter(|s| !s.url.is_empty())
         .collect();
     let hosts = &HostIndex::new(&hosts);
-    let probes = sites
-        .iter()
-        .map(|site| async move { (site, probe(hub, site, hosts).await) });
-    for (site, observations) in futures::future::join_all(probes).await {
-        for observation in &observations {
-            hub.store
-                .insert_observation(&site.name, &ObservationRow::from_observation(observation))
-                .await?;
-        }
-        hub.wake_site(&site.name);
-    }
+    let probes = sites.iter().map(|site| probe_and_store(hub, site, hosts));
+    futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
     Ok(())
 }
 
