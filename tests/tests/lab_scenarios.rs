@@ -25,6 +25,8 @@ use serde_json::Value;
 
 /// How long a scenario may take from fault to attributed incident.
 const ATTRIBUTION_DEADLINE: Duration = Duration::from_secs(45);
+/// How long after attribution a visitor may take to see the error.
+const VISIBLE_DEADLINE: Duration = Duration::from_secs(15);
 /// How long a fixed fault may take to resolve its incident.
 const RESOLVE_DEADLINE: Duration = Duration::from_secs(45);
 
@@ -365,9 +367,11 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
             };
             outcome.got = verdict(&found);
             outcome.seconds = Some(took);
-            outcome.visible = load
-                .first_error()
-                .map(|at| at.duration_since(fault).as_secs_f64());
+            // gw502 may attribute before a visitor sees the error (a 504 waits
+            // for the proxy's connect timeout); give the visitors a moment.
+            let seen =
+                lab::run::poll_until(Instant::now() + VISIBLE_DEADLINE, || load.first_error());
+            outcome.visible = seen.map(|at| at.duration_since(fault).as_secs_f64());
             outcome.pass = true;
             if let Then::Recover(_, fix) = case.then {
                 fix(&fleet)?;
