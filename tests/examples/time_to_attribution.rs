@@ -25,7 +25,7 @@
 mod peer;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,8 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use gw502_tests::lab::{self, HostSpec, fixtures, run};
-use gw502_tests::scenario::shapes::{self, web_host};
+use gw502_tests::lab::{self, HostSpec, run};
+use gw502_tests::scenario::cases::{Expect, cases, verdict};
 use gw502_tests::scenario::traffic::{Load, get};
 use gw502_tests::scenario::{LabFleet, LabSite};
 use serde_json::Value;
@@ -49,31 +49,7 @@ const VISIT_EVERY: Duration = Duration::from_millis(200);
 /// How often gw502's incidents and the webhook are checked after the fault.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
-/// The verdict gw502 should give.
-struct Expect {
-    layer: &'static str,
-    cause: &'static str,
-    status: u64,
-    emitted_by: &'static str,
-}
-
-impl Expect {
-    fn text(&self) -> String {
-        format!(
-            "{} / {} / {} / {}",
-            self.layer, self.cause, self.status, self.emitted_by
-        )
-    }
-
-    fn matches(&self, i: &Value) -> bool {
-        i["layer"] == self.layer
-            && i["cause"] == self.cause
-            && i["status"] == self.status
-            && i["emitted_by"] == self.emitted_by
-    }
-}
-
-/// One fault, set up as its case in `lab_scenarios.rs`.
+/// One fault, set up as its case in the lab suite (`scenario::cases`).
 struct Fault {
     /// Its number in `docs/LAB_RESULTS.md`.
     number: u32,
@@ -101,99 +77,34 @@ struct Row {
     peer_says: String,
 }
 
-fn expect(
-    layer: &'static str,
-    cause: &'static str,
-    status: u64,
-    emitted_by: &'static str,
-) -> Expect {
-    Expect {
-        layer,
-        cause,
-        status,
-        emitted_by,
+/// The faults compared, by their number in the lab suite, in this order.
+const FAULTS: [u32; 5] = [1, 2, 11, 7, 10];
+
+/// The lab suite's cases numbered in [`FAULTS`], as faults to measure.
+fn faults() -> anyhow::Result<Vec<Fault>> {
+    let mut faults = Vec::new();
+    for case in cases().into_iter().filter(|c| FAULTS.contains(&c.number)) {
+        let expect = *case
+            .then
+            .expected()
+            .with_context(|| format!("case {} expects no incident", case.number))?;
+        let site = case
+            .sites
+            .first()
+            .cloned()
+            .context("a case without a site")?;
+        faults.push(Fault {
+            number: case.number,
+            name: case.fault,
+            site,
+            hosts: case.hosts,
+            visit: case.visit.0.parse()?,
+            inject: case.inject,
+            expect,
+        });
     }
-}
-
-fn faults() -> Vec<Fault> {
-    let site1 = || LabSite::new("site1", "http://10.77.0.11/", &["host1"]);
-    let h1 = SocketAddr::from((Ipv4Addr::new(10, 77, 0, 11), 80));
-    vec![
-        Fault {
-            number: 1,
-            name: "app unit stopped",
-            site: site1(),
-            hosts: vec![web_host("host1", 1)],
-            visit: h1,
-            inject: |f| f.host("host1")?.systemctl(&["stop", "app"]),
-            expect: expect("upstream", "service_down", 502, "proxy"),
-        },
-        Fault {
-            number: 2,
-            name: "app crash-looping under Restart=always",
-            site: site1(),
-            hosts: vec![web_host("host1", 1)],
-            visit: h1,
-            inject: |f| {
-                let h = f.host("host1")?;
-                h.write_file(
-                    "/etc/systemd/system/app.service.d/crash.conf".as_ref(),
-                    "[Service]\nExecStart=\nExecStart=/usr/bin/python3 /opt/gw502-lab/fault_app.py --crash\n",
-                    0o644,
-                )?;
-                h.systemctl(&["daemon-reload"])?;
-                h.systemctl(&["restart", "app"])
-            },
-            expect: expect("upstream", "crash_loop", 502, "proxy"),
-        },
-        Fault {
-            number: 11,
-            name: "app itself answers 503",
-            site: site1(),
-            hosts: vec![web_host("host1", 1)],
-            visit: h1,
-            inject: |f| shapes::set_mode(f.host("host1")?, "status 503"),
-            expect: expect("upstream", "upstream_returned_error", 503, "upstream"),
-        },
-        Fault {
-            number: 7,
-            name: "app on a second host, nft drop on its port in that host",
-            site: site1(),
-            hosts: vec![
-                shapes::proxy_host("host1", 1, "10.77.0.12:8080"),
-                shapes::app_host("host2", 2, 8080),
-            ],
-            visit: h1,
-            inject: |f| shapes::drop_port(f.host("host2")?, 8080),
-            expect: expect("handoff", "firewall_blocked", 504, "proxy"),
-        },
-        Fault {
-            number: 10,
-            name: "nginx stopped on the origin behind an HAProxy edge host",
-            site: LabSite::new("site1", "http://10.77.0.12/", &["origin"]),
-            hosts: vec![
-                web_host("origin", 1),
-                fixtures::edge_host(
-                    "edge",
-                    2,
-                    SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 11), 80),
-                ),
-            ],
-            visit: SocketAddr::from((Ipv4Addr::new(10, 77, 0, 12), 80)),
-            inject: |f| f.host("origin")?.systemctl(&["stop", "nginx"]),
-            expect: expect("proxy", "proxy_down", 503, "edge"),
-        },
-    ]
-}
-
-fn verdict(i: &Value) -> String {
-    format!(
-        "{} / {} / {} / {}",
-        i["layer"].as_str().unwrap_or("?"),
-        i["cause"].as_str().unwrap_or("?"),
-        i["status"],
-        i["emitted_by"].as_str().unwrap_or("?")
-    )
+    faults.sort_by_key(|f| FAULTS.iter().position(|n| *n == f.number));
+    Ok(faults)
 }
 
 /// Poll until `/` at `addr` answers 200.
@@ -441,7 +352,7 @@ fn main() -> anyhow::Result<()> {
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
     let fixed_phase = env_secs("TTA_PHASE_S")?;
     let deadline = env_secs("TTA_DEADLINE_S")?.map_or(DEFAULT_DEADLINE, Duration::from_secs_f64);
-    let chosen: Vec<Fault> = faults()
+    let chosen: Vec<Fault> = faults()?
         .into_iter()
         .filter(|f| only.as_ref().is_none_or(|o| o.contains(&f.number)))
         .collect();

@@ -10,6 +10,7 @@
 //! expected and got verdicts.
 
 pub mod agent;
+pub mod cases;
 pub mod collector;
 pub mod demo;
 pub mod results;
