@@ -150,6 +150,11 @@ mod tests {
             rfc3339(1_714_557_600_000).as_deref(),
             Some("2024-05-01T10:00:00Z")
         );
+        assert_eq!(
+            rfc3339(1_714_557_600_123).as_deref(),
+            Some("2024-05-01T10:00:00.123Z"),
+            "milliseconds are kept"
+        );
         let json = serde_json::to_value(incident(&pb::Incident {
             id: 7,
             verdict: Some(pb::Verdict {

@@ -22,6 +22,8 @@ use gw502_tests::scenario::collector::LAB_WINDOW;
 use gw502_tests::scenario::results::{Outcome, markdown};
 use gw502_tests::scenario::traffic::{Load, get};
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// How long a scenario may take from fault to attributed incident.
 const ATTRIBUTION_DEADLINE: Duration = Duration::from_secs(45);
@@ -76,6 +78,7 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
     }
     let before = ids(&fleet.incidents(true)?);
     let fault = Instant::now();
+    let fault_at = OffsetDateTime::now_utc();
     (case.inject)(&fleet)?;
     let load = Load::start(addr, path, visitors, Duration::from_millis(250));
     let new = |i: &Value| i["id"].as_u64().is_some_and(|id| !before.contains(&id));
@@ -93,7 +96,6 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
         Then::Attribute(ref e) | Then::Recover(ref e, _) => {
             let (found, listing) =
                 fleet.wait_incident(ATTRIBUTION_DEADLINE, |i| new(i) && e.matches(i))?;
-            let took = fault.elapsed().as_secs_f64();
             let Some(found) = found else {
                 let got: Vec<String> = listing.iter().filter(|i| new(i)).map(verdict).collect();
                 outcome.got = if got.is_empty() {
@@ -105,7 +107,7 @@ fn run(case: Case) -> anyhow::Result<Outcome> {
                 return Ok(outcome);
             };
             outcome.got = verdict(&found);
-            outcome.seconds = Some(took);
+            outcome.seconds = Some(seconds_to_open(&found, fault_at)?);
             // gw502 may attribute before a visitor sees the error (a 504 waits
             // for the proxy's connect timeout); give the visitors a moment.
             let seen =
@@ -199,6 +201,17 @@ fn scenarios() {
         .map(|o| o.number)
         .collect();
     assert!(failed.is_empty(), "scenarios failed: {failed:?}\n{table}");
+}
+
+/// Seconds from the fault to when the collector opened incident `i` (its
+/// `opened_at`, in milliseconds): exact, where the poll of `gw502ctl` that
+/// found it adds up to its interval.
+fn seconds_to_open(i: &Value, fault_at: OffsetDateTime) -> anyhow::Result<f64> {
+    let opened = i["opened_at"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("incident without opened_at: {i}"))?;
+    let opened = OffsetDateTime::parse(opened, &Rfc3339)?;
+    Ok((opened - fault_at).as_seconds_f64())
 }
 
 /// The current UTC time as `YYYY-MM-DD HH:MM` (from `date`, no time crate needed).

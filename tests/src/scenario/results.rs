@@ -30,7 +30,8 @@ pub fn markdown(outcomes: &[Outcome], total_secs: f64, when: &str, interval_secs
          PHP-FPM, HAProxy and app units with a `gw502-agent` unit each, the collector on \
          the machine, and `gw502ctl --json incidents` read back. A verdict is \
          `layer / cause / status / emitted_by`; *seconds* run from the fault injection to \
-         the first incident with the expected verdict; *visible* is when a visitor first \
+         when the collector opened the first incident with the expected verdict (its \
+         `opened_at`); *visible* is when a visitor first \
          got an error (some faults take a while to show: HAProxy retries a refused \
          connection for about 3 s before it answers 503).\n\n",
     );
