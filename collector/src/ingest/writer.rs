@@ -2,10 +2,11 @@
 //! writer task, which takes whatever has queued while the previous batch was
 //! being written and stores it in one transaction
 //! ([`Store::insert_reports`]), then the batch's newly discovered site
-//! memberships in a second one ([`Store::add_site_hosts`]). A lone report on a quiet collector is written
-//! at once; under load, batches grow with the queue, so the database sees a
-//! few large transactions instead of many small ones contending for the
-//! write lock (SQLite has a single writer, and its busy handler sleeps).
+//! memberships in a second one ([`Store::add_site_hosts`]). A lone report on
+//! a quiet collector is written at once; under load, batches grow with the
+//! queue, so the database sees a few large transactions instead of many small
+//! ones contending for the write lock (SQLite has a single writer, and its
+//! busy handler sleeps).
 
 use std::sync::Arc;
 

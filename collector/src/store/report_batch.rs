@@ -29,10 +29,11 @@ impl Store {
     }
 
     /// Stores reports, idempotently by `(host_id, agent_instance, seq)`, and
-    /// folds the new ones into the `hosts` table, all in one transaction.
-    /// Outcomes are in input order; a key repeated within the batch is stored
-    /// once and its later copies are duplicates. All or nothing: on error no
-    /// report of the batch is stored.
+    /// folds the new ones into the `hosts` table, one transaction per
+    /// [`MAX_BATCH`] reports. Outcomes are in input order; a key repeated
+    /// within the batch is stored once and its later copies are duplicates.
+    /// All or nothing per transaction: on error, no report of the failed
+    /// chunk is stored (earlier chunks are).
     pub async fn insert_reports(
         &self,
         batch: &[NewReport],
