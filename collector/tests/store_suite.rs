@@ -208,3 +208,25 @@ async fn closed_store_reports_the_operation() {
         .unwrap_err();
     assert!(err.to_string().contains("list_incidents"), "{err}");
 }
+
+#[tokio::test]
+async fn postgres_with_sslmode_require_speaks_tls() {
+    let Some(db) = TestDb::postgres("tls").await else {
+        eprintln!("GW502_TEST_DATABASE_URL not set: postgres TLS test not run");
+        return;
+    };
+    let url = format!("{}&sslmode=require&application_name=gw502_tls_test", db.url);
+    let store = Store::connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    let (admin, _) = db.admin.as_ref().unwrap();
+    let encrypted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+         WHERE a.application_name = 'gw502_tls_test' AND s.ssl",
+    )
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    assert!(encrypted > 0, "no TLS connection from the store");
+    store.close().await;
+    db.drop_schema().await;
+}
