@@ -34,6 +34,22 @@ macro_rules! incident_columns {
     };
 }
 
+/// The columns of `reports` an agent's report fills, as one literal.
+macro_rules! report_fields {
+    () => {
+        "host_id, agent_instance, seq, agent_version, generated_at_ms, received_at_ms, \
+         replayed, full_snapshot, interval_ms, spool_dropped, addresses, body"
+    };
+}
+
+/// The columns of `hosts`, as one literal.
+macro_rules! host_columns {
+    () => {
+        "host_id, first_seen_ms, last_seen_ms, last_generated_at_ms, agent_version, \
+         agent_instance, interval_ms, addresses, spool_dropped, report_count"
+    };
+}
+
 mod error;
 mod incident_queries;
 mod incidents;

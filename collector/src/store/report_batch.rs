@@ -15,12 +15,6 @@ use super::{InsertOutcome, NewReport, Store, StoreError, to_i64, to_json};
 /// both backends' parameter limits (SQLite 32,766, PostgreSQL 65,535).
 pub const MAX_BATCH: usize = 512;
 
-const REPORT_COLUMNS: &str = "host_id, agent_instance, seq, agent_version, generated_at_ms, \
-     received_at_ms, replayed, full_snapshot, interval_ms, spool_dropped, addresses, body";
-
-const HOST_COLUMNS: &str = "host_id, first_seen_ms, last_seen_ms, last_generated_at_ms, \
-     agent_version, agent_instance, interval_ms, addresses, spool_dropped, report_count";
-
 impl Store {
     /// Stores one report; see [`Store::insert_reports`].
     pub async fn insert_report(&self, r: &NewReport) -> Result<InsertOutcome, StoreError> {
@@ -56,9 +50,12 @@ impl Store {
         self.timed("insert_reports", async {
             let mut tx = self.begin_write().await?;
             let sql = format!(
-                "INSERT INTO reports ({REPORT_COLUMNS}) VALUES {} \
-                 ON CONFLICT (host_id, agent_instance, seq) DO NOTHING \
-                 RETURNING host_id, agent_instance, seq",
+                concat!(
+                    "INSERT INTO reports (",
+                    report_fields!(),
+                    ") VALUES {} ON CONFLICT (host_id, agent_instance, seq) DO NOTHING \
+                     RETURNING host_id, agent_instance, seq"
+                ),
                 placeholders(batch.len(), 12)
             );
             let mut insert = sqlx::query(&sql);
@@ -105,7 +102,7 @@ impl Store {
             let hosts = fold_hosts(new);
             if !hosts.is_empty() {
                 let sql = format!(
-                    "INSERT INTO hosts ({HOST_COLUMNS}) VALUES {} {}",
+                    concat!("INSERT INTO hosts (", host_columns!(), ") VALUES {} {}"),
                     placeholders(hosts.len(), 10),
                     include_str!("../../queries/upsert_host.sql")
                 );

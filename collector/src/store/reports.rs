@@ -13,15 +13,7 @@ use super::{
 
 macro_rules! report_columns {
     () => {
-        "id, host_id, agent_instance, seq, agent_version, generated_at_ms, received_at_ms, \
-         replayed, full_snapshot, interval_ms, spool_dropped, addresses, body"
-    };
-}
-
-macro_rules! host_columns {
-    () => {
-        "host_id, first_seen_ms, last_seen_ms, last_generated_at_ms, agent_version, \
-         agent_instance, interval_ms, addresses, spool_dropped, report_count"
+        concat!("id, ", report_fields!())
     };
 }
 
