@@ -5,7 +5,7 @@
 //! ([`crate::store::Store::add_site_hosts`], idempotent and safe against other
 //! collectors).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use gw502_proto::v1::HostReport;
@@ -14,10 +14,16 @@ use gw502_proto::v1::HostReport;
 /// forgotten membership is stored again, which changes nothing).
 const MAX_REMEMBERED: usize = 1_000_000;
 
-/// The `(site, host)` memberships known to be stored.
+/// The memberships known to be stored: host → its sites.
 #[derive(Default)]
 pub struct Discovered {
-    known: Mutex<HashSet<(String, String)>>,
+    known: Mutex<Known>,
+}
+
+#[derive(Default)]
+struct Known {
+    sites_of: HashMap<String, HashSet<String>>,
+    memberships: usize,
 }
 
 impl Discovered {
@@ -27,13 +33,14 @@ impl Discovered {
             return Vec::new();
         };
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = known.sites_of.get(&report.host_id);
         let mut names: Vec<String> = section
             .proxies
             .iter()
             .flat_map(|p| &p.servers)
             .flat_map(|s| &s.names)
             .filter(|name| is_site_name(name))
-            .filter(|name| !known.contains(&((*name).clone(), report.host_id.clone())))
+            .filter(|name| !stored.is_some_and(|sites| sites.contains(*name)))
             .cloned()
             .collect();
         names.sort();
@@ -43,11 +50,21 @@ impl Discovered {
 
     /// Records that `host` is stored as serving `sites`.
     pub fn remember(&self, host: &str, sites: Vec<String>) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() + sites.len() > MAX_REMEMBERED {
-            known.clear();
+        if sites.is_empty() {
+            return;
         }
-        known.extend(sites.into_iter().map(|site| (site, host.to_owned())));
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.memberships + sites.len() > MAX_REMEMBERED {
+            *known = Known::default();
+        }
+        let Known {
+            sites_of,
+            memberships,
+        } = &mut *known;
+        let stored = sites_of.entry(host.to_owned()).or_default();
+        for site in sites {
+            *memberships += usize::from(stored.insert(site));
+        }
     }
 }
 
