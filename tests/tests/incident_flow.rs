@@ -71,6 +71,19 @@ async fn open_one(h: &mut Harness, site: &str) -> anyhow::Result<Option<Incident
     Ok(h.open(site).await?.into_iter().next())
 }
 
+/// `host`'s app stops behind nginx; waits for the incident it opens on `site`.
+async fn app_goes_down(h: &mut Harness, host: &str, site: &str) -> anyhow::Result<Incident> {
+    h.send(app_down(host, site).sees("ok", 502, "nginx"))
+        .await?;
+    poll(
+        h,
+        "incident opens",
+        || None,
+        async |h: &mut Harness| open_one(h, site).await,
+    )
+    .await
+}
+
 async fn resolved(h: &mut Harness, site: &str, id: u64) -> anyhow::Result<Option<()>> {
     Ok(h.incidents(site)
         .await?
@@ -244,15 +257,7 @@ async fn routing_delivers_signed_webhooks_for_open_and_resolve() -> anyhow::Resu
     })
     .await?;
     let site = "routed.example";
-    h.send(app_down("h-routed", site).sees("ok", 502, "nginx"))
-        .await?;
-    let incident = poll(
-        &mut h,
-        "incident opens",
-        || None,
-        async |h: &mut Harness| open_one(h, site).await,
-    )
-    .await?;
+    let incident = app_goes_down(&mut h, "h-routed", site).await?;
     let deadline = tokio::time::Instant::now() + WAIT;
     while hook.received().is_empty() {
         anyhow::ensure!(
@@ -348,15 +353,7 @@ async fn routing_delivers_signed_webhooks_for_open_and_resolve() -> anyhow::Resu
 async fn a_restarted_collector_re_announces_open_incidents_to_alertmanager() -> anyhow::Result<()> {
     let mut h = Harness::start(|fleet| fast_config(fleet, "restart", Vec::new())).await?;
     let site = "restart.example";
-    h.send(app_down("h-restart", site).sees("ok", 502, "nginx"))
-        .await?;
-    let incident = poll(
-        &mut h,
-        "incident opens",
-        || None,
-        async |h: &mut Harness| open_one(h, site).await,
-    )
-    .await?;
+    let incident = app_goes_down(&mut h, "h-restart", site).await?;
     let addr = h.running.addr;
     let Harness { fleet, running, .. } = h;
     running.stop().await?;

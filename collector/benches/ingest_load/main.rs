@@ -83,13 +83,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if let Some(base) = &postgres {
-        let admin = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(base)
-            .await?;
-        admin
-            .execute(format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE").as_str())
-            .await?;
+        drop_schema(base).await?;
     }
     println!(
         "interval {} ms, window {} s after one warm-up interval\n",
@@ -106,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fresh_schema(base: &str) -> anyhow::Result<String> {
+/// Drops the bench schema if a previous run left it; returns the admin pool.
+async fn drop_schema(base: &str) -> anyhow::Result<sqlx::PgPool> {
     let admin = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(base)
@@ -114,6 +109,11 @@ async fn fresh_schema(base: &str) -> anyhow::Result<String> {
     admin
         .execute(format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE").as_str())
         .await?;
+    Ok(admin)
+}
+
+async fn fresh_schema(base: &str) -> anyhow::Result<String> {
+    let admin = drop_schema(base).await?;
     admin
         .execute(format!("CREATE SCHEMA {SCHEMA}").as_str())
         .await?;
