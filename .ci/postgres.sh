@@ -54,7 +54,8 @@ if ! pg_isready -q -h 127.0.0.1 -p "$port"; then
 fi
 
 psql_admin() {
-    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" -tA "$@"
+    # From /: the caller's directory (a private temp clone) is not the postgres user's to enter.
+    (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$port" -tA "$@")
 }
 
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'")" != "1" ]; then
