@@ -14,7 +14,7 @@ use gw502_proto::v1 as pb;
 use serde::Serialize;
 
 use crate::render::rfc3339;
-pub use gw502_collector::contract::{
+pub use gw502_vocab::contract::{
     EvidenceJson, IncidentJson, RecentChangeJson, VerdictJson, incident, verdict,
 };
 

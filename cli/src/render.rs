@@ -51,7 +51,7 @@ pub fn cell(s: &str, max: usize) -> String {
     out
 }
 
-pub use gw502_collector::contract::rfc3339;
+pub use gw502_vocab::contract::rfc3339;
 
 /// [`rfc3339`] or `-`.
 pub fn time_or_dash(ms: i64) -> String {

@@ -8,7 +8,6 @@
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts.
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
-//! - [`contract`]: the incident JSON contract shared by gw502ctl and webhooks.
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
 //!   [`all_in_one`]: collector plus local agent on embedded SQLite.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
@@ -22,7 +21,6 @@ pub mod all_in_one;
 pub mod attribution;
 pub mod auth;
 pub mod config;
-pub mod contract;
 pub mod deliveries;
 pub mod edge;
 pub mod edge_loop;

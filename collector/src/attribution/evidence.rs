@@ -6,9 +6,8 @@
 //! hostile log line can neither forge extra lines in a terminal nor bloat an
 //! incident.
 
-use std::fmt;
-
 use gw502_proto::v1::{EdgeObservation, HostReport};
+pub use gw502_vocab::Source;
 
 /// Everything known about one site, as one value: the engine's only input.
 #[derive(Debug, Clone, Default)]
@@ -52,52 +51,6 @@ impl HostEvidence {
     pub fn is_stale(&self, now_ms: i64) -> bool {
         let interval = i64::from(self.interval_ms.max(1000));
         now_ms.saturating_sub(self.last_seen_ms) > 3 * interval
-    }
-}
-
-/// Where one evidence item came from (TAXONOMY §2 source words).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// A probe of the public URL (collector or agent vantage) or an origin.
-    EdgeProbe,
-    /// An agent's probe of an upstream target.
-    DirectProbe,
-    /// A proxy error-log signal.
-    ProxyLog,
-    /// Proxy access-log status counts.
-    AccessLog,
-    /// systemd unit state.
-    Systemd,
-    /// Listening sockets.
-    Sockets,
-    /// Journal entries and unit events.
-    Journal,
-    /// Name resolution results.
-    Dns,
-    /// Parsed proxy configuration and its test.
-    ProxyConfig,
-}
-
-impl Source {
-    /// The exact TAXONOMY word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::EdgeProbe => "edge_probe",
-            Source::DirectProbe => "direct_probe",
-            Source::ProxyLog => "proxy_log",
-            Source::AccessLog => "access_log",
-            Source::Systemd => "systemd",
-            Source::Sockets => "sockets",
-            Source::Journal => "journal",
-            Source::Dns => "dns",
-            Source::ProxyConfig => "proxy_config",
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

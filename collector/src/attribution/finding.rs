@@ -95,7 +95,8 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
     let id = h.id();
     let mut out = Vec::new();
     for s in h.signals() {
-        let mut candidates = Cause::parse_set(&s.cause);
+        // Unknown words stay visible: the detail below quotes the raw field.
+        let (mut candidates, _unknown) = Cause::parse_set(&s.cause);
         if candidates.is_empty() {
             candidates = lines::classify(&s.sample);
         }

@@ -9,8 +9,8 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-pub use crate::contract::rfc3339;
-use crate::contract::{self, IncidentJson};
+pub use gw502_vocab::clock::rfc3339;
+use gw502_vocab::contract::{self, IncidentJson};
 
 use super::log::Event;
 use super::receiver::WebhookReceiver;

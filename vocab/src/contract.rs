@@ -5,18 +5,8 @@
 
 use gw502_proto::v1 as pb;
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// `2024-05-01T10:00:00Z` for epoch milliseconds; `None` for 0 (unset) and
-/// out-of-range values.
-pub fn rfc3339(ms: i64) -> Option<String> {
-    if ms <= 0 {
-        return None;
-    }
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
-    t.format(&Rfc3339).ok()
-}
+pub use crate::clock::rfc3339;
 
 /// One incident: identity, times and its current verdict.
 #[derive(Debug, Clone, Serialize)]
