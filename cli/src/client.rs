@@ -68,8 +68,7 @@ pub fn server_name(url: &str) -> Result<(Uri, String), CtlError> {
 pub async fn connect(settings: &Settings) -> Result<Connection, CtlError> {
     let (uri, host) = server_name(&settings.collector)?;
     let load = |what: &str, path: &std::path::Path| {
-        gw502_collector::pki::load_pem(path)
-            .map_err(|e| CtlError::Config(format!("cannot load {what}: {e}")))
+        gw502_pki::load_pem(path).map_err(|e| CtlError::Config(format!("cannot load {what}: {e}")))
     };
     let ca = load("CA certificate", &settings.ca)?;
     let cert = load("client certificate", &settings.cert)?;
@@ -77,7 +76,7 @@ pub async fn connect(settings: &Settings) -> Result<Connection, CtlError> {
     let role = CertificateDer::pem_slice_iter(&cert)
         .next()
         .and_then(|c| c.ok())
-        .and_then(|der| gw502_collector::pki::identity_from_der(&der).ok())
+        .and_then(|der| gw502_pki::identity_from_der(&der).ok())
         .map(|id| id.role.as_str().to_owned());
     let ctx = Context {
         url: settings.collector.clone(),

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use futures::StreamExt;
-use gw502_collector::pki::{self, Role};
+use gw502_pki::{self as pki, Role};
 use gw502_proto::v1 as pb;
 use serde::Serialize;
 

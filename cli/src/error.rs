@@ -86,7 +86,7 @@ pub enum CtlError {
     },
     /// Local PKI operation failed.
     #[error(transparent)]
-    Pki(#[from] gw502_collector::pki::PkiError),
+    Pki(#[from] gw502_pki::PkiError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

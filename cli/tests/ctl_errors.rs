@@ -1,6 +1,6 @@
 //! End-to-end tests of the real `gw502ctl` binary against real sockets and a
 //! real tonic mTLS server started here, with certificates issued in the test
-//! by `gw502_collector::pki`: the one-line errors and exit codes for an
+//! by `gw502_pki`: the one-line errors and exit codes for an
 //! unreachable collector, an untrusted collector certificate, a certificate
 //! of the wrong role, an unknown incident and missing settings, and the
 //! happy path in text and JSON.
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use gw502_collector::pki::{self, Role};
+use gw502_pki::{self as pki, Role};
 use gw502_proto::v1 as pb;
 use gw502_proto::v1::query_server::{Query, QueryServer};
 use tokio::net::TcpListener;

@@ -14,7 +14,7 @@ use gw502_agent::settings::Problems;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, RawConfig, RawTls};
-use crate::pki::{self, Role};
+use gw502_pki::{self as pki, Role};
 
 /// Options of the all-in-one mode.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@
 
 use tonic::{Request, Status};
 
-use crate::pki::{Identity, Role, identity_from_der};
+use gw502_pki::{Identity, Role, identity_from_der};
 
 /// The caller of one RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]

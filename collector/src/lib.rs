@@ -3,7 +3,6 @@
 //!
 //! # Layout
 //!
-//! - [`pki`]: the fleet CA and the certificates of agents, collectors and operators.
 //! - [`store`]: reports, sites, observations, incidents and deliveries in SQLite or PostgreSQL.
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts.
@@ -27,7 +26,6 @@ pub mod edge_loop;
 pub mod hub;
 pub mod incidents;
 pub mod ingest;
-pub mod pki;
 pub mod query;
 pub mod routing;
 pub mod server;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gw502_collector::config::{Config, RawConfig, RawTls};
-use gw502_collector::pki::{self, Role};
+use gw502_pki::{self as pki, Role};
 use gw502_proto::v1::ingest_client::IngestClient;
 use gw502_proto::v1::query_client::QueryClient;
 use tokio::net::TcpListener;

@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use gw502_collector::pki::Role;
+use gw502_pki::Role;
 use serde_json::Value;
 
 use crate::fleet::Running;
@@ -222,7 +222,7 @@ impl LabFleet {
 }
 
 fn pki_leaf_paths(pki: &LabPki) -> (PathBuf, PathBuf) {
-    gw502_collector::pki::leaf_paths(&pki.dir(), Role::Operator, "lab")
+    gw502_pki::leaf_paths(&pki.dir(), Role::Operator, "lab")
 }
 
 impl Drop for LabFleet {

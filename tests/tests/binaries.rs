@@ -80,7 +80,7 @@ fn quick_start_all_in_one_then_ctl_sees_this_host() {
         endpoint.exists()
     });
 
-    let host = gw502_collector::pki::local_hostname();
+    let host = gw502_pki::local_hostname();
     let mut hosts = String::new();
     wait_for(
         "the local agent's first report",
@@ -251,7 +251,7 @@ fn the_documented_example_configs_are_valid() {
 fn collector_serves_metrics_and_takes_the_hard_open_files_limit() {
     let fleet = gw502_tests::fleet::Fleet::new().unwrap();
     let (cert, key) = fleet
-        .issue(gw502_collector::pki::Role::Collector, "collector")
+        .issue(gw502_pki::Role::Collector, "collector")
         .unwrap();
     let metrics_port = free_port();
     let grpc_port = free_port();

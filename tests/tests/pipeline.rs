@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gw502_collector::pki::Role;
+use gw502_pki::Role;
 use gw502_proto::v1::{
     HostReport, ListHostsRequest, ListIncidentsRequest, ProxyConfig, ProxyConfigSection,
     VirtualServer,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gw502_collector::config::Config;
-use gw502_collector::pki::{self, Role};
+use gw502_pki::{self as pki, Role};
 
 use crate::fleet::Running;
 use crate::lab::BRIDGE_IP;

@@ -1,4 +1,4 @@
-//! The fleet PKI: one ECDSA P-256 CA that signs the certificates of agents,
+//! gw502-pki, the fleet PKI: one ECDSA P-256 CA that signs the certificates of agents,
 //! collectors and operators.
 //!
 //! Every leaf carries its fleet identity as a URI SAN
@@ -11,6 +11,8 @@
 //! ca.crt  ca.key (0600)
 //! agents/<name>.crt|.key  collectors/<name>.crt|.key  operators/<name>.crt|.key
 //! ```
+
+#![warn(missing_docs)]
 
 mod files;
 mod identity;
