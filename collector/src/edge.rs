@@ -6,7 +6,7 @@
 //! resolved once, internal addresses are refused with outcome `blocked`
 //! (nothing is sent), and the fetch connects to the vetted address. The
 //! fetch, fingerprints and observation shape are shared with the agent's
-//! cross-probes (`gw502_agent::probe`).
+//! cross-probes (`gw502_probe`).
 
 pub mod guard;
 
@@ -16,9 +16,10 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use gw502_agent::probe::cross::{ObservationLabels, now_ms, observation};
-use gw502_agent::probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
+use gw502_probe::observation::{ObservationLabels, observation};
+use gw502_probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
 use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::clock::now_ms;
 use serde::{Deserialize, Deserializer};
 
 pub use guard::{Cidr, Guard, Refusal, Vetted};

@@ -14,10 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
 
-use super::client::{ProbeRequest, Protocol, probe};
-use super::connect::Endpoint;
-use super::tls::TlsPolicy;
 use crate::source::{Scope, Source, Unavailable};
+use gw502_probe::{Endpoint, ProbeRequest, Protocol, TlsPolicy, probe};
 
 /// Bounds and policy of the direct probes.
 #[derive(Debug, Clone)]

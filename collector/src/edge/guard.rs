@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-use gw502_agent::probe::fetch::{Target, parse_target};
+use gw502_probe::fetch::{Target, parse_target};
 use serde::{Deserialize, Deserializer};
 
 /// An IPv4 or IPv6 network such as `10.77.0.0/24`.

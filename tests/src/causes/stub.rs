@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// nginx 1.22.1's own 502 page (agent/fixtures/pages/nginx-502.http).
-pub const NGINX_502: &[u8] = include_bytes!("../../../agent/fixtures/pages/nginx-502.http");
-/// HAProxy 2.6.12's 503 with no server available (agent/fixtures/pages/haproxy-503.http).
-pub const HAPROXY_503: &[u8] = include_bytes!("../../../agent/fixtures/pages/haproxy-503.http");
+/// nginx 1.22.1's own 502 page (probe/fixtures/pages/nginx-502.http).
+pub const NGINX_502: &[u8] = include_bytes!("../../../probe/fixtures/pages/nginx-502.http");
+/// HAProxy 2.6.12's 503 with no server available (probe/fixtures/pages/haproxy-503.http).
+pub const HAPROXY_503: &[u8] = include_bytes!("../../../probe/fixtures/pages/haproxy-503.http");
 
 /// A healthy answer from the application.
 pub fn ok_page() -> Vec<u8> {

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn words_match_the_contract() {
-        let doc = include_str!("../../../docs/PROBES.md");
+        let doc = include_str!("../../docs/PROBES.md");
         for o in [
             Outcome::Ok,
             Outcome::Refused,

@@ -197,7 +197,7 @@ pub fn fingerprint(status: u16, headers: &[(String, String)], body: &[u8]) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::head::parse_response_head;
+    use crate::head::parse_response_head;
 
     fn captured(raw: &[u8]) -> Fingerprint {
         let head = parse_response_head(raw).unwrap();
@@ -214,32 +214,26 @@ mod tests {
     #[test]
     fn captured_proxy_pages() {
         let rows: [(&[u8], &str); 7] = [
+            (include_bytes!("../fixtures/pages/nginx-502.http"), "nginx"),
+            (include_bytes!("../fixtures/pages/nginx-504.http"), "nginx"),
             (
-                include_bytes!("../../fixtures/pages/nginx-502.http"),
+                include_bytes!("../fixtures/pages/nginx-502-tokens-off.http"),
                 "nginx",
             ),
             (
-                include_bytes!("../../fixtures/pages/nginx-504.http"),
+                include_bytes!("../fixtures/pages/nginx-400-plain-http-to-https.http"),
                 "nginx",
             ),
             (
-                include_bytes!("../../fixtures/pages/nginx-502-tokens-off.http"),
-                "nginx",
-            ),
-            (
-                include_bytes!("../../fixtures/pages/nginx-400-plain-http-to-https.http"),
-                "nginx",
-            ),
-            (
-                include_bytes!("../../fixtures/pages/haproxy-502.http"),
+                include_bytes!("../fixtures/pages/haproxy-502.http"),
                 "haproxy",
             ),
             (
-                include_bytes!("../../fixtures/pages/haproxy-503.http"),
+                include_bytes!("../fixtures/pages/haproxy-503.http"),
                 "haproxy",
             ),
             (
-                include_bytes!("../../fixtures/pages/haproxy-504.http"),
+                include_bytes!("../fixtures/pages/haproxy-504.http"),
                 "haproxy",
             ),
         ];
@@ -277,7 +271,7 @@ mod tests {
         let relayed = fingerprint(
             502,
             &h(&[("server", "cloudflare"), ("cf-ray", "x")]),
-            include_bytes!("../../fixtures/pages/nginx-502.http")
+            include_bytes!("../fixtures/pages/nginx-502.http")
                 .split_at(170)
                 .1,
         );

@@ -1,8 +1,8 @@
 //! HTTPS and plain-to-TLS probes against a real nginx with certificates made
 //! in the test.
 
-use super::servers::{closed_port, nginx, pki};
-use crate::probe::{Endpoint, Outcome, ProbeRequest, Protocol, TlsPolicy, probe};
+use crate::testing::{closed_port, nginx, pki};
+use crate::{Endpoint, Outcome, ProbeRequest, Protocol, TlsPolicy, probe};
 
 fn request(port: u16, protocol: Protocol, name: &str, policy: TlsPolicy) -> ProbeRequest {
     let mut r = ProbeRequest::new(

@@ -1,7 +1,7 @@
 //! FastCGI probes against a real PHP-FPM pool on a unix socket.
 
-use super::servers::php_fpm;
-use crate::probe::{Endpoint, Outcome, ProbeRequest, Protocol, probe};
+use crate::testing::php_fpm;
+use crate::{Endpoint, Outcome, ProbeRequest, Protocol, probe};
 
 #[tokio::test]
 async fn live_pool_answers_with_its_status() {

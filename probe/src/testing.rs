@@ -1,4 +1,4 @@
-//! Real servers for the probe tests: misbehaving TCP servers on loopback
+//! Real servers for probe tests, here and in the crates that probe: misbehaving TCP servers on loopback
 //! port 0, nginx and PHP-FPM started in temp dirs, and test certificates.
 
 use std::net::SocketAddr;
@@ -25,11 +25,15 @@ pub enum Behaviour {
 
 /// A server on 127.0.0.1:<port> that records the requests it saw.
 pub struct TestServer {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Every request it read, in order.
     pub requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Connections accepted.
     pub accepted: Arc<Mutex<usize>>,
 }
 
+/// Starts a server on 127.0.0.1 port 0 that treats every connection with `behaviour`.
 pub async fn serve(behaviour: Behaviour) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -87,6 +91,7 @@ pub fn closed_port() -> u16 {
 
 /// A child process killed on drop.
 pub struct Running {
+    /// The server process, stopped on drop.
     pub child: Child,
 }
 
@@ -162,11 +167,15 @@ pub fn php_fpm(dir: &Path) -> Running {
 
 /// A test CA and a leaf for `names`, optionally already expired.
 pub struct TestPki {
+    /// The CA certificate to trust.
     pub ca_der: rustls::pki_types::CertificateDer<'static>,
+    /// The leaf certificate.
     pub cert_pem: String,
+    /// The leaf's private key.
     pub key_pem: String,
 }
 
+/// Issues a test CA and a leaf for `names`.
 pub fn pki(names: &[&str], expired: bool) -> TestPki {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

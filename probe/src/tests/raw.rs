@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::servers::{Behaviour, closed_port, serve};
-use crate::probe::{Endpoint, Outcome, Phase, ProbeRequest, Protocol, probe};
+use crate::testing::{Behaviour, closed_port, serve};
+use crate::{Endpoint, Outcome, Phase, ProbeRequest, Protocol, probe};
 
 fn tcp(port: u16, protocol: Protocol) -> ProbeRequest {
     ProbeRequest::new(
