@@ -2,9 +2,7 @@
 //! [`ProbeSource`] probes every upstream target the proxy configs name (the
 //! `curl -i http://127.0.0.1:3000` an operator would run), and
 //! [`CrossProbeSource`] fetches public site URLs as an extra vantage point.
-//!
-//! - [`direct`]: [`ProbeSource`].
-//! - [`cross`]: [`CrossProbeSource`].
+//! Each lives in its own module, [`direct`] and [`cross`].
 
 pub mod cross;
 pub mod direct;
