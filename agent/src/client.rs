@@ -12,7 +12,7 @@ use gw502_proto::v1::{HostReport, ReportAck};
 use rand::Rng;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use crate::settings::Tls;
+use gw502_daemon::settings::Tls;
 
 /// Why the client could not be set up or a report not delivered.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
-pub use crate::settings::{RawTls, Tls};
 use crate::source::Roots;
+use gw502_daemon::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
+pub use gw502_daemon::settings::{RawTls, Tls};
 
 /// The raw file.
 #[derive(Debug, Default, Deserialize)]
@@ -126,11 +126,8 @@ impl RawConfig {
     /// Checks every key, returning all problems at once.
     pub fn validate(self, path: &Path, mut problems: Problems) -> Result<Config, ConfigError> {
         let host_id = self.host_id.unwrap_or_else(local_host_name);
-        if !valid_name(&host_id) {
-            problems.push(
-                "host_id",
-                format!("{host_id:?} must be 1-253 characters of A-Z a-z 0-9 . _ -"),
-            );
+        if let Err(reason) = gw502_vocab::name::check_name(&host_id) {
+            problems.push("host_id", format!("{host_id:?}: {reason}"));
         }
         let collector = self.collector.unwrap_or_default();
         if collector.is_empty() {
@@ -202,14 +199,6 @@ impl RawConfig {
     }
 }
 
-/// True for names usable as host ids and certificate names.
-pub fn valid_name(name: &str) -> bool {
-    (1..=253).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// The kernel's host name, the default host id.
 pub fn local_host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -222,7 +211,7 @@ pub fn local_host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::parse_toml;
+    use gw502_daemon::settings::parse_toml;
 
     fn validate(text: &str) -> Result<Config, ConfigError> {
         let path = Path::new("agent.toml");

@@ -14,8 +14,7 @@
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
 //! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
-//! - [`config`]: the agent config; [`telemetry`]: logs, metrics, signals.
-//! - [`settings`]: config-file plumbing (problems with keys, exit code 64).
+//! - [`config`]: the agent config (its plumbing, logs and metrics come from `gw502-daemon`).
 #![warn(missing_docs)]
 
 pub mod bound;
@@ -29,10 +28,8 @@ pub mod proxy_config;
 pub mod proxy_log;
 pub mod report;
 pub mod run;
-pub mod settings;
 pub mod snapshot;
 pub mod sockets;
 pub mod source;
 pub mod spool;
 pub mod systemd;
-pub mod telemetry;

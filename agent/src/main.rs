@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gw502_agent::config::Config;
-use gw502_agent::settings::EXIT_CONFIG;
+use gw502_daemon::settings::EXIT_CONFIG;
 
 /// gw502 host agent: gathers the evidence behind 502s on this host
 /// (systemd, listening sockets, journal, proxy config, upstream probes, DNS,
@@ -48,7 +48,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    gw502_agent::telemetry::init_logging();
+    gw502_daemon::telemetry::init_logging();
     let command = args.command.unwrap_or(Command::Run);
     let config = match &command {
         // A snapshot works without a config: it needs no collector.
@@ -80,10 +80,12 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = config.metrics_listen {
-        gw502_agent::telemetry::serve_metrics(addr)?;
+        gw502_daemon::telemetry::serve_metrics(addr)?;
     }
     tracing::info!(host_id = %config.host_id, collector = %config.collector, "agent starting");
     let agent = gw502_agent::run::Agent::new(config)?;
-    agent.run(gw502_agent::telemetry::shutdown_signal()).await?;
+    agent
+        .run(gw502_daemon::telemetry::shutdown_signal())
+        .await?;
     Ok(())
 }

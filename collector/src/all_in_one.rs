@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use gw502_agent::settings::Problems;
+use gw502_daemon::settings::Problems;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, RawConfig, RawTls};
@@ -61,7 +61,7 @@ pub async fn run(
     let agent_config = gw502_agent::config::RawConfig {
         host_id: Some(host_id),
         collector: Some(endpoint),
-        interval: Some(gw502_agent::settings::HumanDuration(options.interval)),
+        interval: Some(gw502_daemon::settings::HumanDuration(options.interval)),
         state_dir: Some(dir.join("agent")),
         tls: gw502_agent::config::RawTls {
             ca: Some(ca),

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use gw502_agent::settings::{ConfigError, HumanDuration, Problems, load_toml};
-pub use gw502_agent::settings::{RawTls, Tls};
+use gw502_daemon::settings::{ConfigError, HumanDuration, Problems, load_toml};
+pub use gw502_daemon::settings::{RawTls, Tls};
 use serde::Deserialize;
 
 use crate::edge::EdgeSettings;
@@ -245,7 +245,7 @@ fn nix_hostname() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gw502_agent::settings::parse_toml;
+    use gw502_daemon::settings::parse_toml;
 
     fn validate(text: &str) -> Result<Config, ConfigError> {
         let path = Path::new("collector.toml");

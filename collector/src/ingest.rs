@@ -90,7 +90,7 @@ impl Ingest for IngestService {
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         let started = Instant::now();
         let report = request.get_ref();
-        if !gw502_agent::config::valid_name(&report.host_id) {
+        if gw502_vocab::name::check_name(&report.host_id).is_err() {
             return Err(Status::invalid_argument(
                 "host_id must be 1-253 characters of A-Z a-z 0-9 . _ -",
             ));

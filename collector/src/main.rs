@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use gw502_agent::settings::EXIT_CONFIG;
-use gw502_agent::telemetry;
 use gw502_collector::config::Config;
+use gw502_daemon::settings::EXIT_CONFIG;
+use gw502_daemon::telemetry;
 
 /// gw502 collector: stores agent reports, probes sites from the outside,
 /// attributes every 5xx to a layer and cause, keeps incidents and routes them.

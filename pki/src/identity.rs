@@ -15,8 +15,7 @@ use super::PkiError;
 /// The URI prefix of every gw502 identity SAN.
 pub const SPIFFE_PREFIX: &str = "spiffe://gw502/";
 
-/// The longest name accepted (a DNS name's limit, since a name may be a host id).
-pub const MAX_NAME_LEN: usize = 253;
+pub use gw502_vocab::name::MAX_NAME_LEN;
 
 /// What a certificate holder may do in the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,20 +108,7 @@ impl fmt::Display for Identity {
 /// Checks a certificate name: 1 to 253 characters of `[A-Za-z0-9._-]`, not
 /// `.` or `..` (a name becomes a file name and a host id).
 pub fn validate_name(name: &str) -> Result<(), PkiError> {
-    let reason = if name.is_empty() {
-        Some("empty")
-    } else if name.len() > MAX_NAME_LEN {
-        Some("longer than 253 characters")
-    } else if name == "." || name == ".." {
-        Some("not a usable file name")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        Some("only A-Z, a-z, 0-9, '.', '_' and '-' are allowed")
-    } else {
-        None
-    };
+    let reason = gw502_vocab::name::check_name(name).err();
     match reason {
         Some(reason) => Err(PkiError::InvalidName {
             name: name.escape_debug().to_string(),

@@ -14,6 +14,7 @@
 //! - [`probe`]: [`Outcome`] and [`Phase`], how a probe attempt ended (docs/PROBES.md).
 //! - [`contract`]: the incident JSON of `gw502ctl --json` and webhook payloads.
 //! - [`clock`]: epoch milliseconds, the one time unit on the wire.
+//! - [`name`]: the one rule for host ids and certificate names.
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -22,6 +23,7 @@ mod words;
 pub mod clock;
 pub mod contract;
 pub mod evidence;
+pub mod name;
 pub mod probe;
 pub mod verdict;
 
