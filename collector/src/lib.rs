@@ -7,8 +7,7 @@
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts.
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
-//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
-//!   [`all_in_one`]: collector plus local agent on embedded SQLite.
+//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
@@ -16,7 +15,6 @@
 //!   [`deliveries`]: the escalation delivery log in the store.
 #![warn(missing_docs)]
 
-pub mod all_in_one;
 pub mod attribution;
 pub mod auth;
 pub mod config;

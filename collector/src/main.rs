@@ -1,10 +1,8 @@
 //! `gw502-collector`: parses arguments, sets up logging, loads the config and
 //! hands a bound listener to the library.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use gw502_collector::config::Config;
@@ -13,10 +11,11 @@ use gw502_daemon::telemetry;
 
 /// gw502 collector: stores agent reports, probes sites from the outside,
 /// attributes every 5xx to a layer and cause, keeps incidents and routes them.
+/// (For one machine with a local agent, see `gw502-all-in-one`.)
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  gw502-collector all-in-one --data-dir ./gw502-data\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml"
+    after_help = "Examples:\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml"
 )]
 struct Args {
     #[command(subcommand)]
@@ -29,19 +28,6 @@ enum Command {
     Run {
         #[command(flatten)]
         config: ConfigFile,
-    },
-    /// Collector on embedded SQLite plus an agent for this host, over mTLS on
-    /// loopback. Creates the PKI in DIR if absent; then `gw502ctl --data-dir DIR hosts`.
-    AllInOne {
-        /// Where PKI, database and agent state live.
-        #[arg(long, env = "GW502_DATA_DIR", default_value = "./gw502-data")]
-        data_dir: PathBuf,
-        /// Loopback address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7502")]
-        listen: SocketAddr,
-        /// Agent report interval (e.g. 10s).
-        #[arg(long, default_value = "10s", value_parser = humantime_duration)]
-        interval: Duration,
     },
     /// Validate a config file and exit (64 with every problem listed when bad).
     CheckConfig {
@@ -61,10 +47,6 @@ struct ConfigFile {
         default_value = "/etc/gw502/collector.toml"
     )]
     config: PathBuf,
-}
-
-fn humantime_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// jemalloc: the evaluator decodes and folds many short-lived reports, and
@@ -94,22 +76,6 @@ async fn main() -> ExitCode {
             Ok(config) => run(config).await,
             Err(code) => return code,
         },
-        Command::AllInOne {
-            data_dir,
-            listen,
-            interval,
-        } => {
-            if !listen.ip().is_loopback() {
-                eprintln!("all-in-one listens on loopback only, not {listen}");
-                return ExitCode::from(EXIT_CONFIG as u8);
-            }
-            let options = gw502_collector::all_in_one::AllInOne {
-                data_dir,
-                listen,
-                interval,
-            };
-            gw502_collector::all_in_one::run(options, telemetry::shutdown_signal()).await
-        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,15 +60,8 @@ fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
 #[test]
 fn quick_start_all_in_one_then_ctl_sees_this_host() {
     let data = tempfile::tempdir().unwrap();
-    let child = Command::new(bin("gw502-collector"))
-        .args([
-            "all-in-one",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "1s",
-            "--data-dir",
-        ])
+    let child = Command::new(bin("gw502-all-in-one"))
+        .args(["--listen", "127.0.0.1:0", "--interval", "1s", "--data-dir"])
         .arg(data.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

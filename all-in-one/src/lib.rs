@@ -1,20 +1,21 @@
-//! `gw502-collector all-in-one --data-dir DIR`: a collector on embedded
-//! SQLite plus an in-process agent for this host, over real mTLS on loopback.
+//! gw502-all-in-one, the quick start: `gw502-all-in-one --data-dir DIR` runs
+//! a collector on embedded SQLite plus an in-process agent for this host,
+//! over real mTLS on loopback. It is the one crate that links both daemons.
 //!
 //! The data dir holds everything: `pki/` (created if absent: CA, collector
 //! `local`, operator `admin`, agent `<hostname>`), `collector.db`, the agent's
 //! spool and cursor under `agent/`, and `endpoint`, the address gw502ctl
 //! reads with `gw502ctl --data-dir DIR`.
+#![warn(missing_docs)]
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use gw502_collector::config::{Config, RawConfig, RawTls};
 use gw502_daemon::settings::Problems;
-use tokio::net::TcpListener;
-
-use crate::config::{Config, RawConfig, RawTls};
 use gw502_pki::{self as pki, Role};
+use tokio::net::TcpListener;
 
 /// Options of the all-in-one mode.
 #[derive(Debug, Clone)]
@@ -80,7 +81,7 @@ pub async fn run(
         let _ = agent_stop.changed().await;
     }));
     let mut server_stop = stop_rx;
-    let server = tokio::spawn(crate::server::run(config, listener, async move {
+    let server = tokio::spawn(gw502_collector::server::run(config, listener, async move {
         let _ = server_stop.changed().await;
     }));
     shutdown.await;
