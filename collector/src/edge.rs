@@ -16,6 +16,7 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use gw502_probe::fetch::Target;
 use gw502_probe::observation::{ObservationLabels, observation};
 use gw502_probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
 use gw502_proto::v1::EdgeObservation;
@@ -76,6 +77,28 @@ pub struct SiteTarget {
     pub url: String,
     /// Hosts that serve it.
     pub origins: Vec<OriginTarget>,
+}
+
+impl SiteTarget {
+    /// The Host header and TLS server name to send for `url`: the URL's own,
+    /// unless the URL names an address and the site a host name. Then the
+    /// name is sent, the way `curl --resolve name:port:address` does, so the
+    /// vhost that serves the site answers, and its logs name the site.
+    fn virtual_host(&self, url: &Target) -> (String, String) {
+        let by_address = url.host.parse::<IpAddr>().is_ok();
+        let name = self.name.trim();
+        if by_address && matches!(url::Host::parse(name), Ok(url::Host::Domain(_))) {
+            let default_port = if url.tls { 443 } else { 80 };
+            let authority = if url.port == default_port {
+                name.to_string()
+            } else {
+                format!("{name}:{}", url.port)
+            };
+            (authority, name.to_string())
+        } else {
+            (url.authority.clone(), url.host.clone())
+        }
+    }
 }
 
 /// Probes sites from this collector.
@@ -150,8 +173,11 @@ impl EdgeProber {
         let at_ms = now_ms();
         let (public, vetted) = match self.guard.vet(&site.url).await {
             Ok(vetted) => {
-                let fetched = fetch(&self.request(&site.url, vetted.peer)).await;
-                (fetched, Some(vetted))
+                let mut request = self.request(&site.url, vetted.peer);
+                let (host, sni) = site.virtual_host(&vetted.target);
+                request.host_header = Some(host);
+                request.tls_name = Some(sni);
+                (fetch(&request).await, Some(vetted))
             }
             Err(refusal) => (refused(&refusal), None),
         };
@@ -180,8 +206,7 @@ impl EdgeProber {
             let target = format!("origin/{}", origin.host_id);
             let peer = SocketAddr::new(origin.address, origin.port.unwrap_or(vetted.target.port));
             let url = site.url.clone();
-            let host = vetted.target.authority.clone();
-            let sni = vetted.target.host.clone();
+            let (host, sni) = site.virtual_host(&vetted.target);
             async move {
                 let at_ms = now_ms();
                 let fetched = match self.guard.check(peer.ip()) {

@@ -1,6 +1,7 @@
 //! Edge probes against real servers on loopback: the SSRF guard keeping a
 //! probe from connecting at all, real nginx and HAProxy error pages, and a
-//! Cloudflare-shaped answer that sends the prober to the origin.
+//! Cloudflare-shaped answer that sends the prober to the origin, and a site
+//! configured by address probed under its name.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -277,5 +278,51 @@ async fn cloudflare_answer_sends_the_prober_to_each_origin() {
     assert_eq!(
         web3.outcome, "blocked",
         "an origin outside the allowed networks is never contacted"
+    );
+}
+
+#[tokio::test]
+async fn a_site_configured_by_address_is_probed_under_its_name() {
+    let origin =
+        serve(b"HTTP/1.1 502 Bad Gateway\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n").await;
+    let port = origin.addr.port();
+    let by_address = SiteTarget {
+        name: "shop.example".into(),
+        url: format!("http://127.0.0.1:{port}/"),
+        origins: vec![OriginTarget {
+            host_id: "web-1".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: None,
+        }],
+    };
+    let obs = EdgeProber::new(settings(true), "collector/c1")
+        .probe_site(&by_address)
+        .await;
+    assert_eq!(
+        obs.len(),
+        2,
+        "a failing public probe sends the prober to the origin: {obs:?}"
+    );
+    let seen = origin.requests.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        assert!(
+            request.contains(&format!("Host: shop.example:{port}\r\n")),
+            "public and origin probes send the site's name: {request}"
+        );
+    }
+
+    // A site whose name is no host name keeps the URL's own Host.
+    let plain = SiteTarget {
+        name: "Shop EU".into(),
+        ..by_address
+    };
+    EdgeProber::new(settings(true), "collector/c1")
+        .probe_public(&plain)
+        .await;
+    let last = origin.requests.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        last.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+        "{last}"
     );
 }
