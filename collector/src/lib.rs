@@ -6,7 +6,8 @@
 //! - [`pki`]: the fleet CA and the certificates of agents, collectors and operators.
 //! - [`store`]: reports, sites, observations, incidents and deliveries in SQLite or PostgreSQL.
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
-//! - [`attribution`]: the pure engine from a site's evidence to verdicts.
+//! - [`attribution`]: the pure engine from a site's evidence to verdicts (the
+//!   `gw502-attribution` crate, re-exported).
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
 //!   [`all_in_one`]: collector plus local agent on embedded SQLite.
@@ -18,7 +19,6 @@
 #![warn(missing_docs)]
 
 pub mod all_in_one;
-pub mod attribution;
 pub mod auth;
 pub mod config;
 pub mod deliveries;
@@ -34,3 +34,5 @@ pub mod server;
 pub mod sites;
 pub mod state;
 pub mod store;
+
+pub use gw502_attribution as attribution;
