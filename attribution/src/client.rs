@@ -5,6 +5,7 @@
 use super::Cx;
 use super::edge::evidence;
 use super::finding::Finding;
+use super::precedence::{Support, Tier};
 use super::verdict::{Cause, Hop};
 
 /// A client_path finding, when the vantages disagree and the origin is quiet.
@@ -31,7 +32,8 @@ pub(crate) fn rule(cx: &Cx<'_>) -> Option<Finding> {
     };
     Some(Finding {
         cause: Cause::ClientPath,
-        confidence: 0.75,
+        tier: Tier::Inferred,
+        support: Support::default(),
         status: None,
         emitted_by: emitted,
         evidence: ev,

@@ -17,6 +17,7 @@ use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::{Support, Tier};
 use super::signal::{edge_made, is_failure};
 use super::verdict::Cause;
 
@@ -69,13 +70,13 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
     let mut ev = vec![evidence(o)];
     ev.extend(origins.iter().take(3).map(|p| evidence(p)));
     let mut missing = Vec::new();
-    let confidence = if healthy {
-        0.88
+    let tier = if healthy {
+        Tier::Confirmed
     } else if !origins.is_empty() {
         return None;
     } else if cause == Cause::EdgeOriginDns {
         missing.push(format!("no direct probe of the origin of {}", cx.site.host));
-        0.75
+        Tier::Inferred
     } else if strict {
         return None;
     } else {
@@ -83,7 +84,7 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
             "no direct probe of the origin of {}; origin hosts show no errors",
             cx.site.host
         ));
-        0.45
+        Tier::Circumstantial
     };
     let vendor = if o.edge.is_empty() {
         o.fingerprint.as_str()
@@ -106,7 +107,8 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
     };
     Some(Finding {
         cause,
-        confidence,
+        tier,
+        support: Support::default(),
         status: None,
         emitted_by: None,
         evidence: ev,

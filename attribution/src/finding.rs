@@ -1,18 +1,20 @@
 //! The engine's middle: triggers (one failure indication on a host: a log
 //! signal, a failed direct probe, a failed origin probe, relayed 5xx access
 //! counts) carry candidate causes; layer rules confirm candidates into
-//! findings; findings of the same cause merge, and the best one wins.
+//! findings; findings of the same cause merge, and the best one wins by the
+//! precedence in [`super::precedence`].
 //!
 //! A trigger whose candidate set no rule confirms still counts: a single
 //! explicit cause (the line alone decides, e.g. `upstream sent too big
-//! header`) is kept at modest confidence, while an unresolved set only adds
-//! to `missing`.
+//! header`) is kept as circumstantial, while an unresolved set only adds to
+//! `missing`.
 
 use gw502_proto::v1::EdgeObservation;
 
 use super::evidence::{Evidence, Source};
 use super::host::HostView;
 use super::lines;
+use super::precedence::{self, Support, Tier};
 use super::target::Target;
 use super::verdict::{Cause, Hop};
 
@@ -40,8 +42,10 @@ pub(crate) struct Trigger {
 pub(crate) struct Finding {
     /// The cause.
     pub cause: Cause,
-    /// 0.0 to 1.0 before site-level adjustments.
-    pub confidence: f64,
+    /// How it was established; decides precedence and the base confidence.
+    pub tier: Tier,
+    /// The quality of the evidence behind it (corroboration, gaps).
+    pub support: Support,
     /// Status implied by the cause, used when nothing was observed.
     pub status: Option<u16>,
     /// Who emitted the status, when the rule knows better than the signal.
@@ -60,12 +64,13 @@ pub(crate) struct Finding {
 
 impl Finding {
     /// A finding built from a trigger plus extra evidence.
-    pub fn new(cause: Cause, confidence: f64, t: &Trigger, extra: Vec<Evidence>) -> Finding {
+    pub fn new(cause: Cause, tier: Tier, t: &Trigger, extra: Vec<Evidence>) -> Finding {
         let mut evidence = vec![t.evidence.clone()];
         evidence.extend(extra);
         Finding {
             cause,
-            confidence,
+            tier,
+            support: Support::default(),
             status: None,
             emitted_by: None,
             evidence,
@@ -200,8 +205,11 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
     out
 }
 
-/// Merges findings of the same cause (more independent items, more
-/// confidence) and returns the best one.
+/// Merges findings of the same cause (a new independent source counts as a
+/// corroboration) and returns the best one by tier, then precedence; the
+/// winner is contested when a rival cause of the same layer was found at the
+/// same tier (across layers one cause usually explains the other, which the
+/// precedence order already says).
 pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
     let mut merged: Vec<Finding> = Vec::new();
     for f in findings {
@@ -216,14 +224,13 @@ pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
                         m.evidence.push(e);
                     }
                 }
-                let top = m.confidence.max(f.confidence);
-                m.confidence = if new_sources {
-                    (top + 0.04).min(0.97)
-                } else {
-                    top
-                };
+                if new_sources {
+                    m.support.corroborations = m.support.corroborations.saturating_add(1);
+                }
+                let stronger = f.tier > m.tier;
+                m.tier = m.tier.max(f.tier);
                 m.first_ms = m.first_ms.min(f.first_ms);
-                if f.confidence > m.confidence - 0.04 && m.next_check.is_empty() {
+                if (stronger || m.next_check.is_empty()) && !f.next_check.is_empty() {
                     m.next_check = f.next_check;
                     m.summary = f.summary;
                 }
@@ -238,7 +245,21 @@ pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
             None => merged.push(f),
         }
     }
-    merged
-        .into_iter()
-        .reduce(|a, b| if b.confidence > a.confidence { b } else { a })
+    let contested = |w: &Finding| {
+        merged
+            .iter()
+            .any(|o| o.cause != w.cause && o.tier == w.tier && o.cause.layer() == w.cause.layer())
+    };
+    let mut best = merged
+        .iter()
+        .reduce(|a, b| {
+            if precedence::compare((b.tier, b.cause), (a.tier, a.cause)).is_gt() {
+                b
+            } else {
+                a
+            }
+        })?
+        .clone();
+    best.support.contested = contested(&best);
+    Some(best)
 }

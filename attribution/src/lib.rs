@@ -9,9 +9,11 @@
 //! into triggers with candidate causes, and the layer rules ([`proxy`],
 //! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
 //! with sockets, systemd and the journal into findings that carry their
-//! evidence. The best finding per failing host becomes a verdict; confidence
-//! drops for stale hosts and unavailable sources, and when nothing confirms a
-//! cause the verdict is `unknown/insufficient_evidence` naming what is missing.
+//! evidence. The best finding per failing host becomes a verdict: which cause
+//! wins and how confident the verdict is are decided in one place,
+//! [`precedence`] (named tiers, one cause order, one confidence formula).
+//! When nothing confirms a cause the verdict is
+//! `unknown/insufficient_evidence` naming what is missing.
 
 mod change;
 mod client;
@@ -24,6 +26,7 @@ mod handoff;
 mod host;
 mod lines;
 mod per_host;
+mod precedence;
 mod proxy;
 mod response;
 mod serving;
@@ -41,6 +44,7 @@ use gw502_proto::v1::EdgeObservation;
 
 use finding::Finding;
 use host::HostView;
+use precedence::{Support, Tier};
 use serving::Serves;
 use signal::SiteSignal;
 use target::{SiteAddr, Target};
@@ -189,7 +193,8 @@ impl<'a> Cx<'a> {
             .collect();
         Finding {
             cause: Cause::InsufficientEvidence,
-            confidence: 0.2,
+            tier: Tier::Unattributed,
+            support: Support::default(),
             status: None,
             emitted_by: None,
             evidence,
@@ -227,7 +232,7 @@ impl<'a> Cx<'a> {
             layer,
             cause: f.cause,
             status,
-            confidence: (f.confidence * 100.0).round() / 100.0,
+            confidence: (precedence::confidence(f.tier, &f.support) * 100.0).round() / 100.0,
             next_check: clean(&f.next_check, 300),
             owner: Owner::for_layer(layer),
             recent_change,

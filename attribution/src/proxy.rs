@@ -14,17 +14,18 @@ use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::{Support, Tier};
 use super::verdict::{Cause, Hop};
 
 /// Confirms a proxy-layer candidate of a trigger.
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
     match cause {
         Cause::ProxyDown => down(cx, h, Some(t)),
-        Cause::ProxyConfigInvalid => Some(Finding::new(cause, 0.85, t, config_failures(h)).say(
+        Cause::ProxyConfigInvalid => Some(Finding::new(cause, Tier::Confirmed, t, config_failures(h)).say(
             format!("run the proxy's config test on {} (nginx -t) and fix the [emerg] line", h.id()),
             format!("the proxy config on {} does not load", h.id()),
         )),
-        Cause::NoLiveUpstreams => Some(Finding::new(cause, 0.72, t, Vec::new()).say(
+        Cause::NoLiveUpstreams => Some(Finding::new(cause, Tier::Inferred, t, Vec::new()).say(
             format!("the proxy on {} marked every upstream down; check why each server failed (earlier error lines, max_fails)", h.id()),
             format!("the proxy on {} has no live upstream for {}", h.id(), cx.site.host),
         )),
@@ -38,8 +39,12 @@ pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<
     let failures = config_failures(h);
     let proxy_stopped = !out.is_empty();
     if !failures.is_empty() && (proxy_stopped || !triggers.is_empty() || cx.hosts.len() == 1) {
-        let conf = if proxy_stopped { 0.92 } else { 0.6 };
-        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, conf, failures);
+        let tier = if proxy_stopped {
+            Tier::Direct
+        } else {
+            Tier::Circumstantial
+        };
+        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, tier, failures);
         if let Some(stop) = out.first() {
             f.evidence.extend(stop.evidence.iter().cloned());
             f.emitted_by = stop.emitted_by;
@@ -109,10 +114,14 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
     if let Some(o) = refused {
         evidence.push(super::edge::evidence(o));
     }
-    let conf = if evidence.len() > 1 { 0.92 } else { 0.85 };
+    let tier = if evidence.len() > 1 {
+        Tier::Direct
+    } else {
+        Tier::Confirmed
+    };
     let mut f = match t {
-        Some(t) => Finding::new(Cause::ProxyDown, conf, t, evidence),
-        None => seed(cx, h, Cause::ProxyDown, conf, evidence),
+        Some(t) => Finding::new(Cause::ProxyDown, tier, t, evidence),
+        None => seed(cx, h, Cause::ProxyDown, tier, evidence),
     };
     f.emitted_by = Some(Hop::Unknown);
     Some(f.say(
@@ -197,13 +206,14 @@ fn seed(
     cx: &Cx<'_>,
     h: &HostView<'_>,
     cause: Cause,
-    confidence: f64,
+    tier: Tier,
     evidence: Vec<Evidence>,
 ) -> Finding {
     let _ = h;
     Finding {
         cause,
-        confidence,
+        tier,
+        support: Support::default(),
         status: None,
         emitted_by: None,
         evidence,
