@@ -2,6 +2,8 @@
 //! two others get good answers, and the origin logs nothing for the site.
 //! Then the failure lives on that vantage's network path, not in the chain.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::edge::evidence;
 use super::finding::Finding;
@@ -25,7 +27,7 @@ pub(crate) fn rule(cx: &Cx<'_>) -> Option<Finding> {
     }
     let mut ev = vec![evidence(only)];
     ev.extend(good.iter().take(3).map(|o| evidence(o)));
-    let emitted = if only.outcome == "ok" {
+    let emitted = if only.is(Outcome::Ok) {
         None
     } else {
         Some(Hop::Unknown)

@@ -9,7 +9,7 @@
 //! header`) is kept as circumstantial, while an unresolved set only adds to
 //! `missing`.
 
-use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::Outcome;
 
 use super::evidence::{Evidence, Source};
 use super::host::HostView;
@@ -17,6 +17,7 @@ use super::lines;
 use super::precedence::{self, Support, Tier};
 use super::target::Target;
 use super::verdict::{Cause, Hop};
+use super::wire::Observed;
 
 /// One failure indication on a host, with the causes it could mean.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub(crate) struct Trigger {
     pub evidence: Evidence,
     /// A line of text rules may read further (log sample, probe detail).
     pub text: String,
+    /// The probe's outcome, for probe triggers.
+    pub outcome: Option<Outcome>,
 }
 
 /// A confirmed cause on one host (or site-wide), with what confirmed it.
@@ -96,12 +99,13 @@ impl Finding {
 }
 
 /// The failure indications on one host for the site.
-pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec<Trigger> {
+pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Trigger> {
     let id = h.id();
     let mut out = Vec::new();
     for s in h.signals() {
-        // Unknown words stay visible: the detail below quotes the raw field.
-        let (mut candidates, _unknown) = Cause::parse_set(&s.cause);
+        // Unknown words stay visible: the detail below quotes the raw field and
+        // the verdict lists them in `missing`.
+        let mut candidates = s.causes.clone();
         if candidates.is_empty() {
             candidates = lines::classify(&s.sample);
         }
@@ -128,24 +132,25 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::ProxyLog,
             evidence: Evidence::new(Source::ProxyLog, id, s.last_at_ms, detail),
             text: s.sample.clone(),
+            outcome: None,
         });
     }
     for p in h.probes() {
         let status = u16::try_from(p.status).unwrap_or(0);
-        let failed = p.outcome != "ok" || status >= 500;
+        let failed = !p.is(Outcome::Ok) || status >= 500;
         if !failed {
             continue;
         }
         let target = p.target.as_ref().and_then(Target::from_config);
-        let candidates = if p.outcome == "ok" {
-            vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
-        } else {
-            lines::probe_candidates(&p.outcome, &p.phase, &p.detail)
+        let candidates = match p.outcome {
+            Some(Outcome::Ok) => vec![Cause::DependencyFailure, Cause::UpstreamReturnedError],
+            Some(o) => lines::probe_candidates(o, p.phase, &p.detail),
+            None => Vec::new(),
         };
         let shown = target.as_ref().map(Target::display).unwrap_or_default();
         let detail = format!(
             "probe {shown}: {} {} {} {}",
-            p.outcome, p.phase, p.status, p.detail
+            p.raw.outcome, p.raw.phase, p.status, p.detail
         );
         out.push(Trigger {
             candidates,
@@ -155,6 +160,7 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::DirectProbe,
             evidence: Evidence::new(Source::DirectProbe, id, p.at_ms, detail.trim_end()),
             text: p.detail.clone(),
+            outcome: p.outcome,
         });
     }
     for c in h.access_5xx() {
@@ -177,20 +183,21 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::AccessLog,
             evidence: Evidence::new(Source::AccessLog, id, c.last_at_ms, detail),
             text: c.upstream_status.clone(),
+            outcome: None,
         });
     }
     for o in origin_obs.iter().filter(|o| super::signal::is_failure(o)) {
-        let candidates = match o.outcome.as_str() {
-            "refused" => vec![Cause::ProxyDown],
-            "ok" => Vec::new(),
-            other => lines::probe_candidates(other, "", &o.detail)
+        let candidates = match o.outcome {
+            Some(Outcome::Refused) => vec![Cause::ProxyDown],
+            Some(Outcome::Ok) | None => Vec::new(),
+            Some(other) => lines::probe_candidates(other, None, &o.detail)
                 .into_iter()
                 .filter(|c| matches!(c, Cause::FirewallBlocked | Cause::Timeout))
                 .collect(),
         };
         let detail = format!(
             "origin probe from {}: {} {} {}",
-            o.vantage, o.outcome, o.status, o.detail
+            o.vantage, o.raw.outcome, o.status, o.detail
         );
         out.push(Trigger {
             candidates,
@@ -200,6 +207,7 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::EdgeProbe,
             evidence: Evidence::new(Source::EdgeProbe, id, o.at_ms, detail.trim_end()),
             text: o.detail.clone(),
+            outcome: o.outcome,
         });
     }
     out

@@ -9,6 +9,8 @@
 //! answers. A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::facts;
@@ -133,7 +135,7 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
 fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
     let port = target.port?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") || serves(&th, &target) {
+    if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
     let shown = target.display();
@@ -175,7 +177,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
 fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
     let path = target.unix.clone()?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") || serves(&th, &target) {
+    if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
     let units = facts::related(th.upstream_units(), &path);
@@ -199,8 +201,10 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
 }
 
 fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) -> Option<Finding> {
-    let drop =
-        t.status == 504 || t.text.contains("timed out") || t.evidence.detail.contains("timeout");
+    let drop = t.status == 504
+        || t.outcome == Some(Outcome::Timeout)
+        || t.text.contains("timed out")
+        || t.text.contains("timeout");
     let status = if drop { 504 } else { 502 };
     let shown = target
         .as_ref()
@@ -208,7 +212,7 @@ fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) 
         .unwrap_or_else(|| "the upstream".into());
     let th = target.as_ref().and_then(|x| cx.host_of(h, x));
     let (tier, extra, missing) = match (&th, &target) {
-        (Some(th), Some(x)) if th.has("sockets") => match th.listeners().iter().find(|l| {
+        (Some(th), Some(x)) if th.has(Source::Sockets) => match th.listeners().iter().find(|l| {
             is_tcp(l)
                 && x.port.is_some_and(|p| l.port == u32::from(p))
                 && (listener_accepts(l, &x.host) || th.id() != h.id())

@@ -4,21 +4,20 @@
 //! and record what weakens it (a stale agent, unavailable sources, an assumed
 //! host) for the confidence formula in [`super::precedence`].
 
-use gw502_proto::v1::EdgeObservation;
-
 use super::evidence::clean;
 use super::finding::{self, Finding, Trigger};
 use super::host::HostView;
 use super::precedence::Tier;
 use super::serving::Serves;
 use super::verdict::{Cause, Layer};
+use super::wire::Observed;
 use super::{Cx, dependency, edge, handoff, proxy, response, upstream};
 
 impl<'a> Cx<'a> {
     /// The best finding on one host, or `None` when the host shows no failure,
     /// with the other hosts its failing upstream targets live on.
     pub(crate) fn host_finding(&self, h: &HostView<'a>) -> Option<(Finding, Vec<String>)> {
-        let origin: Vec<&EdgeObservation> = self
+        let origin: Vec<&Observed<'a>> = self
             .origin_probes()
             .into_iter()
             .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))

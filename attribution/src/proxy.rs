@@ -9,6 +9,8 @@
 //! because the old config may still serve. no_live_upstreams is a symptom of
 //! earlier failures, so it ranks below a specific handoff/upstream cause.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::facts;
@@ -89,7 +91,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
             h.id(),
             u.active_state
         );
-    } else if h.has("sockets")
+    } else if h.has(Source::Sockets)
         && !h.proxy_units().is_empty()
         && !h
             .listeners()
@@ -110,7 +112,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         .origin_probes()
         .into_iter()
         .filter(|_| t.is_none())
-        .find(|o| o.target == format!("origin/{}", h.id()) && o.outcome == "refused");
+        .find(|o| o.target == format!("origin/{}", h.id()) && o.is(Outcome::Refused));
     if let Some(o) = refused {
         evidence.push(super::edge::evidence(o));
     }
@@ -160,7 +162,7 @@ fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     let emerg = h.signals().into_iter().find(|s| {
-        s.cause.contains("proxy_config_invalid") || super::lines::level_is_emerg(&s.sample)
+        s.causes.contains(&Cause::ProxyConfigInvalid) || super::lines::level_is_emerg(&s.sample)
     });
     if let Some(s) = emerg {
         out.push(Evidence::new(

@@ -197,3 +197,37 @@ fn multi_host_names_only_the_bad_host() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].host.as_deref(), Some("web2"));
 }
+
+#[test]
+fn unknown_words_from_a_newer_agent_are_listed_in_missing() {
+    let line = "connect() failed (111: Connection refused) while connecting to upstream";
+    let ev = site("shop.example")
+        .public("ok", 502, "nginx")
+        .host(
+            web("web1")
+                .ngx(
+                    "service_down|quic_reset",
+                    "error",
+                    line,
+                    "http://127.0.0.1:3000/",
+                )
+                .probe("127.0.0.1:3000", "ok", "warp", 200, ""),
+        )
+        .0;
+    let v = attribute(&ev).remove(0);
+    for word in ["\"quic_reset\"", "\"warp\""] {
+        assert!(
+            v.missing.iter().any(|m| m.contains(word)),
+            "{word} not surfaced: {:?}",
+            v.missing
+        );
+    }
+    let mut newer = ev.clone();
+    newer.edge[0].outcome = "quic_error".into();
+    let v = attribute(&newer).remove(0);
+    assert!(
+        v.missing.iter().any(|m| m.contains("\"quic_error\"")),
+        "{:?}",
+        v.missing
+    );
+}

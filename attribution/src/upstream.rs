@@ -123,7 +123,7 @@ pub(crate) fn state(_cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec
 fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> Option<Finding> {
     let target = t.target.clone().or_else(|| single_target(h))?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") && !th.has("systemd") {
+    if !th.has(Source::Sockets) && !th.has(Source::Systemd) {
         return None;
     }
     let shown = target.display();
@@ -201,7 +201,7 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
             .any(|u| facts::is_running(u) && !th.listeners_of(&u.name).is_empty());
         if let Some(u) = silent
             .first()
-            .filter(|_| !bound_elsewhere && th.has("sockets"))
+            .filter(|_| !bound_elsewhere && th.has(Source::Sockets))
         {
             return Some(Finding::new(Cause::NotListening, Tier::Inferred, t, vec![facts::unit(&th, u), no_listener]).say(
                 format!("journalctl -u {} on {}: it runs but listens nowhere (bind failed or still starting); the proxy wants {shown}", u.name, th.id()),
