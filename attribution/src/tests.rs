@@ -2,12 +2,13 @@
 //! status/emitted_by out), grouped by layer in the submodules, plus the small
 //! builders that keep rows short. Log samples are the exact nginx, HAProxy,
 //! Apache and Caddy messages TAXONOMY.md §3 lists, labelled the way the
-//! agent's parser labels them (a cause or a `|`-joined candidate set).
+//! agent's parser labels them (a cause or a `|`-joined candidate set). Hosts
+//! come from `gw502-testkit` at its fixed clock, the same builder the
+//! integration tests use.
 
 mod edge_client;
 mod fronts;
 mod handoff;
-mod host_builder;
 mod lab;
 mod proxy;
 mod response_dependency;
@@ -18,7 +19,6 @@ use gw502_proto::v1::*;
 
 use super::{Cause, Hop, attribute};
 
-use host_builder::*;
 use site_builder::*;
 
 fn all_rows() -> Vec<Row> {
