@@ -33,6 +33,8 @@ mod serving;
 mod signal;
 mod target;
 #[cfg(test)]
+mod taxonomy;
+#[cfg(test)]
 mod tests;
 mod upstream;
 mod verdict;
