@@ -5,7 +5,8 @@
 //!
 //! - [`store`]: reports, sites, observations, incidents and deliveries in SQLite or PostgreSQL.
 //! - [`edge`]: probes of public sites and their origins, with the SSRF guard.
-//! - [`attribution`]: the pure engine from a site's evidence to verdicts.
+//! - [`attribution`]: the pure engine from a site's evidence to verdicts (the
+//!   `gw502-attribution` crate, re-exported).
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
@@ -15,7 +16,6 @@
 //!   [`deliveries`]: the escalation delivery log in the store.
 #![warn(missing_docs)]
 
-pub mod attribution;
 pub mod auth;
 pub mod config;
 pub mod deliveries;
@@ -30,3 +30,5 @@ pub mod server;
 pub mod sites;
 pub mod state;
 pub mod store;
+
+pub use gw502_attribution as attribution;

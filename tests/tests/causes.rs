@@ -12,6 +12,7 @@ use gw502_proto::v1::{GetIncidentRequest, Incident, ListSitesRequest};
 use gw502_tests::causes::host::{Host, host, nginx, php, web};
 use gw502_tests::causes::stub::{self, Stub};
 use gw502_tests::causes::{Harness, WAIT, fast_config, site, words};
+use gw502_vocab::Cause;
 
 const REFUSED: &str = "service_down|wrong_port|not_listening";
 const REFUSED_LINE: &str =
@@ -162,7 +163,7 @@ fn reported_cases() -> Vec<Case> {
             &["proxy_log", "sockets"],
             |h, s| {
                 vec![nginx(h, s, "fastcgi://unix:/run/php/php8.2-fpm.sock").unit("php8.2-fpm.service", "active", "running", "upstream")
-                .unix("/run/php/php-fpm-www.sock", "php8.2-fpm.service", 0o660, 33)
+                .unix("/run/php/php-fpm-www.sock", "php8.2-fpm.service", 0o660, 33, 33)
                 .ngx("wrong_socket_path|service_down", "crit", "connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while connecting to upstream", FPM)
                 .sees("ok", 502, "nginx")]
             },
@@ -175,7 +176,7 @@ fn reported_cases() -> Vec<Case> {
             &["proxy_log"],
             |h, s| {
                 vec![nginx(h, s, "fastcgi://unix:/run/php/php8.2-fpm.sock").unit("php8.2-fpm.service", "active", "running", "upstream")
-                .unix("/run/php/php8.2-fpm.sock", "php8.2-fpm.service", 0o600, 0)
+                .unix("/run/php/php8.2-fpm.sock", "php8.2-fpm.service", 0o600, 0, 0)
                 .ngx("socket_permission_denied", "crit", "connect() to unix:/run/php/php8.2-fpm.sock failed (13: Permission denied) while connecting to upstream", FPM)
                 .probe("unix:/run/php/php8.2-fpm.sock", "permission_denied", "connect", 0, "").sees("ok", 502, "nginx")]
             },
@@ -697,10 +698,11 @@ async fn every_cause_opens_and_resolves_through_ingest() -> anyhow::Result<()> {
         }
     }
     let causes: std::collections::BTreeSet<&str> = expect_all.iter().map(|e| e.1).collect();
+    let vocabulary: std::collections::BTreeSet<&str> =
+        Cause::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(
-        causes.len(),
-        29,
-        "28 causes and insufficient_evidence: {causes:?}"
+        causes, vocabulary,
+        "every cause of the vocabulary, insufficient_evidence included"
     );
     assert!(
         failures.is_empty(),

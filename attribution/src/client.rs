@@ -2,9 +2,12 @@
 //! two others get good answers, and the origin logs nothing for the site.
 //! Then the failure lives on that vantage's network path, not in the chain.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::edge::evidence;
 use super::finding::Finding;
+use super::precedence::{Support, Tier};
 use super::verdict::{Cause, Hop};
 
 /// A client_path finding, when the vantages disagree and the origin is quiet.
@@ -24,14 +27,15 @@ pub(crate) fn rule(cx: &Cx<'_>) -> Option<Finding> {
     }
     let mut ev = vec![evidence(only)];
     ev.extend(good.iter().take(3).map(|o| evidence(o)));
-    let emitted = if only.outcome == "ok" {
+    let emitted = if only.is(Outcome::Ok) {
         None
     } else {
         Some(Hop::Unknown)
     };
     Some(Finding {
         cause: Cause::ClientPath,
-        confidence: 0.75,
+        tier: Tier::Inferred,
+        support: Support::default(),
         status: None,
         emitted_by: emitted,
         evidence: ev,

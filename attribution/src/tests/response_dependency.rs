@@ -76,8 +76,8 @@ pub(super) fn rows() -> Vec<Row> {
                 web("web1")
                     .ngx("connection_reset", "error", reset, APP)
                     .restarts("app.service", 9)
-                    .event("app.service", "exit", T0, "code=killed, status=11/SEGV")
-                    .event(
+                    .event_at("app.service", "exit", T0, "code=killed, status=11/SEGV")
+                    .event_at(
                         "app.service",
                         "exit",
                         T0 + 40_000,

@@ -20,8 +20,11 @@ fn refused_to(target: &str) -> Case {
 
 fn with(s: Case, f: impl FnOnce(Host) -> Host) -> Case {
     let mut s = s;
-    let h = s.0.hosts.remove(0);
-    s.host(f(Host(h)))
+    let ev = s.0.hosts.remove(0);
+    let mut h = host(&ev.host_id);
+    h.report = ev.state;
+    h.received_ms = ev.last_seen_ms;
+    s.host(f(h))
 }
 
 pub(super) fn rows() -> Vec<Row> {

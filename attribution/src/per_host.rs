@@ -1,22 +1,23 @@
 //! The per-host stage of the pipeline: gather a host's triggers, let the
 //! layer rules confirm their candidate causes (plus the host-state rules for
 //! a stopped proxy, a broken config and a crash loop), keep the best finding,
-//! and discount it for a stale agent, unavailable sources or an assumed host.
-
-use gw502_proto::v1::EdgeObservation;
+//! and record what weakens it (a stale agent, unavailable sources, an assumed
+//! host) for the confidence formula in [`super::precedence`].
 
 use super::evidence::clean;
 use super::finding::{self, Finding, Trigger};
 use super::host::HostView;
+use super::precedence::Tier;
 use super::serving::Serves;
 use super::verdict::{Cause, Layer};
+use super::wire::Observed;
 use super::{Cx, dependency, edge, handoff, proxy, response, upstream};
 
 impl<'a> Cx<'a> {
     /// The best finding on one host, or `None` when the host shows no failure,
     /// with the other hosts its failing upstream targets live on.
     pub(crate) fn host_finding(&self, h: &HostView<'a>) -> Option<(Finding, Vec<String>)> {
-        let origin: Vec<&EdgeObservation> = self
+        let origin: Vec<&Observed<'a>> = self
             .origin_probes()
             .into_iter()
             .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))
@@ -38,15 +39,17 @@ impl<'a> Cx<'a> {
                 .collect();
             match (confirmed.is_empty(), t.candidates.as_slice()) {
                 (false, _) => findings.extend(confirmed),
-                (true, [only]) => findings.push(Finding::new(*only, 0.5, t, Vec::new()).say(
-                    format!("confirm {} on {}: {}", only, h.id(), t.evidence.detail),
-                    format!(
-                        "{} on {} says {}, not confirmed by other sources",
-                        t.source.as_str(),
-                        h.id(),
-                        only
+                (true, [only]) => findings.push(
+                    Finding::new(*only, Tier::Circumstantial, t, Vec::new()).say(
+                        format!("confirm {} on {}: {}", only, h.id(), t.evidence.detail),
+                        format!(
+                            "{} on {} says {}, not confirmed by other sources",
+                            t.source.as_str(),
+                            h.id(),
+                            only
+                        ),
                     ),
-                )),
+                ),
                 (true, []) => {}
                 (true, many) => unresolved.push(format!(
                     "{} on {} fits {} but sockets/systemd did not decide",
@@ -94,10 +97,11 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Lowers confidence for stale hosts, unavailable sources and assumed hosts.
+    /// Records stale hosts, unavailable sources and assumed hosts in the
+    /// finding's support and in `missing`.
     fn discount(&self, h: &HostView<'a>, f: &mut Finding) {
         if h.ev.is_stale(self.ev.now_ms) {
-            f.confidence *= 0.7;
+            f.support.stale = true;
             let age = self.ev.now_ms.saturating_sub(h.ev.last_seen_ms) / 1000;
             f.missing.push(format!(
                 "agent on {} last reported {age}s ago (stale)",
@@ -105,7 +109,7 @@ impl<'a> Cx<'a> {
             ));
         }
         for (section, reason) in h.unavailable() {
-            f.confidence *= 0.9;
+            f.support.unavailable = f.support.unavailable.saturating_add(1);
             f.missing.push(format!(
                 "{section} unavailable on {}: {}",
                 h.id(),
@@ -113,13 +117,12 @@ impl<'a> Cx<'a> {
             ));
         }
         if h.serves == Serves::OnlyHost {
-            f.confidence *= 0.9;
+            f.support.assumed_host = true;
             f.missing.push(format!(
                 "no config names the hosts serving {}; assumed {}",
                 self.site.host,
                 h.id()
             ));
         }
-        f.confidence = f.confidence.clamp(0.05, 0.99);
     }
 }

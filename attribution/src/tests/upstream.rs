@@ -23,8 +23,8 @@ pub(super) fn rows() -> Vec<Row> {
         near("upstream near-miss: app alive on ::1 only", ServiceDown, refused(web("web1").no_listeners("app.service").tcp("::1", 3000, "app.service")),
             is(BindMismatch, 502, Hop::Proxy)),
         row("upstream: restart counter and exits", refused(web("web1").unit("app.service", "failed", "failed", "upstream").restarts("app.service", 5)
-            .event("app.service", "exit", T0, "code=exited, status=2").event("app.service", "exit", T0 + 30_000, "code=exited, status=2")), is(CrashLoop, 502, Hop::Proxy)),
-        near("upstream near-miss: stopped once, no restarts", CrashLoop, refused(web("web1").unit("app.service", "inactive", "dead", "upstream").event("app.service", "stop", T0 - 10_000, "Stopped")),
+            .event_at("app.service", "exit", T0, "code=exited, status=2").event_at("app.service", "exit", T0 + 30_000, "code=exited, status=2")), is(CrashLoop, 502, Hop::Proxy)),
+        near("upstream near-miss: stopped once, no restarts", CrashLoop, refused(web("web1").unit("app.service", "inactive", "dead", "upstream").event_at("app.service", "stop", T0 - 10_000, "Stopped")),
             is(ServiceDown, 502, Hop::Proxy)),
         row("upstream: app running but listening nowhere", refused(web("web1").no_listeners("app.service")), is(NotListening, 502, Hop::Proxy)),
         near("upstream near-miss: app running on another port", NotListening, refused(web("web1").no_listeners("app.service").tcp("127.0.0.1", 3005, "app.service")),

@@ -9,22 +9,25 @@
 //! because the old config may still serve. no_live_upstreams is a symptom of
 //! earlier failures, so it ranks below a specific handoff/upstream cause.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::{Support, Tier};
 use super::verdict::{Cause, Hop};
 
 /// Confirms a proxy-layer candidate of a trigger.
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
     match cause {
         Cause::ProxyDown => down(cx, h, Some(t)),
-        Cause::ProxyConfigInvalid => Some(Finding::new(cause, 0.85, t, config_failures(h)).say(
+        Cause::ProxyConfigInvalid => Some(Finding::new(cause, Tier::Confirmed, t, config_failures(h)).say(
             format!("run the proxy's config test on {} (nginx -t) and fix the [emerg] line", h.id()),
             format!("the proxy config on {} does not load", h.id()),
         )),
-        Cause::NoLiveUpstreams => Some(Finding::new(cause, 0.72, t, Vec::new()).say(
+        Cause::NoLiveUpstreams => Some(Finding::new(cause, Tier::Inferred, t, Vec::new()).say(
             format!("the proxy on {} marked every upstream down; check why each server failed (earlier error lines, max_fails)", h.id()),
             format!("the proxy on {} has no live upstream for {}", h.id(), cx.site.host),
         )),
@@ -38,8 +41,12 @@ pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<
     let failures = config_failures(h);
     let proxy_stopped = !out.is_empty();
     if !failures.is_empty() && (proxy_stopped || !triggers.is_empty() || cx.hosts.len() == 1) {
-        let conf = if proxy_stopped { 0.92 } else { 0.6 };
-        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, conf, failures);
+        let tier = if proxy_stopped {
+            Tier::Direct
+        } else {
+            Tier::Circumstantial
+        };
+        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, tier, failures);
         if let Some(stop) = out.first() {
             f.evidence.extend(stop.evidence.iter().cloned());
             f.emitted_by = stop.emitted_by;
@@ -84,7 +91,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
             h.id(),
             u.active_state
         );
-    } else if h.has("sockets")
+    } else if h.has(Source::Sockets)
         && !h.proxy_units().is_empty()
         && !h
             .listeners()
@@ -105,14 +112,18 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         .origin_probes()
         .into_iter()
         .filter(|_| t.is_none())
-        .find(|o| o.target == format!("origin/{}", h.id()) && o.outcome == "refused");
+        .find(|o| o.target == format!("origin/{}", h.id()) && o.is(Outcome::Refused));
     if let Some(o) = refused {
         evidence.push(super::edge::evidence(o));
     }
-    let conf = if evidence.len() > 1 { 0.92 } else { 0.85 };
+    let tier = if evidence.len() > 1 {
+        Tier::Direct
+    } else {
+        Tier::Confirmed
+    };
     let mut f = match t {
-        Some(t) => Finding::new(Cause::ProxyDown, conf, t, evidence),
-        None => seed(cx, h, Cause::ProxyDown, conf, evidence),
+        Some(t) => Finding::new(Cause::ProxyDown, tier, t, evidence),
+        None => seed(cx, h, Cause::ProxyDown, tier, evidence),
     };
     f.emitted_by = Some(Hop::Unknown);
     Some(f.say(
@@ -151,7 +162,7 @@ fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     let emerg = h.signals().into_iter().find(|s| {
-        s.cause.contains("proxy_config_invalid") || super::lines::level_is_emerg(&s.sample)
+        s.causes.contains(&Cause::ProxyConfigInvalid) || super::lines::level_is_emerg(&s.sample)
     });
     if let Some(s) = emerg {
         out.push(Evidence::new(
@@ -197,13 +208,14 @@ fn seed(
     cx: &Cx<'_>,
     h: &HostView<'_>,
     cause: Cause,
-    confidence: f64,
+    tier: Tier,
     evidence: Vec<Evidence>,
 ) -> Finding {
     let _ = h;
     Finding {
         cause,
-        confidence,
+        tier,
+        support: Support::default(),
         status: None,
         emitted_by: None,
         evidence,

@@ -9,14 +9,14 @@ const APP: &str = "http://127.0.0.1:3000/";
 pub(super) fn rows() -> Vec<Row> {
     vec![
         row("lab 01 app stopped", site("shop.example").public("ok", 502, "nginx").host(
-            web("web1").unit("app.service", "inactive", "dead", "upstream").event("app.service", "stop", T0 - 60_000, "Stopped app.service")
+            web("web1").unit("app.service", "inactive", "dead", "upstream").event_at("app.service", "stop", T0 - 60_000, "Stopped app.service")
                 .ngx(REFUSED, "error", "connect() failed (111: Connection refused) while connecting to upstream", APP)
                 .access(502, "502", 40).probe("127.0.0.1:3000", "refused", "connect", 0, ""),
         ), is(ServiceDown, 502, Hop::Proxy)),
         row("lab 02 crash loop", site("shop.example").public("ok", 502, "nginx").host(
             web("web1").unit("app.service", "activating", "auto-restart", "upstream").restarts("app.service", 7)
-                .event("app.service", "exit", T0, "code=exited, status=1/FAILURE").event("app.service", "restart", T0 + 5_000, "Scheduled restart job, restart counter is at 6")
-                .event("app.service", "exit", T0 + 20_000, "code=exited, status=1/FAILURE")
+                .event_at("app.service", "exit", T0, "code=exited, status=1/FAILURE").event_at("app.service", "restart", T0 + 5_000, "Scheduled restart job, restart counter is at 6")
+                .event_at("app.service", "exit", T0 + 20_000, "code=exited, status=1/FAILURE")
                 .ngx(REFUSED, "error", "connect() failed (111: Connection refused) while connecting to upstream", APP),
         ), is(CrashLoop, 502, Hop::Proxy)),
         row("lab 03 wrong port", site("shop.example").public("ok", 502, "nginx").host(
@@ -54,7 +54,7 @@ pub(super) fn rows() -> Vec<Row> {
                 .probe("127.0.0.1:3000", "premature_close", "response", 0, ""),
         ), is(PrematureClose, 502, Hop::Proxy)),
         row("lab 10 nginx stopped behind haproxy edge", site("shop.example").public("ok", 503, "haproxy").origin("web1", "refused", 0).host(
-            web("web1").unit("nginx.service", "inactive", "dead", "proxy").event("nginx.service", "stop", T0 - 30_000, "Stopped nginx.service"),
+            web("web1").unit("nginx.service", "inactive", "dead", "proxy").event_at("nginx.service", "stop", T0 - 30_000, "Stopped nginx.service"),
         ), is(ProxyDown, 503, Hop::Edge)),
         row("lab 11 app returns 503", site("shop.example").public("ok", 503, "app").host(
             web("web1").access(503, "503", 25).probe("127.0.0.1:3000", "ok", "response", 503, ""),
@@ -66,7 +66,7 @@ pub(super) fn rows() -> Vec<Row> {
         ), is(Saturated, 504, Hop::Proxy)),
         row("lab 13 healthy", site("shop.example").public("ok", 200, "app").origin("web1", "ok", 200).host(web("web1").access(200, "200", 500)), None),
         row("lab 14 recovered", site("shop.example").public_from("collector/c1", T0, "ok", 502, "nginx").public("ok", 200, "app").host(
-            web("web1").event("app.service", "start", NOW - 60_000, "Started app.service").edit(|s| {
+            web("web1").event_at("app.service", "start", NOW - 60_000, "Started app.service").edit(|s| {
                 let sig = LogSignal { proxy: "nginx".into(), upstream: APP.into(), cause: REFUSED.into(), count: 30, first_at_ms: T0, last_at_ms: NOW - 70_000, server: "shop.example".into(), samples: vec![ngx("error", "connect() failed (111: Connection refused) while connecting to upstream", APP)], ..Default::default() };
                 s.proxy_log.get_or_insert_default().signals.push(sig);
             }),

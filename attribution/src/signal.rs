@@ -11,10 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::Outcome;
 
 use super::host::HostView;
 use super::verdict::Hop;
+use super::wire::Observed;
 
 /// Fingerprints of bodies an edge made itself.
 const EDGE_BODIES: &[&str] = &[
@@ -31,22 +32,22 @@ const PROXY_BODIES: &[&str] = &["nginx", "haproxy", "apache", "caddy"];
 
 /// Whether an observation is a failure (5xx or no HTTP answer). Probes the
 /// SSRF guard refused were never sent and say nothing.
-pub(crate) fn is_failure(o: &EdgeObservation) -> bool {
-    o.outcome != "blocked" && (o.outcome != "ok" || o.status >= 500)
+pub(crate) fn is_failure(o: &Observed<'_>) -> bool {
+    !o.is(Outcome::Blocked) && (!o.is(Outcome::Ok) || o.status >= 500)
 }
 
 /// What the site's visitors see now.
 #[derive(Debug, Clone)]
 pub(crate) struct SiteSignal<'a> {
     /// Latest public observation per vantage.
-    pub vantages: BTreeMap<&'a str, &'a EdgeObservation>,
+    pub vantages: BTreeMap<&'a str, &'a Observed<'a>>,
     /// The latest failing public observation, if the public view fails.
-    pub public_fail: Option<&'a EdgeObservation>,
+    pub public_fail: Option<&'a Observed<'a>>,
     /// When the current failure started (epoch ms).
     pub first_failure_ms: i64,
 }
 
-fn header<'a>(o: &'a EdgeObservation, name: &str) -> Option<&'a str> {
+fn header<'a>(o: &'a Observed<'_>, name: &str) -> Option<&'a str> {
     o.headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -54,7 +55,7 @@ fn header<'a>(o: &'a EdgeObservation, name: &str) -> Option<&'a str> {
 }
 
 /// Whether an edge made this error itself (its fingerprints or headers).
-pub(crate) fn edge_made(o: &EdgeObservation) -> bool {
+pub(crate) fn edge_made(o: &Observed<'_>) -> bool {
     EDGE_BODIES.contains(&o.fingerprint.as_str())
         || header(o, "cf-error-type").is_some()
         || header(o, "x-vercel-error").is_some()
@@ -68,12 +69,12 @@ pub(crate) fn edge_made(o: &EdgeObservation) -> bool {
 
 impl<'a> SiteSignal<'a> {
     /// Decides whether the site is failing; `None` means healthy or recovered.
-    pub fn observe(edge: &'a [EdgeObservation], hosts: &[HostView<'_>]) -> Option<SiteSignal<'a>> {
-        let public: Vec<&EdgeObservation> = edge
+    pub fn observe(edge: &'a [Observed<'a>], hosts: &[HostView<'_>]) -> Option<SiteSignal<'a>> {
+        let public: Vec<&Observed<'a>> = edge
             .iter()
-            .filter(|o| (o.target.is_empty() || o.target == "public") && o.outcome != "blocked")
+            .filter(|o| (o.target.is_empty() || o.target == "public") && !o.is(Outcome::Blocked))
             .collect();
-        let mut vantages: BTreeMap<&str, &EdgeObservation> = BTreeMap::new();
+        let mut vantages: BTreeMap<&str, &Observed<'a>> = BTreeMap::new();
         for o in &public {
             let slot = vantages.entry(o.vantage.as_str()).or_insert(o);
             if o.at_ms >= slot.at_ms {
@@ -90,7 +91,7 @@ impl<'a> SiteSignal<'a> {
             .flat_map(host_failure_times)
             .map(|(_, last)| last)
             .max();
-        let failing: Vec<&&EdgeObservation> = vantages.values().filter(|o| is_failure(o)).collect();
+        let failing: Vec<&&Observed<'a>> = vantages.values().filter(|o| is_failure(o)).collect();
         if vantages.is_empty() {
             let first = host_first?;
             return Some(SiteSignal {
@@ -137,7 +138,7 @@ impl<'a> SiteSignal<'a> {
     }
 
     /// Vantages whose latest answer is good.
-    pub fn good_vantages(&self) -> Vec<&'a EdgeObservation> {
+    pub fn good_vantages(&self) -> Vec<&'a Observed<'a>> {
         self.vantages
             .values()
             .filter(|o| !is_failure(o))
@@ -146,7 +147,7 @@ impl<'a> SiteSignal<'a> {
     }
 
     /// Vantages whose latest answer fails.
-    pub fn bad_vantages(&self) -> Vec<&'a EdgeObservation> {
+    pub fn bad_vantages(&self) -> Vec<&'a Observed<'a>> {
         self.vantages
             .values()
             .filter(|o| is_failure(o))
@@ -159,7 +160,7 @@ impl<'a> SiteSignal<'a> {
     pub fn visitor(&self, host: Option<&HostView<'_>>, fallback: u16) -> (u16, Hop) {
         if let Some(o) = self.public_fail {
             let status = u16::try_from(o.status).unwrap_or(0);
-            if o.outcome != "ok" && status == 0 {
+            if !o.is(Outcome::Ok) && status == 0 {
                 return (0, Hop::Unknown);
             }
             return (status, emitted_by(o, host));
@@ -188,7 +189,7 @@ impl<'a> SiteSignal<'a> {
             if let Some(p) = h
                 .probes()
                 .iter()
-                .find(|p| p.outcome == "ok" && p.status >= 500)
+                .find(|p| p.is(Outcome::Ok) && p.status >= 500)
             {
                 return (u16::try_from(p.status).unwrap_or(fallback), Hop::Upstream);
             }
@@ -215,14 +216,14 @@ fn host_failure_times(h: &HostView<'_>) -> Vec<(i64, i64)> {
     out.extend(
         h.probes()
             .iter()
-            .filter(|p| p.outcome != "ok" || p.status >= 500)
+            .filter(|p| !p.is(Outcome::Ok) || p.status >= 500)
             .map(|p| (p.at_ms, p.at_ms)),
     );
     out
 }
 
 /// Who produced a failing public answer.
-fn emitted_by(o: &EdgeObservation, host: Option<&HostView<'_>>) -> Hop {
+fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
     if edge_made(o) {
         return Hop::Edge;
     }

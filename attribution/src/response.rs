@@ -11,6 +11,7 @@
 use super::Cx;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::Tier;
 use super::target::Target;
 use super::verdict::Cause;
 
@@ -64,9 +65,13 @@ pub(crate) fn confirm(
         ),
         _ => return None,
     };
-    let conf = if t.candidates.len() == 1 { 0.85 } else { 0.6 };
+    let tier = if t.candidates.len() == 1 {
+        Tier::Confirmed
+    } else {
+        Tier::Circumstantial
+    };
     Some(
-        Finding::new(cause, conf, t, Vec::new())
+        Finding::new(cause, tier, t, Vec::new())
             .say(check, format!("{shown} on {} {what}", h.id())),
     )
 }

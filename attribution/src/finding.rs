@@ -1,20 +1,23 @@
 //! The engine's middle: triggers (one failure indication on a host: a log
 //! signal, a failed direct probe, a failed origin probe, relayed 5xx access
 //! counts) carry candidate causes; layer rules confirm candidates into
-//! findings; findings of the same cause merge, and the best one wins.
+//! findings; findings of the same cause merge, and the best one wins by the
+//! precedence in [`super::precedence`].
 //!
 //! A trigger whose candidate set no rule confirms still counts: a single
 //! explicit cause (the line alone decides, e.g. `upstream sent too big
-//! header`) is kept at modest confidence, while an unresolved set only adds
-//! to `missing`.
+//! header`) is kept as circumstantial, while an unresolved set only adds to
+//! `missing`.
 
-use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::Outcome;
 
 use super::evidence::{Evidence, Source};
 use super::host::HostView;
 use super::lines;
+use super::precedence::{self, Support, Tier};
 use super::target::Target;
 use super::verdict::{Cause, Hop};
+use super::wire::Observed;
 
 /// One failure indication on a host, with the causes it could mean.
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub(crate) struct Trigger {
     pub evidence: Evidence,
     /// A line of text rules may read further (log sample, probe detail).
     pub text: String,
+    /// The probe's outcome, for probe triggers.
+    pub outcome: Option<Outcome>,
 }
 
 /// A confirmed cause on one host (or site-wide), with what confirmed it.
@@ -40,8 +45,10 @@ pub(crate) struct Trigger {
 pub(crate) struct Finding {
     /// The cause.
     pub cause: Cause,
-    /// 0.0 to 1.0 before site-level adjustments.
-    pub confidence: f64,
+    /// How it was established; decides precedence and the base confidence.
+    pub tier: Tier,
+    /// The quality of the evidence behind it (corroboration, gaps).
+    pub support: Support,
     /// Status implied by the cause, used when nothing was observed.
     pub status: Option<u16>,
     /// Who emitted the status, when the rule knows better than the signal.
@@ -60,12 +67,13 @@ pub(crate) struct Finding {
 
 impl Finding {
     /// A finding built from a trigger plus extra evidence.
-    pub fn new(cause: Cause, confidence: f64, t: &Trigger, extra: Vec<Evidence>) -> Finding {
+    pub fn new(cause: Cause, tier: Tier, t: &Trigger, extra: Vec<Evidence>) -> Finding {
         let mut evidence = vec![t.evidence.clone()];
         evidence.extend(extra);
         Finding {
             cause,
-            confidence,
+            tier,
+            support: Support::default(),
             status: None,
             emitted_by: None,
             evidence,
@@ -91,12 +99,13 @@ impl Finding {
 }
 
 /// The failure indications on one host for the site.
-pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec<Trigger> {
+pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Trigger> {
     let id = h.id();
     let mut out = Vec::new();
     for s in h.signals() {
-        // Unknown words stay visible: the detail below quotes the raw field.
-        let (mut candidates, _unknown) = Cause::parse_set(&s.cause);
+        // Unknown words stay visible: the detail below quotes the raw field and
+        // the verdict lists them in `missing`.
+        let mut candidates = s.causes.clone();
         if candidates.is_empty() {
             candidates = lines::classify(&s.sample);
         }
@@ -123,24 +132,25 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::ProxyLog,
             evidence: Evidence::new(Source::ProxyLog, id, s.last_at_ms, detail),
             text: s.sample.clone(),
+            outcome: None,
         });
     }
     for p in h.probes() {
         let status = u16::try_from(p.status).unwrap_or(0);
-        let failed = p.outcome != "ok" || status >= 500;
+        let failed = !p.is(Outcome::Ok) || status >= 500;
         if !failed {
             continue;
         }
         let target = p.target.as_ref().and_then(Target::from_config);
-        let candidates = if p.outcome == "ok" {
-            vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
-        } else {
-            lines::probe_candidates(&p.outcome, &p.phase, &p.detail)
+        let candidates = match p.outcome {
+            Some(Outcome::Ok) => vec![Cause::DependencyFailure, Cause::UpstreamReturnedError],
+            Some(o) => lines::probe_candidates(o, p.phase, &p.detail),
+            None => Vec::new(),
         };
         let shown = target.as_ref().map(Target::display).unwrap_or_default();
         let detail = format!(
             "probe {shown}: {} {} {} {}",
-            p.outcome, p.phase, p.status, p.detail
+            p.raw.outcome, p.raw.phase, p.status, p.detail
         );
         out.push(Trigger {
             candidates,
@@ -150,6 +160,7 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::DirectProbe,
             evidence: Evidence::new(Source::DirectProbe, id, p.at_ms, detail.trim_end()),
             text: p.detail.clone(),
+            outcome: p.outcome,
         });
     }
     for c in h.access_5xx() {
@@ -172,20 +183,21 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::AccessLog,
             evidence: Evidence::new(Source::AccessLog, id, c.last_at_ms, detail),
             text: c.upstream_status.clone(),
+            outcome: None,
         });
     }
     for o in origin_obs.iter().filter(|o| super::signal::is_failure(o)) {
-        let candidates = match o.outcome.as_str() {
-            "refused" => vec![Cause::ProxyDown],
-            "ok" => Vec::new(),
-            other => lines::probe_candidates(other, "", &o.detail)
+        let candidates = match o.outcome {
+            Some(Outcome::Refused) => vec![Cause::ProxyDown],
+            Some(Outcome::Ok) | None => Vec::new(),
+            Some(other) => lines::probe_candidates(other, None, &o.detail)
                 .into_iter()
                 .filter(|c| matches!(c, Cause::FirewallBlocked | Cause::Timeout))
                 .collect(),
         };
         let detail = format!(
             "origin probe from {}: {} {} {}",
-            o.vantage, o.outcome, o.status, o.detail
+            o.vantage, o.raw.outcome, o.status, o.detail
         );
         out.push(Trigger {
             candidates,
@@ -195,13 +207,17 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&EdgeObservation]) -> Vec
             source: Source::EdgeProbe,
             evidence: Evidence::new(Source::EdgeProbe, id, o.at_ms, detail.trim_end()),
             text: o.detail.clone(),
+            outcome: o.outcome,
         });
     }
     out
 }
 
-/// Merges findings of the same cause (more independent items, more
-/// confidence) and returns the best one.
+/// Merges findings of the same cause (a new independent source counts as a
+/// corroboration) and returns the best one by tier, then precedence; the
+/// winner is contested when a rival cause of the same layer was found at the
+/// same tier (across layers one cause usually explains the other, which the
+/// precedence order already says).
 pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
     let mut merged: Vec<Finding> = Vec::new();
     for f in findings {
@@ -216,14 +232,13 @@ pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
                         m.evidence.push(e);
                     }
                 }
-                let top = m.confidence.max(f.confidence);
-                m.confidence = if new_sources {
-                    (top + 0.04).min(0.97)
-                } else {
-                    top
-                };
+                if new_sources {
+                    m.support.corroborations = m.support.corroborations.saturating_add(1);
+                }
+                let stronger = f.tier > m.tier;
+                m.tier = m.tier.max(f.tier);
                 m.first_ms = m.first_ms.min(f.first_ms);
-                if f.confidence > m.confidence - 0.04 && m.next_check.is_empty() {
+                if (stronger || m.next_check.is_empty()) && !f.next_check.is_empty() {
                     m.next_check = f.next_check;
                     m.summary = f.summary;
                 }
@@ -238,7 +253,21 @@ pub(crate) fn best(findings: Vec<Finding>) -> Option<Finding> {
             None => merged.push(f),
         }
     }
-    merged
-        .into_iter()
-        .reduce(|a, b| if b.confidence > a.confidence { b } else { a })
+    let contested = |w: &Finding| {
+        merged
+            .iter()
+            .any(|o| o.cause != w.cause && o.tier == w.tier && o.cause.layer() == w.cause.layer())
+    };
+    let mut best = merged
+        .iter()
+        .reduce(|a, b| {
+            if precedence::compare((b.tier, b.cause), (a.tier, a.cause)).is_gt() {
+                b
+            } else {
+                a
+            }
+        })?
+        .clone();
+    best.support.contested = contested(&best);
+    Some(best)
 }

@@ -9,10 +9,12 @@
 use std::collections::BTreeMap;
 
 use gw502_proto::v1::{DirectProbe, Listener, LogSignal, StatusCount, UnitState, UpstreamTarget};
+use gw502_vocab::{Cause, Source, UnknownWord};
 
 use super::evidence::HostEvidence;
 use super::serving::{Serves, name_matches};
 use super::target::{SiteAddr, Target};
+use super::wire::Probed;
 
 /// One host's evidence as seen from one site.
 #[derive(Debug, Clone, Copy)]
@@ -32,8 +34,12 @@ pub(crate) struct Signal {
     pub proxy: String,
     /// The upstream as logged.
     pub upstream: String,
-    /// The cause field as the agent set it.
+    /// The cause field as the agent set it (for evidence text).
     pub cause: String,
+    /// That field parsed: one cause or a candidate set, most likely first.
+    pub causes: Vec<Cause>,
+    /// Words of that field this collector does not know.
+    pub unknown: Vec<UnknownWord>,
     /// Lines in the window.
     pub count: u64,
     /// First and last line time.
@@ -108,59 +114,33 @@ impl<'a> HostView<'a> {
         self.listeners().iter().filter(|l| l.unit == unit).collect()
     }
 
-    /// Whether a source section is present and readable.
-    pub fn has(&self, section: &str) -> bool {
-        self.unavailable().iter().all(|(s, _)| *s != section) && self.present(section)
+    /// Whether a source's section is present and readable.
+    pub fn has(&self, source: Source) -> bool {
+        matches!(self.section(source), Some(reason) if reason.is_empty())
     }
 
-    fn present(&self, section: &str) -> bool {
+    /// A source's section: `None` when absent, else its `unavailable`
+    /// reason ("" when readable). Edge probes are the collector's, not a section.
+    fn section(&self, source: Source) -> Option<&'a str> {
         let s = &self.ev.state;
-        match section {
-            "systemd" => s.systemd.is_some(),
-            "sockets" => s.sockets.is_some(),
-            "journal" => s.journal.is_some(),
-            "proxy_config" => s.proxy_config.is_some(),
-            "probes" => s.probes.is_some(),
-            "dns" => s.dns.is_some(),
-            "proxy_log" => s.proxy_log.is_some(),
-            "access_log" => s.access_log.is_some(),
-            _ => false,
+        match source {
+            Source::Systemd => s.systemd.as_ref().map(|x| x.unavailable.as_str()),
+            Source::Sockets => s.sockets.as_ref().map(|x| x.unavailable.as_str()),
+            Source::Journal => s.journal.as_ref().map(|x| x.unavailable.as_str()),
+            Source::ProxyConfig => s.proxy_config.as_ref().map(|x| x.unavailable.as_str()),
+            Source::DirectProbe => s.probes.as_ref().map(|x| x.unavailable.as_str()),
+            Source::Dns => s.dns.as_ref().map(|x| x.unavailable.as_str()),
+            Source::ProxyLog => s.proxy_log.as_ref().map(|x| x.unavailable.as_str()),
+            Source::AccessLog => s.access_log.as_ref().map(|x| x.unavailable.as_str()),
+            Source::EdgeProbe => None,
         }
     }
 
     /// Sections that reported `unavailable`, with the reason.
-    pub fn unavailable(&self) -> Vec<(&'static str, &'a str)> {
-        let s = &self.ev.state;
-        let all: [(&'static str, Option<&'a str>); 8] = [
-            (
-                "systemd",
-                s.systemd.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-            (
-                "sockets",
-                s.sockets.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-            (
-                "journal",
-                s.journal.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-            (
-                "proxy_config",
-                s.proxy_config.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-            ("probes", s.probes.as_ref().map(|x| x.unavailable.as_str())),
-            ("dns", s.dns.as_ref().map(|x| x.unavailable.as_str())),
-            (
-                "proxy_log",
-                s.proxy_log.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-            (
-                "access_log",
-                s.access_log.as_ref().map(|x| x.unavailable.as_str()),
-            ),
-        ];
-        all.into_iter()
-            .filter_map(|(n, r)| r.filter(|r| !r.is_empty()).map(|r| (n, r)))
+    pub fn unavailable(&self) -> Vec<(Source, &'a str)> {
+        Source::ALL
+            .iter()
+            .filter_map(|s| self.section(*s).filter(|r| !r.is_empty()).map(|r| (*s, r)))
             .collect()
     }
 
@@ -188,12 +168,17 @@ impl<'a> HostView<'a> {
         let mut merged: BTreeMap<(String, String, String), Signal> = BTreeMap::new();
         for s in raw.iter().filter(|s| self.ours(&s.server)) {
             let key = (s.proxy.clone(), s.upstream.clone(), s.cause.clone());
-            let m = merged.entry(key).or_insert_with(|| Signal {
-                proxy: s.proxy.clone(),
-                upstream: s.upstream.clone(),
-                cause: s.cause.clone(),
-                first_at_ms: s.first_at_ms,
-                ..Signal::default()
+            let m = merged.entry(key).or_insert_with(|| {
+                let (causes, unknown) = Cause::parse_set(&s.cause);
+                Signal {
+                    proxy: s.proxy.clone(),
+                    upstream: s.upstream.clone(),
+                    cause: s.cause.clone(),
+                    causes,
+                    unknown,
+                    first_at_ms: s.first_at_ms,
+                    ..Signal::default()
+                }
             });
             m.count += u64::from(s.count.max(1));
             m.first_at_ms = m.first_at_ms.min(s.first_at_ms);
@@ -248,7 +233,7 @@ impl<'a> HostView<'a> {
     }
 
     /// Direct probes of this site's targets, latest per target address.
-    pub fn probes(&self) -> Vec<&'a DirectProbe> {
+    pub fn probes(&self) -> Vec<Probed<'a>> {
         let raw: &[DirectProbe] = self.ev.state.probes.as_ref().map_or(&[], |p| &p.probes);
         let targets: Vec<Target> = self
             .targets()
@@ -268,7 +253,7 @@ impl<'a> HostView<'a> {
                 *slot = p;
             }
         }
-        latest.into_values().collect()
+        latest.into_values().map(Probed::parse).collect()
     }
 
     /// Journal entries of one unit (all units when `unit` is empty).

@@ -9,11 +9,14 @@
 //! answers. A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
 
+use gw502_vocab::Outcome;
+
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::Tier;
 use super::target::{Target, is_tcp, listener_accepts};
 use super::upstream::serves;
 use super::verdict::Cause;
@@ -35,11 +38,15 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                     && Some(&l.address) == target.as_ref().and_then(|x| x.unix.as_ref())
             });
             let extra: Vec<Evidence> = sock.map(|l| facts::listener(&th, l)).into_iter().collect();
-            let conf = if extra.is_empty() { 0.75 } else { 0.9 };
+            let tier = if extra.is_empty() {
+                Tier::Inferred
+            } else {
+                Tier::Direct
+            };
             let owner = sock
                 .map(|l| format!(" (mode {:o}, uid {}, gid {})", l.mode, l.uid, l.gid))
                 .unwrap_or_default();
-            Some(Finding::new(cause, conf, t, extra).say(
+            Some(Finding::new(cause, tier, t, extra).say(
                 format!("ls -l {}{owner} on {}: the proxy's worker user may not connect; fix listen.owner/group/mode", shown.trim_start_matches("unix:"), h.id()),
                 format!("the proxy on {} may not connect to {shown}", h.id()),
             ))
@@ -81,7 +88,7 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                     ),
                 ),
             };
-            Some(Finding::new(cause, 0.85, t, extra).say(
+            Some(Finding::new(cause, Tier::Confirmed, t, extra).say(
                 check,
                 format!("handoff to {shown} on {} fails: {what}", h.id()),
             ))
@@ -106,9 +113,13 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                 })
                 .into_iter()
                 .collect();
-            let conf = if extra.is_empty() { 0.8 } else { 0.92 };
+            let tier = if extra.is_empty() {
+                Tier::Inferred
+            } else {
+                Tier::Direct
+            };
             let name = failed.map(|a| a.name.clone()).unwrap_or(name);
-            Some(Finding::new(cause, conf, t, extra).say(
+            Some(Finding::new(cause, tier, t, extra).say(
                 format!(
                     "resolve {name} from {} with the proxy's resolver (dig +short {name})",
                     h.id()
@@ -124,7 +135,7 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
 fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
     let port = target.port?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") || serves(&th, &target) {
+    if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
     let shown = target.display();
@@ -134,7 +145,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
         .filter(|l| is_tcp(l) && l.port == u32::from(port))
         .collect();
     if let Some(l) = on_port.first() {
-        return Some(Finding::new(Cause::BindMismatch, 0.9, t, vec![facts::listener(&th, l)]).say(
+        return Some(Finding::new(Cause::BindMismatch, Tier::Direct, t, vec![facts::listener(&th, l)]).say(
             format!("the proxy on {} targets {shown} but {} binds {}:{port}; align the bind address or the target", h.id(), unit_or_process(l), l.address),
             format!("{shown} is refused on {} because the upstream listens on another address/family", th.id()),
         ));
@@ -152,8 +163,12 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
                 && !proxy_units.contains(&l.unit)
                 && (listener_accepts(l, &target.host) || target.is_loopback())
         })?;
-    let conf = if down { 0.6 } else { 0.88 };
-    Some(Finding::new(Cause::WrongPort, conf, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(
+    let tier = if down {
+        Tier::Circumstantial
+    } else {
+        Tier::Confirmed
+    };
+    Some(Finding::new(Cause::WrongPort, tier, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(
         format!("the proxy on {} targets port {port} but {} listens on {}; fix the port in the proxy config or the app", h.id(), alive.unit, alive.port),
         format!("the proxy targets {shown} while {} on {} listens on port {}", alive.unit, th.id(), alive.port),
     ))
@@ -162,7 +177,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
 fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Option<Finding> {
     let path = target.unix.clone()?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") || serves(&th, &target) {
+    if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
     let units = facts::related(th.upstream_units(), &path);
@@ -179,41 +194,43 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
             names.contains(&l.unit.as_str())
                 || (!dir.is_empty() && l.address.starts_with(&format!("{dir}/")))
         })?;
-    Some(Finding::new(Cause::WrongSocketPath, 0.88, t, vec![facts::nothing_on(&th, &format!("unix:{path}")), facts::listener(&th, sock)]).say(
+    Some(Finding::new(Cause::WrongSocketPath, Tier::Confirmed, t, vec![facts::nothing_on(&th, &format!("unix:{path}")), facts::listener(&th, sock)]).say(
         format!("the proxy on {} connects to {path} but {} listens on {}; align fastcgi_pass/listen", h.id(), unit_or_process(sock), sock.address),
         format!("{path} does not exist on {}; the upstream listens on {}", th.id(), sock.address),
     ))
 }
 
 fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) -> Option<Finding> {
-    let drop =
-        t.status == 504 || t.text.contains("timed out") || t.evidence.detail.contains("timeout");
+    let drop = t.status == 504
+        || t.outcome == Some(Outcome::Timeout)
+        || t.text.contains("timed out")
+        || t.text.contains("timeout");
     let status = if drop { 504 } else { 502 };
     let shown = target
         .as_ref()
         .map(Target::display)
         .unwrap_or_else(|| "the upstream".into());
     let th = target.as_ref().and_then(|x| cx.host_of(h, x));
-    let (conf, extra, missing) = match (&th, &target) {
-        (Some(th), Some(x)) if th.has("sockets") => match th.listeners().iter().find(|l| {
+    let (tier, extra, missing) = match (&th, &target) {
+        (Some(th), Some(x)) if th.has(Source::Sockets) => match th.listeners().iter().find(|l| {
             is_tcp(l)
                 && x.port.is_some_and(|p| l.port == u32::from(p))
                 && (listener_accepts(l, &x.host) || th.id() != h.id())
         }) {
-            Some(l) => (0.9, vec![facts::listener(th, l)], None),
+            Some(l) => (Tier::Direct, vec![facts::listener(th, l)], None),
             None => (
-                0.45,
+                Tier::Circumstantial,
                 vec![facts::nothing_on(th, &shown)],
                 Some(format!("no live listener for {shown} on {}", th.id())),
             ),
         },
         _ => (
-            0.65,
+            Tier::Circumstantial,
             Vec::new(),
             Some(format!("no sockets evidence from the host of {shown}")),
         ),
     };
-    let mut f = Finding::new(Cause::FirewallBlocked, conf, t, extra).status(status).say(
+    let mut f = Finding::new(Cause::FirewallBlocked, tier, t, extra).status(status).say(
         format!("check firewall rules between {} and {shown} (nft list ruleset; the listener is up but connects {})", h.id(), if drop { "time out" } else { "are rejected" }),
         format!("{} cannot reach {shown} although it listens: the path drops or rejects", h.id()),
     );

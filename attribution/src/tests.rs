@@ -2,12 +2,13 @@
 //! status/emitted_by out), grouped by layer in the submodules, plus the small
 //! builders that keep rows short. Log samples are the exact nginx, HAProxy,
 //! Apache and Caddy messages TAXONOMY.md §3 lists, labelled the way the
-//! agent's parser labels them (a cause or a `|`-joined candidate set).
+//! agent's parser labels them (a cause or a `|`-joined candidate set). Hosts
+//! come from `gw502-testkit` at its fixed clock, the same builder the
+//! integration tests use.
 
 mod edge_client;
 mod fronts;
 mod handoff;
-mod host_builder;
 mod lab;
 mod proxy;
 mod response_dependency;
@@ -18,7 +19,6 @@ use gw502_proto::v1::*;
 
 use super::{Cause, Hop, attribute};
 
-use host_builder::*;
 use site_builder::*;
 
 fn all_rows() -> Vec<Row> {
@@ -196,4 +196,38 @@ fn multi_host_names_only_the_bad_host() {
     let got = attribute(&r.ev);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].host.as_deref(), Some("web2"));
+}
+
+#[test]
+fn unknown_words_from_a_newer_agent_are_listed_in_missing() {
+    let line = "connect() failed (111: Connection refused) while connecting to upstream";
+    let ev = site("shop.example")
+        .public("ok", 502, "nginx")
+        .host(
+            web("web1")
+                .ngx(
+                    "service_down|quic_reset",
+                    "error",
+                    line,
+                    "http://127.0.0.1:3000/",
+                )
+                .probe("127.0.0.1:3000", "ok", "warp", 200, ""),
+        )
+        .0;
+    let v = attribute(&ev).remove(0);
+    for word in ["\"quic_reset\"", "\"warp\""] {
+        assert!(
+            v.missing.iter().any(|m| m.contains(word)),
+            "{word} not surfaced: {:?}",
+            v.missing
+        );
+    }
+    let mut newer = ev.clone();
+    newer.edge[0].outcome = "quic_error".into();
+    let v = attribute(&newer).remove(0);
+    assert!(
+        v.missing.iter().any(|m| m.contains("\"quic_error\"")),
+        "{:?}",
+        v.missing
+    );
 }

@@ -5,6 +5,8 @@
 //! and Caddy. Like the agent, this returns a candidate set when the line alone
 //! cannot decide; the layer rules resolve the set with sockets and systemd.
 
+use gw502_vocab::{Outcome, Phase};
+
 use super::verdict::Cause;
 
 use Cause::*;
@@ -80,28 +82,29 @@ pub(crate) fn classify(line: &str) -> Vec<Cause> {
         .unwrap_or_default()
 }
 
-/// Candidate causes for a probe outcome word (docs/PROBES.md).
-pub(crate) fn probe_candidates(outcome: &str, phase: &str, detail: &str) -> Vec<Cause> {
+/// Candidate causes for a failed probe's outcome (docs/PROBES.md); the
+/// phase and the detail's prefix narrow timeouts and TLS failures.
+pub(crate) fn probe_candidates(outcome: Outcome, phase: Option<Phase>, detail: &str) -> Vec<Cause> {
     let d = detail.trim_start();
     match outcome {
-        "refused" => vec![ServiceDown, WrongPort, NotListening, BindMismatch],
-        "timeout" if phase == "connect" => vec![FirewallBlocked],
-        "timeout" => vec![Timeout],
-        "no_such_socket" => vec![WrongSocketPath, ServiceDown],
-        "permission_denied" => vec![SocketPermissionDenied],
-        "unreachable" => vec![FirewallBlocked],
-        "saturated" => vec![Saturated],
-        "dns_error" => vec![DnsFailure],
-        "tls_error" if d.starts_with("plaintext_peer:") => vec![TlsMismatch],
-        "tls_error" if d.starts_with("certificate_") => vec![TlsCertificateError],
-        "tls_error" => vec![TlsMismatch, TlsCertificateError],
-        "protocol_mismatch" if d.starts_with("tls_peer:") => vec![TlsMismatch],
-        "protocol_mismatch" => vec![ProtocolMismatch],
-        "invalid_response" => vec![InvalidHeader, ProtocolMismatch],
-        "header_too_big" => vec![HeaderTooBig],
-        "premature_close" => vec![PrematureClose],
-        "reset" => vec![ConnectionReset],
-        _ => Vec::new(),
+        Outcome::Refused => vec![ServiceDown, WrongPort, NotListening, BindMismatch],
+        Outcome::Timeout if phase == Some(Phase::Connect) => vec![FirewallBlocked],
+        Outcome::Timeout => vec![Timeout],
+        Outcome::NoSuchSocket => vec![WrongSocketPath, ServiceDown],
+        Outcome::PermissionDenied => vec![SocketPermissionDenied],
+        Outcome::Unreachable => vec![FirewallBlocked],
+        Outcome::Saturated => vec![Saturated],
+        Outcome::DnsError => vec![DnsFailure],
+        Outcome::TlsError if d.starts_with("plaintext_peer:") => vec![TlsMismatch],
+        Outcome::TlsError if d.starts_with("certificate_") => vec![TlsCertificateError],
+        Outcome::TlsError => vec![TlsMismatch, TlsCertificateError],
+        Outcome::ProtocolMismatch if d.starts_with("tls_peer:") => vec![TlsMismatch],
+        Outcome::ProtocolMismatch => vec![ProtocolMismatch],
+        Outcome::InvalidResponse => vec![InvalidHeader, ProtocolMismatch],
+        Outcome::HeaderTooBig => vec![HeaderTooBig],
+        Outcome::PrematureClose => vec![PrematureClose],
+        Outcome::Reset => vec![ConnectionReset],
+        Outcome::Ok | Outcome::Blocked => Vec::new(),
     }
 }
 
@@ -154,17 +157,26 @@ mod tests {
     #[test]
     fn probe_outcomes_use_detail_prefixes() {
         assert_eq!(
-            probe_candidates("tls_error", "tls", "plaintext_peer: http/1.1 400"),
+            probe_candidates(
+                Outcome::TlsError,
+                Some(Phase::Tls),
+                "plaintext_peer: http/1.1 400"
+            ),
             vec![TlsMismatch]
         );
         assert_eq!(
-            probe_candidates("protocol_mismatch", "response", "tls_peer: alert"),
+            probe_candidates(
+                Outcome::ProtocolMismatch,
+                Some(Phase::Response),
+                "tls_peer: alert"
+            ),
             vec![TlsMismatch]
         );
         assert_eq!(
-            probe_candidates("timeout", "connect", ""),
+            probe_candidates(Outcome::Timeout, Some(Phase::Connect), ""),
             vec![FirewallBlocked]
         );
-        assert!(probe_candidates("ok", "", "").is_empty());
+        assert_eq!(probe_candidates(Outcome::Timeout, None, ""), vec![Timeout]);
+        assert!(probe_candidates(Outcome::Ok, None, "").is_empty());
     }
 }

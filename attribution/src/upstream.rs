@@ -18,6 +18,7 @@ use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::Tier;
 use super::target::{Target, is_tcp, listener_accepts};
 use super::verdict::Cause;
 
@@ -32,8 +33,13 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
             down_or_silent(cx, h, t, cause)
         }
         Cause::Saturated => {
-            let mut f = Finding::new(Cause::Saturated, 0.75, t, saturation(h));
-            f.confidence += if f.evidence.len() > 1 { 0.12 } else { 0.0 };
+            let sat = saturation(h);
+            let tier = if sat.is_empty() {
+                Tier::Inferred
+            } else {
+                Tier::Confirmed
+            };
+            let f = Finding::new(Cause::Saturated, tier, t, sat);
             Some(f.say(
                 pool_check(h),
                 format!(
@@ -46,7 +52,7 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
             let sat = saturation(h);
             if !sat.is_empty() {
                 return Some(
-                    Finding::new(Cause::Saturated, 0.88, t, sat)
+                    Finding::new(Cause::Saturated, Tier::Confirmed, t, sat)
                         .status(504)
                         .say(
                             pool_check(h),
@@ -62,13 +68,13 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                 .as_ref()
                 .map(Target::display)
                 .unwrap_or_else(|| "the upstream".into());
-            Some(Finding::new(Cause::Timeout, 0.8, t, Vec::new()).status(504).say(
+            Some(Finding::new(Cause::Timeout, Tier::Inferred, t, Vec::new()).status(504).say(
                 format!("time a request to {target} on {} (curl -m 60 -w '%{{time_starttransfer}}'); it connects but sends no header in time", h.id()),
                 format!("{target} accepts connections on {} but does not answer before the proxy's read timeout", h.id()),
             ))
         }
         Cause::UpstreamReturnedError => Some(
-            Finding::new(Cause::UpstreamReturnedError, 0.8, t, Vec::new()).say(
+            Finding::new(Cause::UpstreamReturnedError, Tier::Inferred, t, Vec::new()).say(
                 format!(
                     "read the app's own log for {} {} responses on {}",
                     cx.site.host,
@@ -97,7 +103,7 @@ pub(crate) fn state(_cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec
         .filter_map(|u| {
             let ev = crash_evidence(h, u);
             (ev.len() > 1).then(|| {
-                Finding::new(Cause::CrashLoop, 0.86, first, ev).say(
+                Finding::new(Cause::CrashLoop, Tier::Confirmed, first, ev).say(
                     format!(
                         "journalctl -u {} -n 50 on {}: it keeps exiting and restarting",
                         u.name,
@@ -117,7 +123,7 @@ pub(crate) fn state(_cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec
 fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> Option<Finding> {
     let target = t.target.clone().or_else(|| single_target(h))?;
     let th = cx.host_of(h, &target)?;
-    if !th.has("sockets") && !th.has("systemd") {
+    if !th.has(Source::Sockets) && !th.has(Source::Systemd) {
         return None;
     }
     let shown = target.display();
@@ -167,8 +173,12 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
         let others_alive = units
             .iter()
             .any(|o| facts::is_running(o) && !th.listeners_of(&o.name).is_empty());
-        let conf = if others_alive { 0.7 } else { 0.9 };
-        let f = Finding::new(cause, conf, t, extra);
+        let tier = if others_alive {
+            Tier::Inferred
+        } else {
+            Tier::Direct
+        };
+        let f = Finding::new(cause, tier, t, extra);
         return Some(match cause {
             Cause::CrashLoop => f.say(
                 format!("journalctl -u {} -n 50 on {}; it keeps restarting and {shown} is refused between restarts", u.name, th.id()),
@@ -191,9 +201,9 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
             .any(|u| facts::is_running(u) && !th.listeners_of(&u.name).is_empty());
         if let Some(u) = silent
             .first()
-            .filter(|_| !bound_elsewhere && th.has("sockets"))
+            .filter(|_| !bound_elsewhere && th.has(Source::Sockets))
         {
-            return Some(Finding::new(Cause::NotListening, 0.8, t, vec![facts::unit(&th, u), no_listener]).say(
+            return Some(Finding::new(Cause::NotListening, Tier::Inferred, t, vec![facts::unit(&th, u), no_listener]).say(
                 format!("journalctl -u {} on {}: it runs but listens nowhere (bind failed or still starting); the proxy wants {shown}", u.name, th.id()),
                 format!("{} on {} is running but has no listening socket", u.name, th.id()),
             ));

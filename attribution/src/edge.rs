@@ -11,21 +11,23 @@
 //! fallback after the host rules found nothing, except for origin DNS (1016),
 //! which the edge reports unambiguously.
 
-use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::Outcome;
 
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::{Support, Tier};
 use super::signal::{edge_made, is_failure};
 use super::verdict::Cause;
+use super::wire::Observed;
 
 /// An evidence item for a probe observation.
-pub(crate) fn evidence(o: &EdgeObservation) -> Evidence {
+pub(crate) fn evidence(o: &Observed<'_>) -> Evidence {
     let host = o.vantage.strip_prefix("agent/").unwrap_or("");
     let mut detail = format!(
         "{} {} from {}: {} {}",
-        o.target, o.url, o.vantage, o.outcome, o.status
+        o.target, o.url, o.vantage, o.raw.outcome, o.status
     );
     for (label, value) in [
         ("fingerprint", &o.fingerprint),
@@ -40,7 +42,7 @@ pub(crate) fn evidence(o: &EdgeObservation) -> Evidence {
     Evidence::new(Source::EdgeProbe, host, o.at_ms, detail)
 }
 
-fn edge_cause(o: &EdgeObservation) -> Cause {
+fn edge_cause(o: &Observed<'_>) -> Cause {
     let code = o.edge_error.to_ascii_lowercase();
     if o.status == 525
         || o.status == 526
@@ -69,13 +71,13 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
     let mut ev = vec![evidence(o)];
     ev.extend(origins.iter().take(3).map(|p| evidence(p)));
     let mut missing = Vec::new();
-    let confidence = if healthy {
-        0.88
+    let tier = if healthy {
+        Tier::Confirmed
     } else if !origins.is_empty() {
         return None;
     } else if cause == Cause::EdgeOriginDns {
         missing.push(format!("no direct probe of the origin of {}", cx.site.host));
-        0.75
+        Tier::Inferred
     } else if strict {
         return None;
     } else {
@@ -83,7 +85,7 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
             "no direct probe of the origin of {}; origin hosts show no errors",
             cx.site.host
         ));
-        0.45
+        Tier::Circumstantial
     };
     let vendor = if o.edge.is_empty() {
         o.fingerprint.as_str()
@@ -106,7 +108,8 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
     };
     Some(Finding {
         cause,
-        confidence,
+        tier,
+        support: Support::default(),
         status: None,
         emitted_by: None,
         evidence: ev,
@@ -123,12 +126,12 @@ pub(crate) fn rule(cx: &Cx<'_>, strict: bool) -> Option<Finding> {
 /// public address points at the proxy; an app-made 5xx at the app.
 pub(crate) fn public_trigger(cx: &Cx<'_>, h: &HostView<'_>) -> Option<Trigger> {
     let o = cx.signal.public_fail?;
-    let candidates = match o.outcome.as_str() {
-        "refused" => vec![Cause::ProxyDown],
-        "ok" if o.fingerprint == "app" => {
+    let candidates = match o.outcome {
+        Some(Outcome::Refused) => vec![Cause::ProxyDown],
+        Some(Outcome::Ok) if o.fingerprint == "app" => {
             vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
         }
-        "ok" if o.edge == "cloudflare" && o.status == 521 => vec![Cause::ProxyDown],
+        Some(Outcome::Ok) if o.edge == "cloudflare" && o.status == 521 => vec![Cause::ProxyDown],
         _ => Vec::new(),
     };
     if candidates.is_empty() && (!h.signals().is_empty() || !h.access_5xx().is_empty()) {
@@ -142,5 +145,6 @@ pub(crate) fn public_trigger(cx: &Cx<'_>, h: &HostView<'_>) -> Option<Trigger> {
         source: Source::EdgeProbe,
         evidence: evidence(o),
         text: o.detail.clone(),
+        outcome: o.outcome,
     })
 }

@@ -9,9 +9,11 @@
 //! into triggers with candidate causes, and the layer rules ([`proxy`],
 //! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
 //! with sockets, systemd and the journal into findings that carry their
-//! evidence. The best finding per failing host becomes a verdict; confidence
-//! drops for stale hosts and unavailable sources, and when nothing confirms a
-//! cause the verdict is `unknown/insufficient_evidence` naming what is missing.
+//! evidence. The best finding per failing host becomes a verdict: which cause
+//! wins and how confident the verdict is are decided in one place,
+//! [`precedence`] (named tiers, one cause order, one confidence formula).
+//! When nothing confirms a cause the verdict is
+//! `unknown/insufficient_evidence` naming what is missing.
 
 mod change;
 mod client;
@@ -24,26 +26,32 @@ mod handoff;
 mod host;
 mod lines;
 mod per_host;
+mod precedence;
 mod proxy;
 mod response;
 mod serving;
 mod signal;
 mod target;
 #[cfg(test)]
+mod taxonomy;
+#[cfg(test)]
 mod tests;
 mod upstream;
 mod verdict;
+mod wire;
 
 pub use evidence::{Evidence, HostEvidence, SiteEvidence, SiteRef, Source, clean};
 pub use verdict::{Cause, Hop, Layer, Owner, RecentChange, UnknownWord, Verdict};
 
-use gw502_proto::v1::EdgeObservation;
-
 use finding::Finding;
 use host::HostView;
+use precedence::{Support, Tier};
 use serving::Serves;
 use signal::SiteSignal;
 use target::{SiteAddr, Target};
+use wire::Observed;
+
+use gw502_vocab::{Outcome, Phase};
 
 /// Attributes the site's current failure; empty when visitors see no 5xx.
 pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
@@ -53,12 +61,14 @@ pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
         &evidence.site.url
     };
     let site = SiteAddr::parse(url);
+    let edge: Vec<Observed<'_>> = evidence.edge.iter().map(Observed::parse).collect();
     let hosts = serving::serving(evidence, &site);
-    let Some(signal) = SiteSignal::observe(&evidence.edge, &hosts) else {
+    let Some(signal) = SiteSignal::observe(&edge, &hosts) else {
         return Vec::new();
     };
     let cx = Cx {
         ev: evidence,
+        edge: &edge,
         site: &site,
         hosts,
         signal,
@@ -94,6 +104,8 @@ pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
 pub(crate) struct Cx<'a> {
     /// The raw input.
     pub ev: &'a SiteEvidence,
+    /// Its probe observations, outcomes parsed.
+    pub edge: &'a [Observed<'a>],
     /// The site's public address.
     pub site: &'a SiteAddr,
     /// Hosts serving the site.
@@ -104,13 +116,12 @@ pub(crate) struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     /// Latest direct origin probe per origin host (`origin/<host>`).
-    pub fn origin_probes(&self) -> Vec<&'a EdgeObservation> {
-        let mut latest: std::collections::BTreeMap<&str, &EdgeObservation> = Default::default();
+    pub fn origin_probes(&self) -> Vec<&'a Observed<'a>> {
+        let mut latest: std::collections::BTreeMap<&str, &Observed<'a>> = Default::default();
         for o in self
-            .ev
             .edge
             .iter()
-            .filter(|o| o.target.starts_with("origin/") && o.outcome != "blocked")
+            .filter(|o| o.target.starts_with("origin/") && !o.is(Outcome::Blocked))
         {
             let slot = latest.entry(o.target.as_str()).or_insert(o);
             if o.at_ms >= slot.at_ms {
@@ -189,7 +200,8 @@ impl<'a> Cx<'a> {
             .collect();
         Finding {
             cause: Cause::InsufficientEvidence,
-            confidence: 0.2,
+            tier: Tier::Unattributed,
+            support: Support::default(),
             status: None,
             emitted_by: None,
             evidence,
@@ -206,6 +218,41 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Words from a newer agent or prober that this engine cannot read, on
+    /// the site's observations and on `h`: listed in `missing`, never dropped.
+    fn unknown_words(&self, h: Option<&HostView<'a>>) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .edge
+            .iter()
+            .filter_map(|o| {
+                let w = wire::unknown::<Outcome>(&o.raw.outcome)?;
+                Some(wire::unknown_line(&w, &format!("probe from {}", o.vantage)))
+            })
+            .collect();
+        let Some(h) = h else { return out };
+        for s in h.signals() {
+            for w in &s.unknown {
+                out.push(wire::unknown_line(
+                    w,
+                    &format!("{} log signal on {}", s.proxy, h.id()),
+                ));
+            }
+        }
+        for p in h.probes() {
+            let words = [
+                wire::unknown::<Outcome>(&p.raw.outcome),
+                wire::unknown::<Phase>(&p.raw.phase),
+            ];
+            for w in words.iter().flatten() {
+                out.push(wire::unknown_line(
+                    w,
+                    &format!("direct probe on {}", h.id()),
+                ));
+            }
+        }
+        out
+    }
+
     /// Turns a finding into the public verdict.
     fn verdict(&self, h: Option<&HostView<'a>>, f: Finding) -> Verdict {
         let (status, hop) = self.signal.visitor(h, f.status.unwrap_or(502));
@@ -216,7 +263,7 @@ impl<'a> Cx<'a> {
         let recent_change = h.and_then(|h| change::recent(h, self.signal.first_failure_ms));
         let layer = f.cause.layer();
         let mut missing: Vec<String> = Vec::new();
-        for m in f.missing {
+        for m in f.missing.into_iter().chain(self.unknown_words(h)) {
             if !missing.contains(&m) {
                 missing.push(m);
             }
@@ -227,7 +274,7 @@ impl<'a> Cx<'a> {
             layer,
             cause: f.cause,
             status,
-            confidence: (f.confidence * 100.0).round() / 100.0,
+            confidence: (precedence::confidence(f.tier, &f.support) * 100.0).round() / 100.0,
             next_check: clean(&f.next_check, 300),
             owner: Owner::for_layer(layer),
             recent_change,

@@ -1,15 +1,42 @@
-//! Builders for the table's rows: the row itself, expectations, nginx log
-//! lines, and a site with public, edge and origin probe observations.
+//! Builders for the table's rows: the row itself, expectations, and a site
+//! with public, edge and origin probe observations. Hosts are
+//! `gw502-testkit`'s, at its fixed clock and serving [`SITE`]; the functions
+//! here only fix those two arguments.
 
 use gw502_proto::v1::*;
+pub(super) use gw502_testkit::Host;
+use gw502_testkit::{Clock, observation};
 
-use super::super::{Cause, Hop, Layer, SiteEvidence, SiteRef};
-use super::host_builder::Host;
+use super::super::{Cause, Hop, HostEvidence, Layer, SiteEvidence, SiteRef};
 
+/// The table's clock.
+const CLOCK: Clock = Clock::fixed();
 /// "Now" for every row.
-pub(super) const NOW: i64 = 1_714_557_600_000;
+pub(super) const NOW: i64 = CLOCK.now;
 /// When failures started in failing rows.
-pub(super) const T0: i64 = NOW - 120_000;
+pub(super) const T0: i64 = CLOCK.t0;
+/// The site every row's hosts serve.
+const SITE: &str = "shop.example";
+
+/// A host with every section present and empty.
+pub(super) fn host(id: &str) -> Host {
+    gw502_testkit::host(id, SITE, CLOCK)
+}
+
+/// nginx fronting the site, proxying to `upstream`.
+pub(super) fn nginx(id: &str, upstream: &str) -> Host {
+    gw502_testkit::nginx(id, SITE, upstream, CLOCK)
+}
+
+/// The usual web host: nginx to app.service on 127.0.0.1:3000.
+pub(super) fn web(id: &str) -> Host {
+    gw502_testkit::web(id, SITE, CLOCK)
+}
+
+/// nginx to php8.2-fpm on its default socket.
+pub(super) fn php(id: &str) -> Host {
+    gw502_testkit::php(id, SITE, CLOCK)
+}
 
 /// One scenario.
 pub(super) struct Row {
@@ -50,9 +77,7 @@ pub(super) fn is(cause: Cause, status: u16, by: Hop) -> Option<(Layer, Cause, u1
 
 /// An nginx error.log line as the agent samples it.
 pub(super) fn ngx(level: &str, msg: &str, upstream: &str) -> String {
-    format!(
-        "2024/05/01 10:00:00 [{level}] 811#811: *7 {msg}, client: 10.77.0.1, server: shop.example, request: \"GET / HTTP/1.1\", upstream: \"{upstream}\", host: \"shop.example\""
-    )
+    gw502_testkit::ngx_line(SITE, level, msg, upstream)
 }
 
 pub(super) struct Case(pub SiteEvidence);
@@ -71,7 +96,12 @@ pub(super) fn site(name: &str) -> Case {
 
 impl Case {
     pub fn host(mut self, h: Host) -> Self {
-        self.0.hosts.push(h.0);
+        self.0.hosts.push(HostEvidence {
+            host_id: h.report.host_id.clone(),
+            last_seen_ms: h.received_ms,
+            interval_ms: h.report.interval_ms,
+            state: h.report,
+        });
         self
     }
     pub fn origins(mut self, ids: &[&str]) -> Self {
@@ -160,15 +190,5 @@ pub(super) fn obs(
     status: u32,
     fp: &str,
 ) -> EdgeObservation {
-    EdgeObservation {
-        site: "shop.example".into(),
-        url: url.into(),
-        vantage: vantage.into(),
-        target: target.into(),
-        at_ms: at,
-        outcome: outcome.into(),
-        status,
-        fingerprint: fp.into(),
-        ..EdgeObservation::default()
-    }
+    observation(SITE, url, vantage, target, at, outcome, status, fp)
 }

@@ -9,6 +9,7 @@ use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::precedence::Tier;
 use super::verdict::Cause;
 
 /// Phrases apps and drivers log when a dependency fails (lowercase).
@@ -67,17 +68,19 @@ pub(crate) fn confirm(_cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger) -> Option<Fin
         ));
     }
     let unit = last.unit.clone();
-    Some(Finding::new(Cause::DependencyFailure, 0.87, t, extra).say(
-        format!(
-            "journalctl -u {unit} on {}: {}",
-            h.id(),
-            super::evidence::clean(&last.message, 120)
+    Some(
+        Finding::new(Cause::DependencyFailure, Tier::Confirmed, t, extra).say(
+            format!(
+                "journalctl -u {unit} on {}: {}",
+                h.id(),
+                super::evidence::clean(&last.message, 120)
+            ),
+            format!(
+                "{unit} on {} is up but a dependency it needs is failing",
+                h.id()
+            ),
         ),
-        format!(
-            "{unit} on {} is up but a dependency it needs is failing",
-            h.id()
-        ),
-    ))
+    )
 }
 
 #[cfg(test)]
