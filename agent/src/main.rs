@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gw502_agent::config::Config;
 use gw502_daemon::settings::EXIT_CONFIG;
+use gw502_daemon::telemetry::LogArgs;
 
 /// gw502 host agent: gathers the evidence behind 502s on this host
 /// (systemd, listening sockets, journal, proxy config, upstream probes, DNS,
@@ -26,6 +27,8 @@ struct Args {
         global = true
     )]
     config: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,7 +51,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    gw502_daemon::telemetry::init_logging();
+    gw502_daemon::telemetry::init_logging(args.log.log_format);
     let command = args.command.unwrap_or(Command::Run);
     let config = match &command {
         // A snapshot works without a config: it needs no collector.

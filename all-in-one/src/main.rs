@@ -29,6 +29,8 @@ struct Args {
     /// Agent report interval (e.g. 10s).
     #[arg(long, default_value = "10s", value_parser = humantime_duration)]
     interval: Duration,
+    #[command(flatten)]
+    log: telemetry::LogArgs,
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -42,7 +44,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init_logging();
+    telemetry::init_logging(args.log.log_format);
     if !args.listen.ip().is_loopback() {
         eprintln!(
             "gw502-all-in-one listens on loopback only, not {}",

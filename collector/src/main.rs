@@ -18,6 +18,8 @@ use gw502_daemon::telemetry;
     after_help = "Examples:\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml"
 )]
 struct Args {
+    #[command(flatten)]
+    log: telemetry::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,7 +60,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init_logging();
+    telemetry::init_logging(args.log.log_format);
     raise_open_files_limit();
     let result = match args.command {
         Command::CheckConfig {

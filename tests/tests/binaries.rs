@@ -1,9 +1,9 @@
 //! The shipped binaries as a user runs them: the README quick start
 //! (all-in-one, then `gw502ctl --data-dir`), config checking with exit code
-//! 64, the documented example configs, the opt-in metrics endpoint, and the
-//! collector taking its hard open-files limit.
+//! 64, the documented example configs, the opt-in metrics endpoint, the
+//! collector taking its hard open-files limit, and logs that fit their sink.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -306,4 +306,47 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The first log line a daemon writes to a pipe, in `format`.
+fn first_log_line(format: &str) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(bin("gw502-all-in-one"))
+        .args([
+            "--log-format",
+            format,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("GW502_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stderr = child.0.stderr.take().expect("piped stderr");
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn logs_fit_their_sink_plain_text_on_a_pipe_and_json_on_request() {
+    let text = first_log_line("text");
+    assert!(text.contains("starting"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI colour on a pipe: {text:?}"
+    );
+
+    let json = first_log_line("json");
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("one JSON object per line");
+    assert_eq!(parsed["level"], "INFO", "{json}");
+    assert!(parsed["fields"]["message"].is_string(), "{json}");
+
+    let bad = run(Command::new(bin("gw502-agent")).args(["--log-format", "xml", "check-config"]));
+    assert_eq!(bad.status.code(), Some(2), "clap refuses an unknown format");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("xml"));
 }
