@@ -103,6 +103,14 @@ pub enum Command {
         /// The URL to probe (it must belong to a known site)
         url: String,
     },
+    /// Print shell completions (offline, no collector needed)
+    #[command(
+        after_help = "Examples:\n  gw502ctl completions bash > /etc/bash_completion.d/gw502ctl\n  gw502ctl completions zsh > \"${fpath[1]}/_gw502ctl\"\n  gw502ctl completions fish > ~/.config/fish/completions/gw502ctl.fish"
+    )]
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `pki` subcommands.

@@ -23,8 +23,14 @@ pub async fn run(
     out: &mut (dyn Write + Send),
 ) -> Result<(), CtlError> {
     let as_json = cli.global.json;
-    if let Command::Pki(cmd) = &cli.command {
-        return run_pki(cmd, as_json, out);
+    match &cli.command {
+        Command::Pki(cmd) => return run_pki(cmd, as_json, out),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "gw502ctl", out);
+            return Ok(());
+        }
+        _ => {}
     }
     let now = render::now_ms();
     // Usage errors first, before any connection attempt.
@@ -38,7 +44,7 @@ pub async fn run(
     client::server_name(&settings.collector)?;
     let mut conn = client::connect(&settings).await?;
     match cli.command {
-        Command::Pki(_) => Ok(()),
+        Command::Pki(_) | Command::Completions { .. } => Ok(()),
         Command::Hosts { show: None } => {
             let r = conn
                 .query
