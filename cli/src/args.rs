@@ -97,11 +97,17 @@ pub enum Command {
     },
     /// Probe a site now and attribute any error with the latest host evidence
     #[command(
-        after_help = "Examples:\n  gw502ctl explain https://shop.example/\n  gw502ctl --json explain https://shop.example/health"
+        after_help = "Examples:\n  gw502ctl explain https://shop.example/\n  gw502ctl explain https://shop.example/ --for customer\n  gw502ctl --json explain https://shop.example/health"
     )]
     Explain {
         /// The URL to probe (it must belong to a known site)
         url: String,
+        /// Who reads it: operator (evidence and chain) or customer (what to paste into a ticket)
+        #[arg(long = "for", value_enum, default_value_t = Audience::Operator)]
+        audience: Audience,
+        /// With --for customer: keep fleet host names in the text
+        #[arg(long)]
+        show_hosts: bool,
     },
     /// Print shell completions (offline, no collector needed)
     #[command(
@@ -111,6 +117,15 @@ pub enum Command {
         /// The shell to complete for
         shell: clap_complete::Shell,
     },
+}
+
+/// Who an explanation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Audience {
+    /// The operator: probes, verdicts, evidence and the next check.
+    Operator,
+    /// The customer: what failed, since when, whose side, what to do.
+    Customer,
 }
 
 /// `pki` subcommands.

@@ -9,12 +9,12 @@ use gw502_proto::v1 as pb;
 use serde::Serialize;
 
 use crate::args::{
-    Cli, Command, HostsCommand, IncidentsArgs, IncidentsCommand, PkiCommand, RoleArg,
+    Audience, Cli, Command, HostsCommand, IncidentsArgs, IncidentsCommand, PkiCommand, RoleArg,
 };
 use crate::client::{self, Connection, request};
 use crate::error::CtlError;
 use crate::render::{self, fleet, incidents};
-use crate::{json, settings, since};
+use crate::{customer, json, settings, since};
 
 /// Runs `cli`, reading the environment through `env` and printing to `out`.
 pub async fn run(
@@ -114,17 +114,39 @@ pub async fn run(
                 print_text(out, &fleet::deliveries(&list, now))
             }
         }
-        Command::Explain { url } => {
+        Command::Explain {
+            url,
+            audience,
+            show_hosts,
+        } => {
             let not_found = format!("no site serves {}", render::escape(&url));
             let r = conn
                 .query
                 .explain(request(pb::ExplainRequest { url }))
                 .await;
             let resp = r.map_err(|s| conn.error(&s, &not_found))?.into_inner();
-            if as_json {
-                print_json(out, &json::explain(&resp))
-            } else {
-                print_text(out, &fleet::explain(&resp))
+            match audience {
+                Audience::Operator if as_json => print_json(out, &json::explain(&resp)),
+                Audience::Operator => print_text(out, &fleet::explain(&resp)),
+                Audience::Customer => {
+                    let req = pb::ListIncidentsRequest {
+                        site: resp.site.clone(),
+                        ..Default::default()
+                    };
+                    let open = conn
+                        .query
+                        .list_incidents(request(req))
+                        .await
+                        .map_err(|s| conn.error(&s, "no incidents"))?
+                        .into_inner()
+                        .incidents;
+                    let c = customer::explain(&resp, &open, show_hosts);
+                    if as_json {
+                        print_json(out, &c)
+                    } else {
+                        print_text(out, &customer::render(&c))
+                    }
+                }
             }
         }
     }

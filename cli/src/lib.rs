@@ -11,12 +11,14 @@
 //! - [`commands`]: what each command does.
 //! - [`render`]: tables, the request chain, escaping of remote text.
 //! - [`json`]: the `--json` contract (docs/JSON.md).
+//! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod customer;
 pub mod error;
 pub mod json;
 pub mod render;

@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gw502_collector::routing::{ReceiverSettings, RoutingSettings};
+use gw502_pki::Role;
 use gw502_proto::v1::{ExplainRequest, Incident, ListDeliveriesRequest, WatchIncidentsRequest};
 use gw502_tests::causes::hook::{Hook, Received};
 use gw502_tests::causes::host::{Host, web};
 use gw502_tests::causes::stub::{self, Stub};
 use gw502_tests::causes::{Harness, WAIT, fast_config, site};
 use gw502_tests::fleet::Running;
+use gw502_tests::scenario::agent::workspace_bin;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio_stream::StreamExt;
@@ -188,6 +190,38 @@ async fn explain_probes_the_site_and_attributes_it() -> anyhow::Result<()> {
     );
     assert!(!verdict.next_check.is_empty());
 
+    // The same answer, as a support engineer pastes it into a ticket.
+    let customer = ctl(&h, &["--json", "explain", &url, "--for", "customer"]).await?;
+    let c: serde_json::Value = serde_json::from_str(&customer)?;
+    assert_eq!(
+        (
+            &c["failing"],
+            &c["status"],
+            &c["side"],
+            &c["owner"],
+            &c["platform_on_it"]
+        ),
+        (
+            &true.into(),
+            &502.into(),
+            &"customer_app".into(),
+            &"app".into(),
+            &false.into()
+        ),
+        "{customer}"
+    );
+    let text = ctl(&h, &["explain", &url, "--for", "customer"]).await?;
+    assert!(
+        text.starts_with("Visitors to explain.example get 502 Bad Gateway"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("h-explain"),
+        "fleet host names stay internal: {text}"
+    );
+    let shown = ctl(&h, &["explain", &url, "--for", "customer", "--show-hosts"]).await?;
+    assert!(shown.starts_with("Visitors to explain.example"), "{shown}");
+
     // A healthy site explains to no verdict.
     front.set(stub::ok_page());
     h.send(app_up("h-explain", "explain.example")).await?;
@@ -199,6 +233,30 @@ async fn explain_probes_the_site_and_attributes_it() -> anyhow::Result<()> {
     assert_eq!(answer.observations.first().map(|o| o.status), Some(200));
     assert!(answer.verdicts.is_empty(), "{:?}", answer.verdicts);
     h.running.stop().await
+}
+
+/// Runs the real `gw502ctl` as operator `admin` of the harness's fleet.
+async fn ctl(h: &Harness, args: &[&str]) -> anyhow::Result<String> {
+    let (cert, key) = h.fleet.issue(Role::Operator, "admin")?;
+    let out = tokio::process::Command::new(workspace_bin("gw502ctl")?)
+        .arg("--collector")
+        .arg(format!("https://{}", h.running.addr))
+        .arg("--ca")
+        .arg(h.fleet.pki().join("ca.crt"))
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .args(args)
+        .env_clear()
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "gw502ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 fn signature(timestamp: &str, body: &[u8]) -> String {
