@@ -20,6 +20,7 @@
 //! - [`fetch`]: [`fetch()`], the bounded GET of a public URL with timing.
 //! - [`fingerprint`]: who made an error page (a proxy, a CDN, the app).
 //! - [`observation`]: a fetch as an `EdgeObservation`.
+//! - [`proxy_status`]: the RFC 9209 `Proxy-Status` header.
 //! - `testing` (feature `testing`): real misbehaving servers, nginx and
 //!   PHP-FPM for tests of the crates that probe.
 #![warn(missing_docs)]
@@ -32,6 +33,7 @@ pub mod fingerprint;
 pub mod head;
 pub mod observation;
 pub mod outcome;
+pub mod proxy_status;
 pub mod tls;
 
 #[cfg(any(test, feature = "testing"))]

@@ -12,6 +12,7 @@
 //!   default owner and default status, and [`Owner`].
 //! - [`evidence`]: [`Source`], where an evidence item came from.
 //! - [`probe`]: [`Outcome`] and [`Phase`], how a probe attempt ended (docs/PROBES.md).
+//! - [`proxy_status`]: the RFC 9209 `Proxy-Status` error types and the cause each names.
 //! - [`contract`]: the incident JSON of `gw502ctl --json` and webhook payloads.
 //! - [`clock`]: epoch milliseconds, the one time unit on the wire.
 //! - [`name`]: the one rule for host ids and certificate names.
@@ -25,9 +26,11 @@ pub mod contract;
 pub mod evidence;
 pub mod name;
 pub mod probe;
+pub mod proxy_status;
 pub mod verdict;
 
 pub use evidence::Source;
 pub use probe::{Outcome, Phase};
+pub use proxy_status::ProxyStatusError;
 pub use verdict::{Cause, Hop, Layer, Owner};
 pub use words::UnknownWord;
