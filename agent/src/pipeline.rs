@@ -10,7 +10,6 @@ use crate::probe::{CrossProbeSource, ProbeSource};
 use crate::proxy_config::{ProxyConfigSettings, ProxyConfigSource};
 use crate::proxy_log::{AccessLogSource, ProxyLogSettings, ProxyLogSource};
 use crate::report::{gather, learn_listeners, learn_proxies};
-use crate::run::stamp;
 use crate::sockets::{SocketsSettings, SocketsSource};
 use crate::source::{Scope, UnitMemory, UnitRole};
 use crate::systemd::{SystemdSettings, SystemdSource};
@@ -100,6 +99,14 @@ impl Sources {
         stamp(&mut report, config);
         report
     }
+}
+
+/// Stamps the report header fields every report carries.
+fn stamp(report: &mut HostReport, config: &Config) {
+    report.host_id.clone_from(&config.host_id);
+    report.agent_version = env!("CARGO_PKG_VERSION").to_string();
+    report.generated_at_ms = gw502_vocab::clock::now_ms();
+    report.interval_ms = config.interval.as_millis() as u32;
 }
 
 /// The host's interface addresses, loopback excluded.

@@ -17,7 +17,7 @@ use tonic::Code;
 use crate::client::{Backoff, ClientError, CollectorClient};
 use crate::config::Config;
 use crate::pipeline::Sources;
-use crate::report::{Deltas, now_ms};
+use crate::report::Deltas;
 use crate::spool::{Spool, SpoolError};
 
 /// Why the agent stopped.
@@ -163,12 +163,4 @@ fn is_permanent(code: Code) -> bool {
         code,
         Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition
     )
-}
-
-/// Stamps the report header fields every report carries.
-pub fn stamp(report: &mut HostReport, config: &Config) {
-    report.host_id.clone_from(&config.host_id);
-    report.agent_version = env!("CARGO_PKG_VERSION").to_string();
-    report.generated_at_ms = now_ms();
-    report.interval_ms = config.interval.as_millis() as u32;
 }

@@ -11,42 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_proto::v1::{EdgeObservation, IncidentEvent};
+use gw502_vocab::clock::now_ms;
 
-use crate::edge::{OriginTarget, SiteTarget};
-use crate::hub::{Hub, now_ms};
+use crate::hub::Hub;
 use crate::incidents::Evaluator;
-use crate::query::incident_proto;
 use crate::sites::{HostIndex, SiteView, site_views};
 use crate::store::{ObservationRow, StoreError};
-
-/// Probes one site now: the public URL, and each serving host directly.
-pub async fn probe(hub: &Hub, site: &SiteView, hosts: &HostIndex<'_>) -> Vec<EdgeObservation> {
-    hub.prober.probe_site(&target(site, hosts)).await
-}
-
-/// What to probe for `site`: its URL, and the first address of each host serving it.
-fn target(site: &SiteView, hosts: &HostIndex<'_>) -> SiteTarget {
-    let origins = hosts
-        .serving(site)
-        .into_iter()
-        .flat_map(|h| {
-            h.addresses
-                .iter()
-                .filter_map(|a| a.parse().ok())
-                .take(1)
-                .map(|address| OriginTarget {
-                    host_id: h.host_id.clone(),
-                    address,
-                    port: None,
-                })
-        })
-        .collect();
-    SiteTarget {
-        name: site.name.clone(),
-        url: site.url.clone(),
-        origins,
-    }
-}
 
 /// Probes `site` and stores each result as soon as it is known: the public
 /// probe first, then its origins (an edge retrying a dead origin can hold
@@ -56,7 +26,7 @@ async fn probe_and_store(
     site: &SiteView,
     hosts: &HostIndex<'_>,
 ) -> Result<(), StoreError> {
-    let target = target(site, hosts);
+    let target = site.probe_target(hosts);
     let public = hub.prober.probe_public(&target).await;
     store_observations(hub, &site.name, std::slice::from_ref(&public.observation)).await?;
     let origins = hub.prober.probe_origins(&target, &public).await;
@@ -176,7 +146,7 @@ pub async fn change_feed(hub: Arc<Hub>) {
                     cursor = cursor.max(id);
                     let _ = hub.events.send(IncidentEvent {
                         kind,
-                        incident: Some(incident_proto(&row)),
+                        incident: Some(row.to_proto()),
                     });
                 }
             }

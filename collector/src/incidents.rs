@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use gw502_proto::v1::{EdgeObservation, HostReport, Incident};
+use gw502_vocab::clock::now_ms;
 use prost::Message;
 
 use crate::attribution::{self, HostEvidence, SiteEvidence, SiteRef};
-use crate::hub::{Dirty, Hub, now_ms};
-use crate::query::incident_proto;
+use crate::hub::{Dirty, Hub};
 use crate::routing::Event;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
@@ -110,7 +110,7 @@ impl Evaluator {
             if change == Change::Opened {
                 tracing::info!(site = %row.site, host = %row.host, layer = %row.layer, cause = %row.cause, status = row.status, "incident opened");
                 metrics::counter!("gw502_collector_incidents_opened_total").increment(1);
-                self.dispatch(incident_proto(&row), &site.labels, Event::Firing);
+                self.dispatch(row.to_proto(), &site.labels, Event::Firing);
             }
         }
         for incident in open.iter().filter(|i| !current.contains(&i.id)) {
@@ -124,7 +124,7 @@ impl Evaluator {
                 && let Some(row) = store.resolve_incident(incident.id, now).await?
             {
                 tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
-                self.dispatch(incident_proto(&row), &site.labels, Event::Resolved);
+                self.dispatch(row.to_proto(), &site.labels, Event::Resolved);
             }
         }
         Ok(())

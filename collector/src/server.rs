@@ -19,7 +19,7 @@ use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
 use crate::hub::Hub;
 use crate::ingest::IngestService;
-use crate::query::{QueryService, incident_proto};
+use crate::query::QueryService;
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
 use crate::{edge_loop, sites};
@@ -130,7 +130,7 @@ async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
             .find(|v| v.name == row.site)
             .map(|v| v.labels.clone())
             .unwrap_or_default();
-        (incident_proto(row), labels)
+        (row.to_proto(), labels)
     }));
     Ok(())
 }

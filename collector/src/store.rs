@@ -58,6 +58,7 @@ mod report_batch;
 mod reports;
 mod types;
 mod url;
+mod wire;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -177,8 +177,8 @@ pub enum Change {
     Unchanged,
 }
 
-/// A stored incident (without its evidence; see `incident_evidence`).
-#[derive(Debug, Clone, PartialEq)]
+/// A stored incident.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentRow {
     /// Row id.
     pub id: i64,
