@@ -12,7 +12,7 @@
 //! full snapshot so a collector that missed something converges.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gw502_proto::v1::{
     AccessLogSection, CrossProbeSection, DnsSection, HostReport, JournalSection, ProbesSection,
@@ -185,13 +185,6 @@ impl Deltas {
             *section = None;
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub async fn run(
     if let Command::Pki(cmd) = &cli.command {
         return run_pki(cmd, as_json, out);
     }
-    let now = render::now_ms();
+    let now = gw502_vocab::clock::now_ms();
     // Usage errors first, before any connection attempt.
     let since_ms = match &cli.command {
         Command::Incidents(IncidentsArgs { since: Some(s), .. }) => {

@@ -16,9 +16,10 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use gw502_agent::probe::cross::{ObservationLabels, now_ms, observation};
+use gw502_agent::probe::cross::{ObservationLabels, observation};
 use gw502_agent::probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
 use gw502_proto::v1::EdgeObservation;
+use gw502_vocab::clock::now_ms;
 use serde::{Deserialize, Deserializer};
 
 pub use guard::{Cidr, Guard, Refusal, Vetted};

@@ -23,10 +23,11 @@ use std::time::Instant;
 
 use gw502_proto::v1::ingest_server::Ingest;
 use gw502_proto::v1::{HostReport, ReportAck};
+use gw502_vocab::clock::now_ms;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::hub::{Hub, now_ms};
+use crate::hub::Hub;
 use crate::store::{NewReport, ObservationRow, StoreError};
 
 use discovery::Discovered;

@@ -10,12 +10,12 @@ pub mod stub;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gw502_agent::probe::cross::now_ms;
 use gw502_collector::config::{Config, SiteConfig};
 use gw502_collector::edge::{Cidr, EdgeSettings};
 use gw502_proto::v1::ingest_client::IngestClient;
 use gw502_proto::v1::query_client::QueryClient;
 use gw502_proto::v1::{Incident, ListIncidentsRequest};
+use gw502_vocab::clock::now_ms;
 use tonic::transport::Channel;
 
 use crate::fleet::{Fleet, Running};

@@ -5,10 +5,9 @@
 //! Also holds [`observation`], the one conversion of a [`Fetched`] into an
 //! `EdgeObservation`, shared with the collector's edge prober.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures::StreamExt;
 use gw502_proto::v1::{CrossProbeSection, EdgeObservation, Header, Timing as WireTiming};
+use gw502_vocab::clock::now_ms;
 use serde::Deserialize;
 
 use super::fetch::{FetchRequest, Fetched, fetch};
@@ -99,14 +98,6 @@ pub fn observation(labels: ObservationLabels<'_>, fetched: &Fetched) -> EdgeObse
         peer: fetched.peer.clone(),
         edge_error: fp.edge_error,
     }
-}
-
-/// Now as Unix epoch milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The cross-probe evidence source.

@@ -5,13 +5,13 @@
 //! Times are relative to the moment the report is built, so the collector's
 //! evidence window always holds them.
 
-use gw502_agent::probe::cross::now_ms;
 use gw502_proto::v1::{
     AccessLogSection, ConfigTest, CrossProbeSection, DirectProbe, DnsAnswer, DnsSection,
     EdgeObservation, HostReport, JournalEntry, JournalSection, Listener, LogSignal, ProbesSection,
     ProxyConfig, ProxyConfigSection, ProxyLogSection, SocketsSection, StatusCount, SystemdSection,
     UnitEvent, UnitState, UpstreamTarget, VirtualServer,
 };
+use gw502_vocab::clock::now_ms;
 
 /// One host's report under construction; every section is present.
 #[derive(Debug, Clone)]
