@@ -12,6 +12,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use gw502_proto::v1::HostReport;
+use gw502_supervise::{Ended, Policy, Supervisor};
+use tokio::sync::watch;
 use tonic::Code;
 
 use crate::client::{Backoff, ClientError, CollectorClient};
@@ -29,7 +31,13 @@ pub enum RunError {
     /// The collector client could not be set up.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The report loop kept failing and its supervisor gave up.
+    #[error("the report loop kept failing")]
+    GaveUp,
 }
+
+/// The counter of report loop restarts, labelled `loop`.
+pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
 
 /// One agent: its sources, its spool and its connection.
 pub struct Agent {
@@ -66,8 +74,41 @@ impl Agent {
         })
     }
 
-    /// Reports every interval until `shutdown` resolves.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    /// Reports every interval until `shutdown` resolves. The report loop runs
+    /// under a supervisor: when it panics or fails it is logged, counted in
+    /// `gw502_agent_loop_restarts_total{loop="report"}` and restarted with
+    /// backoff from a fresh agent (the spool keeps what was waiting). When it
+    /// keeps failing the agent gives up with [`RunError::GaveUp`], a non-zero
+    /// exit, and systemd restarts the process.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let config = self.config.clone();
+        let mut first = Some(self);
+        let supervised = supervisor.run("report", move || {
+            let agent = first.take().map_or_else(|| Agent::new(config.clone()), Ok);
+            let stop = stop.clone();
+            async move { agent?.report_loop(stop).await }
+        });
+        tokio::pin!(shutdown, supervised);
+        let ended = tokio::select! {
+            ended = &mut supervised => ended,
+            () = &mut shutdown => {
+                let _ = stop_tx.send(true);
+                supervised.await
+            }
+        };
+        match ended {
+            Ended::Finished => Ok(()),
+            Ended::GaveUp => Err(RunError::GaveUp),
+        }
+    }
+
+    /// Reports every interval until `stop` turns true.
+    async fn report_loop(mut self, mut stop: watch::Receiver<bool>) -> Result<(), RunError> {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(self.config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,6 +117,8 @@ impl Agent {
         let mut retrying = false;
         loop {
             tokio::select! {
+                biased;
+                () = &mut shutdown => break,
                 _ = tick.tick() => {
                     self.enqueue().await?;
                     retrying = !self.drain().await?;
@@ -83,7 +126,6 @@ impl Agent {
                 _ = &mut retry, if retrying => {
                     retrying = !self.drain().await?;
                 }
-                () = &mut shutdown => break,
             }
             if retrying {
                 let delay = self.backoff.next_delay();

@@ -37,7 +37,7 @@ impl Lane {
     /// Serves the lane until its queue closes or `stop` changes.
     pub(crate) async fn run(
         self: Arc<Self>,
-        mut rx: mpsc::Receiver<LaneMsg>,
+        rx: &mut mpsc::Receiver<LaneMsg>,
         mut stop: watch::Receiver<bool>,
     ) {
         let semaphore = Arc::new(Semaphore::new(self.router.limits.max_concurrent));
