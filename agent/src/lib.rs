@@ -14,7 +14,8 @@
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
 //! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
-//! - [`config`]: the agent config; [`telemetry`]: logs, metrics, signals.
+//! - [`config`]: the agent config; [`telemetry`]: logs, metrics, signals;
+//!   [`log_limit`]: rate-limited warnings for repeating failures.
 //! - [`settings`]: config-file plumbing (problems with keys, exit code 64).
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod journal;
+pub mod log_limit;
 pub mod pipeline;
 pub mod probe;
 pub mod proxy_config;

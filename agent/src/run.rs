@@ -20,14 +20,11 @@ use crate::client::{Backoff, ClientError, CollectorClient};
 use crate::config::Config;
 use crate::pipeline::Sources;
 use crate::report::Deltas;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::Spool;
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The spool could not be used.
-    #[error(transparent)]
-    Spool(#[from] SpoolError),
     /// The collector client could not be set up.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -55,7 +52,7 @@ pub struct Agent {
 impl Agent {
     /// Prepares the agent; nothing is contacted yet.
     pub fn new(config: Config) -> Result<Self, RunError> {
-        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max)?;
+        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max);
         let client = CollectorClient::new(&config.collector, &config.transport)?;
         let sources = Sources::new(&config);
         Ok(Self {
@@ -154,7 +151,9 @@ impl Agent {
         if cut > 0 {
             tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
         }
-        self.spool.push(&report)?;
+        // A report the disk cannot take is dropped and counted by the spool;
+        // the next one goes out as a full snapshot.
+        let _ = self.spool.push(&report);
         if self.spool.dropped() > dropped_before {
             // What was dropped may have carried changes: resend everything next time.
             self.deltas.force_full();
@@ -165,17 +164,17 @@ impl Agent {
     /// Sends waiting reports oldest first. Returns false when the collector
     /// could not be reached and a retry is due.
     pub async fn drain(&mut self) -> Result<bool, RunError> {
-        while let Some(mut report) = self.spool.front()? {
+        while let Some(mut report) = self.spool.front() {
             report.replayed = !self.is_newest(&report);
             match self.client.send(report).await {
                 Ok(_) => {
-                    self.spool.pop_front()?;
+                    self.spool.pop_front();
                     self.backoff.reset();
                     metrics::counter!("gw502_agent_reports_sent_total").increment(1);
                 }
                 Err(ClientError::Status(status)) if is_permanent(status.code()) => {
                     tracing::error!(code = ?status.code(), message = status.message(), "collector refused a report for good, dropping it");
-                    self.spool.pop_front()?;
+                    self.spool.pop_front();
                     self.refused += 1;
                     self.deltas.force_full();
                 }
