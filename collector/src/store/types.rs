@@ -33,6 +33,11 @@ pub struct NewReport {
     pub addresses: Vec<String>,
     /// The prost-encoded `HostReport`.
     pub body: Vec<u8>,
+    /// Probe results the agent made of sites, as `(site, observation)`:
+    /// stored in the report's transaction when the report is new, so a
+    /// report and its cross probes land together or not at all. Not read
+    /// back with the report (they live in `observations`).
+    pub cross_probes: Vec<(String, ObservationRow)>,
 }
 
 /// What storing one report did.
