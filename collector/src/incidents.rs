@@ -21,7 +21,7 @@ use crate::hub::{Dirty, Hub};
 use crate::routing::Event;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
-use crate::store::{Change, EvidenceRow, HostRow, IncidentUpsert, StoreError};
+use crate::store::{Change, HostRow, IncidentUpsert, StoreError};
 
 /// Re-evaluates sites, remembering which evidence it has already counted.
 pub struct Evaluator {
@@ -249,16 +249,6 @@ fn upsert_for(site: &str, verdict: &attribution::Verdict, now: i64) -> IncidentU
         confidence: proto.confidence,
         summary: proto.summary.clone(),
         next_check: proto.next_check.clone(),
-        evidence: proto
-            .evidence
-            .iter()
-            .map(|e| EvidenceRow {
-                source: e.source.clone(),
-                host: e.host.clone(),
-                observed_at_ms: e.observed_at_ms,
-                detail: e.detail.clone(),
-            })
-            .collect(),
         verdict: proto.encode_to_vec(),
         at_ms: now,
     }

@@ -207,7 +207,7 @@ fn no_default_means_no_route() {
     // An incident without a verdict only matches rules without verdict keys.
     let bare = Incident::default();
     assert!(router.route(&bare, &BTreeMap::new()).is_empty());
-    assert_eq!(router.retry_policy().max_attempts, 5);
+    assert_eq!(router.retry.max_attempts, 5);
 }
 
 #[test]

@@ -127,19 +127,6 @@ impl ObservationRow {
     }
 }
 
-/// One evidence item of an incident.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EvidenceRow {
-    /// `edge_probe`, `direct_probe`, `proxy_log`, … (TAXONOMY.md).
-    pub source: String,
-    /// The host it came from, "" for none.
-    pub host: String,
-    /// When it was observed.
-    pub observed_at_ms: i64,
-    /// What was seen.
-    pub detail: String,
-}
-
 /// A verdict to open an incident with, or to update the open one of its key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentUpsert {
@@ -165,8 +152,6 @@ pub struct IncidentUpsert {
     pub next_check: String,
     /// The prost-encoded `Verdict`.
     pub verdict: Vec<u8>,
-    /// The verdict's evidence.
-    pub evidence: Vec<EvidenceRow>,
     /// When the verdict was made.
     pub at_ms: i64,
 }
@@ -306,6 +291,6 @@ pub struct PruneStats {
     pub reports: u64,
     /// Observations deleted.
     pub observations: u64,
-    /// Resolved incidents deleted, with their evidence, history and deliveries.
+    /// Resolved incidents deleted, with their history and deliveries.
     pub incidents: u64,
 }
