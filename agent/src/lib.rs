@@ -14,7 +14,8 @@
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
 //! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
-//! - [`config`]: the agent config (its plumbing, logs and metrics come from `gw502-daemon`).
+//! - [`config`]: the agent config (its plumbing, logs and metrics come from `gw502-daemon`);
+//!   [`log_limit`]: rate-limited warnings for repeating failures.
 #![warn(missing_docs)]
 
 pub mod bound;
@@ -22,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod dns;
 pub mod journal;
+pub mod log_limit;
 pub mod pipeline;
 pub mod probe;
 pub mod proxy_config;

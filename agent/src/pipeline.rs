@@ -9,8 +9,7 @@ use crate::journal::{JournalSettings, JournalSource};
 use crate::probe::{CrossProbeSource, ProbeSource};
 use crate::proxy_config::{ProxyConfigSettings, ProxyConfigSource};
 use crate::proxy_log::{AccessLogSource, ProxyLogSettings, ProxyLogSource};
-use crate::report::{gather, learn_listeners, learn_proxies};
-use crate::run::stamp;
+use crate::report::{SourceHealth, gather, learn_listeners, learn_proxies};
 use crate::sockets::{SocketsSettings, SocketsSource};
 use crate::source::{Scope, UnitMemory, UnitRole};
 use crate::systemd::{SystemdSettings, SystemdSource};
@@ -27,6 +26,7 @@ pub struct Sources {
     access_log: AccessLogSource,
     cross_probes: CrossProbeSource,
     units: UnitMemory,
+    health: SourceHealth,
 }
 
 impl Sources {
@@ -53,6 +53,7 @@ impl Sources {
             access_log,
             cross_probes: CrossProbeSource::new(&config.host_id, &config.cross_probes),
             units: UnitMemory::new(SystemdSettings::default().max_units),
+            health: SourceHealth::default(),
         }
     }
 
@@ -65,20 +66,20 @@ impl Sources {
         for unit in &config.units {
             scope.watch(unit.clone(), UnitRole::Configured);
         }
-        let proxy_config = gather(&mut self.proxy_config, &scope).await;
+        let proxy_config = gather(&mut self.proxy_config, &scope, &self.health).await;
         learn_proxies(&mut scope, &proxy_config);
-        let sockets = gather(&mut self.sockets, &scope).await;
+        let sockets = gather(&mut self.sockets, &scope, &self.health).await;
         learn_listeners(&mut scope, &sockets);
         self.units.extend(&mut scope);
         let scope = scope;
         let (systemd, journal, probes, dns, proxy_log, access_log, cross_probes) = tokio::join!(
-            gather(&mut self.systemd, &scope),
-            gather(&mut self.journal, &scope),
-            gather(&mut self.probes, &scope),
-            gather(&mut self.dns, &scope),
-            gather(&mut self.proxy_log, &scope),
-            gather(&mut self.access_log, &scope),
-            gather(&mut self.cross_probes, &scope),
+            gather(&mut self.systemd, &scope, &self.health),
+            gather(&mut self.journal, &scope, &self.health),
+            gather(&mut self.probes, &scope, &self.health),
+            gather(&mut self.dns, &scope, &self.health),
+            gather(&mut self.proxy_log, &scope, &self.health),
+            gather(&mut self.access_log, &scope, &self.health),
+            gather(&mut self.cross_probes, &scope, &self.health),
         );
         for unit in systemd.units.iter().filter(|u| u.load_state == "not-found") {
             self.units.forget(&unit.name);
@@ -100,6 +101,14 @@ impl Sources {
         stamp(&mut report, config);
         report
     }
+}
+
+/// Stamps the report header fields every report carries.
+fn stamp(report: &mut HostReport, config: &Config) {
+    report.host_id.clone_from(&config.host_id);
+    report.agent_version = env!("CARGO_PKG_VERSION").to_string();
+    report.generated_at_ms = gw502_vocab::clock::now_ms();
+    report.interval_ms = config.interval.as_millis() as u32;
 }
 
 /// The host's interface addresses, loopback excluded.

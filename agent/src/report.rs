@@ -11,8 +11,9 @@
 //! (the collector keeps the previous value); every `full_every`-th report is a
 //! full snapshot so a collector that missed something converges.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use gw502_proto::v1::{
     AccessLogSection, CrossProbeSection, DnsSection, HostReport, JournalSection, ProbesSection,
@@ -20,7 +21,9 @@ use gw502_proto::v1::{
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
+use crate::log_limit::{Failure, LogLimit};
 use crate::source::{Scope, Source, Unavailable, UnitRole};
 
 /// A proto section that can say "unavailable: reason".
@@ -54,8 +57,42 @@ sections!(
 /// How long one source may take before its section is marked unavailable.
 pub const SOURCE_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Runs one source with a deadline, turning failure into an unavailable section.
-pub async fn gather<S>(source: &mut S, scope: &Scope) -> S::Section
+/// How often a source that keeps failing is logged.
+pub const SOURCE_WARN_EVERY: Duration = Duration::from_secs(600);
+
+/// Which sources are failing, for rate-limited warnings: the first failure
+/// of a source is a warning, then at most one per [`SOURCE_WARN_EVERY`] with
+/// the count suppressed in between, and an info line when it recovers.
+#[derive(Debug, Default)]
+pub struct SourceHealth {
+    limits: Mutex<HashMap<&'static str, LogLimit>>,
+}
+
+impl SourceHealth {
+    /// Records the outcome of one run of the source `name` and logs it.
+    pub fn record(&self, name: &'static str, outcome: Result<(), &str>) {
+        let mut limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = limits
+            .entry(name)
+            .or_insert_with(|| LogLimit::new(SOURCE_WARN_EVERY));
+        match outcome {
+            Ok(()) => {
+                if limit.success() {
+                    tracing::info!(source = name, "source available again");
+                }
+            }
+            Err(reason) => {
+                if let Failure::Log { suppressed } = limit.failure(Instant::now()) {
+                    tracing::warn!(source = name, reason, suppressed, "source unavailable");
+                }
+            }
+        }
+    }
+}
+
+/// Runs one source with a deadline, turning failure into an unavailable
+/// section, and records the outcome in `health`.
+pub async fn gather<S>(source: &mut S, scope: &Scope, health: &SourceHealth) -> S::Section
 where
     S: Source,
     S::Section: Section,
@@ -70,11 +107,18 @@ where
     };
     metrics::histogram!("gw502_agent_source_seconds", "source" => name)
         .record(started.elapsed().as_secs_f64());
-    result.unwrap_or_else(|Unavailable(reason)| {
-        metrics::counter!("gw502_agent_source_unavailable_total", "source" => name).increment(1);
-        tracing::debug!(source = name, %reason, "source unavailable");
-        S::Section::unavailable(reason)
-    })
+    match result {
+        Ok(section) => {
+            health.record(name, Ok(()));
+            section
+        }
+        Err(Unavailable(reason)) => {
+            metrics::counter!("gw502_agent_source_unavailable_total", "source" => name)
+                .increment(1);
+            health.record(name, Err(&reason));
+            S::Section::unavailable(reason)
+        }
+    }
 }
 
 /// Extends the scope with what the proxy config says: proxies, their units
@@ -187,17 +231,11 @@ impl Deltas {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use gw502_proto::v1::{DirectProbe, Listener, ProxyConfig, UpstreamTarget, VirtualServer};
+    use std::sync::Arc;
 
     fn probes(outcome: &str, at_ms: i64) -> Option<ProbesSection> {
         Some(ProbesSection {
@@ -282,5 +320,88 @@ mod tests {
             [UnitRole::Upstream, UnitRole::Listener]
         );
         assert_eq!(scope.units["ssh.service"], [UnitRole::Listener]);
+    }
+
+    /// A source that fails while `failing` says so.
+    struct Flaky {
+        failing: bool,
+    }
+
+    impl Source for Flaky {
+        type Section = DnsSection;
+        fn name(&self) -> &'static str {
+            "dns"
+        }
+        async fn collect(&mut self, _: &Scope) -> Result<DnsSection, Unavailable> {
+            if self.failing {
+                Err(Unavailable("resolv.conf unreadable".into()))
+            } else {
+                Ok(DnsSection::default())
+            }
+        }
+    }
+
+    /// Log lines written while the returned guard lives (this thread only).
+    fn capture() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Writer(writer.clone()))
+            .with_ansi(false)
+            .finish();
+        (buffer, tracing::subscriber::set_default(subscriber))
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buffer: &Mutex<Vec<u8>>) -> Vec<String> {
+        let text = String::from_utf8(std::mem::take(&mut *buffer.lock().unwrap())).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_source_warns_first_then_rarely_then_says_it_recovered() {
+        let (logs, _guard) = capture();
+        let health = SourceHealth::default();
+        let scope = Scope::default();
+        let mut source = Flaky { failing: true };
+        let section = gather(&mut source, &scope, &health).await;
+        assert_eq!(section.unavailable, "resolv.conf unreadable");
+        let first = lines(&logs);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(first[0].contains("WARN") && first[0].contains("source unavailable"));
+        assert!(first[0].contains("source=\"dns\"") && first[0].contains("suppressed=0"));
+
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            gather(&mut source, &scope, &health).await;
+        }
+        assert!(
+            lines(&logs).is_empty(),
+            "repeats within the period are quiet"
+        );
+
+        tokio::time::advance(SOURCE_WARN_EVERY).await;
+        gather(&mut source, &scope, &health).await;
+        let again = lines(&logs);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert!(again[0].contains("WARN") && again[0].contains("suppressed=3"));
+
+        source.failing = false;
+        gather(&mut source, &scope, &health).await;
+        gather(&mut source, &scope, &health).await;
+        let recovered = lines(&logs);
+        assert_eq!(recovered.len(), 1, "{recovered:?}");
+        assert!(recovered[0].contains("INFO") && recovered[0].contains("source available again"));
     }
 }

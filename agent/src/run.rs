@@ -12,24 +12,29 @@ use std::future::Future;
 use std::time::Duration;
 
 use gw502_proto::v1::HostReport;
+use gw502_supervise::{Ended, Policy, Supervisor};
+use tokio::sync::watch;
 use tonic::Code;
 
 use crate::client::{Backoff, ClientError, CollectorClient};
 use crate::config::Config;
 use crate::pipeline::Sources;
-use crate::report::{Deltas, now_ms};
-use crate::spool::{Spool, SpoolError};
+use crate::report::Deltas;
+use crate::spool::Spool;
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The spool could not be used.
-    #[error(transparent)]
-    Spool(#[from] SpoolError),
     /// The collector client could not be set up.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The report loop kept failing and its supervisor gave up.
+    #[error("the report loop kept failing")]
+    GaveUp,
 }
+
+/// The counter of report loop restarts, labelled `loop`.
+pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
 
 /// One agent: its sources, its spool and its connection.
 pub struct Agent {
@@ -47,7 +52,7 @@ pub struct Agent {
 impl Agent {
     /// Prepares the agent; nothing is contacted yet.
     pub fn new(config: Config) -> Result<Self, RunError> {
-        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max)?;
+        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max);
         let client = CollectorClient::new(&config.collector, &config.transport)?;
         let sources = Sources::new(&config);
         Ok(Self {
@@ -66,8 +71,41 @@ impl Agent {
         })
     }
 
-    /// Reports every interval until `shutdown` resolves.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    /// Reports every interval until `shutdown` resolves. The report loop runs
+    /// under a supervisor: when it panics or fails it is logged, counted in
+    /// `gw502_agent_loop_restarts_total{loop="report"}` and restarted with
+    /// backoff from a fresh agent (the spool keeps what was waiting). When it
+    /// keeps failing the agent gives up with [`RunError::GaveUp`], a non-zero
+    /// exit, and systemd restarts the process.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
+        let (stop_tx, stop) = watch::channel(false);
+        let config = self.config.clone();
+        let mut first = Some(self);
+        let supervised = supervisor.run("report", move || {
+            let agent = first.take().map_or_else(|| Agent::new(config.clone()), Ok);
+            let stop = stop.clone();
+            async move { agent?.report_loop(stop).await }
+        });
+        tokio::pin!(shutdown, supervised);
+        let ended = tokio::select! {
+            ended = &mut supervised => ended,
+            () = &mut shutdown => {
+                let _ = stop_tx.send(true);
+                supervised.await
+            }
+        };
+        match ended {
+            Ended::Finished => Ok(()),
+            Ended::GaveUp => Err(RunError::GaveUp),
+        }
+    }
+
+    /// Reports every interval until `stop` turns true.
+    async fn report_loop(mut self, mut stop: watch::Receiver<bool>) -> Result<(), RunError> {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
         tokio::pin!(shutdown);
         let mut tick = tokio::time::interval(self.config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,6 +114,8 @@ impl Agent {
         let mut retrying = false;
         loop {
             tokio::select! {
+                biased;
+                () = &mut shutdown => break,
                 _ = tick.tick() => {
                     self.enqueue().await?;
                     retrying = !self.drain().await?;
@@ -83,7 +123,6 @@ impl Agent {
                 _ = &mut retry, if retrying => {
                     retrying = !self.drain().await?;
                 }
-                () = &mut shutdown => break,
             }
             if retrying {
                 let delay = self.backoff.next_delay();
@@ -112,7 +151,9 @@ impl Agent {
         if cut > 0 {
             tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
         }
-        self.spool.push(&report)?;
+        // A report the disk cannot take is dropped and counted by the spool;
+        // the next one goes out as a full snapshot.
+        let _ = self.spool.push(&report);
         if self.spool.dropped() > dropped_before {
             // What was dropped may have carried changes: resend everything next time.
             self.deltas.force_full();
@@ -123,17 +164,17 @@ impl Agent {
     /// Sends waiting reports oldest first. Returns false when the collector
     /// could not be reached and a retry is due.
     pub async fn drain(&mut self) -> Result<bool, RunError> {
-        while let Some(mut report) = self.spool.front()? {
+        while let Some(mut report) = self.spool.front() {
             report.replayed = !self.is_newest(&report);
             match self.client.send(report).await {
                 Ok(_) => {
-                    self.spool.pop_front()?;
+                    self.spool.pop_front();
                     self.backoff.reset();
                     metrics::counter!("gw502_agent_reports_sent_total").increment(1);
                 }
                 Err(ClientError::Status(status)) if is_permanent(status.code()) => {
                     tracing::error!(code = ?status.code(), message = status.message(), "collector refused a report for good, dropping it");
-                    self.spool.pop_front()?;
+                    self.spool.pop_front();
                     self.refused += 1;
                     self.deltas.force_full();
                 }
@@ -163,12 +204,4 @@ fn is_permanent(code: Code) -> bool {
         code,
         Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition
     )
-}
-
-/// Stamps the report header fields every report carries.
-pub fn stamp(report: &mut HostReport, config: &Config) {
-    report.host_id.clone_from(&config.host_id);
-    report.agent_version = env!("CARGO_PKG_VERSION").to_string();
-    report.generated_at_ms = now_ms();
-    report.interval_ms = config.interval.as_millis() as u32;
 }

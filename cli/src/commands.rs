@@ -32,7 +32,7 @@ pub async fn run(
         }
         _ => {}
     }
-    let now = render::now_ms();
+    let now = gw502_vocab::clock::now_ms();
     // Usage errors first, before any connection attempt.
     let since_ms = match &cli.command {
         Command::Incidents(IncidentsArgs { since: Some(s), .. }) => {

@@ -13,8 +13,6 @@ pub mod table;
 
 use std::borrow::Cow;
 
-use time::OffsetDateTime;
-
 /// Widest a table cell gets before it is truncated with `…`.
 pub const MAX_CELL: usize = 48;
 
@@ -81,11 +79,6 @@ pub fn duration_ms(ms: u64) -> String {
         m if m % 1_000 == 0 => format!("{}s", m / 1_000),
         m => format!("{:.1}s", m as f64 / 1000.0),
     }
-}
-
-/// Now in epoch milliseconds.
-pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Seeds a store with many incidents and evidence rows and measures the two
+//! Seeds a store with many incidents and measures the two
 //! list queries operators run most: open incidents (the default view) and all
 //! incidents updated in the last 30 days. Prints a markdown table of p50/p99.
 //!
 //! SQLite (a temp file) always; PostgreSQL too when `GW502_TEST_DATABASE_URL`
 //! is set (the bench uses, and drops, the schema `bench_store_query`). Scale
-//! with `GW502_BENCH_INCIDENTS` (default 1,000,000; evidence is ten times
-//! that). Seeding is one set-based INSERT per table (a recursive CTE on
+//! with `GW502_BENCH_INCIDENTS` (default 1,000,000). Seeding is one
+//! set-based INSERT (a recursive CTE on
 //! SQLite, `generate_series` on PostgreSQL), so it needs no client loop.
 //!
 //! Run: `cargo bench -p gw502-collector --bench store_query`.
@@ -31,7 +31,7 @@ fn series(postgres: bool, n: i64) -> String {
 }
 
 /// Incident n: 1% open, updated over the last 1,000 days.
-fn seed_sql(postgres: bool, incidents: i64) -> [String; 2] {
+fn seed_sql(postgres: bool, incidents: i64) -> [String; 1] {
     let text = |expr: &str| {
         if postgres {
             format!("({expr})::text")
@@ -53,12 +53,7 @@ fn seed_sql(postgres: bool, incidents: i64) -> [String; 2] {
         upd = format!("({NOW_MS} - (s.n * 86400) % {})", DAY_MS * 1000),
         series = series(postgres, incidents),
     );
-    let evidence_sql = format!(
-        "INSERT INTO evidence (incident_id, source, host, observed_at_ms, detail) \
-         SELECT (s.n % {incidents}) + 1, 'proxy_log', 'web1', {NOW_MS}, 'connect() failed' FROM {series}",
-        series = series(postgres, incidents * 10),
-    );
-    [incidents_sql, evidence_sql]
+    [incidents_sql]
 }
 
 async fn bench(name: &str, url: &str, postgres: bool, incidents: i64) -> Vec<String> {
@@ -158,10 +153,7 @@ async fn main() {
             .await
             .expect("drop");
     }
-    println!(
-        "{incidents} incidents, {} evidence rows, {ROUNDS} rounds\n",
-        incidents * 10
-    );
+    println!("{incidents} incidents, {ROUNDS} rounds\n");
     println!("| backend | list_incidents | rows | p50 ms | p99 ms |\n|---|---|---|---|---|");
     for line in lines {
         println!("{line}");

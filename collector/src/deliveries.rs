@@ -3,9 +3,9 @@
 
 use futures::future::BoxFuture;
 
-use crate::hub::now_ms;
 use crate::routing::{DeliveryAttempt, DeliveryLog, DeliveryLogError, Event};
 use crate::store::{NewDelivery, Store};
+use gw502_vocab::clock::now_ms;
 
 /// [`DeliveryLog`] over the collector's store.
 pub struct StoreDeliveryLog {

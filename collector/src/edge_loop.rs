@@ -6,47 +6,22 @@
 //! lease, so a site is probed once per interval and every incident opens once.
 //! The change feed runs on every collector: it streams incident changes made
 //! by any of them to that collector's `gw502ctl incidents watch` clients.
+//!
+//! Each loop runs under the server's [`gw502_supervise::Supervisor`]: a panic
+//! (or an error a loop cannot retry itself) restarts it with backoff and
+//! counts `gw502_collector_loop_restarts_total{loop}`. A failed pass over the
+//! store is only logged: the loop is alive and the next tick retries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_proto::v1::{EdgeObservation, IncidentEvent};
+use gw502_vocab::clock::now_ms;
 
-use crate::edge::{OriginTarget, SiteTarget};
-use crate::hub::{Hub, now_ms};
+use crate::hub::Hub;
 use crate::incidents::Evaluator;
-use crate::query::incident_proto;
 use crate::sites::{HostIndex, SiteView, site_views};
 use crate::store::{ObservationRow, StoreError};
-
-/// Probes one site now: the public URL, and each serving host directly.
-pub async fn probe(hub: &Hub, site: &SiteView, hosts: &HostIndex<'_>) -> Vec<EdgeObservation> {
-    hub.prober.probe_site(&target(site, hosts)).await
-}
-
-/// What to probe for `site`: its URL, and the first address of each host serving it.
-fn target(site: &SiteView, hosts: &HostIndex<'_>) -> SiteTarget {
-    let origins = hosts
-        .serving(site)
-        .into_iter()
-        .flat_map(|h| {
-            h.addresses
-                .iter()
-                .filter_map(|a| a.parse().ok())
-                .take(1)
-                .map(|address| OriginTarget {
-                    host_id: h.host_id.clone(),
-                    address,
-                    port: None,
-                })
-        })
-        .collect();
-    SiteTarget {
-        name: site.name.clone(),
-        url: site.url.clone(),
-        origins,
-    }
-}
 
 /// Probes `site` and stores each result as soon as it is known: the public
 /// probe first, then its origins (an edge retrying a dead origin can hold
@@ -56,7 +31,7 @@ async fn probe_and_store(
     site: &SiteView,
     hosts: &HostIndex<'_>,
 ) -> Result<(), StoreError> {
-    let target = target(site, hosts);
+    let target = site.probe_target(hosts);
     let public = hub.prober.probe_public(&target).await;
     store_observations(hub, &site.name, std::slice::from_ref(&public.observation)).await?;
     let origins = hub.prober.probe_origins(&target, &public).await;
@@ -95,7 +70,7 @@ async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
 }
 
 /// Probes every site with a URL once per `probe_interval`.
-pub async fn probe_loop(hub: Arc<Hub>) {
+pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut tick = tokio::time::interval(hub.config.probe_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -128,7 +103,7 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
 /// Re-evaluates the sites whose evidence changed as it arrives, and every
 /// site at least every `evaluation_interval` (verdicts also change as old
 /// evidence leaves the window).
-pub async fn evaluate_loop(hub: Arc<Hub>) {
+pub async fn evaluate_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut evaluator = Evaluator::new(hub.clone());
     let interval = hub.config.evaluation_interval;
     let mut last_full = tokio::time::Instant::now();
@@ -156,17 +131,11 @@ pub async fn evaluate_loop(hub: Arc<Hub>) {
     }
 }
 
-/// Streams incident changes from the store (made by any collector) to watchers.
-pub async fn change_feed(hub: Arc<Hub>) {
-    let mut cursor = loop {
-        match hub.store.incident_change_cursor().await {
-            Ok(cursor) => break cursor,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read incident change cursor");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+/// Streams incident changes from the store (made by any collector) to
+/// watchers. Without a cursor it cannot start: that error goes to the
+/// supervisor, which retries with backoff.
+pub async fn change_feed(hub: Arc<Hub>) -> Result<(), StoreError> {
+    let mut cursor = hub.store.incident_change_cursor().await?;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
@@ -176,7 +145,7 @@ pub async fn change_feed(hub: Arc<Hub>) {
                     cursor = cursor.max(id);
                     let _ = hub.events.send(IncidentEvent {
                         kind,
-                        incident: Some(incident_proto(&row)),
+                        incident: Some(row.to_proto()),
                     });
                 }
             }
@@ -186,7 +155,7 @@ pub async fn change_feed(hub: Arc<Hub>) {
 }
 
 /// Deletes history older than the retention period, hourly.
-pub async fn retention_loop(hub: Arc<Hub>) {
+pub async fn retention_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;

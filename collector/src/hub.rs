@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gw502_proto::v1::IncidentEvent;
 use tokio::sync::{Notify, broadcast, watch};
@@ -84,11 +83,4 @@ impl Hub {
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default()
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

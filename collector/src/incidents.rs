@@ -13,15 +13,15 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use gw502_proto::v1::{EdgeObservation, HostReport, Incident};
+use gw502_vocab::clock::now_ms;
 use prost::Message;
 
 use crate::attribution::{self, HostEvidence, SiteEvidence, SiteRef};
-use crate::hub::{Dirty, Hub, now_ms};
-use crate::query::incident_proto;
+use crate::hub::{Dirty, Hub};
 use crate::routing::Event;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
-use crate::store::{Change, EvidenceRow, HostRow, IncidentUpsert, StoreError};
+use crate::store::{Change, HostRow, IncidentUpsert, StoreError};
 
 /// Re-evaluates sites, remembering which evidence it has already counted.
 pub struct Evaluator {
@@ -110,7 +110,7 @@ impl Evaluator {
             if change == Change::Opened {
                 tracing::info!(site = %row.site, host = %row.host, layer = %row.layer, cause = %row.cause, status = row.status, "incident opened");
                 metrics::counter!("gw502_collector_incidents_opened_total").increment(1);
-                self.dispatch(incident_proto(&row), &site.labels, Event::Firing);
+                self.dispatch(row.to_proto(), &site.labels, Event::Firing);
             }
         }
         for incident in open.iter().filter(|i| !current.contains(&i.id)) {
@@ -124,7 +124,7 @@ impl Evaluator {
                 && let Some(row) = store.resolve_incident(incident.id, now).await?
             {
                 tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
-                self.dispatch(incident_proto(&row), &site.labels, Event::Resolved);
+                self.dispatch(row.to_proto(), &site.labels, Event::Resolved);
             }
         }
         Ok(())
@@ -249,16 +249,6 @@ fn upsert_for(site: &str, verdict: &attribution::Verdict, now: i64) -> IncidentU
         confidence: proto.confidence,
         summary: proto.summary.clone(),
         next_check: proto.next_check.clone(),
-        evidence: proto
-            .evidence
-            .iter()
-            .map(|e| EvidenceRow {
-                source: e.source.clone(),
-                host: e.host.clone(),
-                observed_at_ms: e.observed_at_ms,
-                detail: e.detail.clone(),
-            })
-            .collect(),
         verdict: proto.encode_to_vec(),
         at_ms: now,
     }

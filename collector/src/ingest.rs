@@ -22,12 +22,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use gw502_proto::v1::ingest_server::Ingest;
-use gw502_proto::v1::{HostReport, ReportAck};
+use gw502_proto::v1::{EdgeObservation, HostReport, ReportAck};
+use gw502_vocab::clock::now_ms;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::hub::{Hub, now_ms};
-use crate::store::{NewReport, ObservationRow, StoreError};
+use crate::hub::Hub;
+use crate::store::{NewReport, ObservationRow};
 
 use discovery::Discovered;
 
@@ -123,6 +124,11 @@ impl Ingest for IngestService {
             spool_dropped: report.spool_dropped,
             addresses: report.addresses.clone(),
             body: report.encode_to_vec(),
+            cross_probes: if report.replayed {
+                Vec::new()
+            } else {
+                cross_probes(&report)
+            },
         };
         let outcome = self
             .writer
@@ -132,9 +138,9 @@ impl Ingest for IngestService {
         self.discovered.remember(&report.host_id, sites);
         metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
         if !outcome.duplicate && !report.replayed {
-            self.record_cross_probes(&report)
-                .await
-                .map_err(store_unavailable)?;
+            for site in cross_probe_sites(&report) {
+                self.hub.wake_site(site);
+            }
             self.hub.wake_host(&report.host_id, &report.addresses);
         }
         metrics::histogram!("gw502_collector_ingest_seconds")
@@ -146,31 +152,38 @@ impl Ingest for IngestService {
     }
 }
 
-impl IngestService {
-    /// Cross-probes are observations of a site from this host's vantage point.
-    async fn record_cross_probes(&self, report: &HostReport) -> Result<(), StoreError> {
-        let Some(section) = &report.cross_probes else {
-            return Ok(());
-        };
-        for observation in &section.observations {
-            let mut observation = observation.clone();
-            observation.vantage = format!("agent/{}", report.host_id);
-            self.hub
-                .store
-                .insert_observation(
-                    &observation.site,
-                    &ObservationRow::from_observation(&observation),
-                )
-                .await?;
-            self.hub.wake_site(&observation.site);
-        }
-        Ok(())
-    }
-}
-
 /// A database failure: the agent keeps the report in its spool and retries.
 pub fn store_unavailable(error: impl std::fmt::Display) -> Status {
     metrics::counter!("gw502_collector_ingest_errors_total").increment(1);
     tracing::error!(%error, "database unavailable");
     Status::unavailable("collector database unavailable; retry later")
+}
+
+/// The report's cross probes (observations of a site from this host's
+/// vantage point) as observation rows, the agent named as the vantage.
+fn cross_probes(report: &HostReport) -> Vec<(String, ObservationRow)> {
+    let vantage = format!("agent/{}", report.host_id);
+    report
+        .cross_probes
+        .iter()
+        .flat_map(|section| &section.observations)
+        .map(|observation| {
+            let observation = EdgeObservation {
+                vantage: vantage.clone(),
+                ..observation.clone()
+            };
+            (
+                observation.site.clone(),
+                ObservationRow::from_observation(&observation),
+            )
+        })
+        .collect()
+}
+
+fn cross_probe_sites(report: &HostReport) -> impl Iterator<Item = &str> {
+    report
+        .cross_probes
+        .iter()
+        .flat_map(|section| &section.observations)
+        .map(|observation| observation.site.as_str())
 }

@@ -6,19 +6,19 @@ use std::sync::Arc;
 use futures::Stream;
 use gw502_proto::v1::query_server::Query;
 use gw502_proto::v1::{
-    Delivery, ExplainRequest, ExplainResponse, GetHostRequest, GetIncidentRequest, HostDetail,
-    HostSummary, Incident, IncidentDetail, IncidentEvent, ListDeliveriesRequest,
-    ListDeliveriesResponse, ListHostsRequest, ListHostsResponse, ListIncidentsRequest,
-    ListIncidentsResponse, ListSitesRequest, ListSitesResponse, Site, Verdict, VerdictChange,
-    WatchIncidentsRequest,
+    ExplainRequest, ExplainResponse, GetHostRequest, GetIncidentRequest, HostDetail, HostSummary,
+    IncidentDetail, IncidentEvent, ListDeliveriesRequest, ListDeliveriesResponse, ListHostsRequest,
+    ListHostsResponse, ListIncidentsRequest, ListIncidentsResponse, ListSitesRequest,
+    ListSitesResponse, Site, Verdict, VerdictChange, WatchIncidentsRequest,
 };
+use gw502_vocab::clock::now_ms;
 use prost::Message;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use crate::attribution;
-use crate::hub::{Hub, now_ms};
+use crate::hub::Hub;
 use crate::incidents::{host_state, site_evidence};
 use crate::ingest::store_unavailable;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
@@ -137,7 +137,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(ListIncidentsResponse {
-            incidents: rows.iter().map(incident_proto).collect(),
+            incidents: rows.iter().map(IncidentRow::to_proto).collect(),
         }))
     }
 
@@ -159,7 +159,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(IncidentDetail {
-            incident: Some(incident_proto(&row)),
+            incident: Some(row.to_proto()),
             history: history
                 .iter()
                 .map(|h| VerdictChange {
@@ -168,7 +168,7 @@ impl Query for QueryService {
                     state: h.state.clone(),
                 })
                 .collect(),
-            deliveries: deliveries.iter().map(delivery_proto).collect(),
+            deliveries: deliveries.iter().map(DeliveryRow::to_proto).collect(),
         }))
     }
 
@@ -220,7 +220,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(ListDeliveriesResponse {
-            deliveries: rows.iter().map(delivery_proto).collect(),
+            deliveries: rows.iter().map(DeliveryRow::to_proto).collect(),
         }))
     }
 
@@ -256,7 +256,11 @@ impl Query for QueryService {
             ..site.clone()
         };
         let hosts = HostIndex::new(&hosts);
-        let observations = crate::edge_loop::probe(&self.hub, &probe_site, &hosts).await;
+        let observations = self
+            .hub
+            .prober
+            .probe_site(&probe_site.probe_target(&hosts))
+            .await;
         let evidence = site_evidence(&self.hub, &site, &hosts, now_ms(), observations.clone())
             .await
             .map_err(store_unavailable)?;
@@ -282,45 +286,5 @@ fn host_summary(host: &HostRow, now: i64) -> HostSummary {
         stale: now - host.last_seen_ms > 3 * interval,
         spool_dropped: host.spool_dropped,
         addresses: host.addresses.clone(),
-    }
-}
-
-/// The wire form of a stored incident.
-pub fn incident_proto(row: &IncidentRow) -> Incident {
-    let verdict = Verdict::decode(row.verdict.as_slice()).unwrap_or_else(|_| Verdict {
-        emitted_by: row.emitted_by.clone(),
-        layer: row.layer.clone(),
-        cause: row.cause.clone(),
-        status: row.status,
-        confidence: row.confidence,
-        next_check: row.next_check.clone(),
-        owner: row.owner.clone(),
-        summary: row.summary.clone(),
-        ..Verdict::default()
-    });
-    Incident {
-        id: row.id as u64,
-        site: row.site.clone(),
-        host: row.host.clone(),
-        state: row.state.clone(),
-        opened_at_ms: row.opened_at_ms,
-        updated_at_ms: row.updated_at_ms,
-        resolved_at_ms: row.resolved_at_ms.unwrap_or(0),
-        bad_observations: row.bad_observations,
-        verdict: Some(verdict),
-    }
-}
-
-fn delivery_proto(row: &DeliveryRow) -> Delivery {
-    Delivery {
-        id: row.id as u64,
-        incident_id: row.incident_id as u64,
-        receiver: row.receiver.clone(),
-        event: row.event.clone(),
-        state: row.state.clone(),
-        attempts: row.attempts,
-        last_attempt_ms: row.updated_at_ms,
-        last_error: row.error.clone(),
-        http_status: u32::from(row.http_status),
     }
 }

@@ -5,9 +5,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use gw502_proto::MAX_MESSAGE_BYTES;
 use gw502_proto::v1::ingest_server::IngestServer;
 use gw502_proto::v1::query_server::QueryServer;
+use gw502_supervise::{Policy, Supervisor};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -19,7 +21,7 @@ use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
 use crate::hub::Hub;
 use crate::ingest::IngestService;
-use crate::query::{QueryService, incident_proto};
+use crate::query::QueryService;
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
 use crate::{edge_loop, sites};
@@ -47,7 +49,14 @@ pub enum ServeError {
     /// The listener has no local address.
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
+    /// A background loop kept failing; the collector stopped serving so that
+    /// systemd restarts it rather than it answering without evaluation.
+    #[error("loop {0} kept failing, collector stopped")]
+    LoopGaveUp(&'static str),
 }
+
+/// The counter of background loop restarts, labelled `loop`.
+pub const LOOP_RESTARTS: &str = "gw502_collector_loop_restarts_total";
 
 /// Serves until `shutdown` resolves.
 pub async fn run(
@@ -71,6 +80,8 @@ pub async fn run(
     let store = Store::connect(&config.database).await?;
     let stop = Arc::new(Notify::new());
     let (closing_tx, closing) = watch::channel(false);
+    let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
+    let shutdown = until_stopped(shutdown, &supervisor);
     let shutdown = async move {
         shutdown.await;
         let _ = closing_tx.send(true);
@@ -79,6 +90,7 @@ pub async fn run(
         Arc::new(config.router.clone()),
         Arc::new(StoreDeliveryLog::new(store.clone())),
         notified(stop.clone()),
+        &supervisor,
     );
     let hub = Arc::new(Hub {
         prober: EdgeProber::new(config.edge.clone(), format!("collector/{}", config.id)),
@@ -94,10 +106,10 @@ pub async fn run(
     sites::publish_configured(&hub).await?;
     refresh_open(&hub).await?;
     let tasks = [
-        tokio::spawn(edge_loop::probe_loop(hub.clone())),
-        tokio::spawn(edge_loop::evaluate_loop(hub.clone())),
-        tokio::spawn(edge_loop::change_feed(hub.clone())),
-        tokio::spawn(edge_loop::retention_loop(hub.clone())),
+        supervisor.spawn("edge_probes", looping(&hub, edge_loop::probe_loop)),
+        supervisor.spawn("evaluation", looping(&hub, edge_loop::evaluate_loop)),
+        supervisor.spawn("change_feed", looping(&hub, edge_loop::change_feed)),
+        supervisor.spawn("retention", looping(&hub, edge_loop::retention_loop)),
     ];
     tracing::info!(listen = %local, id = %hub.config.id, mode = ?hub.mode, "collector serving");
     let ingest = IngestServer::new(IngestService::new(hub.clone()))
@@ -116,7 +128,31 @@ pub async fn run(
         task.abort();
     }
     hub.store.close().await;
-    result.map_err(ServeError::from)
+    result?;
+    match supervisor.gave_up().now_or_never() {
+        Some(name) => Err(ServeError::LoopGaveUp(name)),
+        None => Ok(()),
+    }
+}
+
+/// Resolves when `shutdown` does, or when the supervisor gives up on a loop:
+/// then the server stops accepting and [`run`] returns
+/// [`ServeError::LoopGaveUp`], a non-zero exit. Exiting (rather than marking
+/// gRPC NOT_SERVING) hands recovery to systemd's `Restart=on-failure`, which
+/// starts from a clean process, and needs no client to understand health.
+fn until_stopped(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    supervisor: &Supervisor,
+) -> impl Future<Output = ()> + Send + 'static {
+    let gave_up = supervisor.gave_up();
+    async move {
+        tokio::select! {
+            () = shutdown => {}
+            name = gave_up => {
+                tracing::error!(r#loop = name, "a background loop is dead, stopping the collector");
+            }
+        }
+    }
 }
 
 /// Hands the incidents open in the store to the dispatcher, so Alertmanager
@@ -130,9 +166,18 @@ async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
             .find(|v| v.name == row.site)
             .map(|v| v.labels.clone())
             .unwrap_or_default();
-        (incident_proto(row), labels)
+        (row.to_proto(), labels)
     }));
     Ok(())
+}
+
+/// A factory for the supervisor: each restart runs `f` on the shared state.
+fn looping<Fut: 'static>(
+    hub: &Arc<Hub>,
+    f: fn(Arc<Hub>) -> Fut,
+) -> impl FnMut() -> Fut + Send + 'static {
+    let hub = hub.clone();
+    move || f(hub.clone())
 }
 
 async fn notified(stop: Arc<Notify>) {
@@ -144,4 +189,45 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_that_panics_forever_stops_the_server() {
+        let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
+        let stopped = until_stopped(std::future::pending(), &supervisor);
+        let dead = supervisor.spawn("evaluation", || async {
+            panic!("evaluation bug") as Result<(), StoreError>
+        });
+        // Five restarts with backoff 1+2+4+8+16 s, then the sixth failure gives up.
+        tokio::time::timeout(Duration::from_secs(32), stopped)
+            .await
+            .expect("server told to stop");
+        assert_eq!(dead.await.expect("join"), gw502_supervise::Ended::GaveUp);
+        assert_eq!(supervisor.gave_up().now_or_never(), Some("evaluation"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loop_that_recovers_keeps_the_server_up() {
+        let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
+        let stopped = until_stopped(std::future::pending(), &supervisor);
+        let mut failures = 2;
+        let _flaky = supervisor.spawn("retention", move || {
+            failures -= 1;
+            let fail = failures >= 0;
+            async move {
+                if fail {
+                    panic!("transient bug");
+                }
+                std::future::pending::<Result<(), StoreError>>().await
+            }
+        });
+        let outcome = tokio::time::timeout(Duration::from_secs(3600), stopped).await;
+        assert!(outcome.is_err(), "the server kept serving");
+    }
 }

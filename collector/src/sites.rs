@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::edge::{OriginTarget, SiteTarget};
 use crate::hub::Hub;
 use crate::store::{HostRow, SiteRow, StoreError};
 
@@ -20,6 +21,33 @@ pub struct SiteView {
     pub labels: BTreeMap<String, String>,
     /// `config` or `discovered`.
     pub origin: String,
+}
+
+impl SiteView {
+    /// What to probe for this site: its URL, and the first address of each
+    /// host serving it.
+    pub fn probe_target(&self, hosts: &HostIndex<'_>) -> SiteTarget {
+        let origins = hosts
+            .serving(self)
+            .into_iter()
+            .flat_map(|h| {
+                h.addresses
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .take(1)
+                    .map(|address| OriginTarget {
+                        host_id: h.host_id.clone(),
+                        address,
+                        port: None,
+                    })
+            })
+            .collect();
+        SiteTarget {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            origins,
+        }
+    }
 }
 
 /// Writes the configured sites to the store, keeping discovered hosts.

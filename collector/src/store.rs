@@ -1,5 +1,5 @@
 //! The collector's storage: agent reports and hosts, sites, edge observations,
-//! incidents with their evidence, verdict history and change feed, the
+//! incidents with their verdict history and change feed, the
 //! delivery log of notifications, leases and retention.
 //!
 //! One [`Store`] speaks to embedded SQLite (the default: a file created if
@@ -58,6 +58,7 @@ mod report_batch;
 mod reports;
 mod types;
 mod url;
+mod wire;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -68,9 +69,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 pub use error::StoreError;
 pub use report_batch::MAX_BATCH;
 pub use types::{
-    Change, DeliveryRow, EvidenceRow, HistoryRow, HostRow, IncidentFilter, IncidentRow,
-    IncidentUpsert, InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow,
-    StoredReport,
+    Change, DeliveryRow, HistoryRow, HostRow, IncidentFilter, IncidentRow, IncidentUpsert,
+    InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow, StoredReport,
 };
 
 /// How long connecting (and later, waiting for a pooled connection) may take.

@@ -13,6 +13,7 @@ use gw502_collector::routing::{
     DeliveryState, Dispatcher, Event, MemoryDeliveryLog, RoutingSettings,
 };
 use gw502_proto::v1::{Incident, Verdict};
+use gw502_supervise::{Policy, Supervisor};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -180,9 +181,15 @@ async fn firing_keepalive_and_resolve_reach_alertmanager() {
         .unwrap();
     let log = Arc::new(MemoryDeliveryLog::new());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = Dispatcher::spawn(Arc::new(router), log.clone(), async move {
-        let _ = stop_rx.await;
-    });
+    let supervisor = Supervisor::new("test_loop_restarts_total", Policy::default());
+    let handle = Dispatcher::spawn(
+        Arc::new(router),
+        log.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+        &supervisor,
+    );
 
     assert_eq!(
         handle.notify(incident(42), &BTreeMap::new(), Event::Firing),

@@ -11,6 +11,7 @@ use gw502_collector::routing::{
     DeliveryState, Dispatcher, DispatcherHandle, Event, MemoryDeliveryLog, Router, RoutingSettings,
 };
 use gw502_proto::v1::{Evidence, Incident, Verdict};
+use gw502_supervise::{Policy, Supervisor};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -144,7 +145,8 @@ fn incident(id: u64) -> Incident {
 }
 
 fn spawn(router: Router, log: Arc<MemoryDeliveryLog>) -> DispatcherHandle {
-    Dispatcher::spawn(Arc::new(router), log, std::future::pending())
+    let supervisor = Supervisor::new("test_loop_restarts_total", Policy::default());
+    Dispatcher::spawn(Arc::new(router), log, std::future::pending(), &supervisor)
 }
 
 fn header<'a>(c: &'a Captured, name: &str) -> &'a str {

@@ -117,6 +117,7 @@ store_suite!(
     reports::reports_since_orders_by_generated_then_seq,
     reports::state_reports_start_at_the_newest_full_snapshot,
     reports::sites_and_observations_round_trip,
+    reports::cross_probes_land_with_their_report,
     incidents::incidents_dedup_by_key,
     incidents::concurrent_upserts_open_one_incident,
     incidents::resolved_key_opens_a_new_incident,

@@ -211,6 +211,24 @@ fn bad_configs_exit_64_listing_every_problem() {
 }
 
 #[test]
+fn a_routing_matcher_outside_the_vocabulary_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collector.toml");
+    let example = std::fs::read_to_string(repo().join("deploy/collector.toml")).unwrap();
+    let typo = "\n[[routing.rules]]\nmatch = { cause = \"servce_down\" }\nreceiver = \"x\"\n";
+    std::fs::write(&path, format!("{example}{typo}")).unwrap();
+    let out = run(Command::new(bin("gw502-collector"))
+        .args(["check-config", "--config"])
+        .arg(&path));
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("routing.rules[0].match.cause: \"servce_down\" is no cause"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn the_documented_example_configs_are_valid() {
     for (binary, file, args) in [
         (

@@ -9,10 +9,11 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt;
 use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
+use gw502_vocab::clock::now_ms;
 
 use crate::source::{Scope, Source, Unavailable};
 use gw502_probe::{Endpoint, ProbeRequest, Protocol, TlsPolicy, probe};
@@ -148,13 +149,6 @@ pub fn probe_path(location: &str) -> String {
     } else {
         "/".to_string()
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Source for ProbeSource {

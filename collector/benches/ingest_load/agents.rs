@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use gw502_proto::MAX_MESSAGE_BYTES;
 use gw502_proto::v1::ingest_client::IngestClient;
 use gw502_proto::v1::*;
+use gw502_vocab::clock::now_ms;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::fleet::Credentials;
@@ -96,12 +97,6 @@ pub async fn run(
         }
     }
     tally
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Report `seq` of a host: a full snapshot every [`FULL_EVERY`], else a delta

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gw502_proto::v1::Incident;
+use gw502_supervise::Supervisor;
 use tokio::sync::{mpsc, watch};
 
 use super::keepalive::OpenIncidents;
@@ -55,13 +56,15 @@ pub(crate) enum LaneMsg {
 }
 
 impl Dispatcher {
-    /// Starts one lane per receiver on the current tokio runtime. Deliveries
+    /// Starts one lane per receiver on the current tokio runtime, each under
+    /// `supervisor` (a lane that panics restarts on the same queue). Deliveries
     /// stop when `shutdown` completes; retries still waiting are abandoned
     /// (their last logged state stays `pending`).
     pub fn spawn(
         router: Arc<Router>,
         log: Arc<dyn DeliveryLog>,
         shutdown: impl Future<Output = ()> + Send + 'static,
+        supervisor: &Supervisor,
     ) -> DispatcherHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut lanes = BTreeMap::new();
@@ -75,7 +78,16 @@ impl Dispatcher {
                 latest: Mutex::new(HashMap::new()),
                 order: Arc::new(tokio::sync::Mutex::new(())),
             });
-            tokio::spawn(lane.run(rx, stop_rx.clone()));
+            // The queue outlives a lane that panicked: the next run takes it.
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            let stop = stop_rx.clone();
+            supervisor.spawn("routing_lane", move || {
+                let (lane, rx, stop) = (lane.clone(), rx.clone(), stop.clone());
+                async move {
+                    lane.run(&mut *rx.lock().await, stop).await;
+                    Ok::<(), std::convert::Infallible>(())
+                }
+            });
             lanes.insert(name.clone(), tx);
         }
         tokio::spawn(async move {

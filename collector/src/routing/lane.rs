@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gw502_vocab::clock::now_ms;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
@@ -15,7 +16,7 @@ use super::dispatch::{Job, LaneMsg};
 use super::keepalive::{KeepAlive, OpenIncidents};
 use super::log::{DeliveryLog, DeliveryState, Event};
 use super::receiver::Receiver;
-use super::retry::{self, Outcome, now_ms};
+use super::retry::{self, Outcome};
 use super::rules::Router;
 use super::{alertmanager, webhook};
 
@@ -36,7 +37,7 @@ impl Lane {
     /// Serves the lane until its queue closes or `stop` changes.
     pub(crate) async fn run(
         self: Arc<Self>,
-        mut rx: mpsc::Receiver<LaneMsg>,
+        rx: &mut mpsc::Receiver<LaneMsg>,
         mut stop: watch::Receiver<bool>,
     ) {
         let semaphore = Arc::new(Semaphore::new(self.router.limits.max_concurrent));

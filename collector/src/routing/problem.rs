@@ -70,6 +70,17 @@ pub enum ConfigProblem {
     /// A value that must not be empty is.
     #[error("must not be empty")]
     Empty,
+    /// A matcher names (or, as a glob, matches) no word of its vocabulary,
+    /// so the rule could never match: usually a typo.
+    #[error("{value:?} is no {kind} (one of: {known})")]
+    UnknownWord {
+        /// Which vocabulary: `cause`, `layer`, `owner` or `emitted_by`.
+        kind: &'static str,
+        /// The value as written.
+        value: String,
+        /// The words of that vocabulary, comma-separated.
+        known: String,
+    },
     /// The HTTP client cannot be built.
     #[error("cannot build the http client: {0}")]
     Client(String),

@@ -3,8 +3,9 @@
 //! The sending itself is a closure, so the loop is tested with a paused clock
 //! and no network.
 
+use gw502_vocab::clock::now_ms;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::log::{DeliveryAttempt, DeliveryLog, DeliveryState};
 
@@ -65,13 +66,6 @@ impl Outcome {
             },
         }
     }
-}
-
-/// Unix milliseconds now, from the wall clock.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Tries `send` until it delivers, fails permanently or runs out of attempts,

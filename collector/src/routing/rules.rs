@@ -149,16 +149,6 @@ impl Router {
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.get(name).map(|r| r.as_ref())
     }
-
-    /// The names of every receiver, sorted.
-    pub fn receiver_names(&self) -> impl Iterator<Item = &str> {
-        self.receivers.keys().map(String::as_str)
-    }
-
-    /// The retry policy of every delivery.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        self.retry
-    }
 }
 
 #[cfg(test)]

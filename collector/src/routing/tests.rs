@@ -207,7 +207,7 @@ fn no_default_means_no_route() {
     // An incident without a verdict only matches rules without verdict keys.
     let bare = Incident::default();
     assert!(router.route(&bare, &BTreeMap::new()).is_empty());
-    assert_eq!(router.retry_policy().max_attempts, 5);
+    assert_eq!(router.retry.max_attempts, 5);
 }
 
 #[test]
@@ -313,4 +313,60 @@ fn secret_file_is_read_and_trimmed() {
     };
     assert_eq!(hook.secret.expose(), b"s3cret");
     assert_eq!(hook.timeout, std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn matchers_are_checked_against_the_vocabulary() {
+    let errors = settings(
+        r#"
+        [routing]
+        default_receiver = "am"
+        [[routing.rules]]
+        match = { cause = "servce_down", layer = "upstreams" }
+        receiver = "am"
+        [[routing.rules]]
+        match = { owner = "app-team", emitted_by = "nginx" }
+        receiver = "am"
+        [[routing.rules]]
+        match = { cause = "tls_*", owner = "*" , layer = "*stream", emitted_by = "edge" }
+        owner = "app-team"
+        receiver = "am"
+        [[routing.rules]]
+        match = { cause = "*_timeout" }
+        receiver = "am"
+        [routing.receivers.am]
+        kind = "alertmanager"
+        url = "http://127.0.0.1:9093/"
+        "#,
+    )
+    .unwrap()
+    .validate()
+    .unwrap_err();
+    let got: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    // Rule 2 is all real words or globs matching some; the owner override is free-form.
+    assert_eq!(
+        keys,
+        [
+            "routing.rules[0].match.layer",
+            "routing.rules[0].match.cause",
+            "routing.rules[1].match.owner",
+            "routing.rules[1].match.emitted_by",
+            "routing.rules[3].match.cause",
+        ],
+        "{got:#?}"
+    );
+    assert!(
+        got[1].starts_with(
+            "routing.rules[0].match.cause: \"servce_down\" is no cause (one of: client_path, "
+        ),
+        "{}",
+        got[1]
+    );
+    assert!(got[1].contains("service_down"), "{}", got[1]);
+    assert!(
+        got[3].ends_with("(one of: edge, proxy, upstream, unknown)"),
+        "{}",
+        got[3]
+    );
 }

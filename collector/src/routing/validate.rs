@@ -9,6 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gw502_vocab::{Cause, Hop, Layer, Owner};
+
 use super::problem::{ConfigProblem, Problems, RoutingConfigError};
 use super::receiver::{AlertmanagerReceiver, Receiver, Secret, WebhookReceiver, alerts_endpoint};
 use super::retry::RetryPolicy;
@@ -46,6 +48,32 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, ConfigProblem> {
     Ok(bytes)
 }
 
+/// Every word of one vocabulary, spelled as on the wire.
+fn spellings<W: Copy>(all: &[W], as_str: fn(W) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|&w| as_str(w)).collect()
+}
+
+/// Pushes a problem when `value` (exact, or a `*` glob) matches none of
+/// `known`: a rule with `cause = "servce_down"` would never match.
+fn check_word(
+    p: &mut Problems,
+    key: &str,
+    value: Option<&str>,
+    kind: &'static str,
+    known: &[&'static str],
+) {
+    let Some(value) = value else { return };
+    let glob = Glob(value.to_string());
+    if !known.iter().any(|word| glob.matches(word)) {
+        let problem = ConfigProblem::UnknownWord {
+            kind,
+            value: value.to_string(),
+            known: known.join(", "),
+        };
+        p.push(key, problem);
+    }
+}
+
 impl RoutingSettings {
     /// Checks everything (receiver names, URLs, durations, secrets, which
     /// are read here) and builds the [`Router`], or returns every problem.
@@ -73,6 +101,20 @@ impl RoutingSettings {
                 p.push(format!("{key}.owner"), ConfigProblem::Empty);
             }
             let m = &rule.matcher;
+            let checks = [
+                ("owner", &m.owner, spellings(Owner::ALL, Owner::as_str)),
+                ("layer", &m.layer, spellings(Layer::ALL, Layer::as_str)),
+                ("cause", &m.cause, spellings(Cause::ALL, Cause::as_str)),
+                (
+                    "emitted_by",
+                    &m.emitted_by,
+                    spellings(Hop::ALL, Hop::as_str),
+                ),
+            ];
+            for (field, value, known) in checks {
+                let key = format!("{key}.match.{field}");
+                check_word(&mut p, &key, value.as_deref(), field, &known);
+            }
             let glob = |v: &Option<String>| v.clone().map(Glob);
             rules.push(Rule {
                 matcher: Matcher {

@@ -1,13 +1,13 @@
-//! Reading incidents: filtered lists (served by the incidents_* indexes,
-//! never touching evidence), one incident, its evidence and verdict history,
+//! Reading incidents: filtered lists (served by the incidents_* indexes),
+//! one incident and its verdict history,
 //! and the change feed every collector sharing the database can follow.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    DEFAULT_LIST_LIMIT, EvidenceRow, HistoryRow, IncidentFilter, IncidentRow, MAX_LIST_LIMIT,
-    Store, StoreError, get_unsigned,
+    DEFAULT_LIST_LIMIT, HistoryRow, IncidentFilter, IncidentRow, MAX_LIST_LIMIT, Store, StoreError,
+    get_unsigned,
 };
 
 impl Store {
@@ -21,8 +21,7 @@ impl Store {
         .await
     }
 
-    /// Incidents matching `f`, most recently updated first. Evidence is not
-    /// read (see [`Store::incident_evidence`]).
+    /// Incidents matching `f`, most recently updated first.
     pub async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<IncidentRow>, StoreError> {
         let mut sql = String::from(concat!(
             "SELECT ",
@@ -75,29 +74,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             row.as_ref().map(incident_from_row).transpose()
-        })
-        .await
-    }
-
-    /// The evidence of an incident's latest verdict, in verdict order.
-    pub async fn incident_evidence(&self, id: i64) -> Result<Vec<EvidenceRow>, StoreError> {
-        self.timed("incident_evidence", async {
-            let rows = sqlx::query(
-                "SELECT source, host, observed_at_ms, detail FROM evidence WHERE incident_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    Ok(EvidenceRow {
-                        source: row.try_get("source")?,
-                        host: row.try_get("host")?,
-                        observed_at_ms: row.try_get("observed_at_ms")?,
-                        detail: row.try_get("detail")?,
-                    })
-                })
-                .collect()
         })
         .await
     }

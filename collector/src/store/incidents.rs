@@ -1,23 +1,19 @@
 //! Incidents: one open incident per (site, layer, cause, host), opened or
 //! updated from verdicts, counted good/bad by later observations, resolved,
-//! with their evidence, verdict history and a change feed that every collector
-//! sharing the database can follow.
+//! with their verdict history (each verdict carries its evidence) and a
+//! change feed that every collector sharing the database can follow.
 //!
 //! Writes that change an incident append to `incident_changes` as their last
 //! statement; on PostgreSQL they first take a transaction advisory lock so
 //! change ids commit in order (a reader at cursor N never misses a change
 //! numbered below N that committed later). An `Unchanged` upsert writes no
-//! change, no history and leaves the evidence as it was.
+//! change and no history.
 
 use sqlx::{Any, Transaction};
 
 use super::incident_queries::incident_from_row;
-use super::{
-    Backend, Change, EvidenceRow, IncidentRow, IncidentUpsert, Store, StoreError, get_unsigned,
-};
+use super::{Backend, Change, IncidentRow, IncidentUpsert, Store, StoreError, get_unsigned};
 
-/// Evidence items kept per incident; the rest of a longer list is dropped.
-const MAX_EVIDENCE: usize = 1000;
 /// The PostgreSQL advisory lock key that orders the change feed: "gw502" and a zero byte.
 const CHANGE_FEED_LOCK: i64 = 0x6777_3530_3200;
 /// Rounds of insert-or-update tried when another collector resolves the key meanwhile.
@@ -28,7 +24,7 @@ impl Store {
     ///
     /// Safe when several collectors upsert the same key at once: exactly one
     /// incident is open per key, and one verdict change is recorded once.
-    /// Opened and Updated replace the incident's evidence and add a history row.
+    /// Opened and Updated add a history row.
     pub async fn open_or_update_incident(
         &self,
         i: &IncidentUpsert,
@@ -41,7 +37,6 @@ impl Store {
                     .await?;
                 if let Some(row) = opened {
                     let row = incident_from_row(&row)?;
-                    replace_evidence(&mut tx, row.id, &i.evidence).await?;
                     add_history(&mut tx, &row).await?;
                     self.add_change(&mut tx, row.id, "opened", i.at_ms).await?;
                     tx.commit().await?;
@@ -52,7 +47,6 @@ impl Store {
                     .await?;
                 if let Some(row) = updated {
                     let row = incident_from_row(&row)?;
-                    replace_evidence(&mut tx, row.id, &i.evidence).await?;
                     add_history(&mut tx, &row).await?;
                     self.add_change(&mut tx, row.id, "updated", i.at_ms).await?;
                     tx.commit().await?;
@@ -209,30 +203,6 @@ fn bind_upsert<'q>(
         .bind(&i.next_check)
         .bind(&i.verdict)
         .bind(i.at_ms)
-}
-
-async fn replace_evidence(
-    tx: &mut Transaction<'static, Any>,
-    incident_id: i64,
-    evidence: &[EvidenceRow],
-) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM evidence WHERE incident_id = $1")
-        .bind(incident_id)
-        .execute(&mut **tx)
-        .await?;
-    for e in evidence.iter().take(MAX_EVIDENCE) {
-        sqlx::query(
-            "INSERT INTO evidence (incident_id, source, host, observed_at_ms, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(incident_id)
-        .bind(&e.source)
-        .bind(&e.host)
-        .bind(e.observed_at_ms)
-        .bind(&e.detail)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 async fn add_history(tx: &mut Transaction<'static, Any>, row: &IncidentRow) -> sqlx::Result<()> {

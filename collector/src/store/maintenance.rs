@@ -133,7 +133,7 @@ impl Store {
     }
 
     /// Deletes reports, observations and feed entries older than
-    /// `older_than_ms`, and incidents resolved before it with their evidence,
+    /// `older_than_ms`, and incidents resolved before it with their
     /// history and deliveries. Open incidents and each host's newest full
     /// snapshot are kept whatever their age.
     pub async fn prune(&self, older_than_ms: i64) -> Result<PruneStats, StoreError> {
@@ -152,7 +152,7 @@ impl Store {
                 .bind(older_than_ms)
                 .execute(&self.writer)
                 .await?;
-            // evidence, incident_history, incident_changes and deliveries cascade.
+            // incident_history, incident_changes and deliveries cascade.
             let incidents = sqlx::query(
                 "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at_ms < $1",
             )

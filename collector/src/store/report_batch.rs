@@ -1,19 +1,23 @@
 //! Group commit of agent reports: one transaction stores a whole batch of
-//! reports with one multi-row `INSERT` and folds them into the `hosts` table
-//! with one multi-row upsert, so a busy collector pays four round trips per
-//! batch instead of four per report (and SQLite's single writer is taken once
-//! per batch, not once per report).
+//! reports with one multi-row `INSERT`, folds them into the `hosts` table
+//! with one multi-row upsert and stores the cross probes the new reports
+//! carry, so a busy collector pays a few round trips per batch instead of
+//! several per report (and SQLite's single writer is taken once per batch,
+//! not once per report). A report and its cross probes commit together.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use sqlx::Row;
 
-use super::{InsertOutcome, NewReport, Store, StoreError, to_i64, to_json};
+use super::{InsertOutcome, NewReport, ObservationRow, Store, StoreError, to_i64, to_json};
 
 /// The most reports one statement carries: 12 parameters each stays far below
 /// both backends' parameter limits (SQLite 32,766, PostgreSQL 65,535).
 pub const MAX_BATCH: usize = 512;
+
+/// The most observations one statement carries (7 parameters each).
+const MAX_OBSERVATIONS: usize = 1024;
 
 impl Store {
     /// Stores one report; see [`Store::insert_reports`].
@@ -122,6 +126,31 @@ impl Store {
                         .bind(h.count);
                 }
                 upsert.execute(&mut *tx).await?;
+            }
+            let probes: Vec<&(String, ObservationRow)> = rows
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| !o.duplicate)
+                .flat_map(|(row, _)| &row.report.cross_probes)
+                .collect();
+            for chunk in probes.chunks(MAX_OBSERVATIONS) {
+                let sql = format!(
+                    "INSERT INTO observations (site, vantage, target, status, outcome, at_ms, body) \
+                     VALUES {}",
+                    placeholders(chunk.len(), 7)
+                );
+                let mut insert = sqlx::query(&sql);
+                for (site, obs) in chunk {
+                    insert = insert
+                        .bind(site)
+                        .bind(&obs.vantage)
+                        .bind(&obs.target)
+                        .bind(i64::from(obs.status))
+                        .bind(&obs.outcome)
+                        .bind(obs.at_ms)
+                        .bind(&obs.body);
+                }
+                insert.execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(outcomes)

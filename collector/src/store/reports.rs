@@ -279,6 +279,7 @@ fn report_from_row(row: &AnyRow) -> sqlx::Result<StoredReport> {
             spool_dropped: get_unsigned(row, "spool_dropped")?,
             addresses: get_json(row, "addresses")?,
             body: row.try_get("body")?,
+            cross_probes: Vec::new(),
         },
     })
 }

@@ -33,6 +33,11 @@ pub struct NewReport {
     pub addresses: Vec<String>,
     /// The prost-encoded `HostReport`.
     pub body: Vec<u8>,
+    /// Probe results the agent made of sites, as `(site, observation)`:
+    /// stored in the report's transaction when the report is new, so a
+    /// report and its cross probes land together or not at all. Not read
+    /// back with the report (they live in `observations`).
+    pub cross_probes: Vec<(String, ObservationRow)>,
 }
 
 /// What storing one report did.
@@ -122,19 +127,6 @@ impl ObservationRow {
     }
 }
 
-/// One evidence item of an incident.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EvidenceRow {
-    /// `edge_probe`, `direct_probe`, `proxy_log`, … (TAXONOMY.md).
-    pub source: String,
-    /// The host it came from, "" for none.
-    pub host: String,
-    /// When it was observed.
-    pub observed_at_ms: i64,
-    /// What was seen.
-    pub detail: String,
-}
-
 /// A verdict to open an incident with, or to update the open one of its key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentUpsert {
@@ -160,8 +152,6 @@ pub struct IncidentUpsert {
     pub next_check: String,
     /// The prost-encoded `Verdict`.
     pub verdict: Vec<u8>,
-    /// The verdict's evidence.
-    pub evidence: Vec<EvidenceRow>,
     /// When the verdict was made.
     pub at_ms: i64,
 }
@@ -177,8 +167,8 @@ pub enum Change {
     Unchanged,
 }
 
-/// A stored incident (without its evidence; see `incident_evidence`).
-#[derive(Debug, Clone, PartialEq)]
+/// A stored incident.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentRow {
     /// Row id.
     pub id: i64,
@@ -301,6 +291,6 @@ pub struct PruneStats {
     pub reports: u64,
     /// Observations deleted.
     pub observations: u64,
-    /// Resolved incidents deleted, with their evidence, history and deliveries.
+    /// Resolved incidents deleted, with their history and deliveries.
     pub incidents: u64,
 }

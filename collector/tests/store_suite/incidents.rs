@@ -1,7 +1,7 @@
 //! Suite tests of incidents: dedup, concurrency, resolution, counters,
 //! filters and the change feed.
 
-use gw502_collector::store::{Change, EvidenceRow, IncidentFilter, IncidentUpsert, StoreError};
+use gw502_collector::store::{Change, IncidentFilter, IncidentUpsert, StoreError};
 
 use super::{DAY_MS, TestDb};
 
@@ -18,12 +18,6 @@ pub(crate) fn upsert(site: &str, cause: &str, summary: &str, at_ms: i64) -> Inci
         summary: summary.into(),
         next_check: "ss -ltnp".into(),
         verdict: format!("verdict:{summary}").into_bytes(),
-        evidence: vec![EvidenceRow {
-            source: "proxy_log".into(),
-            host: "web1".into(),
-            observed_at_ms: at_ms,
-            detail: format!("{summary} evidence"),
-        }],
         at_ms,
     }
 }
@@ -55,14 +49,6 @@ pub(crate) async fn incidents_dedup_by_key(db: &TestDb) {
         (Change::Updated, first.id, "b")
     );
     assert_eq!(updated.verdict, b"verdict:b");
-    let evidence = store.incident_evidence(first.id).await.unwrap();
-    assert_eq!(
-        evidence
-            .iter()
-            .map(|e| e.detail.as_str())
-            .collect::<Vec<_>>(),
-        ["b evidence"]
-    );
     // Same summary again: no new history row.
     store
         .open_or_update_incident(&upsert("shop", "wrong_port", "b", 4_000))

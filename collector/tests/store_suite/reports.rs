@@ -26,6 +26,7 @@ pub(crate) fn report(
         spool_dropped: seq,
         addresses: vec![format!("10.77.0.{seq}")],
         body: format!("body-{instance}-{seq}").into_bytes(),
+        cross_probes: Vec::new(),
     }
 }
 
@@ -281,4 +282,88 @@ pub(crate) async fn sites_and_observations_round_trip(db: &TestDb) {
     );
     let decoded: gw502_proto::v1::EdgeObservation = prost::Message::decode(&row.body[..]).unwrap();
     assert_eq!(decoded, obs);
+}
+
+fn cross_probe(site: &str, at_ms: i64) -> (String, ObservationRow) {
+    let obs = gw502_proto::v1::EdgeObservation {
+        site: site.into(),
+        vantage: "agent/web1".into(),
+        target: "public".into(),
+        at_ms,
+        outcome: "refused".into(),
+        ..Default::default()
+    };
+    (site.to_owned(), ObservationRow::from_observation(&obs))
+}
+
+/// Makes every insert of an observation of the site `boom` fail inside the
+/// transaction, as a constraint or a lost connection would.
+async fn refuse_site_boom(db: &TestDb) {
+    match &db.admin {
+        None => {
+            let url = format!("sqlite://{}", db.url);
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON observations \
+                 WHEN NEW.site = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        Some((admin, schema)) => {
+            sqlx::query(&format!(
+                "CREATE FUNCTION {schema}.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN IF NEW.site = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; \
+                 RETURN NEW; END $$"
+            ))
+            .execute(admin)
+            .await
+            .unwrap();
+            sqlx::query(&format!(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON {schema}.observations \
+                 FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_boom()"
+            ))
+            .execute(admin)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+pub(crate) async fn cross_probes_land_with_their_report(db: &TestDb) {
+    let store = db.store().await;
+    let mut r = report("web1", "i1", 1, 1_000, true);
+    r.cross_probes = vec![cross_probe("shop", 1_000), cross_probe("blog", 1_001)];
+    assert!(!store.insert_report(&r).await.unwrap().duplicate);
+    assert_eq!(
+        store.observations_since("shop", 0).await.unwrap(),
+        vec![r.cross_probes[0].1.clone()]
+    );
+    assert_eq!(store.observations_since("blog", 0).await.unwrap().len(), 1);
+    // A duplicate report stores its cross probes no second time.
+    assert!(store.insert_report(&r).await.unwrap().duplicate);
+    assert_eq!(store.observations_since("shop", 0).await.unwrap().len(), 1);
+
+    // One cross probe that cannot be stored fails its whole batch: neither
+    // the reports nor any of their cross probes land.
+    refuse_site_boom(db).await;
+    let mut fine = report("web1", "i1", 2, 2_000, false);
+    fine.cross_probes = vec![cross_probe("shop", 2_000)];
+    let mut failing = report("web2", "j1", 1, 2_000, true);
+    failing.cross_probes = vec![cross_probe("blog", 2_000), cross_probe("boom", 2_000)];
+    assert!(
+        store
+            .insert_reports(&[fine.clone(), failing])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.reports_since("web1", 0).await.unwrap().len(), 1);
+    assert!(store.get_host("web2").await.unwrap().is_none());
+    assert_eq!(store.observations_since("shop", 0).await.unwrap().len(), 1);
+    assert_eq!(store.observations_since("blog", 0).await.unwrap().len(), 1);
+    // The same report without the refused probe is stored with its probes.
+    assert!(!store.insert_report(&fine).await.unwrap().duplicate);
+    assert_eq!(store.observations_since("shop", 0).await.unwrap().len(), 2);
 }
