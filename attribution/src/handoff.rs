@@ -9,9 +9,11 @@
 //! answers. A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
 
+use gw502_proto::v1::Listener;
 use gw502_vocab::Outcome;
 
 use super::Cx;
+use super::chain::{self, Tie};
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
@@ -142,7 +144,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
     let on_port: Vec<_> = th
         .listeners()
         .iter()
-        .filter(|l| is_tcp(l) && l.port == u32::from(port))
+        .filter(|l| is_tcp(l) && l.port == u32::from(port) && !chain::elsewhere(h, &th, l, &target))
         .collect();
     if let Some(l) = on_port.first() {
         return Some(Finding::new(Cause::BindMismatch, Tier::Direct, t, vec![facts::listener(&th, l)]).say(
@@ -150,27 +152,37 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
             format!("{shown} is refused on {} because the upstream listens on another address/family", th.id()),
         ));
     }
-    let units = th.upstream_units();
-    let down = units.iter().any(|u| facts::is_down(u));
-    let proxy_units: Vec<String> = th.proxy_units().iter().map(|u| u.name.clone()).collect();
-    let alive = units
+    // Only a listener tied to the chain is "the app on another port"; an
+    // exporter or a database listening elsewhere says nothing about the target.
+    let down = chain::tied_units(h, &th, &target)
         .iter()
-        .filter(|u| facts::is_running(u))
-        .flat_map(|u| th.listeners_of(&u.name))
-        .find(|l| {
+        .any(|(u, _)| facts::is_down(u));
+    let running = |l: &Listener| {
+        th.units()
+            .iter()
+            .find(|u| u.name == l.unit)
+            .is_none_or(facts::is_running)
+    };
+    let (alive, tie) = th
+        .listeners()
+        .iter()
+        .filter(|l| {
             is_tcp(l)
                 && l.port != u32::from(port)
-                && !proxy_units.contains(&l.unit)
                 && (listener_accepts(l, &target.host) || target.is_loopback())
-        })?;
-    let tier = if down {
-        Tier::Circumstantial
-    } else {
-        Tier::Confirmed
+                && running(l)
+        })
+        .filter_map(|l| chain::listener_tie(h, &th, l, &target).map(|tie| (l, tie)))
+        .max_by_key(|(_, tie)| *tie)?;
+    let tier = match tie {
+        _ if down => Tier::Circumstantial,
+        Tie::Served => Tier::Confirmed,
+        Tie::Named => Tier::Inferred,
     };
+    let owner = unit_or_process(alive);
     Some(Finding::new(Cause::WrongPort, tier, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(
-        format!("the proxy on {} targets port {port} but {} listens on {}; fix the port in the proxy config or the app", h.id(), alive.unit, alive.port),
-        format!("the proxy targets {shown} while {} on {} listens on port {}", alive.unit, th.id(), alive.port),
+        format!("the proxy on {} targets port {port} but {owner} listens on {}; fix the port in the proxy config or the app", h.id(), alive.port),
+        format!("the proxy targets {shown} while {owner} on {} listens on port {}", th.id(), alive.port),
     ))
 }
 
@@ -180,19 +192,23 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
     if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
-    let units = facts::related(th.upstream_units(), &path);
-    if units.iter().any(|u| facts::is_down(u)) {
+    let tied = chain::tied_units(h, &th, &target);
+    if tied.iter().any(|(u, _)| facts::is_down(u)) {
         return None;
     }
+    // A socket in the target's own directory (`/run/php/`) is tied by place;
+    // a shared directory such as `/run` ties nothing.
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let specific = !matches!(dir, "" | "/run" | "/var/run" | "/tmp" | "/var/tmp");
     let sock = th
         .listeners()
         .iter()
         .filter(|l| l.family == "unix" && l.address != path)
+        .filter(|l| !chain::elsewhere(h, &th, l, &target))
         .find(|l| {
-            names.contains(&l.unit.as_str())
-                || (!dir.is_empty() && l.address.starts_with(&format!("{dir}/")))
+            tied.iter().any(|(u, _)| u.name == l.unit)
+                || chain::listener_tie(h, &th, l, &target).is_some()
+                || (specific && l.address.starts_with(&format!("{dir}/")))
         })?;
     Some(Finding::new(Cause::WrongSocketPath, Tier::Confirmed, t, vec![facts::nothing_on(&th, &format!("unix:{path}")), facts::listener(&th, sock)]).say(
         format!("the proxy on {} connects to {path} but {} listens on {}; align fastcgi_pass/listen", h.id(), unit_or_process(sock), sock.address),

@@ -15,6 +15,7 @@
 //! When nothing confirms a cause the verdict is
 //! `unknown/insufficient_evidence` naming what is missing.
 
+mod chain;
 mod change;
 mod client;
 mod dependency;
