@@ -172,6 +172,38 @@ impl Host {
             .tcp("0.0.0.0", 443, unit)
     }
 
+    /// Another proxy installed but not in use (an nginx host with Apache
+    /// installed): its stock config (a default virtual server without a
+    /// name), its unit inactive (disabled) or masked.
+    pub fn idle_proxy(mut self, kind: &str, unit: &str, masked: bool) -> Self {
+        let cfg = ProxyConfig {
+            kind: kind.into(),
+            unit: unit.into(),
+            config_hash: "cd34".into(),
+            servers: vec![VirtualServer {
+                listens: vec!["80".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        self.st()
+            .proxy_config
+            .get_or_insert_default()
+            .proxies
+            .push(cfg);
+        let h = self.unit(unit, "inactive", "dead", "proxy");
+        if !masked {
+            return h;
+        }
+        h.edit(|s| {
+            for u in &mut s.systemd.get_or_insert_default().units {
+                if u.name == unit {
+                    u.load_state = "masked".into();
+                }
+            }
+        })
+    }
+
     /// A systemd unit that changed state shortly before the failure;
     /// stopping one removes its listeners.
     pub fn unit(mut self, name: &str, active: &str, sub: &str, role: &str) -> Self {
