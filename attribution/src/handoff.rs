@@ -217,6 +217,9 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
 }
 
 fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) -> Option<Finding> {
+    if let Some(f) = target.as_ref().and_then(|x| misdirected(cx, h, t, x)) {
+        return Some(f);
+    }
     let drop = t.status == 504
         || t.outcome == Some(Outcome::Timeout)
         || t.text.contains("timed out")
@@ -252,6 +255,55 @@ fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) 
     );
     f.missing.extend(missing);
     Some(f)
+}
+
+/// An upstream name whose DNS answer points at no host that reports, while
+/// another reporting host listens on the target's port: the name resolves to
+/// the wrong address (`dns_failure`), not a firewall between two live ends.
+fn misdirected(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: &Target) -> Option<Finding> {
+    let port = u32::from(target.port?);
+    if target.is_loopback() || cx.host_of(h, target).is_some() {
+        return None;
+    }
+    // The log may show the name or the address it resolved to.
+    let answers = h.ev.state.dns.as_ref().map_or(&[][..], |d| &d.answers);
+    let answer = answers.iter().find(|a| {
+        !a.addresses.is_empty()
+            && (a.name.eq_ignore_ascii_case(&target.host)
+                || a.addresses.iter().any(|x| x == &target.host))
+    })?;
+    let (home, l) = cx
+        .ev
+        .hosts
+        .iter()
+        .filter(|o| o.host_id != h.id())
+        .find_map(|o| {
+            let view = HostView {
+                ev: o,
+                site: cx.site,
+                serves: super::serving::Serves::Discovered,
+            };
+            let l = o.state.sockets.as_ref()?.listeners.iter().find(|l| {
+                is_tcp(l) && l.port == port && !view.proxy_units().iter().any(|u| u.name == l.unit)
+            })?;
+            Some((view, l))
+        })?;
+    let shown = target.display();
+    let dns = Evidence::new(
+        Source::Dns,
+        h.id(),
+        h.ev.last_seen_ms,
+        format!(
+            "{} resolves to {}",
+            answer.name,
+            answer.addresses.join(", ")
+        ),
+    );
+    let addrs = home.ev.state.addresses.join(", ");
+    Some(Finding::new(Cause::DnsFailure, Tier::Confirmed, t, vec![dns, facts::listener(&home, l)]).say(
+        format!("dig +short {} on {}: it answers {} but the upstream runs on {} ({addrs}); fix the record or /etc/hosts", answer.name, h.id(), answer.addresses.join(", "), home.id()),
+        format!("{shown} resolves to an address where nothing serves it; the upstream listens on {}", home.id()),
+    ))
 }
 
 fn config_target(h: &HostView<'_>, target: Option<&Target>) -> Option<Evidence> {

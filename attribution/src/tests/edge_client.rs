@@ -153,3 +153,28 @@ pub(super) fn rows() -> Vec<Row> {
         ),
     ]
 }
+
+/// One origin of three down behind a round-robin edge: one public probe in
+/// three fails, the latest happens to be good. The site is failing; a
+/// recovery (failures, then only good answers) is not.
+#[test]
+fn a_partial_failure_rate_is_a_failure_a_recovery_is_not() {
+    let probes = |pattern: &[u32]| {
+        let mut case = site("shop.example").host(web("web1"));
+        for (i, status) in pattern.iter().enumerate() {
+            let at = NOW - 60_000 + 10_000 * i64::try_from(i).unwrap();
+            case = case.public_from(
+                "collector/c1",
+                at,
+                "ok",
+                *status,
+                if *status == 502 { "nginx" } else { "app" },
+            );
+        }
+        case.0
+    };
+    let v = attribute(&probes(&[200, 200, 502, 200, 200, 502, 200]));
+    assert_eq!(v.first().map(|v| v.status), Some(502), "{v:#?}");
+    assert!(attribute(&probes(&[502, 502, 502, 502, 200, 200])).is_empty());
+    assert!(attribute(&probes(&[200, 200, 200, 502, 200, 200])).is_empty());
+}
