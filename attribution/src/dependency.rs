@@ -2,8 +2,9 @@
 //! says why, a database, cache or API it needs is failing.
 //!
 //! Only relayed 5xx (or a direct probe getting the app's 5xx) are candidates,
-//! and only error-level lines of non-proxy units count, so a proxy's own
-//! "connection refused" never reads as the app's dependency.
+//! and only lines of non-proxy units (the site's upstream units when known)
+//! count, at any priority, so a proxy's own "connection refused" never reads
+//! as the app's dependency. The phrases are `gw502_vocab::dependency`'s.
 
 use super::Cx;
 use super::evidence::{Evidence, Source};
@@ -12,45 +13,23 @@ use super::host::HostView;
 use super::precedence::Tier;
 use super::verdict::Cause;
 
-/// Phrases apps and drivers log when a dependency fails (lowercase).
-const PATTERNS: &[&str] = &[
-    "sqlstate",
-    "could not connect to server",
-    "connection to server at",
-    "econnrefused",
-    "etimedout",
-    "redis",
-    "memcache",
-    "database is locked",
-    "too many connections",
-    "connection pool",
-    "operationalerror",
-    "pg::connectionbad",
-    "getaddrinfo",
-    "upstream api",
-    "bad gateway from",
-];
-
-/// Ports of common dependencies, for "connection refused ...:5432" style lines.
-const PORTS: &[&str] = &[
-    ":5432", ":3306", ":6379", ":11211", ":27017", ":9200", ":5672",
-];
-
-/// Whether a journal line names a failing dependency.
+/// Whether a journal line names a failing dependency (the shared matcher).
 pub(crate) fn names_dependency(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    PATTERNS.iter().any(|p| m.contains(p))
-        || ((m.contains("refused") || m.contains("timed out") || m.contains("timeout"))
-            && PORTS.iter().any(|p| m.contains(p)))
+    gw502_vocab::dependency::names_failing_dependency(message)
 }
 
 /// Confirms dependency_failure for a relayed 5xx.
 pub(crate) fn confirm(_cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger) -> Option<Finding> {
     let proxies: Vec<String> = h.proxy_units().iter().map(|u| u.name.clone()).collect();
+    // Any priority: apps write tracebacks to stderr, which journald records at
+    // info. Lines of the site's upstream units first; other units only when
+    // none of those is known.
+    let upstream: Vec<String> = h.upstream_units().iter().map(|u| u.name.clone()).collect();
     let lines: Vec<_> = h
         .journal("")
         .into_iter()
-        .filter(|e| !proxies.contains(&e.unit) && e.priority <= 4 && names_dependency(&e.message))
+        .filter(|e| !proxies.contains(&e.unit) && names_dependency(&e.message))
+        .filter(|e| upstream.is_empty() || upstream.contains(&e.unit))
         .collect();
     let last = lines.last()?;
     let mut extra = vec![Evidence::new(

@@ -62,23 +62,3 @@ pub(crate) fn is_down(u: &UnitState) -> bool {
         "inactive" | "failed" | "deactivating"
     ) || (u.active_state == "activating" && u.sub_state == "auto-restart")
 }
-
-/// Units related to a target by name (`php8.2-fpm.service` for
-/// `/run/php/php8.2-fpm.sock`); all given units when none is related.
-pub(crate) fn related<'a>(units: Vec<&'a UnitState>, text: &str) -> Vec<&'a UnitState> {
-    let text = text.to_ascii_lowercase();
-    let words: Vec<&str> = text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| w.len() >= 3)
-        .collect();
-    let hit: Vec<&UnitState> = units
-        .iter()
-        .copied()
-        .filter(|u| {
-            let name = u.name.trim_end_matches(".service").to_ascii_lowercase();
-            name.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|w| w.len() >= 3 && words.contains(&w))
-        })
-        .collect();
-    if hit.is_empty() { units } else { hit }
-}

@@ -9,9 +9,11 @@
 //! answers. A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
 
+use gw502_proto::v1::Listener;
 use gw502_vocab::Outcome;
 
 use super::Cx;
+use super::chain::{self, Tie};
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
@@ -142,7 +144,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
     let on_port: Vec<_> = th
         .listeners()
         .iter()
-        .filter(|l| is_tcp(l) && l.port == u32::from(port))
+        .filter(|l| is_tcp(l) && l.port == u32::from(port) && !chain::elsewhere(h, &th, l, &target))
         .collect();
     if let Some(l) = on_port.first() {
         return Some(Finding::new(Cause::BindMismatch, Tier::Direct, t, vec![facts::listener(&th, l)]).say(
@@ -150,27 +152,37 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
             format!("{shown} is refused on {} because the upstream listens on another address/family", th.id()),
         ));
     }
-    let units = th.upstream_units();
-    let down = units.iter().any(|u| facts::is_down(u));
-    let proxy_units: Vec<String> = th.proxy_units().iter().map(|u| u.name.clone()).collect();
-    let alive = units
+    // Only a listener tied to the chain is "the app on another port"; an
+    // exporter or a database listening elsewhere says nothing about the target.
+    let down = chain::tied_units(h, &th, &target)
         .iter()
-        .filter(|u| facts::is_running(u))
-        .flat_map(|u| th.listeners_of(&u.name))
-        .find(|l| {
+        .any(|(u, _)| facts::is_down(u));
+    let running = |l: &Listener| {
+        th.units()
+            .iter()
+            .find(|u| u.name == l.unit)
+            .is_none_or(facts::is_running)
+    };
+    let (alive, tie) = th
+        .listeners()
+        .iter()
+        .filter(|l| {
             is_tcp(l)
                 && l.port != u32::from(port)
-                && !proxy_units.contains(&l.unit)
                 && (listener_accepts(l, &target.host) || target.is_loopback())
-        })?;
-    let tier = if down {
-        Tier::Circumstantial
-    } else {
-        Tier::Confirmed
+                && running(l)
+        })
+        .filter_map(|l| chain::listener_tie(h, &th, l, &target).map(|tie| (l, tie)))
+        .max_by_key(|(_, tie)| *tie)?;
+    let tier = match tie {
+        _ if down => Tier::Circumstantial,
+        Tie::Served => Tier::Confirmed,
+        Tie::Named => Tier::Inferred,
     };
+    let owner = unit_or_process(alive);
     Some(Finding::new(Cause::WrongPort, tier, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(
-        format!("the proxy on {} targets port {port} but {} listens on {}; fix the port in the proxy config or the app", h.id(), alive.unit, alive.port),
-        format!("the proxy targets {shown} while {} on {} listens on port {}", alive.unit, th.id(), alive.port),
+        format!("the proxy on {} targets port {port} but {owner} listens on {}; fix the port in the proxy config or the app", h.id(), alive.port),
+        format!("the proxy targets {shown} while {owner} on {} listens on port {}", th.id(), alive.port),
     ))
 }
 
@@ -180,19 +192,23 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
     if !th.has(Source::Sockets) || serves(&th, &target) {
         return None;
     }
-    let units = facts::related(th.upstream_units(), &path);
-    if units.iter().any(|u| facts::is_down(u)) {
+    let tied = chain::tied_units(h, &th, &target);
+    if tied.iter().any(|(u, _)| facts::is_down(u)) {
         return None;
     }
+    // A socket in the target's own directory (`/run/php/`) is tied by place;
+    // a shared directory such as `/run` ties nothing.
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-    let names: Vec<&str> = units.iter().map(|u| u.name.as_str()).collect();
+    let specific = !matches!(dir, "" | "/run" | "/var/run" | "/tmp" | "/var/tmp");
     let sock = th
         .listeners()
         .iter()
         .filter(|l| l.family == "unix" && l.address != path)
+        .filter(|l| !chain::elsewhere(h, &th, l, &target))
         .find(|l| {
-            names.contains(&l.unit.as_str())
-                || (!dir.is_empty() && l.address.starts_with(&format!("{dir}/")))
+            tied.iter().any(|(u, _)| u.name == l.unit)
+                || chain::listener_tie(h, &th, l, &target).is_some()
+                || (specific && l.address.starts_with(&format!("{dir}/")))
         })?;
     Some(Finding::new(Cause::WrongSocketPath, Tier::Confirmed, t, vec![facts::nothing_on(&th, &format!("unix:{path}")), facts::listener(&th, sock)]).say(
         format!("the proxy on {} connects to {path} but {} listens on {}; align fastcgi_pass/listen", h.id(), unit_or_process(sock), sock.address),
@@ -201,6 +217,9 @@ fn other_path(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> Opt
 }
 
 fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) -> Option<Finding> {
+    if let Some(f) = target.as_ref().and_then(|x| misdirected(cx, h, t, x)) {
+        return Some(f);
+    }
     let drop = t.status == 504
         || t.outcome == Some(Outcome::Timeout)
         || t.text.contains("timed out")
@@ -236,6 +255,55 @@ fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) 
     );
     f.missing.extend(missing);
     Some(f)
+}
+
+/// An upstream name whose DNS answer points at no host that reports, while
+/// another reporting host listens on the target's port: the name resolves to
+/// the wrong address (`dns_failure`), not a firewall between two live ends.
+fn misdirected(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: &Target) -> Option<Finding> {
+    let port = u32::from(target.port?);
+    if target.is_loopback() || cx.host_of(h, target).is_some() {
+        return None;
+    }
+    // The log may show the name or the address it resolved to.
+    let answers = h.ev.state.dns.as_ref().map_or(&[][..], |d| &d.answers);
+    let answer = answers.iter().find(|a| {
+        !a.addresses.is_empty()
+            && (a.name.eq_ignore_ascii_case(&target.host)
+                || a.addresses.iter().any(|x| x == &target.host))
+    })?;
+    let (home, l) = cx
+        .ev
+        .hosts
+        .iter()
+        .filter(|o| o.host_id != h.id())
+        .find_map(|o| {
+            let view = HostView {
+                ev: o,
+                site: cx.site,
+                serves: super::serving::Serves::Discovered,
+            };
+            let l = o.state.sockets.as_ref()?.listeners.iter().find(|l| {
+                is_tcp(l) && l.port == port && !view.proxy_units().iter().any(|u| u.name == l.unit)
+            })?;
+            Some((view, l))
+        })?;
+    let shown = target.display();
+    let dns = Evidence::new(
+        Source::Dns,
+        h.id(),
+        h.ev.last_seen_ms,
+        format!(
+            "{} resolves to {}",
+            answer.name,
+            answer.addresses.join(", ")
+        ),
+    );
+    let addrs = home.ev.state.addresses.join(", ");
+    Some(Finding::new(Cause::DnsFailure, Tier::Confirmed, t, vec![dns, facts::listener(&home, l)]).say(
+        format!("dig +short {} on {}: it answers {} but the upstream runs on {} ({addrs}); fix the record or /etc/hosts", answer.name, h.id(), answer.addresses.join(", "), home.id()),
+        format!("{shown} resolves to an address where nothing serves it; the upstream listens on {}", home.id()),
+    ))
 }
 
 fn config_target(h: &HostView<'_>, target: Option<&Target>) -> Option<Evidence> {

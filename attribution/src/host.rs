@@ -85,8 +85,10 @@ impl<'a> HostView<'a> {
             .collect()
     }
 
-    /// Units that serve upstream targets: role `upstream`, else non-proxy units
-    /// that own a listener or were configured.
+    /// Units that serve upstream targets: role `upstream`, else the units
+    /// tied by name to one of the site's targets (see [`super::chain`]).
+    /// Owning some listener is not enough: an exporter or a database is not
+    /// the app.
     pub fn upstream_units(&self) -> Vec<&'a UnitState> {
         let tagged: Vec<_> = self
             .units()
@@ -96,11 +98,18 @@ impl<'a> HostView<'a> {
         if !tagged.is_empty() {
             return tagged;
         }
-        let owns = |u: &UnitState| self.listeners().iter().any(|l| l.unit == u.name);
+        let targets: Vec<Target> = self
+            .targets()
+            .iter()
+            .filter_map(|t| Target::from_config(t))
+            .collect();
         self.units()
             .iter()
-            .filter(|u| !self.is_proxy_unit(u))
-            .filter(|u| owns(u) || u.roles.iter().any(|r| r == "listener" || r == "configured"))
+            .filter(|u| {
+                targets
+                    .iter()
+                    .any(|t| super::chain::unit_tie(self, self, u, t).is_some())
+            })
             .collect()
     }
 

@@ -15,6 +15,7 @@
 //! When nothing confirms a cause the verdict is
 //! `unknown/insufficient_evidence` naming what is missing.
 
+mod chain;
 mod change;
 mod client;
 mod dependency;
@@ -60,7 +61,17 @@ pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
     } else {
         &evidence.site.url
     };
-    let site = SiteAddr::parse(url);
+    let mut site = SiteAddr::parse(url);
+    // A site configured by address (`url = "http://10.0.0.5/"`, `name =
+    // "shop.example"`) is served, logged and probed under its name: match
+    // vhosts and log lines by the name, keep the URL's port.
+    let name = SiteAddr::parse(&evidence.site.name);
+    if site.host.parse::<std::net::IpAddr>().is_ok()
+        && !name.host.is_empty()
+        && name.host.parse::<std::net::IpAddr>().is_err()
+    {
+        site.host = name.host;
+    }
     let edge: Vec<Observed<'_>> = evidence.edge.iter().map(Observed::parse).collect();
     let hosts = serving::serving(evidence, &site);
     let Some(signal) = SiteSignal::observe(&edge, &hosts) else {

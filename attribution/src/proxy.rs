@@ -17,13 +17,14 @@ use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
 use super::precedence::{Support, Tier};
+use super::serving::name_matches;
 use super::verdict::{Cause, Hop};
 
 /// Confirms a proxy-layer candidate of a trigger.
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
     match cause {
         Cause::ProxyDown => down(cx, h, Some(t)),
-        Cause::ProxyConfigInvalid => Some(Finding::new(cause, Tier::Confirmed, t, config_failures(h)).say(
+        Cause::ProxyConfigInvalid => Some(Finding::new(cause, Tier::Confirmed, t, config_failures(cx, h)).say(
             format!("run the proxy's config test on {} (nginx -t) and fix the [emerg] line", h.id()),
             format!("the proxy config on {} does not load", h.id()),
         )),
@@ -38,7 +39,7 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
 /// Host-state findings: a stopped proxy, nothing on the site's port, a failing config.
 pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<Finding> {
     let mut out: Vec<Finding> = down(cx, h, None).into_iter().collect();
-    let failures = config_failures(h);
+    let failures = config_failures(cx, h);
     let proxy_stopped = !out.is_empty();
     if !failures.is_empty() && (proxy_stopped || !triggers.is_empty() || cx.hosts.len() == 1) {
         let tier = if proxy_stopped {
@@ -63,6 +64,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
     let mut evidence = Vec::new();
     let mut check = String::new();
     let port = u32::from(cx.site.port);
+    let ours = site_proxies(cx, h);
     // A proxy that runs and listens on the site's port serves it: another proxy unit being
     // inactive on the same host (an installed but unused HAProxy) is not the site's proxy.
     let serving = h.proxy_units().into_iter().any(|u| {
@@ -71,18 +73,11 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
                 .iter()
                 .any(|l| l.family.starts_with("tcp") && l.port == port)
     });
-    // Among stopped proxies, the one with a config serving something is the likelier one.
-    let mut stopped: Vec<_> = h
-        .proxy_units()
+    // Only the site's own proxy may be named as stopped.
+    let stopped: Vec<_> = ours
         .into_iter()
         .filter(|u| !serving && facts::is_down(u))
         .collect();
-    let configured = |name: &str| {
-        h.proxies()
-            .iter()
-            .any(|p| p.unit == name && (!p.servers.is_empty() || !p.targets.is_empty()))
-    };
-    stopped.sort_by_key(|u| !configured(&u.name));
     if let Some(u) = stopped.first() {
         evidence.push(facts::unit(h, u));
         check = format!(
@@ -136,13 +131,73 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
     ))
 }
 
-/// Config test failures, `[emerg]` journal lines and failed reloads.
-fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
+/// The proxy units whose config serves the site, the only ones a verdict may
+/// name (an nginx host with Apache installed and disabled must never get an
+/// `apache2.service` verdict): the proxies whose virtual servers or routed
+/// targets name the site; else the running proxy that owns the site's port;
+/// else the only proxy whose config serves anything at all. Empty when none
+/// is known: the rules then cite the empty port, never a unit.
+pub(crate) fn site_proxies<'a>(
+    cx: &Cx<'_>,
+    h: &HostView<'a>,
+) -> Vec<&'a gw502_proto::v1::UnitState> {
+    let units = h.proxy_units();
+    let named: Vec<&str> = h
+        .proxies()
+        .iter()
+        .filter(|p| {
+            p.servers
+                .iter()
+                .any(|s| s.names.iter().any(|n| name_matches(n, &cx.site.host)))
+                || p.targets.iter().any(|t| {
+                    t.server_names
+                        .iter()
+                        .any(|n| name_matches(n, &cx.site.host))
+                })
+        })
+        .map(|p| p.unit.as_str())
+        .collect();
+    if !named.is_empty() {
+        return units
+            .into_iter()
+            .filter(|u| named.contains(&u.name.as_str()))
+            .collect();
+    }
+    let port = u32::from(cx.site.port);
+    let on_port: Vec<_> = units
+        .iter()
+        .copied()
+        .filter(|u| {
+            h.listeners_of(&u.name)
+                .iter()
+                .any(|l| l.family.starts_with("tcp") && l.port == port)
+        })
+        .collect();
+    if !on_port.is_empty() {
+        return on_port;
+    }
+    let serving: Vec<&str> = h
+        .proxies()
+        .iter()
+        .filter(|p| !p.targets.is_empty())
+        .map(|p| p.unit.as_str())
+        .collect();
+    match serving.as_slice() {
+        [only] => units.into_iter().filter(|u| u.name == *only).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Config test failures, `[emerg]` journal lines and failed reloads of the
+/// site's proxies.
+fn config_failures(cx: &Cx<'_>, h: &HostView<'_>) -> Vec<Evidence> {
     let mut out = Vec::new();
+    let ours: Vec<String> = site_proxies(cx, h).iter().map(|u| u.name.clone()).collect();
+    let mine = |unit: &str| ours.is_empty() || ours.iter().any(|o| o == unit);
     for p in h
         .proxies()
         .iter()
-        .filter(|p| p.test.as_ref().is_some_and(|t| t.ran && !t.ok))
+        .filter(|p| mine(&p.unit) && p.test.as_ref().is_some_and(|t| t.ran && !t.ok))
     {
         let output = p.test.as_ref().map(|t| t.output.as_str()).unwrap_or("");
         let line = output
@@ -173,7 +228,7 @@ fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     let proxies: Vec<String> = h.proxy_units().iter().map(|u| u.name.clone()).collect();
-    let is_proxy = |unit: &str| proxies.iter().any(|p| p == unit);
+    let is_proxy = |unit: &str| proxies.iter().any(|p| p == unit) && mine(unit);
     if let Some(e) = h
         .journal("")
         .into_iter()

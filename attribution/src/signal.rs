@@ -100,6 +100,15 @@ impl<'a> SiteSignal<'a> {
                 first_failure_ms: first,
             });
         }
+        if failing.is_empty()
+            && let Some((first, last)) = intermittent(&public)
+        {
+            return Some(SiteSignal {
+                vantages,
+                public_fail: Some(last),
+                first_failure_ms: host_first.map_or(first, |h| h.min(first)),
+            });
+        }
         if failing.is_empty() {
             let latest_ok = vantages.values().map(|o| o.at_ms).max().unwrap_or(0);
             let last = host_last.filter(|l| *l > latest_ok)?;
@@ -203,6 +212,26 @@ impl<'a> SiteSignal<'a> {
             },
         )
     }
+}
+
+/// Public observations looked at for a partial failure rate.
+const RECENT_PROBES: usize = 6;
+
+/// A partial failure (one origin of three down behind a round-robin edge):
+/// among the latest [`RECENT_PROBES`] public observations, at least two fail
+/// and a failure follows a good answer, so the latest answer being good is
+/// luck, not a recovery (a recovery is failures followed only by good
+/// answers). Returns the first failure's time and the latest failure.
+fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a>)> {
+    let mut recent: Vec<&Observed<'a>> = public.to_vec();
+    recent.sort_by_key(|o| o.at_ms);
+    let recent = &recent[recent.len().saturating_sub(RECENT_PROBES)..];
+    let fails: Vec<usize> = (0..recent.len())
+        .filter(|i| is_failure(recent[*i]))
+        .collect();
+    let first_ok = recent.iter().position(|o| !is_failure(o))?;
+    let last = *fails.last()?;
+    (fails.len() >= 2 && last > first_ok).then(|| (recent[fails[0]].at_ms, recent[last]))
 }
 
 /// (first, last) times of the host's failure signals for the site.

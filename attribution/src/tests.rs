@@ -6,6 +6,7 @@
 //! come from `gw502-testkit` at its fixed clock, the same builder the
 //! integration tests use.
 
+mod chain;
 mod edge_client;
 mod fronts;
 mod handoff;
@@ -24,6 +25,7 @@ use site_builder::*;
 fn all_rows() -> Vec<Row> {
     let mut rows = lab::rows();
     for more in [
+        chain::rows(),
         edge_client::rows(),
         proxy::rows(),
         handoff::rows(),

@@ -14,6 +14,7 @@
 use gw502_proto::v1::UnitState;
 
 use super::Cx;
+use super::chain;
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
@@ -130,14 +131,10 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
     if serves(&th, &target) {
         return None;
     }
-    let units = facts::related(
-        th.upstream_units(),
-        &format!(
-            "{} {}",
-            target.host,
-            target.unix.clone().unwrap_or_default()
-        ),
-    );
+    // Only units tied to the target's chain: a stopped exporter or database
+    // on the same host is not the app (see `chain`).
+    let tied = chain::tied_units(h, &th, &target);
+    let units: Vec<&UnitState> = tied.iter().map(|(u, _)| *u).collect();
     let no_listener = facts::nothing_on(&th, &shown);
     // A unit that keeps restarting is caught either between lives (down) or just started
     // and not yet listening (running): both are the crash loop, not a stop or a bind.

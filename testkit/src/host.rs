@@ -29,6 +29,15 @@ const JOURNAL_AGO: i64 = 20_000;
 /// Cross-probes, before now.
 const CROSS_AGO: i64 = 1_000;
 
+/// Unrelated services of [`Host::noise`]: unit, address, port.
+pub const NOISE: &[(&str, &str, u32)] = &[
+    ("prometheus-alertmanager.service", "::", 9093),
+    ("postgresql@15-main.service", "127.0.0.1", 5432),
+    ("prometheus-node-exporter.service", "::", 9100),
+    ("ssh.service", "0.0.0.0", 22),
+    ("syncthing.service", "127.0.0.1", 41234),
+];
+
 /// One host's report under construction.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -163,6 +172,38 @@ impl Host {
             .tcp("0.0.0.0", 443, unit)
     }
 
+    /// Another proxy installed but not in use (an nginx host with Apache
+    /// installed): its stock config (a default virtual server without a
+    /// name), its unit inactive (disabled) or masked.
+    pub fn idle_proxy(mut self, kind: &str, unit: &str, masked: bool) -> Self {
+        let cfg = ProxyConfig {
+            kind: kind.into(),
+            unit: unit.into(),
+            config_hash: "cd34".into(),
+            servers: vec![VirtualServer {
+                listens: vec!["80".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        self.st()
+            .proxy_config
+            .get_or_insert_default()
+            .proxies
+            .push(cfg);
+        let h = self.unit(unit, "inactive", "dead", "proxy");
+        if !masked {
+            return h;
+        }
+        h.edit(|s| {
+            for u in &mut s.systemd.get_or_insert_default().units {
+                if u.name == unit {
+                    u.load_state = "masked".into();
+                }
+            }
+        })
+    }
+
     /// A systemd unit that changed state shortly before the failure;
     /// stopping one removes its listeners.
     pub fn unit(mut self, name: &str, active: &str, sub: &str, role: &str) -> Self {
@@ -188,6 +229,17 @@ impl Host {
             self = self.no_listeners(name);
         }
         self
+    }
+
+    /// The services a real host runs next to the site, none of them in its
+    /// chain: an alert manager, a database, an exporter, sshd and something
+    /// on a high port, each a running unit owning its listener (role
+    /// `listener`, as the agent reports a unit it found through a socket).
+    pub fn noise(self) -> Self {
+        NOISE.iter().fold(self, |h, (unit, addr, port)| {
+            h.unit(unit, "active", "running", "listener")
+                .tcp(addr, *port, unit)
+        })
     }
 
     /// Sets the unit's restart counter.

@@ -24,5 +24,5 @@ pub mod host;
 pub mod observe;
 
 pub use clock::Clock;
-pub use host::{Host, host, nginx, php, web};
+pub use host::{Host, NOISE, host, nginx, php, web};
 pub use observe::{ngx_line, observation};

@@ -14,6 +14,7 @@
 //! - [`probe`]: [`Outcome`] and [`Phase`], how a probe attempt ended (docs/PROBES.md).
 //! - [`proxy_status`]: the RFC 9209 `Proxy-Status` error types and the cause each names.
 //! - [`contract`]: the incident JSON of `gw502ctl --json` and webhook payloads.
+//! - [`dependency`]: the matcher for app log lines naming a failing dependency.
 //! - [`clock`]: epoch milliseconds, the one time unit on the wire.
 //! - [`name`]: the one rule for host ids and certificate names.
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ mod words;
 
 pub mod clock;
 pub mod contract;
+pub mod dependency;
 pub mod evidence;
 pub mod name;
 pub mod probe;

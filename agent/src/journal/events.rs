@@ -1,6 +1,7 @@
 //! Turns parsed journal records into evidence: systemd's unit lifecycle
 //! messages become [`UnitEvent`]s, warnings and worse from the watched units
-//! become [`JournalEntry`]s, everything else is ignored.
+//! (and their lines naming a failing dependency, at any level) become
+//! [`JournalEntry`]s, everything else is ignored.
 //!
 //! Lifecycle messages are recognised by their catalog MESSAGE_ID (see
 //! systemd's `catalog/systemd.catalog.in`), never by their wording. The ids
@@ -10,6 +11,7 @@
 use std::collections::HashSet;
 
 use gw502_proto::v1::{JournalEntry, UnitEvent};
+use gw502_vocab::dependency::names_failing_dependency;
 
 use super::record::JournalRecord;
 
@@ -71,7 +73,12 @@ impl Classifier {
         } else {
             &record.systemd_unit
         };
-        if record.priority.is_some_and(|p| p <= 4) && !unit.is_empty() && watched(unit) {
+        // Warnings and worse; and, at any level, an app saying a dependency
+        // fails: apps write those to stdout/stderr, which journald records at
+        // info (the matcher is the collector's, `gw502_vocab::dependency`).
+        let wanted =
+            record.priority.is_some_and(|p| p <= 4) || names_failing_dependency(&record.message);
+        if wanted && !unit.is_empty() && watched(unit) {
             return Some(Evidence::Entry(JournalEntry {
                 at_ms,
                 unit: unit.clone(),
@@ -181,6 +188,31 @@ mod tests {
             Evidence::Event(ev) => ev.unit == "gw502-crash.service",
             Evidence::Entry(en) => en.unit == "gw502-crash.service",
         }));
+    }
+
+    #[test]
+    fn dependency_failures_on_stderr_are_kept_other_info_lines_are_not() {
+        let mut classifier = Classifier::default();
+        let watched = |u: &str| u == "shop.service";
+        let line = |message: &str| {
+            format!(
+                r#"{{"__CURSOR":"s=1;i=9","__REALTIME_TIMESTAMP":"1714557600000000","PRIORITY":"6","_SYSTEMD_UNIT":"shop.service","SYSLOG_IDENTIFIER":"gunicorn","_PID":"812","MESSAGE":{}}}"#,
+                serde_json::to_string(message).unwrap()
+            )
+        };
+        let traceback = "psycopg2.OperationalError: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused";
+        let kept = classifier.classify(
+            &parse_json_line(line(traceback).as_bytes()).unwrap(),
+            &watched,
+        );
+        assert!(
+            matches!(&kept, Some(Evidence::Entry(e)) if e.priority == 6 && e.message == traceback),
+            "{kept:?}"
+        );
+        let access = "10.0.0.1 - - \"GET /checkout HTTP/1.1\" 500 12";
+        let dropped =
+            classifier.classify(&parse_json_line(line(access).as_bytes()).unwrap(), &watched);
+        assert_eq!(dropped, None);
     }
 
     #[test]

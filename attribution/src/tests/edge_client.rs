@@ -153,3 +153,56 @@ pub(super) fn rows() -> Vec<Row> {
         ),
     ]
 }
+
+/// One origin of three down behind a round-robin edge: one public probe in
+/// three fails, the latest happens to be good. The site is failing; a
+/// recovery (failures, then only good answers) is not.
+#[test]
+fn a_partial_failure_rate_is_a_failure_a_recovery_is_not() {
+    let probes = |pattern: &[u32]| {
+        let mut case = site("shop.example").host(web("web1"));
+        for (i, status) in pattern.iter().enumerate() {
+            let at = NOW - 60_000 + 10_000 * i64::try_from(i).unwrap();
+            case = case.public_from(
+                "collector/c1",
+                at,
+                "ok",
+                *status,
+                if *status == 502 { "nginx" } else { "app" },
+            );
+        }
+        case.0
+    };
+    let v = attribute(&probes(&[200, 200, 502, 200, 200, 502, 200]));
+    assert_eq!(v.first().map(|v| v.status), Some(502), "{v:#?}");
+    assert!(attribute(&probes(&[502, 502, 502, 502, 200, 200])).is_empty());
+    assert!(attribute(&probes(&[200, 200, 200, 502, 200, 200])).is_empty());
+}
+
+/// A site configured by address (`url = "http://10.77.0.11/"`, `name =
+/// "shop.example"`) matches its vhost and log lines by its name.
+#[test]
+fn a_site_configured_by_address_matches_by_name() {
+    let line = "connect() failed (111: Connection refused) while connecting to upstream";
+    let mut case = site("shop.example").public("ok", 502, "nginx").host(
+        web("web1")
+            .addr("10.77.0.11")
+            .idle_proxy("apache", "apache2.service", false)
+            .unit("app.service", "inactive", "dead", "upstream")
+            .ngx(
+                "service_down|wrong_port|not_listening",
+                "error",
+                line,
+                "http://127.0.0.1:3000/",
+            ),
+    );
+    // A second host that does not serve the site, so serving is decided by name.
+    case = case.host(host("db1").addr("10.77.0.20"));
+    case.0.site.url = "http://10.77.0.11/".into();
+    let v = attribute(&case.0);
+    assert_eq!(
+        v.first().map(|v| (v.cause, v.host.as_deref())),
+        Some((Cause::ServiceDown, Some("web1"))),
+        "{v:#?}"
+    );
+}

@@ -92,6 +92,17 @@ pub(super) fn rows() -> Vec<Row> {
             .host(nginx("web1", "http://10.77.0.12:8080").ngx("firewall_blocked", "error", "connect() failed (113: No route to host) while connecting to upstream", "http://10.77.0.12:8080/"))
             .host(host("app1").addr("10.77.0.12/24").unit("app.service", "active", "running", "upstream").tcp("0.0.0.0", 8080, "app.service")),
             is(FirewallBlocked, 502, Hop::Proxy)),
+        row("handoff: upstream name resolves to an address where nothing lives", site("shop.example").public("ok", 504, "nginx")
+            .host(nginx("web1", "http://app.internal:8080").addr("10.77.0.11").dns("app.internal", &["10.77.0.99"], "")
+                .ngx("firewall_blocked", "error", "upstream timed out (110: Connection timed out) while connecting to upstream", "http://10.77.0.99:8080/")
+                .probe("app.internal:8080", "timeout", "connect", 0, ""))
+            .host(host("app1").addr("10.77.0.12/24").unit("app.service", "active", "running", "listener").tcp("0.0.0.0", 8080, "app.service")),
+            is(DnsFailure, 504, Hop::Proxy)),
+        near("handoff near-miss: the name resolves to the app host, the path drops", DnsFailure, site("shop.example").public("ok", 504, "nginx")
+            .host(nginx("web1", "http://app.internal:8080").addr("10.77.0.11").dns("app.internal", &["10.77.0.12"], "")
+                .ngx("firewall_blocked", "error", "upstream timed out (110: Connection timed out) while connecting to upstream", "http://10.77.0.12:8080/"))
+            .host(host("app1").addr("10.77.0.12/24").unit("app.service", "active", "running", "listener").tcp("0.0.0.0", 8080, "app.service")),
+            is(FirewallBlocked, 504, Hop::Proxy)),
         near("handoff near-miss: slow response is a timeout, not a firewall", FirewallBlocked, site("shop.example").public("ok", 504, "nginx").host(
             web("web1").ngx("timeout", "error", "upstream timed out (110: Connection timed out) while reading response header from upstream", "http://127.0.0.1:3000/"),
         ), is(Timeout, 504, Hop::Proxy)),

@@ -35,5 +35,42 @@ pub(super) fn rows() -> Vec<Row> {
             web("web1").unit("app.service", "inactive", "dead", "upstream").ngx("no_live_upstreams", "error", "no live upstreams while connecting to upstream", "http://backend/")
                 .ngx(REFUSED, "error", "connect() failed (111: Connection refused) while connecting to upstream", APP),
         ), is(ServiceDown, 502, Hop::Proxy)),
+        row("proxy: nginx not up yet at boot, apache2 installed and disabled", site("shop.example").public("refused", 0, "").host(
+            web("web1").idle_proxy("apache", "apache2.service", false).unit("nginx.service", "inactive", "dead", "proxy"),
+        ), is(ProxyDown, 0, Hop::Unknown)),
+        row("proxy: apache stopped, caddy installed and masked", site("shop.example").public("refused", 0, "").host(
+            host("web1").proxy("apache", "apache2.service", "http://127.0.0.1:8080").idle_proxy("caddy", "caddy.service", true)
+                .unit("apache2.service", "failed", "failed", "proxy"),
+        ), is(ProxyDown, 0, Hop::Unknown)),
+        near("proxy near-miss: a disabled apache2 fails its config test on an nginx host", ProxyConfigInvalid, site("shop.example").public("ok", 502, "nginx").host(
+            web("web1").idle_proxy("apache", "apache2.service", false).edit(|s| {
+                let apache = s.proxy_config.as_mut().unwrap().proxies.iter_mut().find(|p| p.kind == "apache").unwrap();
+                apache.test = Some(ConfigTest { ran: true, ok: false, output: "AH00526: Syntax error on line 3 of /etc/apache2/sites-enabled/000-default.conf".into() });
+            }),
+        ), is(InsufficientEvidence, 502, Hop::Proxy)),
     ]
+}
+
+/// A proxy verdict names the proxy whose config serves the site, never an
+/// installed, disabled or masked other one.
+#[test]
+fn only_the_sites_proxy_is_named() {
+    for (name, own, other) in [
+        (
+            "proxy: nginx not up yet at boot, apache2 installed and disabled",
+            "nginx.service",
+            "apache2",
+        ),
+        (
+            "proxy: apache stopped, caddy installed and masked",
+            "apache2.service",
+            "caddy",
+        ),
+    ] {
+        let r = rows().into_iter().find(|r| r.name == name).expect("row");
+        let v = attribute(&r.ev).remove(0);
+        let text = format!("{} {} {:?}", v.summary, v.next_check, v.evidence);
+        assert!(text.contains(own), "{name}: {text}");
+        assert!(!text.contains(other), "{name}: names {other}: {text}");
+    }
 }

@@ -128,5 +128,54 @@ pub(super) fn rows() -> Vec<Row> {
             ),
             is(UpstreamReturnedError, 503, Hop::Upstream),
         ),
+        row(
+            "dependency: PHP PDO refused, logged to stderr (info)",
+            relayed(
+                500,
+                &[(
+                    6,
+                    "PHP Fatal error:  Uncaught PDOException: SQLSTATE[HY000] [2002] Connection refused in /var/www/shop/db.php:7",
+                )],
+            ),
+            is(DependencyFailure, 500, Hop::Upstream),
+        ),
+        row(
+            "dependency: psycopg2 connection to server at ... failed (info)",
+            relayed(
+                500,
+                &[(
+                    6,
+                    "psycopg2.OperationalError: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused",
+                )],
+            ),
+            is(DependencyFailure, 500, Hop::Upstream),
+        ),
+        row(
+            "dependency: redis-py Error 111 on a non-standard port (info)",
+            relayed(
+                503,
+                &[(
+                    6,
+                    "redis.exceptions.ConnectionError: Error 111 connecting to cache.internal:7000. Connection refused.",
+                )],
+            ),
+            is(DependencyFailure, 503, Hop::Upstream),
+        ),
+        near(
+            "dependency near-miss: another unit's database errors while the app answers 500",
+            DependencyFailure,
+            site("shop.example").public("ok", 500, "app").host(
+                web("web1")
+                    .access(500, "500", 30)
+                    .journal("app.service", 6, "GET /checkout 500 12ms")
+                    .unit("grafana-server.service", "active", "running", "listener")
+                    .journal(
+                        "grafana-server.service",
+                        3,
+                        "dial tcp 127.0.0.1:5432: connect: connection refused",
+                    ),
+            ),
+            is(UpstreamReturnedError, 500, Hop::Upstream),
+        ),
     ]
 }

@@ -1,0 +1,230 @@
+//! Which units and listeners belong to the site's request chain: the rule
+//! that keeps an unrelated service (an exporter, a database, sshd, something
+//! on a high port) from being taken for the app.
+//!
+//! Real hosts run many listeners. When the app is stopped or not listening,
+//! "some other unit listens on another port" is no evidence of `wrong_port`;
+//! a verdict that names an unrelated unit is worse than
+//! `unknown/insufficient_evidence`. A unit counts as the upstream of a target
+//! only when evidence ties it to the chain ([`Tie`]):
+//!
+//! - **served**: the agent saw it own a listener that a proxy targets (role
+//!   `upstream`, kept by the agent's unit memory after the unit stops), and
+//!   it does not serve another configured target right now (then it is that
+//!   target's upstream, e.g. a second, healthy vhost's app);
+//! - **named**: a distinctive word of its unit or process name appears in the
+//!   target (an upstream host name, a socket path, `php8.2-fpm` in
+//!   `/run/php/php8.2-fpm.sock`), in the target's upstream group, or in the
+//!   site's name (`shop` in `shop.example` for `shop-api.service`).
+//!
+//! Nothing else ties: not owning some listener, not being the only other
+//! service, not being named in the agent config as an extra unit to watch.
+//! Proxy units are never the upstream. The listener on the target's own port
+//! (another address or family) is tied by that port, which is what the
+//! target names.
+
+use gw502_proto::v1::{Listener, UnitState};
+
+use super::host::HostView;
+use super::target::{Target, is_tcp, listener_accepts};
+
+/// Why a unit is believed to serve a target, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Tie {
+    /// Its name shares a distinctive word with the target, group or site.
+    Named,
+    /// The agent saw it serve a proxy target (role `upstream`).
+    Served,
+}
+
+/// Words too common in names and paths to tie anything.
+const COMMON: &[&str] = &[
+    "run",
+    "var",
+    "tmp",
+    "sock",
+    "socket",
+    "sockets",
+    "www",
+    "http",
+    "https",
+    "com",
+    "net",
+    "org",
+    "example",
+    "local",
+    "localhost",
+    "internal",
+    "lan",
+    "service",
+    "server",
+    "daemon",
+    "srv",
+    "opt",
+    "home",
+    "lib",
+    "usr",
+    "data",
+    "default",
+    "backend",
+    "upstream",
+    "web",
+];
+
+/// Distinctive lowercase words of a name, path or address (3+ characters,
+/// not all digits, not [`COMMON`]).
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| w.len() >= 3 && !w.chars().all(|c| c.is_ascii_digit()))
+        .filter(|w| !COMMON.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The words a unit of the target's chain may be named after: the target's
+/// host name (not an IP literal) or socket path, its upstream group in the
+/// proxy config, and the site's name.
+fn chain_words(h: &HostView<'_>, target: &Target) -> Vec<String> {
+    let mut text = String::new();
+    if !target.is_ip() {
+        text.push_str(&target.host);
+    }
+    if let Some(path) = &target.unix {
+        text.push(' ');
+        text.push_str(path);
+    }
+    for t in h.targets() {
+        if Target::from_config(t).is_some_and(|x| x.same(target)) {
+            text.push(' ');
+            text.push_str(&t.group);
+        }
+    }
+    text.push(' ');
+    text.push_str(&h.site.host);
+    words(&text)
+}
+
+/// Whether `name` (a unit or process) shares a distinctive word with `chain`.
+fn named(name: &str, chain: &[String]) -> bool {
+    let name = name.trim_end_matches(".service");
+    words(name).iter().any(|w| chain.contains(w))
+}
+
+/// Whether a listener serves a configured target of another site (on the
+/// proxy host `h` or the target host `th`): then it is that site's upstream.
+fn serves_other(h: &HostView<'_>, th: &HostView<'_>, l: &Listener, target: &Target) -> bool {
+    let ours: Vec<Target> = h
+        .targets()
+        .into_iter()
+        .filter_map(Target::from_config)
+        .collect();
+    let mut all: Vec<Target> = Vec::new();
+    for v in [h, th] {
+        for p in v.proxies() {
+            all.extend(p.targets.iter().filter_map(Target::from_config));
+        }
+    }
+    let other = |t: &&Target| !t.same(target) && !ours.iter().any(|o| o.same(t));
+    all.iter().filter(other).any(|t| match (&t.unix, t.port) {
+        (Some(path), _) => l.family == "unix" && &l.address == path,
+        (None, Some(port)) => {
+            is_tcp(l)
+                && l.port == u32::from(port)
+                && (listener_accepts(l, &t.host) || (t.is_loopback() && th.id() == h.id()))
+        }
+        (None, None) => false,
+    })
+}
+
+/// Why unit `u` on `th` is the upstream of `target` routed from `h`, if it is.
+pub(crate) fn unit_tie(
+    h: &HostView<'_>,
+    th: &HostView<'_>,
+    u: &UnitState,
+    target: &Target,
+) -> Option<Tie> {
+    if th.is_proxy_unit(u) {
+        return None;
+    }
+    let listeners = th.listeners_of(&u.name);
+    let other_target = listeners.iter().any(|l| serves_other(h, th, l, target));
+    if u.roles.iter().any(|r| r == "upstream") && !other_target {
+        return Some(Tie::Served);
+    }
+    let chain = chain_words(h, target);
+    let process = listeners.iter().any(|l| named(&l.process, &chain));
+    (named(&u.name, &chain) || process).then_some(Tie::Named)
+}
+
+/// Whether a listener belongs to another part of the chain: a proxy's own
+/// listener, or the upstream of another configured target.
+pub(crate) fn elsewhere(
+    h: &HostView<'_>,
+    th: &HostView<'_>,
+    l: &Listener,
+    target: &Target,
+) -> bool {
+    th.proxy_units().iter().any(|u| u.name == l.unit) || serves_other(h, th, l, target)
+}
+
+/// Why listener `l` on `th` is the upstream of `target` routed from `h`.
+pub(crate) fn listener_tie(
+    h: &HostView<'_>,
+    th: &HostView<'_>,
+    l: &Listener,
+    target: &Target,
+) -> Option<Tie> {
+    if elsewhere(h, th, l, target) {
+        return None;
+    }
+    let unit = th
+        .units()
+        .iter()
+        .find(|u| u.name == l.unit && !l.unit.is_empty());
+    match unit {
+        Some(u) => unit_tie(h, th, u, target),
+        None => named(&l.process, &chain_words(h, target)).then_some(Tie::Named),
+    }
+}
+
+/// The units on `th` tied to `target`, with their tie, strongest first.
+pub(crate) fn tied_units<'a>(
+    h: &HostView<'_>,
+    th: &HostView<'a>,
+    target: &Target,
+) -> Vec<(&'a UnitState, Tie)> {
+    let mut out: Vec<(&UnitState, Tie)> = th
+        .units()
+        .iter()
+        .filter_map(|u| unit_tie(h, th, u, target).map(|t| (u, t)))
+        .collect();
+    out.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_skip_common_and_numeric_parts() {
+        assert_eq!(words("/run/php/php8.2-fpm.sock"), ["php", "php8", "fpm"]);
+        assert_eq!(words("127.0.0.1:3000"), Vec::<String>::new());
+        assert_eq!(
+            words("prometheus-alertmanager.service"),
+            ["prometheus", "alertmanager"]
+        );
+        assert_eq!(words("shop.example"), ["shop"]);
+    }
+
+    #[test]
+    fn names_tie_on_a_shared_word_only() {
+        let chain = words("shop.example /run/php/php8.2-fpm.sock");
+        assert!(named("php8.2-fpm.service", &chain));
+        assert!(named("shop-api.service", &chain));
+        assert!(!named("prometheus-alertmanager.service", &chain));
+        assert!(!named("postgresql@15-main.service", &chain));
+        assert!(!named("ssh.service", &chain));
+    }
+}
