@@ -1,5 +1,5 @@
 //! Tests of the `nginx -T` parser on real dumps captured from nginx 1.22
-//! (agent/fixtures/nginx/README.md says how each was made).
+//! (proxy/fixtures/nginx/README.md says how each was made).
 
 use super::*;
 

@@ -1,11 +1,11 @@
-//! Access-line parsing on real nginx access logs (agent/fixtures/nginx/
+//! Access-line parsing on real nginx access logs (proxy/fixtures/nginx/
 //! access.log with an `upstreaminfo` format, access-combined.log in nginx's
 //! default `combined`), made by capture.py.
 
 use super::*;
 
-const UPSTREAMINFO: &str = include_str!("../../../fixtures/nginx/access.log");
-const COMBINED_LOG: &str = include_str!("../../../fixtures/nginx/access-combined.log");
+const UPSTREAMINFO: &str = include_str!("../../fixtures/nginx/access.log");
+const COMBINED_LOG: &str = include_str!("../../fixtures/nginx/access-combined.log");
 const TEMPLATE: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" host=$host upstream_status=\"$upstream_status\"";
 
 #[test]

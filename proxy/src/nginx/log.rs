@@ -2,7 +2,9 @@
 //! (errno: text) while action, client: .., server: .., request: "..",
 //! upstream: "..", host: ".."`, parsed and classified into TAXONOMY §3 causes.
 
-use super::line::{
+use gw502_vocab::Cause::{self, *};
+
+use crate::line::{
     ErrorLine, MAX_LINE, NO_SOCKET, NOT_HTTP, REFUSED, UNIX_REFUSED, civil_ms, cut, errno_in,
 };
 
@@ -61,7 +63,7 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
         .rsplit_once(" while ")
         .map(|(_, a)| a.to_string());
     let (cause, status) = classify(&out);
-    out.cause = cause.map(str::to_string);
+    out.cause = cause;
     out.status = status;
     Some(out)
 }
@@ -123,63 +125,63 @@ fn parse_time(s: &str) -> Option<i64> {
     )
 }
 
-/// TAXONOMY §3 nginx rows: (cause, implied status).
-fn classify(l: &ErrorLine) -> (Option<&'static str>, u16) {
+/// TAXONOMY §3 nginx rows: (cause candidates, implied status).
+fn classify(l: &ErrorLine) -> (&'static [Cause], u16) {
     let m = l.message.as_str();
     let action = l.action.as_deref().unwrap_or("");
     let has = |s: &str| m.contains(s);
-    let cause = if l.level == "emerg" {
-        return (Some("proxy_config_invalid"), 0);
+    let cause: &'static [Cause] = if l.level == "emerg" {
+        return (&[ProxyConfigInvalid], 0);
     } else if has("no live upstreams") {
-        "no_live_upstreams"
+        &[NoLiveUpstreams]
     } else if has("could not be resolved") || has("no resolver defined") || action == "resolving" {
-        "dns_failure"
+        &[DnsFailure]
     } else if has("upstream SSL certificate") {
-        "tls_certificate_error"
+        &[TlsCertificateError]
     } else if has("upstream timed out") {
         return match action {
-            "connecting to upstream" => (Some("firewall_blocked"), 504),
-            _ => (Some("timeout"), 504),
+            "connecting to upstream" => (&[FirewallBlocked], 504),
+            _ => (&[Timeout], 504),
         };
     } else if has("SSL_do_handshake() failed") || action == "SSL handshaking to upstream" {
-        "tls_mismatch"
+        &[TlsMismatch]
     } else if m.starts_with("connect() ") {
         let unix = m.starts_with("connect() to unix:");
         match l.errno {
             Some(111) if unix => UNIX_REFUSED,
             Some(111) => REFUSED,
             Some(2) => NO_SOCKET,
-            Some(13) => "socket_permission_denied",
-            Some(11) => "saturated",
-            Some(113) | Some(101) => "firewall_blocked",
-            Some(110) => return (Some("firewall_blocked"), 504),
-            _ => return (None, 0),
+            Some(13) => &[SocketPermissionDenied],
+            Some(11) => &[Saturated],
+            Some(113) | Some(101) => &[FirewallBlocked],
+            Some(110) => return (&[FirewallBlocked], 504),
+            _ => return (&[], 0),
         }
     } else if has("unsupported FastCGI protocol version") {
-        "protocol_mismatch"
+        &[ProtocolMismatch]
     } else if has("no valid HTTP/1.0 header") {
         NOT_HTTP
     } else if has("too big header") {
-        "header_too_big"
+        &[HeaderTooBig]
     } else if has("upstream sent invalid header")
         || has("upstream sent duplicate header")
         || has("\"Content-Length\" and \"Transfer-Encoding\"")
     {
-        "invalid_header"
+        &[InvalidHeader]
     } else if has("invalid chunked response") {
-        "invalid_body"
+        &[InvalidBody]
     } else if has("upstream prematurely closed") {
         if action == "reading upstream" {
-            "invalid_body"
+            &[InvalidBody]
         } else {
-            "premature_close"
+            &[PrematureClose]
         }
     } else if matches!(l.errno, Some(104) | Some(32)) && action.contains("upstream") {
-        "connection_reset"
+        &[ConnectionReset]
     } else {
-        return (None, 0);
+        return (&[], 0);
     };
-    (Some(cause), 502)
+    (cause, 502)
 }
 
 #[cfg(test)]

@@ -1,16 +1,22 @@
 //! The parsed shape of one proxy error-log line, shared by the nginx,
-//! HAProxy, Apache and Caddy parsers, and the TAXONOMY cause words they use.
-//! A cause is a TAXONOMY word, or candidates joined by `|` when the line alone
+//! HAProxy, Apache and Caddy parsers, and the candidate cause sets they use.
+//! A line's cause is one [`Cause`], or several candidates when the line alone
 //! cannot decide (the collector decides with sockets and systemd evidence).
 
+use gw502_vocab::Cause::{self, *};
+
 /// TCP connect refused: nothing listens where the proxy connects.
-pub const REFUSED: &str = "service_down|wrong_port|not_listening";
+pub const REFUSED: &[Cause] = &[ServiceDown, WrongPort, NotListening];
 /// Unix socket exists but nothing accepts on it.
-pub const UNIX_REFUSED: &str = "service_down|not_listening";
+pub const UNIX_REFUSED: &[Cause] = &[ServiceDown, NotListening];
 /// Unix socket path missing.
-pub const NO_SOCKET: &str = "wrong_socket_path|service_down";
+pub const NO_SOCKET: &[Cause] = &[WrongSocketPath, ServiceDown];
 /// The upstream answered with something that is not HTTP.
-pub const NOT_HTTP: &str = "protocol_mismatch|tls_mismatch";
+pub const NOT_HTTP: &[Cause] = &[ProtocolMismatch, TlsMismatch];
+/// The connection to the upstream was dropped before a full header.
+pub const CLOSED_OR_RESET: &[Cause] = &[PrematureClose, ConnectionReset];
+/// The proxy rejected the response header.
+pub const BAD_HEADER: &[Cause] = &[InvalidHeader, HeaderTooBig];
 
 /// The longest line parsed; longer lines are cut first.
 pub const MAX_LINE: usize = 8 * 1024;
@@ -19,7 +25,8 @@ pub const MAX_LINE: usize = 8 * 1024;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorLine {
     /// When it was logged, epoch ms. Zone-less times (nginx, HAProxy,
-    /// Apache) are read as UTC; the source corrects by its configured offset.
+    /// Apache: [`crate::Proxy::local_time`]) are read as UTC; the agent
+    /// converts them with the host's zone rules.
     pub at_ms: Option<i64>,
     /// Severity as the proxy wrote it (`error`, `crit`, `emerg`, `warn`, ...).
     pub level: String,
@@ -43,9 +50,9 @@ pub struct ErrorLine {
     pub upstream: Option<String>,
     /// The `Host` of the request.
     pub host: Option<String>,
-    /// TAXONOMY cause or `|`-joined candidates; `None` for lines that are no
-    /// 5xx evidence.
-    pub cause: Option<String>,
+    /// The cause, or its candidates in order; empty for lines that are no
+    /// 5xx evidence. On the wire: [`Cause::join_set`].
+    pub cause: &'static [Cause],
     /// Status the proxy answered with, as logged or implied (0 unknown).
     pub status: u16,
 }

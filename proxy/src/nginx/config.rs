@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use gw502_proto::v1::{ProxyConfig, UpstreamTarget, VirtualServer};
 
-use super::target::{default_port, split_url, target};
+use crate::target::{default_port, split_url, target};
 use syntax::{Directive, glob_match, parse, split_dump};
 
 /// How deep `include` may nest before it is ignored (nginx itself stops cycles).
@@ -23,6 +23,8 @@ const MAX_EXPANDED: usize = 500_000;
 pub const COMBINED: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
 /// Debian's compiled-in prefix, for relative log paths.
 pub const DEFAULT_PREFIX: &str = "/usr/share/nginx";
+/// Debian's compiled-in main config file.
+pub const DEFAULT_CONF: &str = "/etc/nginx/nginx.conf";
 /// Debian's compiled-in error log.
 pub const DEFAULT_ERROR_LOG: &str = "/var/log/nginx/error.log";
 /// Debian's compiled-in access log.
@@ -60,7 +62,7 @@ pub fn parse_dump_with_prefix(text: &str, prefix: &str) -> NginxDump {
         files: files.iter().map(|(p, _)| p.clone()).collect(),
         ..NginxDump::default()
     };
-    dump.config.kind = "nginx".to_string();
+    dump.config.kind = gw502_vocab::ProxyKind::Nginx.as_str().to_string();
     let Some((main_path, main_text)) = files.first() else {
         return dump;
     };
@@ -76,6 +78,50 @@ pub fn parse_dump_with_prefix(text: &str, prefix: &str) -> NginxDump {
     };
     walk.top(&top);
     dump
+}
+
+/// The `include` patterns of one config file, made absolute against the
+/// file's directory (nginx resolves them against the main file's directory;
+/// both agree for the usual `/etc/nginx` layout), for reading the files
+/// that `nginx -T` would have dumped.
+pub fn includes(file: &str, text: &str) -> Vec<String> {
+    let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let mut out = Vec::new();
+    let mut stack = vec![parse(text)];
+    while let Some(directives) = stack.pop() {
+        for d in directives {
+            if d.name == "include"
+                && d.block.is_none()
+                && let Some(pattern) = d.args.first()
+            {
+                out.push(if pattern.starts_with('/') {
+                    pattern.clone()
+                } else {
+                    format!("{dir}/{pattern}")
+                });
+            }
+            if let Some(block) = d.block {
+                stack.push(block);
+            }
+        }
+    }
+    out
+}
+
+/// Joins files into the shape of `nginx -T` output, main file first.
+pub fn join_dump(files: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (path, text) in files {
+        out.push_str("# configuration file ");
+        out.push_str(path);
+        out.push_str(":\n");
+        out.push_str(text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Replaces `include` directives by the directives of the files they name.

@@ -2,7 +2,9 @@
 //! `AH01102`, `AH02454`, `AH10124`): `[time] [module:level] [pid N:tid M]
 //! [client ip:port] (errno)text: AHnnnnn: message`, classified into causes.
 
-use super::line::{
+use gw502_vocab::Cause::{self, *};
+
+use crate::line::{
     ErrorLine, MAX_LINE, NO_SOCKET, REFUSED, UNIX_REFUSED, civil_ms, cut, errno_in, month,
 };
 
@@ -35,28 +37,28 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
     out.upstream = upstream(rest);
     let has = |s: &str| rest.contains(s);
     let unix = has("Unix domain socket") || has("unix:");
-    let (cause, status) = if has("AH10124") {
-        ("header_too_big", 502)
+    let (cause, status): (&'static [Cause], u16) = if has("AH10124") {
+        (&[HeaderTooBig], 502)
     } else if has("AH01102") || has("AH01103") {
         match out.errno {
-            Some(70007) => ("timeout", 504),
-            Some(104) => ("connection_reset", 502),
-            _ => ("premature_close", 502),
+            Some(70007) => (&[Timeout], 504),
+            Some(104) => (&[ConnectionReset], 502),
+            _ => (&[PrematureClose], 502),
         }
     } else if has("AH00957") || has("AH01114") || has("AH02454") || has("AH00959") {
         match out.errno {
             Some(111) if unix => (UNIX_REFUSED, 503),
             Some(111) => (REFUSED, 503),
             Some(2) => (NO_SOCKET, 503),
-            Some(13) => ("socket_permission_denied", 503),
-            Some(11) => ("saturated", 503),
-            Some(110) | Some(113) | Some(101) => ("firewall_blocked", 503),
+            Some(13) => (&[SocketPermissionDenied], 503),
+            Some(11) => (&[Saturated], 503),
+            Some(110) | Some(113) | Some(101) => (&[FirewallBlocked], 503),
             _ => return Some(out),
         }
     } else {
         return Some(out);
     };
-    out.cause = Some(cause.to_string());
+    out.cause = cause;
     out.status = status;
     Some(out)
 }
@@ -102,7 +104,7 @@ mod tests {
     // apache2 is not installed on the build host, so these are not captured.
     #[test]
     fn mod_proxy_lines() {
-        let cases = [
+        let cases: [(&str, &[Cause], u16); 7] = [
             (
                 "[Wed Nov 25 19:50:15.123456 2026] [proxy:error] [pid 1234:tid 5678] (111)Connection refused: AH00957: http: attempt to connect to 127.0.0.1:8080 (127.0.0.1:8080) failed",
                 REFUSED,
@@ -110,7 +112,7 @@ mod tests {
             ),
             (
                 "[Wed Nov 25 19:50:15.123456 2026] [proxy_http:error] [pid 1234:tid 5678] [client 10.0.0.1:5555] AH01114: HTTP: failed to make connection to backend: 127.0.0.1",
-                "",
+                &[],
                 0,
             ),
             (
@@ -120,29 +122,28 @@ mod tests {
             ),
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy:error] [pid 9] (13)Permission denied: AH02454: FCGI: attempt to connect to Unix domain socket /run/php/php8.2-fpm.sock (localhost:8000) failed",
-                "socket_permission_denied",
+                &[SocketPermissionDenied],
                 503,
             ),
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy_http:error] [pid 9] (104)Connection reset by peer: [client 1.2.3.4:5] AH01102: error reading status line from remote server 127.0.0.1:8080",
-                "connection_reset",
+                &[ConnectionReset],
                 502,
             ),
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy_http:error] [pid 9] (70007)The timeout specified has expired: [client 1.2.3.4:5] AH01102: error reading status line from remote server 127.0.0.1:8080",
-                "timeout",
+                &[Timeout],
                 504,
             ),
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy_http:error] [pid 9] [client 1.2.3.4:5] AH10124: header size is over the limit allowed by ResponseFieldSize (8190 bytes)",
-                "header_too_big",
+                &[HeaderTooBig],
                 502,
             ),
         ];
         for (line, cause, status) in cases {
             let l = parse_error_line(line).unwrap_or_else(|| panic!("{line}"));
-            let got = l.cause.clone().unwrap_or_default();
-            assert_eq!((got.as_str(), l.status), (cause, status), "{line}");
+            assert_eq!((l.cause, l.status), (cause, status), "{line}");
             assert_eq!(l.at_ms.map(|t| t / 1000), Some(1_795_636_215));
         }
         let l = parse_error_line(cases[0].0).unwrap();

@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::line::{ErrorLine, MAX_LINE, NO_SOCKET, NOT_HTTP, REFUSED, UNIX_REFUSED};
+use gw502_vocab::Cause::{self, *};
+
+use crate::line::{ErrorLine, MAX_LINE, NO_SOCKET, NOT_HTTP, REFUSED, UNIX_REFUSED};
 
 /// Parses one Caddy JSON log line (pure). `None` for lines that are not
 /// JSON objects from an `http.log.error` logger.
@@ -34,12 +36,12 @@ pub fn parse_line(line: &[u8]) -> Option<ErrorLine> {
             .and_then(Value::as_str)
             .unwrap_or("error")
             .to_string(),
-        message: super::line::cut(msg, MAX_LINE).to_string(),
+        message: crate::line::cut(msg, MAX_LINE).to_string(),
         client: text("/request/remote_ip"),
         host: text("/request/host"),
         request: text("/request/uri"),
         upstream: dial_target(msg),
-        cause: cause.map(str::to_string),
+        cause,
         status: logged.unwrap_or(implied),
         ..ErrorLine::default()
     })
@@ -52,46 +54,48 @@ fn dial_target(msg: &str) -> Option<String> {
     Some(rest.split(": ").next()?.to_string())
 }
 
-fn classify(msg: &str) -> (Option<&'static str>, u16) {
+/// Caddy's dial and round-trip errors: (cause candidates, implied status).
+fn classify(msg: &str) -> (&'static [Cause], u16) {
     let has = |s: &str| msg.contains(s);
     let unix = has("dial unix");
-    let cause = if has("no upstreams available") {
-        return (Some("no_live_upstreams"), 503);
+    let cause: &'static [Cause] = if has("no upstreams available") {
+        return (&[NoLiveUpstreams], 503);
     } else if has("connection refused") {
         if unix { UNIX_REFUSED } else { REFUSED }
     } else if has("no such host") || has("server misbehaving") {
-        "dns_failure"
+        &[DnsFailure]
     } else if unix && has("no such file or directory") {
         NO_SOCKET
     } else if has("permission denied") {
-        "socket_permission_denied"
+        &[SocketPermissionDenied]
     } else if has("i/o timeout")
         || has("timeout awaiting response headers")
         || has("deadline exceeded")
     {
+        // A dial that times out never connected: the path drops (TAXONOMY).
         let connect = has("dial ");
         return (
-            Some(if connect {
-                "firewall_blocked"
+            if connect {
+                &[FirewallBlocked]
             } else {
-                "timeout"
-            }),
+                &[Timeout]
+            },
             504,
         );
     } else if has("x509:") || has("tls: failed to verify") {
-        "tls_certificate_error"
+        &[TlsCertificateError]
     } else if has("tls:") {
-        "tls_mismatch"
+        &[TlsMismatch]
     } else if has("malformed HTTP") {
         NOT_HTTP
     } else if has("connection reset by peer") {
-        "connection_reset"
+        &[ConnectionReset]
     } else if has("EOF") {
-        "premature_close"
+        &[PrematureClose]
     } else {
-        return (None, 0);
+        return (&[], 0);
     };
-    (Some(cause), 502)
+    (cause, 502)
 }
 
 #[cfg(test)]
@@ -105,22 +109,22 @@ mod tests {
     #[test]
     fn refused_and_other_dial_errors() {
         let l = parse_line(REFUSED_LINE.as_bytes()).unwrap();
-        assert_eq!(l.cause.as_deref(), Some(REFUSED));
+        assert_eq!(l.cause, REFUSED);
         assert_eq!(l.status, 502);
         assert_eq!(l.upstream.as_deref(), Some("127.0.0.1:4040"));
         assert_eq!(l.host.as_deref(), Some("shop.test"));
         assert_eq!(l.at_ms, Some(1_795_636_215_500));
         assert_eq!(
             classify("dial unix /run/x.sock: connect: no such file or directory").0,
-            Some(NO_SOCKET)
+            NO_SOCKET
         );
         assert_eq!(
             classify("dial tcp 10.0.0.1:80: i/o timeout"),
-            (Some("firewall_blocked"), 504)
+            (&[FirewallBlocked][..], 504)
         );
         assert_eq!(
             classify("no upstreams available"),
-            (Some("no_live_upstreams"), 503)
+            (&[NoLiveUpstreams][..], 503)
         );
         assert!(parse_line(br#"{"logger":"http.log.access"}"#).is_none());
         assert!(parse_line(b"\xff\xfe{").is_none());

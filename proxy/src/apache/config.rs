@@ -7,7 +7,7 @@
 
 use gw502_proto::v1::{ProxyConfig, UpstreamTarget, VirtualServer};
 
-use super::target::{default_port, split_url, target};
+use crate::target::{default_port, split_url, target};
 
 /// Debian's `${APACHE_LOG_DIR}`.
 pub const LOG_DIR: &str = "/var/log/apache2";
@@ -33,7 +33,7 @@ pub struct ApacheConfig {
 /// Parses the concatenated text of Apache config files (pure).
 pub fn parse_conf(text: &str) -> ApacheConfig {
     let mut out = ApacheConfig::default();
-    out.config.kind = "apache".to_string();
+    out.config.kind = gw502_vocab::ProxyKind::Apache.as_str().to_string();
     let mut vhost: Option<VirtualServer> = None;
     let mut location = String::new();
     let mut balancer = String::new();

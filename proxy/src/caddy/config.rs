@@ -5,12 +5,12 @@
 
 use gw502_proto::v1::{ProxyConfig, VirtualServer};
 
-use super::target::{default_port, target};
+use crate::target::{default_port, target};
 
 /// Parses Caddyfile text (pure).
 pub fn parse_caddyfile(text: &str) -> ProxyConfig {
     let mut config = ProxyConfig {
-        kind: "caddy".to_string(),
+        kind: gw502_vocab::ProxyKind::Caddy.as_str().to_string(),
         ..ProxyConfig::default()
     };
     let mut depth = 0usize;

@@ -1,5 +1,5 @@
 //! The nginx error-line parser on every line of the real fixture
-//! (agent/fixtures/nginx/error.log, produced by capture.py with nginx 1.22).
+//! (proxy/fixtures/nginx/error.log, produced by capture.py with nginx 1.22).
 
 use super::*;
 
@@ -7,38 +7,38 @@ const FIXTURE: &str = include_str!("../../../fixtures/nginx/error.log");
 
 #[test]
 fn every_fixture_line_has_its_taxonomy_cause() {
-    let expected: &[(Option<&str>, u16)] = &[
-        (Some(REFUSED), 502),
-        (Some(NO_SOCKET), 502),
-        (Some("socket_permission_denied"), 502),
-        (Some("saturated"), 502),
-        (Some("protocol_mismatch"), 502),
-        (Some("premature_close"), 502),
-        (Some("header_too_big"), 502),
-        (Some("connection_reset"), 502),
-        (Some("timeout"), 504),
-        (Some(NOT_HTTP), 502),
-        (Some("tls_mismatch"), 502),
-        (Some("invalid_header"), 502),
-        (Some("invalid_body"), 502),
-        (Some("invalid_body"), 502),
-        (Some(REFUSED), 502),
-        (None, 0),
-        (Some(REFUSED), 502),
-        (None, 0),
-        (Some("no_live_upstreams"), 502),
-        (Some("no_live_upstreams"), 502),
-        (Some("dns_failure"), 502),
-        (Some("dns_failure"), 502),
-        (Some("dns_failure"), 502),
-        (Some("dns_failure"), 502),
-        (Some("proxy_config_invalid"), 0),
+    let expected: &[(&[Cause], u16)] = &[
+        (REFUSED, 502),
+        (NO_SOCKET, 502),
+        (&[SocketPermissionDenied], 502),
+        (&[Saturated], 502),
+        (&[ProtocolMismatch], 502),
+        (&[PrematureClose], 502),
+        (&[HeaderTooBig], 502),
+        (&[ConnectionReset], 502),
+        (&[Timeout], 504),
+        (NOT_HTTP, 502),
+        (&[TlsMismatch], 502),
+        (&[InvalidHeader], 502),
+        (&[InvalidBody], 502),
+        (&[InvalidBody], 502),
+        (REFUSED, 502),
+        (&[], 0),
+        (REFUSED, 502),
+        (&[], 0),
+        (&[NoLiveUpstreams], 502),
+        (&[NoLiveUpstreams], 502),
+        (&[DnsFailure], 502),
+        (&[DnsFailure], 502),
+        (&[DnsFailure], 502),
+        (&[DnsFailure], 502),
+        (&[ProxyConfigInvalid], 0),
     ];
     let lines: Vec<&str> = FIXTURE.lines().collect();
     assert_eq!(lines.len(), expected.len());
     for (line, (cause, status)) in lines.iter().zip(expected) {
         let parsed = parse_error_line(line).unwrap_or_else(|| panic!("unparsed: {line}"));
-        assert_eq!(parsed.cause.as_deref(), *cause, "{line}");
+        assert_eq!(parsed.cause, *cause, "{line}");
         assert_eq!(parsed.status, *status, "{line}");
     }
 }
@@ -84,36 +84,32 @@ fn taxonomy_rows_not_reproducible_here() {
     for (msg, cause, status) in [
         (
             "upstream timed out (110: Connection timed out) while connecting to upstream",
-            "firewall_blocked",
+            FirewallBlocked,
             504,
         ),
         (
             "connect() failed (113: No route to host) while connecting to upstream",
-            "firewall_blocked",
+            FirewallBlocked,
             502,
         ),
         (
             "upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream",
-            "tls_certificate_error",
+            TlsCertificateError,
             502,
         ),
         (
             "upstream sent duplicate header line: \"A: b\" while reading response header from upstream",
-            "invalid_header",
+            InvalidHeader,
             502,
         ),
         (
             "upstream prematurely closed FastCGI stdout while reading response header from upstream",
-            "premature_close",
+            PrematureClose,
             502,
         ),
     ] {
         let l = parse_error_line(&format!("{base}{msg}{tail}")).unwrap();
-        assert_eq!(
-            (l.cause.as_deref(), l.status),
-            (Some(cause), status),
-            "{msg}"
-        );
+        assert_eq!((l.cause, l.status), (&[cause][..], status), "{msg}");
     }
 }
 

@@ -6,8 +6,8 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::line::cut;
-use crate::proxy_config::nginx::COMBINED;
+use crate::line::cut;
+use crate::nginx::COMBINED;
 
 /// The longest line matched; longer lines are cut.
 const MAX_LINE: usize = 16 * 1024;

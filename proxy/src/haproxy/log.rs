@@ -3,7 +3,11 @@
 //! available!` / `Server x/y is DOWN` event lines, with or without a syslog
 //! prefix, classified into TAXONOMY causes.
 
-use super::line::{ErrorLine, MAX_LINE, REFUSED, civil_ms, cut, month};
+use gw502_vocab::Cause::{self, *};
+
+use crate::line::{
+    BAD_HEADER, CLOSED_OR_RESET, ErrorLine, MAX_LINE, REFUSED, civil_ms, cut, month,
+};
 
 /// Parses one HAProxy log line (pure). `None` for lines of another shape.
 pub fn parse_line(line: &str) -> Option<ErrorLine> {
@@ -20,30 +24,26 @@ pub fn parse_line(line: &str) -> Option<ErrorLine> {
             .next()
             .unwrap_or("")
             .trim_matches('\'');
-        return Some(event(body, backend, "no_live_upstreams", 503));
+        return Some(event(body, backend, &[NoLiveUpstreams], 503));
     }
     if body.starts_with("Server ") && body.contains(" is DOWN") {
         let server = body["Server ".len()..].split(' ').next().unwrap_or("");
         let cause = if body.contains("Connection refused") {
             REFUSED
         } else {
-            ""
+            &[]
         };
-        let mut e = event(body, server, cause, 0);
-        if cause.is_empty() {
-            e.cause = None;
-        }
-        return Some(e);
+        return Some(event(body, server, cause, 0));
     }
     request_line(body)
 }
 
-fn event(body: &str, upstream: &str, cause: &str, status: u16) -> ErrorLine {
+fn event(body: &str, upstream: &str, cause: &'static [Cause], status: u16) -> ErrorLine {
     ErrorLine {
         level: "alert".to_string(),
         message: body.to_string(),
         upstream: Some(upstream.to_string()),
-        cause: Some(cause.to_string()),
+        cause,
         status,
         ..ErrorLine::default()
     }
@@ -63,20 +63,20 @@ fn request_line(body: &str) -> Option<ErrorLine> {
     };
     let server = upstream.split('/').nth(1).unwrap_or("");
     let state = tsc.get(..2).unwrap_or("");
-    let cause = match state {
-        "SC" if server == "<NOSRV>" => Some("no_live_upstreams"),
-        "SC" => Some(REFUSED),
-        "sC" => Some("firewall_blocked"),
-        "SH" => Some("premature_close|connection_reset"),
-        "sH" => Some("timeout"),
-        "PH" => Some("invalid_header|header_too_big"),
-        "sQ" => Some("saturated"),
-        _ if status >= 500 && state.starts_with('-') => Some("upstream_returned_error"),
-        _ => None,
+    let cause: &'static [Cause] = match state {
+        "SC" if server == "<NOSRV>" => &[NoLiveUpstreams],
+        "SC" => REFUSED,
+        "sC" => &[FirewallBlocked],
+        "SH" => CLOSED_OR_RESET,
+        "sH" => &[Timeout],
+        "PH" => BAD_HEADER,
+        "sQ" => &[Saturated],
+        _ if status >= 500 && state.starts_with('-') => &[UpstreamReturnedError],
+        _ => &[],
     };
     Some(ErrorLine {
         at_ms: parse_date(date),
-        level: if cause.is_some() { "error" } else { "info" }.to_string(),
+        level: if cause.is_empty() { "info" } else { "error" }.to_string(),
         message: rest.to_string(),
         client: Some(client.to_string()),
         server: Some(frontend.to_string()),
@@ -84,7 +84,7 @@ fn request_line(body: &str) -> Option<ErrorLine> {
             .split_once('"')
             .map(|(_, r)| r.trim_end_matches('"').to_string()),
         upstream: Some(upstream.to_string()),
-        cause: cause.map(str::to_string),
+        cause,
         status,
         ..ErrorLine::default()
     })
@@ -109,25 +109,25 @@ mod tests {
 
     #[test]
     fn every_fixture_line_has_its_cause() {
-        let expected: &[(Option<&str>, u16)] = &[
-            (Some(REFUSED), 0),
-            (Some("no_live_upstreams"), 503),
-            (Some("no_live_upstreams"), 503),
-            (Some(REFUSED), 503),
-            (Some(REFUSED), 503),
-            (Some("premature_close|connection_reset"), 502),
-            (Some("premature_close|connection_reset"), 502),
-            (Some("timeout"), 504),
-            (Some("invalid_header|header_too_big"), 502),
-            (Some("no_live_upstreams"), 503),
-            (Some("saturated"), 503),
-            (None, 200),
+        let expected: &[(&[Cause], u16)] = &[
+            (REFUSED, 0),
+            (&[NoLiveUpstreams], 503),
+            (&[NoLiveUpstreams], 503),
+            (REFUSED, 503),
+            (REFUSED, 503),
+            (CLOSED_OR_RESET, 502),
+            (CLOSED_OR_RESET, 502),
+            (&[Timeout], 504),
+            (BAD_HEADER, 502),
+            (&[NoLiveUpstreams], 503),
+            (&[Saturated], 503),
+            (&[], 200),
         ];
         let lines: Vec<&str> = FIXTURE.lines().collect();
         assert_eq!(lines.len(), expected.len());
         for (line, (cause, status)) in lines.iter().zip(expected) {
             let l = parse_line(line).unwrap_or_else(|| panic!("unparsed: {line}"));
-            assert_eq!((l.cause.as_deref(), l.status), (*cause, *status), "{line}");
+            assert_eq!((l.cause, l.status), (*cause, *status), "{line}");
         }
         let l = parse_line(lines[5]).unwrap();
         assert_eq!(l.upstream.as_deref(), Some("premature/app1"));
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn syslog_prefix_tcplog_and_junk() {
         let l = parse_line("Nov 25 19:50:40 h haproxy[12]: 127.0.0.1:5 [25/Nov/2026:19:50:40.478] db db/pg1 0/-1/1001 0 sC 1/1/0/0/3 0/0").unwrap();
-        assert_eq!(l.cause.as_deref(), Some("firewall_blocked"));
+        assert_eq!(l.cause, &[FirewallBlocked]);
         for junk in [
             "",
             "[",

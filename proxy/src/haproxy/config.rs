@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use gw502_proto::v1::{ProxyConfig, UpstreamTarget, VirtualServer};
 
-use super::target::target;
+use crate::target::target;
 
 /// Where Debian's rsyslog snippet writes HAProxy's log.
 pub const DEFAULT_LOG: &str = "/var/log/haproxy.log";
@@ -103,7 +103,7 @@ fn assemble(sections: Vec<Section>) -> ProxyConfig {
         }
     }
     let mut config = ProxyConfig {
-        kind: "haproxy".to_string(),
+        kind: gw502_vocab::ProxyKind::Haproxy.as_str().to_string(),
         error_logs: vec![DEFAULT_LOG.to_string()],
         ..ProxyConfig::default()
     };
