@@ -162,7 +162,9 @@ fn config_failures(h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     let emerg = h.signals().into_iter().find(|s| {
-        s.causes.contains(&Cause::ProxyConfigInvalid) || super::lines::level_is_emerg(&s.sample)
+        s.causes.contains(&Cause::ProxyConfigInvalid)
+            || super::lines::sample_candidates(&s.proxy, &s.sample)
+                .contains(&Cause::ProxyConfigInvalid)
     });
     if let Some(s) = emerg {
         out.push(Evidence::new(
