@@ -63,7 +63,12 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
                 502,
                 Some(ClosedBeforeHeader),
             ),
-            ("too big header", &[HeaderTooBig], 502, Some(OversizedHeader)),
+            (
+                "too big header",
+                &[HeaderTooBig],
+                502,
+                Some(OversizedHeader),
+            ),
             (
                 "(104: Connection reset by peer)",
                 &[ConnectionReset],
