@@ -124,3 +124,56 @@ fn self_including_dump_is_bounded() {
     let dump = parse_dump(text);
     assert_eq!(dump.config.kind, "nginx");
 }
+
+/// When `nginx -T` cannot run as the agent's user, the agent reads the files
+/// itself, following `includes`, and joins them with `join_dump`: the result
+/// must parse to what the real dump of the same files parses to.
+#[test]
+fn files_read_by_hand_parse_like_the_real_dump() {
+    let dir = "/tmp/gw502-nginx-fixtures/site";
+    let on_disk: [(&str, &str); 5] = [
+        (
+            "nginx.conf",
+            include_str!("../../../fixtures/nginx/conf/site/nginx.conf"),
+        ),
+        (
+            "mime.types",
+            include_str!("../../../fixtures/nginx/conf/site/mime.types"),
+        ),
+        (
+            "conf.d/legacy.conf",
+            include_str!("../../../fixtures/nginx/conf/site/conf.d/legacy.conf"),
+        ),
+        (
+            "conf.d/upstreams.conf",
+            include_str!("../../../fixtures/nginx/conf/site/conf.d/upstreams.conf"),
+        ),
+        (
+            "fastcgi_params",
+            include_str!("../../../fixtures/nginx/conf/site/fastcgi_params"),
+        ),
+    ];
+    let main = format!("{dir}/nginx.conf");
+    let patterns = includes(&main, on_disk[0].1);
+    assert_eq!(
+        patterns,
+        vec![
+            format!("{dir}/mime.types"),
+            format!("{dir}/conf.d/*.conf"),
+            format!("{dir}/fastcgi_params"),
+        ]
+    );
+    let mut files = vec![(main, on_disk[0].1.to_string())];
+    for pattern in &patterns {
+        for (name, text) in &on_disk[1..] {
+            let path = format!("{dir}/{name}");
+            if crate::glob_match(pattern, &path) {
+                files.push((path, text.to_string()));
+            }
+        }
+    }
+    let by_hand = parse_dump(&join_dump(&files));
+    let real = parse_dump(SITE);
+    assert_eq!(by_hand.config, real.config);
+    assert_eq!(by_hand.access_log_formats, real.access_log_formats);
+}
