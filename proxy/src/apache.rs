@@ -62,8 +62,7 @@ impl Proxy for Apache {
     }
 
     fn parse_error_line(&self, raw: &[u8]) -> Option<ErrorLine> {
-        let text = String::from_utf8_lossy(&raw[..raw.len().min(crate::line::MAX_LINE)]);
-        parse_error_line(&text)
+        parse_error_line(&crate::line::text(raw))
     }
 
     fn local_time(&self) -> bool {

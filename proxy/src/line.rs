@@ -57,6 +57,12 @@ pub struct ErrorLine {
     pub status: u16,
 }
 
+/// The text of a raw log line, cut to [`MAX_LINE`] bytes first, invalid
+/// UTF-8 replaced.
+pub fn text(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(&raw[..raw.len().min(MAX_LINE)])
+}
+
 /// Cuts `s` to at most `max` bytes on a char boundary.
 pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
