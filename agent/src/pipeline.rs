@@ -2,6 +2,7 @@
 //! needs (see [`crate::report`]).
 
 use gw502_proto::v1::HostReport;
+use gw502_proxy::ProxyKind;
 
 use crate::config::Config;
 use crate::dns::{DnsSettings, DnsSource};
@@ -32,10 +33,9 @@ pub struct Sources {
 impl Sources {
     /// Builds the sources from the config.
     pub fn new(config: &Config) -> Self {
-        let proxy_config = ProxyConfigSource::new(ProxyConfigSettings {
-            nginx_bin: config.nginx.clone(),
-            ..ProxyConfigSettings::default()
-        });
+        let proxy_config = ProxyConfigSource::new(
+            ProxyConfigSettings::default().with_bin(ProxyKind::Nginx, config.nginx.clone()),
+        );
         // Access logs are read with the log_format the proxy config declares.
         let access_log =
             AccessLogSource::new(ProxyLogSettings::default(), proxy_config.access_formats());

@@ -1,34 +1,34 @@
-//! The proxy-config evidence source: finds which reverse proxies run on the
-//! host (nginx, HAProxy, Apache, Caddy), what upstream targets and log files
-//! their configs name, whether the config test passes (`nginx -T`,
-//! `haproxy -c`), and when the effective config last changed.
+//! The proxy-config source: finds which reverse proxies run on the host,
+//! what upstream targets and log files their configs name, whether the
+//! config test passes, and when the effective config last changed.
 //!
-//! Parsers are pure and live in one submodule per proxy; this file only runs
-//! commands, reads files and keeps the per-proxy config hash between reports.
-//! A proxy that is absent is not listed; one whose test fails is listed with
-//! `test.ok = false` and whatever could be parsed.
+//! Everything about a proxy (where its config is, how to parse and test it)
+//! comes from the `gw502-proxy` registry; this file only runs commands with
+//! bounds, reads files under the `/etc` root and keeps the per-proxy config
+//! hash between reports. A proxy that is absent is not listed; one whose
+//! test fails is listed with `test.ok = false` and whatever could be parsed;
+//! one whose test could not run as this user (the sandboxed agent cannot
+//! create nginx's pid file) is listed with `test.ran = false` and the reason,
+//! and its config files are read directly instead.
 
-pub mod apache;
-pub mod caddy;
 mod command;
-pub mod haproxy;
-pub mod nginx;
-pub mod target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gw502_proto::v1::{ConfigTest, ProxyConfig, ProxyConfigSection};
+use gw502_proxy::{AccessFormat, ConfigLocation, ConfigSource, Proxy, ProxyKind, TestReading};
 use sha2::{Digest, Sha256};
 
-use crate::proxy_log::access::AccessFormat;
 use crate::source::{Roots, Scope, Source, Unavailable};
 use command::run_bounded;
 
 /// The most bytes of a config file or command output read.
 const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+/// The most files read when following a proxy's includes by hand.
+const MAX_CONFIG_FILES: usize = 256;
 
 /// Access log path to its line format, shared with the access-log source.
 pub type AccessFormats = Arc<RwLock<BTreeMap<String, AccessFormat>>>;
@@ -37,20 +37,9 @@ pub type AccessFormats = Arc<RwLock<BTreeMap<String, AccessFormat>>>;
 /// [`Roots`] at collect time (so `/etc/...` follows `roots.etc`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfigSettings {
-    /// The nginx binary (default `nginx`, found on PATH).
-    pub nginx_bin: PathBuf,
-    /// `-c` for nginx; `None` uses nginx's compiled-in path.
-    pub nginx_conf: Option<PathBuf>,
-    /// `-p` for nginx; `None` uses nginx's compiled-in prefix.
-    pub nginx_prefix: Option<PathBuf>,
-    /// The haproxy binary, used for `haproxy -c`.
-    pub haproxy_bin: PathBuf,
-    /// haproxy.cfg (default `/etc/haproxy/haproxy.cfg`).
-    pub haproxy_cfg: PathBuf,
-    /// Apache's config dir (default `/etc/apache2`).
-    pub apache_dir: PathBuf,
-    /// The Caddyfile (default `/etc/caddy/Caddyfile`).
-    pub caddyfile: PathBuf,
+    /// Per proxy kind, where its binary and config are; a kind not listed
+    /// is looked for at its default location (`Proxy::default_location`).
+    pub locations: BTreeMap<ProxyKind, ConfigLocation>,
     /// Bound on each config-test command.
     pub timeout: Duration,
 }
@@ -58,15 +47,30 @@ pub struct ProxyConfigSettings {
 impl Default for ProxyConfigSettings {
     fn default() -> Self {
         Self {
-            nginx_bin: PathBuf::from("nginx"),
-            nginx_conf: None,
-            nginx_prefix: None,
-            haproxy_bin: PathBuf::from("haproxy"),
-            haproxy_cfg: PathBuf::from("/etc/haproxy/haproxy.cfg"),
-            apache_dir: PathBuf::from("/etc/apache2"),
-            caddyfile: PathBuf::from("/etc/caddy/Caddyfile"),
+            locations: BTreeMap::new(),
             timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl ProxyConfigSettings {
+    /// Where `proxy` is looked for.
+    pub fn location(&self, proxy: &dyn Proxy) -> ConfigLocation {
+        self.locations
+            .get(&proxy.kind())
+            .cloned()
+            .unwrap_or_else(|| proxy.default_location())
+    }
+
+    /// Sets one kind's binary, keeping the rest of its default location.
+    pub fn with_bin(mut self, kind: ProxyKind, bin: PathBuf) -> Self {
+        let proxy = gw502_proxy::proxy(kind);
+        let at = self
+            .locations
+            .entry(kind)
+            .or_insert_with(|| proxy.default_location());
+        at.bin = bin;
+        self
     }
 }
 
@@ -79,6 +83,9 @@ pub struct ProxyConfigSource {
     seen: BTreeMap<String, (String, i64)>,
     formats: AccessFormats,
 }
+
+/// One proxy's config as read: the wire config and its access formats.
+type Read = (ProxyConfig, Vec<(String, AccessFormat)>);
 
 impl ProxyConfigSource {
     /// A source reading the proxies named in `settings`.
@@ -95,104 +102,75 @@ impl ProxyConfigSource {
         Arc::clone(&self.formats)
     }
 
-    async fn nginx(&self) -> Option<(ProxyConfig, Vec<(String, AccessFormat)>)> {
-        let s = &self.settings;
-        let mut args: Vec<std::ffi::OsString> = vec!["-T".into()];
-        if let Some(conf) = &s.nginx_conf {
-            args.extend(["-c".into(), conf.clone().into_os_string()]);
-        }
-        if let Some(prefix) = &s.nginx_prefix {
-            args.extend(["-p".into(), prefix.clone().into_os_string()]);
-        }
-        let out = run_bounded(&s.nginx_bin, &args, s.timeout).await.ok()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let prefix = s
-            .nginx_prefix
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned());
-        let dump = nginx::parse_dump_with_prefix(
-            &text,
-            prefix.as_deref().unwrap_or(nginx::DEFAULT_PREFIX),
-        );
-        let mut config = dump.config;
-        config.unit = "nginx.service".to_string();
-        config.test = Some(out.test());
-        config.config_hash = sha256_hex(if text.is_empty() {
-            &out.stderr
-        } else {
-            &out.stdout
-        });
-        let formats = dump
-            .access_log_formats
-            .into_iter()
-            .map(|(path, template)| (path, AccessFormat::nginx(&template)))
-            .collect();
-        Some((config, formats))
-    }
-
-    async fn haproxy(&self, roots: &Roots) -> Option<ProxyConfig> {
-        let path = roots.host_path(&self.settings.haproxy_cfg);
-        let bytes = read_bounded(&path).await?;
-        let mut config = haproxy::parse_cfg(&String::from_utf8_lossy(&bytes));
-        config.unit = "haproxy.service".to_string();
-        config.config_hash = sha256_hex(&bytes);
-        let args = ["-c".into(), "-f".into(), path.into_os_string()];
-        config.test = Some(
-            match run_bounded(&self.settings.haproxy_bin, &args, self.settings.timeout).await {
-                Ok(out) => out.test(),
-                Err(e) => ConfigTest {
-                    ran: false,
-                    ok: false,
-                    output: e.to_string(),
-                },
-            },
-        );
-        Some(config)
-    }
-
-    async fn apache(&self, roots: &Roots) -> Option<(ProxyConfig, Vec<(String, AccessFormat)>)> {
-        let dir = roots.host_path(&self.settings.apache_dir);
-        let mut text =
-            String::from_utf8_lossy(&read_bounded(&dir.join("apache2.conf")).await?).into_owned();
-        for sub in ["conf-enabled", "sites-enabled"] {
-            let Ok(mut entries) = tokio::fs::read_dir(dir.join(sub)).await else {
-                continue;
-            };
-            let mut paths = Vec::new();
-            while let Ok(Some(e)) = entries.next_entry().await {
-                paths.push(e.path());
-            }
-            paths.sort();
-            for p in paths {
-                if let Some(bytes) = read_bounded(&p).await {
-                    text.push('\n');
-                    text.push_str(&String::from_utf8_lossy(&bytes));
+    /// Reads one proxy's config the way its model says; `None` when the
+    /// proxy is not installed.
+    async fn read(&self, proxy: &dyn Proxy, roots: &Roots) -> Option<Read> {
+        let at = self.settings.location(proxy);
+        let timeout = self.settings.timeout;
+        let (text, hashed, test) = match proxy.config_source(&at) {
+            ConfigSource::Dump { args, fallback } => {
+                let out = run_bounded(&at.bin, &args, timeout).await.ok()?;
+                let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                let reading = proxy.read_test(out.success, &stderr);
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                if text.trim().is_empty()
+                    && matches!(reading, TestReading::Indeterminate(_))
+                    && let Some(main) = fallback
+                {
+                    text = read_tree(proxy, &main, roots).await.unwrap_or_default();
                 }
+                let hashed = if text.is_empty() {
+                    out.stderr.clone()
+                } else {
+                    text.clone().into_bytes()
+                };
+                (text, hashed, reading.to_wire(&stderr))
             }
-        }
-        let parsed = apache::parse_conf(&text);
-        let mut config = parsed.config;
-        config.unit = "apache2.service".to_string();
-        config.config_hash = sha256_hex(text.as_bytes());
-        config.test = Some(ConfigTest::default());
-        let formats = parsed
-            .custom_logs
-            .into_iter()
-            .map(|c| {
-                let f = AccessFormat::apache_named(&c.format);
-                (c.path, f)
-            })
-            .collect();
-        Some((config, formats))
+            ConfigSource::File(path) => {
+                let host = roots.host_path(&path);
+                let bytes = read_bounded(&host).await?;
+                let test = self.test(proxy, &at, &host).await;
+                (String::from_utf8_lossy(&bytes).into_owned(), bytes, test)
+            }
+            ConfigSource::Tree { main, dirs } => {
+                let host = roots.host_path(&main);
+                let mut text = String::from_utf8_lossy(&read_bounded(&host).await?).into_owned();
+                for dir in dirs {
+                    for (_, bytes) in read_dir_files(&roots.host_path(&dir)).await {
+                        text.push('\n');
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                let test = self.test(proxy, &at, &host).await;
+                let hashed = text.clone().into_bytes();
+                (text, hashed, test)
+            }
+        };
+        let discovered = proxy.parse_config(&text, &at);
+        let mut config = discovered.config;
+        config.kind = proxy.kind().as_str().to_string();
+        config.unit = proxy.units()[0].to_string();
+        config.config_hash = sha256_hex(&hashed);
+        config.test = Some(test);
+        Some((config, discovered.access_formats))
     }
 
-    async fn caddy(&self, roots: &Roots) -> Option<ProxyConfig> {
-        let bytes = read_bounded(&roots.host_path(&self.settings.caddyfile)).await?;
-        let mut config = caddy::parse_caddyfile(&String::from_utf8_lossy(&bytes));
-        config.unit = "caddy.service".to_string();
-        config.config_hash = sha256_hex(&bytes);
-        config.test = Some(ConfigTest::default());
-        Some(config)
+    /// Runs the proxy's own config test, if it has one.
+    async fn test(&self, proxy: &dyn Proxy, at: &ConfigLocation, config: &Path) -> ConfigTest {
+        let Some(args) = proxy.config_test(at, config) else {
+            return ConfigTest::default();
+        };
+        match run_bounded(&at.bin, &args, self.settings.timeout).await {
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                proxy.read_test(out.success, &stderr).to_wire(&stderr)
+            }
+            Err(e) => ConfigTest {
+                ran: false,
+                ok: false,
+                output: e.to_string(),
+            },
+        }
     }
 
     /// Sets `changed_at_ms` from the previous hash of the same proxy kind.
@@ -210,6 +188,57 @@ impl ProxyConfigSource {
     }
 }
 
+/// Reads `main` and the files its includes name (globs matched against
+/// directory listings), as the proxy would have dumped them; `None` when
+/// `main` cannot be read.
+async fn read_tree(proxy: &dyn Proxy, main: &Path, roots: &Roots) -> Option<String> {
+    let first = read_bounded(&roots.host_path(main)).await?;
+    let mut files = vec![(
+        main.display().to_string(),
+        String::from_utf8_lossy(&first).into_owned(),
+    )];
+    let mut next = 0;
+    while next < files.len() && files.len() < MAX_CONFIG_FILES {
+        let (path, text) = files[next].clone();
+        next += 1;
+        for pattern in proxy.includes(&path, &text) {
+            let Some((dir, _)) = pattern.rsplit_once('/') else {
+                continue;
+            };
+            for (found, bytes) in read_dir_files(&roots.host_path(Path::new(dir))).await {
+                let name = found
+                    .file_name()
+                    .map(|n| format!("{dir}/{}", n.to_string_lossy()))
+                    .unwrap_or_default();
+                let seen = files.iter().any(|(p, _)| *p == name);
+                if !seen && gw502_proxy::glob_match(&pattern, &name) {
+                    files.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+                }
+            }
+        }
+    }
+    Some(proxy.join_files(&files))
+}
+
+/// Every regular file of `dir` with its bytes, in name order.
+async fn read_dir_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return Vec::new();
+    };
+    let mut paths = Vec::new();
+    while let Ok(Some(e)) = entries.next_entry().await {
+        paths.push(e.path());
+    }
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths.into_iter().take(MAX_CONFIG_FILES) {
+        if let Some(bytes) = read_bounded(&p).await {
+            out.push((p, bytes));
+        }
+    }
+    out
+}
+
 impl Source for ProxyConfigSource {
     type Section = ProxyConfigSection;
 
@@ -220,21 +249,13 @@ impl Source for ProxyConfigSource {
     async fn collect(&mut self, scope: &Scope) -> Result<ProxyConfigSection, Unavailable> {
         let mut proxies = Vec::new();
         let mut formats = BTreeMap::new();
-        if let Some((config, f)) = self.nginx().await {
-            proxies.push(config);
-            formats.extend(f);
+        for proxy in gw502_proxy::all() {
+            if let Some((config, f)) = self.read(proxy, &scope.roots).await {
+                proxies.push(config);
+                formats.extend(f);
+            }
         }
-        if let Some(config) = self.haproxy(&scope.roots).await {
-            proxies.push(config);
-        }
-        if let Some((config, f)) = self.apache(&scope.roots).await {
-            proxies.push(config);
-            formats.extend(f);
-        }
-        if let Some(config) = self.caddy(&scope.roots).await {
-            proxies.push(config);
-        }
-        let now = now_ms();
+        let now = gw502_vocab::clock::now_ms();
         for config in &mut proxies {
             self.track_change(config, now);
         }
@@ -252,13 +273,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 async fn read_bounded(path: &Path) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let file = tokio::fs::File::open(path).await.ok()?;
@@ -271,4 +285,4 @@ async fn read_bounded(path: &Path) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

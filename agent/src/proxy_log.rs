@@ -4,41 +4,39 @@
 //! follows access logs and counts requests per (vhost, status,
 //! upstream_status), good ones included.
 //!
-//! Line parsers are pure and live in one submodule per proxy; [`tail`]
-//! follows files across rotation and truncation.
+//! Line parsers are pure and live in the `gw502-proxy` model of each proxy,
+//! looked up by the config's kind; [`tail`] follows files across rotation
+//! and truncation, and [`zone`] turns the zone-less local times of nginx,
+//! HAProxy and Apache into instants with the host's zone rules.
 
-pub mod access;
-pub mod apache;
-pub mod caddy;
-pub mod haproxy;
-pub mod line;
-pub mod nginx;
 mod signals;
 pub mod tail;
+pub mod zone;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gw502_proto::v1::{AccessLogSection, ProxyConfig, ProxyLogSection, StatusCount};
+use gw502_proxy::access::{self, AccessFormat};
+use gw502_proxy::{ErrorLine, Proxy};
 
 use signals::Signals;
 pub use signals::sanitize;
 
 use crate::proxy_config::AccessFormats;
 use crate::source::{Scope, Source, Unavailable};
-use access::AccessFormat;
-use line::ErrorLine;
 use tail::Tailer;
+use zone::HostZone;
 
 /// Bounds and clock settings shared by both sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProxyLogSettings {
     /// Bytes read per file per report; older bytes are skipped and counted.
     pub max_bytes_per_file: u64,
-    /// Seconds east of UTC of the zone-less times in nginx, HAProxy and
-    /// Apache logs (0 on a host that runs in UTC).
-    pub utc_offset_secs: i64,
+    /// The zone of the zone-less times in nginx, HAProxy and Apache logs;
+    /// `None` reads the host's (`<etc root>/localtime`, else `TZ`, else UTC)
+    /// at every report.
+    pub zone: Option<HostZone>,
     /// Most signals or status counts per report.
     pub max_keys: usize,
 }
@@ -47,7 +45,7 @@ impl Default for ProxyLogSettings {
     fn default() -> Self {
         Self {
             max_bytes_per_file: 4 * 1024 * 1024,
-            utc_offset_secs: 0,
+            zone: None,
             max_keys: 512,
         }
     }
@@ -70,18 +68,10 @@ impl ProxyLogSource {
     }
 }
 
-/// Parses one error-log line of the given proxy kind (pure).
+/// Parses one error-log line of the given proxy kind (pure); `None` for a
+/// kind that names no proxy or a line of another shape.
 pub fn parse_error_line(kind: &str, raw: &[u8]) -> Option<ErrorLine> {
-    if kind == "caddy" {
-        return caddy::parse_line(raw);
-    }
-    let text = String::from_utf8_lossy(&raw[..raw.len().min(line::MAX_LINE)]);
-    match kind {
-        "nginx" => nginx::parse_error_line(&text),
-        "haproxy" => haproxy::parse_line(&text),
-        "apache" => apache::parse_error_line(&text),
-        _ => None,
-    }
+    gw502_proxy::by_word(kind)?.parse_error_line(raw)
 }
 
 /// (kind, host path, declaring server name) of every log named by `proxies`.
@@ -152,13 +142,6 @@ async fn read_all(
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl Source for ProxyLogSource {
     type Section = ProxyLogSection;
 
@@ -176,20 +159,25 @@ impl Source for ProxyLogSource {
         }
         let mut section = ProxyLogSection::default();
         let mut signals = Signals::new(self.settings.max_keys);
-        let offset_ms = self.settings.utc_offset_secs * 1000;
-        let now = now_ms();
+        let zone = match &self.settings.zone {
+            Some(z) => z.clone(),
+            None => HostZone::of_host(&scope.roots.etc),
+        };
+        let now = gw502_vocab::clock::now_ms();
         for ((kind, path, vhost), read) in reads {
             section.files.push(path.display().to_string());
+            let proxy = gw502_proxy::by_word(&kind);
             for raw in &read.lines {
                 section.lines_read += 1;
-                let Some(mut l) = parse_error_line(&kind, raw) else {
+                let Some(mut l) = proxy.and_then(|p| p.parse_error_line(raw)) else {
                     section.lines_unparsed += 1;
                     continue;
                 };
-                l.at_ms = Some(match (l.at_ms, kind.as_str()) {
-                    (Some(t), "caddy") => t,
-                    (Some(t), _) => t - offset_ms,
-                    (None, _) => now,
+                let local = proxy.is_some_and(|p| p.local_time());
+                l.at_ms = Some(match l.at_ms {
+                    Some(t) if local => zone.civil_to_utc_ms(t),
+                    Some(t) => t,
+                    None => now,
                 });
                 signals.add(&kind, &vhost, &l, raw);
             }
@@ -218,15 +206,11 @@ impl AccessLogSource {
         }
     }
 
-    fn format_for(&self, kind: &str, path: &str) -> Option<AccessFormat> {
+    fn format_for(&self, proxy: &dyn Proxy, path: &str) -> Option<AccessFormat> {
         if let Some(f) = self.formats.read().ok().and_then(|m| m.get(path).cloned()) {
             return Some(f);
         }
-        match kind {
-            "nginx" => Some(AccessFormat::combined()),
-            "apache" => Some(AccessFormat::apache_named("combined")),
-            _ => None,
-        }
+        proxy.default_access_format()
     }
 }
 
@@ -238,9 +222,12 @@ impl Source for AccessLogSource {
     }
 
     async fn collect(&mut self, scope: &Scope) -> Result<AccessLogSection, Unavailable> {
+        // Only proxies whose access logs are counted (they have a format).
         let files: Vec<_> = log_files(scope, true)
             .into_iter()
-            .filter(|(kind, _, _)| kind == "nginx" || kind == "apache")
+            .filter(|(kind, _, _)| {
+                gw502_proxy::by_word(kind).is_some_and(|p| p.default_access_format().is_some())
+            })
             .collect();
         let wanted = files.len();
         let (reads, errors) =
@@ -252,7 +239,9 @@ impl Source for AccessLogSource {
         let mut counts: BTreeMap<(String, u32, String), StatusCount> = BTreeMap::new();
         for ((kind, path, vhost), read) in reads {
             let key = path.display().to_string();
-            let format = self.format_for(&kind, &key).unwrap_or_default();
+            let format = gw502_proxy::by_word(&kind)
+                .and_then(|p| self.format_for(p, &key))
+                .unwrap_or_default();
             section.files.push(key);
             for raw in &read.lines {
                 let text = String::from_utf8_lossy(raw);

@@ -137,6 +137,30 @@ fn serves_other(h: &HostView<'_>, th: &HostView<'_>, l: &Listener, target: &Targ
     })
 }
 
+/// Units that serve upstream targets: role `upstream`, else the units
+/// tied by name to one of the site's targets (see the module docs).
+/// Owning some listener is not enough: an exporter or a database is not
+/// the app.
+pub(crate) fn upstream_units<'a>(h: &HostView<'a>) -> Vec<&'a UnitState> {
+    let tagged: Vec<_> = h
+        .units()
+        .iter()
+        .filter(|u| u.roles.iter().any(|r| r == "upstream"))
+        .collect();
+    if !tagged.is_empty() {
+        return tagged;
+    }
+    let targets: Vec<Target> = h
+        .targets()
+        .iter()
+        .filter_map(|t| Target::from_config(t))
+        .collect();
+    h.units()
+        .iter()
+        .filter(|u| targets.iter().any(|t| unit_tie(h, h, u, t).is_some()))
+        .collect()
+}
+
 /// Why unit `u` on `th` is the upstream of `target` routed from `h`, if it is.
 pub(crate) fn unit_tie(
     h: &HostView<'_>,

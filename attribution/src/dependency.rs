@@ -24,7 +24,10 @@ pub(crate) fn confirm(_cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger) -> Option<Fin
     // Any priority: apps write tracebacks to stderr, which journald records at
     // info. Lines of the site's upstream units first; other units only when
     // none of those is known.
-    let upstream: Vec<String> = h.upstream_units().iter().map(|u| u.name.clone()).collect();
+    let upstream: Vec<String> = super::chain::upstream_units(h)
+        .iter()
+        .map(|u| u.name.clone())
+        .collect();
     let lines: Vec<_> = h
         .journal("")
         .into_iter()

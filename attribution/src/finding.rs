@@ -107,7 +107,7 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Tr
         // the verdict lists them in `missing`.
         let mut candidates = s.causes.clone();
         if candidates.is_empty() {
-            candidates = lines::classify(&s.sample);
+            candidates = lines::sample_candidates(&s.proxy, &s.sample);
         }
         let detail = format!(
             "{} x{} {}: {}",

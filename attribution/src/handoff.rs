@@ -281,7 +281,7 @@ fn misdirected(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: &Target) -> O
             let view = HostView {
                 ev: o,
                 site: cx.site,
-                serves: super::serving::Serves::Discovered,
+                serves: super::host::Serves::Discovered,
             };
             let l = o.state.sockets.as_ref()?.listeners.iter().find(|l| {
                 is_tcp(l) && l.port == port && !view.proxy_units().iter().any(|u| u.name == l.unit)

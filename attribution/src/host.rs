@@ -12,9 +12,19 @@ use gw502_proto::v1::{DirectProbe, Listener, LogSignal, StatusCount, UnitState, 
 use gw502_vocab::{Cause, Source, UnknownWord};
 
 use super::evidence::HostEvidence;
-use super::serving::{Serves, name_matches};
-use super::target::{SiteAddr, Target};
+use super::target::{SiteAddr, Target, name_matches};
 use super::wire::Probed;
+
+/// Why a host is believed to serve the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serves {
+    /// Named in the site's configured origin hosts.
+    Configured,
+    /// Its proxy config or access log names the site.
+    Discovered,
+    /// It is the only host known; an assumption.
+    OnlyHost,
+}
 
 /// One host's evidence as seen from one site.
 #[derive(Debug, Clone, Copy)]
@@ -82,34 +92,6 @@ impl<'a> HostView<'a> {
         self.units()
             .iter()
             .filter(|u| self.is_proxy_unit(u))
-            .collect()
-    }
-
-    /// Units that serve upstream targets: role `upstream`, else the units
-    /// tied by name to one of the site's targets (see [`super::chain`]).
-    /// Owning some listener is not enough: an exporter or a database is not
-    /// the app.
-    pub fn upstream_units(&self) -> Vec<&'a UnitState> {
-        let tagged: Vec<_> = self
-            .units()
-            .iter()
-            .filter(|u| u.roles.iter().any(|r| r == "upstream"))
-            .collect();
-        if !tagged.is_empty() {
-            return tagged;
-        }
-        let targets: Vec<Target> = self
-            .targets()
-            .iter()
-            .filter_map(|t| Target::from_config(t))
-            .collect();
-        self.units()
-            .iter()
-            .filter(|u| {
-                targets
-                    .iter()
-                    .any(|t| super::chain::unit_tie(self, self, u, t).is_some())
-            })
             .collect()
     }
 

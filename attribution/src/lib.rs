@@ -46,8 +46,8 @@ pub use verdict::{Cause, Hop, Layer, Owner, RecentChange, UnknownWord, Verdict};
 
 use finding::Finding;
 use host::HostView;
+use host::Serves;
 use precedence::{Support, Tier};
-use serving::Serves;
 use signal::SiteSignal;
 use target::{SiteAddr, Target};
 use wire::Observed;

@@ -1,9 +1,10 @@
 //! Candidate causes from a raw proxy error line, for signals whose `cause`
-//! field is empty (an older agent, or a line its parser did not label).
+//! field is empty (an older agent), and from probe outcomes.
 //!
-//! The fragments are the ones TAXONOMY.md §3 lists for nginx, HAProxy, Apache
-//! and Caddy. Like the agent, this returns a candidate set when the line alone
-//! cannot decide; the layer rules resolve the set with sockets and systemd.
+//! Log lines are classified by the one classifier of each proxy in
+//! `gw502-proxy`, the code the agent runs, so the two sides cannot drift.
+//! Like the agent, it returns a candidate set when the line alone cannot
+//! decide; the layer rules resolve the set with sockets and systemd.
 
 use gw502_vocab::{Outcome, Phase};
 
@@ -11,74 +12,14 @@ use super::verdict::Cause;
 
 use Cause::*;
 
-/// Ordered fragment table: first match wins, so specific phrases come first.
-const FRAGMENTS: &[(&str, &[Cause])] = &[
-    ("no live upstreams", &[NoLiveUpstreams]),
-    ("has no server available", &[NoLiveUpstreams]),
-    ("no upstreams available", &[NoLiveUpstreams]),
-    ("could not be resolved", &[DnsFailure]),
-    ("no resolver defined", &[DnsFailure]),
-    ("while resolving", &[DnsFailure]),
-    ("no such host", &[DnsFailure]),
-    ("wrong version number", &[TlsMismatch]),
-    ("certificate verify", &[TlsCertificateError]),
-    ("certificate does not match", &[TlsCertificateError]),
-    ("x509:", &[TlsCertificateError]),
-    ("unsupported fastcgi protocol", &[ProtocolMismatch]),
-    ("no valid http/1.0 header", &[ProtocolMismatch, TlsMismatch]),
-    ("too big header", &[HeaderTooBig]),
-    ("header size is over the limit", &[HeaderTooBig]),
-    ("invalid chunked", &[InvalidBody]),
-    (
-        "prematurely closed connection while reading upstream",
-        &[InvalidBody],
-    ),
-    ("invalid header", &[InvalidHeader]),
-    ("duplicate header", &[InvalidHeader]),
-    ("prematurely closed", &[PrematureClose]),
-    ("error reading status line", &[PrematureClose]),
-    ("connection reset by peer", &[ConnectionReset]),
-    (
-        "timed out (110: connection timed out) while connecting",
-        &[FirewallBlocked],
-    ),
-    ("timeout awaiting response", &[Timeout]),
-    ("i/o timeout", &[FirewallBlocked]),
-    ("timed out", &[Timeout]),
-    ("no route to host", &[FirewallBlocked]),
-    ("network is unreachable", &[FirewallBlocked]),
-    ("(13: permission denied)", &[SocketPermissionDenied]),
-    ("permission denied", &[SocketPermissionDenied]),
-    ("resource temporarily unavailable", &[Saturated]),
-    ("pm.max_children", &[Saturated]),
-    (
-        "(2: no such file or directory)",
-        &[WrongSocketPath, ServiceDown],
-    ),
-    ("no such file or directory", &[WrongSocketPath, ServiceDown]),
-    (
-        "connection refused",
-        &[ServiceDown, WrongPort, NotListening],
-    ),
-    ("timeout", &[Timeout]),
-];
-
-/// Whether the line's own level (not text inside it) is `[emerg]`, as in
-/// `2024/05/01 09:58:00 [emerg] 1234#1234: ...` or `nginx: [emerg] ...`.
-pub(crate) fn level_is_emerg(line: &str) -> bool {
-    line.split_whitespace().take(3).any(|w| w == "[emerg]")
-}
-
-/// Candidate causes for one error line; empty when it names no known failure.
-pub(crate) fn classify(line: &str) -> Vec<Cause> {
-    if level_is_emerg(line) {
-        return vec![ProxyConfigInvalid];
-    }
-    let lower = line.to_ascii_lowercase();
-    FRAGMENTS
-        .iter()
-        .find(|(f, _)| lower.contains(f))
-        .map(|(_, c)| c.to_vec())
+/// Candidate causes for a signal whose cause field is empty, from its raw
+/// sample line: the same `gw502-proxy` classifier the agent runs, for the
+/// signal's proxy kind. Empty for a kind that names no proxy, a line of
+/// another shape, or a line that is no 5xx evidence.
+pub(crate) fn sample_candidates(proxy: &str, sample: &str) -> Vec<Cause> {
+    gw502_proxy::by_word(proxy)
+        .and_then(|p| p.parse_error_line(sample.as_bytes()))
+        .map(|l| l.cause.to_vec())
         .unwrap_or_default()
 }
 
@@ -113,45 +54,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nginx_lines_map_to_taxonomy_candidates() {
+    fn samples_are_classified_by_their_proxy() {
         let refused = "2024/05/01 10:00:00 [error] 811#811: *7 connect() failed (111: Connection refused) while connecting to upstream, client: 10.77.0.1, server: shop.example, request: \"GET / HTTP/1.1\", upstream: \"http://127.0.0.1:3000/\", host: \"shop.example\"";
         assert_eq!(
-            classify(refused),
+            sample_candidates("nginx", refused),
             vec![ServiceDown, WrongPort, NotListening]
         );
-        let drop = "upstream timed out (110: Connection timed out) while connecting to upstream";
-        assert_eq!(classify(drop), vec![FirewallBlocked]);
-        let slow = "upstream timed out (110: Connection timed out) while reading response header from upstream";
-        assert_eq!(classify(slow), vec![Timeout]);
-        let body = "upstream prematurely closed connection while reading upstream";
-        assert_eq!(classify(body), vec![InvalidBody]);
-        assert_eq!(
-            classify("upstream prematurely closed FastCGI stdout"),
-            vec![PrematureClose]
-        );
-        assert!(classify("GET / 200").is_empty());
         let emerg = "2024/05/01 09:58:00 [emerg] 1234#1234: host not found in upstream \"app.internal:8080\" in /etc/nginx/sites-enabled/shop:12";
-        assert_eq!(classify(emerg), vec![ProxyConfigInvalid]);
-        assert_eq!(
-            classify("upstream sent invalid header: \"X: [emerg]\""),
-            vec![InvalidHeader]
-        );
-    }
-
-    #[test]
-    fn haproxy_apache_caddy_lines() {
-        assert_eq!(
-            classify("backend app has no server available!"),
-            vec![NoLiveUpstreams]
-        );
-        assert_eq!(
-            classify("AH10124: header size is over the limit"),
-            vec![HeaderTooBig]
-        );
-        assert_eq!(
-            classify("dial tcp 127.0.0.1:4040: connect: connection refused"),
-            vec![ServiceDown, WrongPort, NotListening]
-        );
+        assert_eq!(sample_candidates("nginx", emerg), vec![ProxyConfigInvalid]);
+        // Caddy's dial timeout: the same answer the agent gives.
+        let caddy = r#"{"level":"error","ts":1795636215.5,"logger":"http.log.error","msg":"dial tcp 10.0.0.9:80: i/o timeout","status":502}"#;
+        assert_eq!(sample_candidates("caddy", caddy), vec![FirewallBlocked]);
+        assert!(sample_candidates("nginx", "GET / 200").is_empty());
+        assert!(sample_candidates("traefik", refused).is_empty());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use super::evidence::clean;
 use super::finding::{self, Finding, Trigger};
 use super::host::HostView;
+use super::host::Serves;
 use super::precedence::Tier;
-use super::serving::Serves;
 use super::verdict::{Cause, Layer};
 use super::wire::Observed;
 use super::{Cx, dependency, edge, handoff, proxy, response, upstream};

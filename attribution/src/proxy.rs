@@ -17,7 +17,7 @@ use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
 use super::precedence::{Support, Tier};
-use super::serving::name_matches;
+use super::target::name_matches;
 use super::verdict::{Cause, Hop};
 
 /// Confirms a proxy-layer candidate of a trigger.
@@ -217,7 +217,9 @@ fn config_failures(cx: &Cx<'_>, h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     let emerg = h.signals().into_iter().find(|s| {
-        s.causes.contains(&Cause::ProxyConfigInvalid) || super::lines::level_is_emerg(&s.sample)
+        s.causes.contains(&Cause::ProxyConfigInvalid)
+            || super::lines::sample_candidates(&s.proxy, &s.sample)
+                .contains(&Cause::ProxyConfigInvalid)
     });
     if let Some(s) = emerg {
         out.push(Evidence::new(

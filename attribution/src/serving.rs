@@ -4,37 +4,8 @@
 //! one host reports at all, that host as an explicit assumption.
 
 use super::evidence::SiteEvidence;
-use super::host::HostView;
-use super::target::SiteAddr;
-
-/// Why a host is believed to serve the site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Serves {
-    /// Named in the site's configured origin hosts.
-    Configured,
-    /// Its proxy config or access log names the site.
-    Discovered,
-    /// It is the only host known; an assumption.
-    OnlyHost,
-}
-
-/// nginx server_name matching: exact, `*.example.com`, `.example.com`, `www.example.*`.
-pub(crate) fn name_matches(pattern: &str, host: &str) -> bool {
-    let p = pattern.trim().to_ascii_lowercase();
-    if p.is_empty() || host.is_empty() {
-        return false;
-    }
-    if let Some(suffix) = p.strip_prefix("*.") {
-        return host.ends_with(&format!(".{suffix}"));
-    }
-    if let Some(suffix) = p.strip_prefix('.') {
-        return host == suffix || host.ends_with(&format!(".{suffix}"));
-    }
-    if let Some(prefix) = p.strip_suffix(".*") {
-        return host.starts_with(&format!("{prefix}."));
-    }
-    p == host || p.split(':').next() == Some(host)
-}
+use super::host::{HostView, Serves};
+use super::target::{SiteAddr, name_matches};
 
 /// The hosts serving the site, with how each was matched.
 pub(crate) fn serving<'a>(ev: &'a SiteEvidence, site: &'a SiteAddr) -> Vec<HostView<'a>> {

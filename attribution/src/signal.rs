@@ -27,9 +27,6 @@ const EDGE_BODIES: &[&str] = &[
     "vercel",
 ];
 
-/// Fingerprints of bodies a reverse proxy made.
-const PROXY_BODIES: &[&str] = &["nginx", "haproxy", "apache", "caddy"];
-
 /// Whether an observation is a failure (5xx or no HTTP answer). Probes the
 /// SSRF guard refused were never sent and say nothing.
 pub(crate) fn is_failure(o: &Observed<'_>) -> bool {
@@ -62,7 +59,7 @@ pub(crate) fn edge_made(o: &Observed<'_>) -> bool {
         || header(o, "x-cache")
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("error from cloudfront"))
             && o.fingerprint != "app"
-            && !PROXY_BODIES.contains(&o.fingerprint.as_str())
+            && gw502_proxy::by_word(&o.fingerprint).is_none()
         || (o.edge == "cloudflare" && (520..=530).contains(&o.status))
         || (!o.edge.is_empty() && !o.edge_error.is_empty())
 }
@@ -257,7 +254,8 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
         return Hop::Edge;
     }
     let fp = o.fingerprint.as_str();
-    if PROXY_BODIES.contains(&fp) {
+    // A page one of the registry's proxies made.
+    if let Some(proxy) = gw502_proxy::by_word(fp) {
         // A proxy page while the origin's proxy of that kind is not running: a proxy in front made it.
         if let Some(h) = host
             && !h.proxy_units().is_empty()
@@ -268,7 +266,8 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
                     .iter()
                     .find(|p| p.unit == u.name)
                     .map(|p| p.kind.as_str());
-                (kind == Some(fp) || u.name.starts_with(fp)) && u.active_state == "active"
+                (kind == Some(fp) || proxy.units().contains(&u.name.as_str()))
+                    && u.active_state == "active"
             });
             if !running {
                 return Hop::Edge;

@@ -174,6 +174,24 @@ pub(crate) fn describe_listener(l: &Listener) -> String {
     }
 }
 
+/// nginx server_name matching: exact, `*.example.com`, `.example.com`, `www.example.*`.
+pub(crate) fn name_matches(pattern: &str, host: &str) -> bool {
+    let p = pattern.trim().to_ascii_lowercase();
+    if p.is_empty() || host.is_empty() {
+        return false;
+    }
+    if let Some(suffix) = p.strip_prefix("*.") {
+        return host.ends_with(&format!(".{suffix}"));
+    }
+    if let Some(suffix) = p.strip_prefix('.') {
+        return host == suffix || host.ends_with(&format!(".{suffix}"));
+    }
+    if let Some(prefix) = p.strip_suffix(".*") {
+        return host.starts_with(&format!("{prefix}."));
+    }
+    p == host || p.split(':').next() == Some(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

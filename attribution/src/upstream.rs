@@ -99,7 +99,7 @@ pub(crate) fn state(_cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec
     let Some(first) = triggers.first() else {
         return Vec::new();
     };
-    h.upstream_units()
+    super::chain::upstream_units(h)
         .into_iter()
         .filter_map(|u| {
             let ev = crash_evidence(h, u);
@@ -275,7 +275,10 @@ pub(crate) fn saturation(h: &HostView<'_>) -> Vec<Evidence> {
     let full = |l: &&gw502_proto::v1::Listener| {
         (l.backlog > 0 && l.queued >= l.backlog) || l.overflows > 0
     };
-    let upstream: Vec<String> = h.upstream_units().iter().map(|u| u.name.clone()).collect();
+    let upstream: Vec<String> = super::chain::upstream_units(h)
+        .iter()
+        .map(|u| u.name.clone())
+        .collect();
     if let Some(l) = h
         .listeners()
         .iter()
@@ -288,7 +291,7 @@ pub(crate) fn saturation(h: &HostView<'_>) -> Vec<Evidence> {
 }
 
 fn pool_check(h: &HostView<'_>) -> String {
-    match h.upstream_units().first() {
+    match super::chain::upstream_units(h).first() {
         Some(u) => format!(
             "check {}'s worker pool on {} (pm.max_children / workers) and what holds the workers",
             u.name,

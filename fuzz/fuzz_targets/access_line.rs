@@ -2,7 +2,7 @@
 //! `log_format` template, the rest a log line.
 #![no_main]
 
-use gw502_agent::proxy_log::access::{AccessFormat, parse_line};
+use gw502_proxy::access::{AccessFormat, parse_line};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

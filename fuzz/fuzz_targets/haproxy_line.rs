@@ -1,8 +1,9 @@
-//! Fuzzes the HAProxy log line parser.
+//! Fuzzes the HAProxy log line parser of the proxy model.
 #![no_main]
 
+use gw502_proxy::{ProxyKind, proxy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = gw502_agent::proxy_log::parse_error_line("haproxy", data);
+    let _ = proxy(ProxyKind::Haproxy).parse_error_line(data);
 });

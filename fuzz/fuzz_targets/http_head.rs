@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = gw502_agent::probe::parse_response_head(data);
+    let _ = gw502_probe::parse_response_head(data);
 });

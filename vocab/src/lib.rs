@@ -11,6 +11,7 @@
 //! - [`verdict`]: [`Hop`] (`emitted_by`), [`Layer`], [`Cause`] with its layer,
 //!   default owner and default status, and [`Owner`].
 //! - [`evidence`]: [`Source`], where an evidence item came from.
+//! - [`proxy`]: [`ProxyKind`], the reverse proxies gw502 knows.
 //! - [`probe`]: [`Outcome`] and [`Phase`], how a probe attempt ended (docs/PROBES.md).
 //! - [`proxy_status`]: the RFC 9209 `Proxy-Status` error types and the cause each names.
 //! - [`contract`]: the incident JSON of `gw502ctl --json` and webhook payloads.
@@ -28,11 +29,13 @@ pub mod dependency;
 pub mod evidence;
 pub mod name;
 pub mod probe;
+pub mod proxy;
 pub mod proxy_status;
 pub mod verdict;
 
 pub use evidence::Source;
 pub use probe::{Outcome, Phase};
+pub use proxy::ProxyKind;
 pub use proxy_status::ProxyStatusError;
 pub use verdict::{Cause, Hop, Layer, Owner};
 pub use words::UnknownWord;

@@ -1,19 +1,17 @@
 //! Runs a proxy's config-test command (`nginx -T`, `haproxy -c`) with
-//! arguments (never a shell string), a timeout and bounded output.
+//! arguments (never a shell string), a timeout and bounded output; the
+//! proxy model reads the result.
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use gw502_proto::v1::ConfigTest;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 /// The most bytes kept from each of stdout and stderr.
 const MAX_OUTPUT: u64 = 16 * 1024 * 1024;
-/// The most bytes of stderr kept in `ConfigTest.output`.
-const MAX_TEST_OUTPUT: usize = 8 * 1024;
 
 /// Why a command could not be run to completion.
 #[derive(Debug, thiserror::Error)]
@@ -53,26 +51,6 @@ pub struct CommandOutput {
     pub stdout: Vec<u8>,
     /// Standard error, bounded.
     pub stderr: Vec<u8>,
-}
-
-impl CommandOutput {
-    /// The config-test result: ok when it exited 0, output from stderr.
-    pub fn test(&self) -> ConfigTest {
-        let text = String::from_utf8_lossy(&self.stderr);
-        let mut output: String = text.trim_end().to_string();
-        if output.len() > MAX_TEST_OUTPUT {
-            let mut cut = MAX_TEST_OUTPUT;
-            while !output.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            output.truncate(cut);
-        }
-        ConfigTest {
-            ran: true,
-            ok: self.success,
-            output,
-        }
-    }
 }
 
 /// Runs `bin args...` and waits at most `timeout`; the child is killed when

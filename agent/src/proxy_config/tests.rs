@@ -1,6 +1,8 @@
 //! Tests of the proxy-config source against the real nginx and haproxy
 //! binaries of this host, with configs written to temp dirs.
 
+use gw502_proxy::haproxy::Haproxy;
+
 use super::*;
 use crate::source::Roots;
 
@@ -14,14 +16,34 @@ fn scope(etc: &Path) -> Scope {
     }
 }
 
-/// Settings that see only the given nginx config (no host haproxy/apache/caddy).
-fn nginx_only(dir: &Path) -> ProxyConfigSettings {
-    ProxyConfigSettings {
-        nginx_bin: PathBuf::from("/usr/sbin/nginx"),
-        nginx_conf: Some(dir.join("nginx.conf")),
-        nginx_prefix: Some(dir.to_path_buf()),
-        ..ProxyConfigSettings::default()
+/// Settings that look for no proxy at all (nothing of the host's).
+pub(crate) fn none_installed() -> ProxyConfigSettings {
+    let mut settings = ProxyConfigSettings::default();
+    for proxy in gw502_proxy::all() {
+        settings.locations.insert(
+            proxy.kind(),
+            ConfigLocation {
+                bin: PathBuf::from("/nonexistent/bin"),
+                config: Some(PathBuf::from("/nonexistent/config")),
+                prefix: None,
+            },
+        );
     }
+    settings
+}
+
+/// Settings that see only the given nginx config (no host haproxy/apache/caddy).
+pub(crate) fn nginx_only(dir: &Path) -> ProxyConfigSettings {
+    let mut settings = none_installed();
+    settings.locations.insert(
+        ProxyKind::Nginx,
+        ConfigLocation {
+            bin: PathBuf::from("/usr/sbin/nginx"),
+            config: Some(dir.join("nginx.conf")),
+            prefix: Some(dir.to_path_buf()),
+        },
+    );
+    settings
 }
 
 fn write_nginx(dir: &Path, upstream: &str) {
@@ -85,10 +107,7 @@ async fn broken_nginx_config_is_listed_with_failed_test() {
 #[tokio::test]
 async fn nothing_installed_gives_an_empty_section() {
     let etc = tempfile::tempdir().unwrap();
-    let mut src = ProxyConfigSource::new(ProxyConfigSettings {
-        nginx_bin: PathBuf::from("/nonexistent/nginx"),
-        ..ProxyConfigSettings::default()
-    });
+    let mut src = ProxyConfigSource::new(none_installed());
     let section = src.collect(&scope(etc.path())).await.unwrap();
     assert!(section.proxies.is_empty(), "{section:?}");
 }
@@ -97,12 +116,13 @@ async fn nothing_installed_gives_an_empty_section() {
 async fn haproxy_cfg_under_roots_is_parsed_and_checked() {
     let etc = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(etc.path().join("haproxy")).unwrap();
-    let cfg = include_str!("../../fixtures/haproxy/haproxy.cfg");
+    let cfg = include_str!("../../../proxy/fixtures/haproxy/haproxy.cfg");
     std::fs::write(etc.path().join("haproxy/haproxy.cfg"), cfg).unwrap();
-    let mut src = ProxyConfigSource::new(ProxyConfigSettings {
-        nginx_bin: PathBuf::from("/nonexistent/nginx"),
-        ..ProxyConfigSettings::default()
-    });
+    let mut settings = none_installed();
+    settings
+        .locations
+        .insert(ProxyKind::Haproxy, Haproxy.default_location());
+    let mut src = ProxyConfigSource::new(settings);
     let section = src.collect(&scope(etc.path())).await.unwrap();
     let p = &section.proxies[0];
     assert_eq!(
@@ -124,4 +144,66 @@ async fn slow_command_times_out() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+/// The shipped unit runs the agent as its own user: `nginx -T` then fails on
+/// the root-owned pid file and dumps nothing. The test must say it could not
+/// run (not that the config is invalid), and the config is read directly.
+#[tokio::test]
+async fn nginx_test_as_an_unprivileged_user_is_indeterminate_not_invalid() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to drop to nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir(d.join("conf.d")).unwrap();
+    let conf = format!(
+        "error_log stderr;\npid {d}/nginx.pid;\nevents {{}}\n\
+         http {{ access_log off; include {d}/conf.d/*.conf; }}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    std::fs::write(
+        d.join("conf.d/site.conf"),
+        "server { listen 127.0.0.1:1; server_name t.test;\n\
+         location / { proxy_pass http://127.0.0.1:3000; } }\n",
+    )
+    .unwrap();
+    // Root-owned, not writable by nobody: as /run/nginx.pid is to the agent.
+    std::fs::write(d.join("nginx.pid"), "").unwrap();
+    let wrapper = d.join("nginx-as-nobody");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/nginx \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut settings = nginx_only(d);
+    if let Some(at) = settings.locations.get_mut(&ProxyKind::Nginx) {
+        at.bin = wrapper;
+    }
+    let etc = tempfile::tempdir().unwrap();
+    let mut src = ProxyConfigSource::new(settings);
+    let section = src.collect(&scope(etc.path())).await.unwrap();
+    let p = &section.proxies[0];
+    let test = p.test.as_ref().unwrap();
+    assert!(!test.ran && !test.ok, "{test:?}");
+    assert!(
+        test.output
+            .starts_with("config test could not run as this user: "),
+        "{}",
+        test.output
+    );
+    assert!(test.output.contains("nginx.pid"), "{}", test.output);
+    assert_eq!(p.targets.len(), 1, "{p:?}");
+    assert_eq!(
+        (p.targets[0].port, p.targets[0].server_names.clone()),
+        (3000, vec!["t.test".to_string()])
+    );
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use gw502_proto::v1::LogSignal;
-
-use super::line::{ErrorLine, cut};
-use crate::proxy_config::target::split_url;
+use gw502_proxy::ErrorLine;
+use gw502_proxy::line::cut;
+use gw502_proxy::target::split_url;
+use gw502_vocab::Cause;
 
 /// Samples kept per signal.
 const MAX_SAMPLES: usize = 3;
@@ -84,8 +85,10 @@ impl Signals {
 
     /// Adds a line that has a cause; others are ignored.
     pub fn add(&mut self, proxy: &str, vhost: &str, l: &ErrorLine, raw: &[u8]) {
-        let Some(cause) = &l.cause else { return };
-        let key = (proxy.to_string(), upstream_key(l), cause.clone());
+        if l.cause.is_empty() {
+            return;
+        }
+        let key = (proxy.to_string(), upstream_key(l), Cause::join_set(l.cause));
         if !self.map.contains_key(&key) && self.map.len() >= self.max {
             return;
         }
@@ -142,7 +145,7 @@ mod tests {
         let mut l = ErrorLine {
             level: "error".into(),
             upstream: Some("http://127.0.0.1:3000/a".into()),
-            cause: Some("timeout".into()),
+            cause: &[Cause::Timeout],
             status: 504,
             at_ms: Some(10),
             ..ErrorLine::default()
@@ -154,9 +157,9 @@ mod tests {
         for _ in 0..4 {
             s.add("nginx", "v", &l, b"two");
         }
-        l.cause = Some("a".into());
+        l.cause = &[Cause::Saturated];
         s.add("nginx", "v", &l, b"x");
-        l.cause = Some("b".into());
+        l.cause = &[Cause::DnsFailure];
         s.add("nginx", "v", &l, b"x");
         let out = s.into_signals();
         assert_eq!(out.len(), 2);

@@ -11,7 +11,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::line::MAX_LINE;
+use gw502_proxy::line::MAX_LINE;
 
 /// What one call read from one file.
 #[derive(Debug, Default, PartialEq, Eq)]

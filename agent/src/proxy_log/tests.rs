@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::proxy_config::{ProxyConfigSettings, ProxyConfigSource};
+use crate::proxy_config::ProxyConfigSource;
 
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -72,15 +72,8 @@ async fn real_nginx_errors_become_signals_and_counts() {
          location /ok {{ proxy_pass http://127.0.0.1:{ok_port}; }} }} }}\n"
     );
     std::fs::write(nginx.dir.path().join("nginx.conf"), conf).unwrap();
-    let mut config = ProxyConfigSource::new(ProxyConfigSettings {
-        nginx_bin: "/usr/sbin/nginx".into(),
-        nginx_conf: Some(nginx.dir.path().join("nginx.conf")),
-        nginx_prefix: Some(nginx.dir.path().to_path_buf()),
-        haproxy_cfg: "/nonexistent/haproxy.cfg".into(),
-        apache_dir: "/nonexistent/apache2".into(),
-        caddyfile: "/nonexistent/Caddyfile".into(),
-        ..ProxyConfigSettings::default()
-    });
+    let mut config =
+        ProxyConfigSource::new(crate::proxy_config::tests::nginx_only(nginx.dir.path()));
     let scope = Scope {
         proxies: config.collect(&Scope::default()).await.unwrap().proxies,
         ..Scope::default()
@@ -116,7 +109,10 @@ async fn real_nginx_errors_become_signals_and_counts() {
     }
     assert_eq!(signals.len(), 1, "{signals:?}");
     let s = &signals[0];
-    assert_eq!(s.cause, line::REFUSED);
+    assert_eq!(
+        s.cause,
+        gw502_vocab::Cause::join_set(gw502_proxy::line::REFUSED)
+    );
     assert_eq!(
         (s.proxy.as_str(), s.server.as_str(), s.status, s.count),
         ("nginx", "t.test", 502, 1)

@@ -1,0 +1,9 @@
+//! Fuzzes the Apache mod_proxy error_log line parser of the proxy model.
+#![no_main]
+
+use gw502_proxy::{ProxyKind, proxy};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = proxy(ProxyKind::Apache).parse_error_line(data);
+});

@@ -1,0 +1,84 @@
+//! Apache httpd with mod_proxy: its units, the Debian config tree
+//! (`apache2.conf`, `conf-enabled/`, `sites-enabled/`), `CustomLog`
+//! formats, mod_proxy error_log lines (local times) and its `Proxy Error`
+//! pages. No config test is run: `apache2 -t` needs Debian's envvars and
+//! root-owned paths.
+
+pub mod config;
+pub mod log;
+
+use std::path::PathBuf;
+
+pub use config::{ApacheConfig, CustomLog, LOG_DIR, parse_conf};
+pub use log::parse_error_line;
+
+use crate::{
+    AccessFormat, ConfigLocation, ConfigSource, Discovered, ErrorLine, Page, PageMark, Proxy,
+    ProxyKind,
+};
+
+/// The Apache model.
+#[derive(Debug, Clone, Copy)]
+pub struct Apache;
+
+impl Proxy for Apache {
+    fn kind(&self) -> ProxyKind {
+        ProxyKind::Apache
+    }
+
+    fn units(&self) -> &'static [&'static str] {
+        &["apache2.service", "httpd.service"]
+    }
+
+    fn default_location(&self) -> ConfigLocation {
+        ConfigLocation {
+            bin: PathBuf::from("apache2"),
+            config: Some(PathBuf::from("/etc/apache2")),
+            prefix: None,
+        }
+    }
+
+    fn config_source(&self, at: &ConfigLocation) -> ConfigSource {
+        let dir = at
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/etc/apache2"));
+        ConfigSource::Tree {
+            main: dir.join("apache2.conf"),
+            dirs: vec![dir.join("conf-enabled"), dir.join("sites-enabled")],
+        }
+    }
+
+    fn parse_config(&self, text: &str, _at: &ConfigLocation) -> Discovered {
+        let parsed = parse_conf(text);
+        Discovered {
+            config: parsed.config,
+            access_formats: parsed
+                .custom_logs
+                .into_iter()
+                .map(|c| (c.path, AccessFormat::apache_named(&c.format)))
+                .collect(),
+        }
+    }
+
+    fn parse_error_line(&self, raw: &[u8]) -> Option<ErrorLine> {
+        parse_error_line(&crate::line::text(raw))
+    }
+
+    fn local_time(&self) -> bool {
+        true
+    }
+
+    fn default_access_format(&self) -> Option<AccessFormat> {
+        Some(AccessFormat::apache_named("combined"))
+    }
+
+    fn page(&self, page: &Page<'_>) -> Option<PageMark> {
+        let b = page.body;
+        (b.contains("<title>502 proxy error</title>")
+            || b.contains("<title>503 service unavailable</title>")
+                && b.contains("<address>apache")
+            || b.contains("the proxy server received an invalid"))
+        .then_some(PageMark::Body)
+    }
+}

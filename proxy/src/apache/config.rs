@@ -1,0 +1,236 @@
+//! Reads Apache httpd configuration text into a [`ProxyConfig`]:
+//! `<VirtualHost>` blocks with `ServerName`/`ServerAlias`, `ProxyPass` targets
+//! (`unix:/path|http://...` included), `SetHandler "proxy:fcgi://..."` and
+//! `proxy:unix:/path|fcgi://...` handlers, `BalancerMember`s of
+//! `<Proxy balancer://name>`, and `ErrorLog`/`CustomLog` files.
+//! Includes are not followed: the caller passes the text of every enabled file.
+
+use gw502_proto::v1::{ProxyConfig, UpstreamTarget, VirtualServer};
+
+use crate::target::{default_port, split_url, target};
+
+/// Debian's `${APACHE_LOG_DIR}`.
+pub const LOG_DIR: &str = "/var/log/apache2";
+
+/// One `CustomLog` file and the format nickname or template it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomLog {
+    /// The log file.
+    pub path: String,
+    /// A nickname (`combined`, `vhost_combined`) or a literal format.
+    pub format: String,
+}
+
+/// The parsed configuration plus the access log formats.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApacheConfig {
+    /// Servers, targets and logs (kind `apache`).
+    pub config: ProxyConfig,
+    /// Every `CustomLog` with its format.
+    pub custom_logs: Vec<CustomLog>,
+}
+
+/// Parses the concatenated text of Apache config files (pure).
+pub fn parse_conf(text: &str) -> ApacheConfig {
+    let mut out = ApacheConfig::default();
+    out.config.kind = gw502_vocab::ProxyKind::Apache.as_str().to_string();
+    let mut vhost: Option<VirtualServer> = None;
+    let mut location = String::new();
+    let mut balancer = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let words: Vec<String> = words(line);
+        let Some((keyword, args)) = words.split_first() else {
+            continue;
+        };
+        let lower = keyword.to_ascii_lowercase();
+        match lower.as_str() {
+            "<virtualhost" => {
+                vhost = Some(VirtualServer {
+                    listens: args
+                        .iter()
+                        .map(|a| a.trim_end_matches('>').to_string())
+                        .collect(),
+                    ..VirtualServer::default()
+                })
+            }
+            "</virtualhost>" => {
+                if let Some(vs) = vhost.take() {
+                    out.config.servers.push(vs);
+                }
+            }
+            "<location" | "<locationmatch" | "<filesmatch" | "<files" => {
+                location = args.join(" ").trim_end_matches('>').to_string();
+            }
+            "</location>" | "</locationmatch>" | "</filesmatch>" | "</files>" => location.clear(),
+            "<proxy" => {
+                let name = args.join(" ").trim_end_matches('>').to_string();
+                balancer = name
+                    .strip_prefix("balancer://")
+                    .unwrap_or(&name)
+                    .to_string();
+            }
+            "</proxy>" => balancer.clear(),
+            "servername" | "serveralias" => {
+                if let Some(vs) = vhost.as_mut() {
+                    vs.names.extend(args.iter().cloned());
+                }
+            }
+            "errorlog" | "customlog" => {
+                let Some(path) = args.first().map(|p| log_path(p)) else {
+                    continue;
+                };
+                if path.starts_with('|') || path.starts_with("syslog") {
+                    continue;
+                }
+                let error = lower == "errorlog";
+                if !error {
+                    let format = args.get(1).cloned().unwrap_or_else(|| "common".to_string());
+                    out.custom_logs.push(CustomLog {
+                        path: path.clone(),
+                        format,
+                    });
+                }
+                let list = match (vhost.as_mut(), error) {
+                    (Some(vs), true) => &mut vs.error_logs,
+                    (Some(vs), false) => &mut vs.access_logs,
+                    (None, true) => &mut out.config.error_logs,
+                    (None, false) => &mut out.config.access_logs,
+                };
+                list.push(path);
+            }
+            "proxypass" => {
+                let (loc, url) = match args {
+                    [url] => (location.clone(), url.clone()),
+                    [path, url, ..] => (path.clone(), url.clone()),
+                    [] => continue,
+                };
+                if url == "!" || url.starts_with("balancer://") {
+                    continue;
+                }
+                push(
+                    &mut out.config,
+                    &vhost,
+                    proxy_target(&url, "ProxyPass"),
+                    &loc,
+                );
+            }
+            "balancermember" => {
+                if let Some(url) = args.first() {
+                    let mut t = proxy_target(url, "BalancerMember");
+                    t.group = balancer.clone();
+                    push(&mut out.config, &vhost, t, &location);
+                }
+            }
+            "sethandler" => {
+                if let Some(handler) = args.first().and_then(|h| h.strip_prefix("proxy:")) {
+                    push(
+                        &mut out.config,
+                        &vhost,
+                        proxy_target(handler, "SetHandler"),
+                        &location,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    if out.config.error_logs.is_empty() {
+        out.config.error_logs.push(format!("{LOG_DIR}/error.log"));
+    }
+    out
+}
+
+fn push(config: &mut ProxyConfig, vhost: &Option<VirtualServer>, mut t: UpstreamTarget, loc: &str) {
+    t.server_names = vhost.as_ref().map(|v| v.names.clone()).unwrap_or_default();
+    t.location = loc.to_string();
+    config.targets.push(t);
+}
+
+/// A mod_proxy URL: `http://h:p/`, `fcgi://h:p/`, `unix:/path|fcgi://localhost/`.
+fn proxy_target(url: &str, directive: &str) -> UpstreamTarget {
+    let (unix, url) = match url.split_once('|') {
+        Some((sock, rest)) if sock.starts_with("unix:") => (Some(sock), rest),
+        _ => (None, url),
+    };
+    let (scheme, authority) = split_url(url);
+    let protocol = match scheme.to_ascii_lowercase().as_str() {
+        "fcgi" => "fastcgi".to_string(),
+        "ws" => "http".to_string(),
+        "wss" => "https".to_string(),
+        "h2c" => "http".to_string(),
+        "h2" => "https".to_string(),
+        other => other.to_string(),
+    };
+    match unix {
+        Some(sock) => target(&protocol, sock, 0, directive),
+        None => target(&protocol, authority, default_port(&protocol), directive),
+    }
+}
+
+fn log_path(raw: &str) -> String {
+    raw.replace("${APACHE_LOG_DIR}", LOG_DIR)
+}
+
+/// Splits a directive line into words, honouring double quotes.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quoted = !quoted,
+            '\\' if quoted => cur.extend(chars.next()),
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: &str = include_str!("../../fixtures/apache/site.conf");
+
+    #[test]
+    fn parses_vhosts_proxypass_handlers_and_logs() {
+        let a = parse_conf(SITE);
+        assert_eq!(a.config.servers.len(), 1);
+        let vs = &a.config.servers[0];
+        assert_eq!(vs.names, vec!["shop.example.test", "www.shop.example.test"]);
+        assert_eq!(vs.listens, vec!["*:80"]);
+        assert_eq!(vs.error_logs, vec!["/var/log/apache2/shop-error.log"]);
+        let t = &a.config.targets;
+        assert_eq!(
+            (t[0].protocol.as_str(), t[0].port, t[0].location.as_str()),
+            ("http", 3000, "/api/")
+        );
+        assert_eq!(
+            (t[1].protocol.as_str(), t[1].unix_path.as_str()),
+            ("http", "/run/app/app.sock")
+        );
+        assert_eq!(
+            (t[2].protocol.as_str(), t[2].unix_path.as_str()),
+            ("fastcgi", "/run/php/php8.2-fpm.sock")
+        );
+        assert_eq!(t[2].location, "\\.php$");
+        assert_eq!((t[3].protocol.as_str(), t[3].port), ("fastcgi", 9000));
+        assert_eq!((t[4].group.as_str(), t[4].port), ("pool", 3001));
+        assert_eq!(t[0].server_names, vs.names);
+        assert_eq!(a.custom_logs[0].format, "vhost_combined");
+        assert_eq!(a.config.error_logs, vec!["/var/log/apache2/error.log"]);
+    }
+}

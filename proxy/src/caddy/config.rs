@@ -1,0 +1,146 @@
+//! Reads a Caddyfile into a [`ProxyConfig`]: site blocks (their addresses
+//! become server names and listens), `reverse_proxy` and `php_fastcgi`
+//! upstreams (matchers skipped, `unix//path`, `h2c://`, `https://` understood),
+//! and `log { output file ... }` files. Imports and snippets are not followed.
+
+use gw502_proto::v1::{ProxyConfig, VirtualServer};
+
+use crate::target::{default_port, target};
+
+/// Parses Caddyfile text (pure).
+pub fn parse_caddyfile(text: &str) -> ProxyConfig {
+    let mut config = ProxyConfig {
+        kind: gw502_vocab::ProxyKind::Caddy.as_str().to_string(),
+        ..ProxyConfig::default()
+    };
+    let mut depth = 0usize;
+    let mut site: Option<VirtualServer> = None;
+    let mut handle = String::new();
+    let mut in_log = false;
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let opens = line.ends_with('{');
+        let closes = line == "}";
+        if closes {
+            depth = depth.saturating_sub(1);
+            match depth {
+                0 => config.servers.extend(site.take()),
+                1 => {
+                    handle.clear();
+                    in_log = false;
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if depth == 0 {
+            let addrs: Vec<&str> = words
+                .iter()
+                .map(|w| w.trim_end_matches(','))
+                .filter(|w| !w.is_empty() && *w != "{")
+                .collect();
+            if !addrs.is_empty() {
+                site = Some(site_server(&addrs));
+            }
+        } else if let Some(vs) = site.as_mut() {
+            match words.first().copied() {
+                Some("reverse_proxy" | "php_fastcgi") => {
+                    let directive = words[0];
+                    for up in words[1..].iter().take_while(|w| **w != "{") {
+                        if up.starts_with('/') || up.starts_with('@') || up.starts_with('*') {
+                            continue;
+                        }
+                        let (scheme, addr) = up.split_once("://").unwrap_or(("", up));
+                        let protocol = match (directive, scheme) {
+                            ("php_fastcgi", _) => "fastcgi",
+                            (_, "https") => "https",
+                            (_, "h2c") => "grpc",
+                            _ => "http",
+                        };
+                        let addr = match addr.strip_prefix("unix/") {
+                            Some(path) => format!("unix:{path}"),
+                            None => addr.to_string(),
+                        };
+                        let mut t = target(protocol, &addr, default_port(protocol), directive);
+                        t.server_names = vs.names.clone();
+                        t.location = match words.get(1) {
+                            Some(m) if m.starts_with('/') || m.starts_with('@') => m.to_string(),
+                            _ => handle.clone(),
+                        };
+                        config.targets.push(t);
+                    }
+                }
+                Some("handle" | "handle_path" | "route") if opens => {
+                    handle = words
+                        .get(1)
+                        .filter(|w| **w != "{")
+                        .map(|w| w.to_string())
+                        .unwrap_or_default();
+                }
+                Some("log") if opens => in_log = true,
+                Some("output") if in_log && words.get(1) == Some(&"file") => {
+                    if let Some(path) = words.get(2) {
+                        vs.access_logs.push(path.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if opens {
+            depth += 1;
+        }
+    }
+    config.servers.extend(site.take());
+    config
+}
+
+/// A site block's addresses: names without scheme/port, listens as written.
+fn site_server(addrs: &[&str]) -> VirtualServer {
+    let mut vs = VirtualServer::default();
+    for a in addrs {
+        let rest = a.split_once("://").map(|(_, r)| r).unwrap_or(a);
+        let host = rest.rsplit_once(':').map(|(h, _)| h).unwrap_or(rest);
+        if !host.is_empty() {
+            vs.names.push(host.to_string());
+        }
+        vs.listens.push(a.to_string());
+    }
+    vs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = include_str!("../../fixtures/caddy/Caddyfile");
+
+    #[test]
+    fn parses_sites_upstreams_and_logs() {
+        let c = parse_caddyfile(FILE);
+        assert_eq!(c.servers.len(), 2, "{:?}", c.servers);
+        assert_eq!(
+            c.servers[0].names,
+            vec!["shop.example.test", "www.shop.example.test"]
+        );
+        assert_eq!(c.servers[0].access_logs, vec!["/var/log/caddy/shop.log"]);
+        assert_eq!(c.servers[1].names, vec!["legacy.example.test"]);
+        let t = &c.targets;
+        assert_eq!(t.len(), 5, "{t:?}");
+        assert_eq!((t[0].port, t[0].location.as_str()), (3000, "/api/*"));
+        assert_eq!(t[1].port, 3001);
+        assert_eq!(
+            (t[2].protocol.as_str(), t[2].unix_path.as_str()),
+            ("fastcgi", "/run/php/php8.2-fpm.sock")
+        );
+        assert_eq!(
+            (t[3].protocol.as_str(), t[3].location.as_str()),
+            ("grpc", "/grpc/*")
+        );
+        assert_eq!((t[4].protocol.as_str(), t[4].port), ("https", 443));
+        assert_eq!(t[4].server_names, vec!["legacy.example.test"]);
+    }
+}

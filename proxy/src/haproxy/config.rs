@@ -1,0 +1,151 @@
+//! Reads `haproxy.cfg` into a [`ProxyConfig`]: `frontend` and `listen`
+//! sections become virtual servers (named after the section, with their
+//! `bind` lines), and `server` lines of `backend`/`listen` sections become
+//! targets grouped by backend and tied to the frontends that use them.
+
+use std::collections::BTreeMap;
+
+use gw502_proto::v1::{ProxyConfig, UpstreamTarget, VirtualServer};
+
+use crate::target::target;
+
+/// Where Debian's rsyslog snippet writes HAProxy's log.
+pub const DEFAULT_LOG: &str = "/var/log/haproxy.log";
+
+#[derive(Default)]
+struct Section {
+    kind: String,
+    name: String,
+    binds: Vec<String>,
+    backends: Vec<String>,
+    servers: Vec<UpstreamTarget>,
+    tcp: bool,
+}
+
+/// Parses haproxy.cfg text (pure).
+pub fn parse_cfg(text: &str) -> ProxyConfig {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut defaults_tcp = false;
+    for raw in text.lines() {
+        let line = raw.split_once('#').map(|(l, _)| l).unwrap_or(raw);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((&keyword, args)) = words.split_first() else {
+            continue;
+        };
+        match keyword {
+            "global" | "defaults" | "frontend" | "backend" | "listen" | "resolvers" | "peers"
+            | "userlist" | "program" | "http-errors" | "cache" | "ring" | "mailers" => {
+                sections.push(Section {
+                    kind: keyword.to_string(),
+                    name: args.first().map(|s| s.to_string()).unwrap_or_default(),
+                    tcp: defaults_tcp,
+                    ..Section::default()
+                });
+                continue;
+            }
+            _ => {}
+        }
+        let Some(section) = sections.last_mut() else {
+            continue;
+        };
+        match (keyword, args) {
+            ("mode", [mode, ..]) => {
+                section.tcp = *mode == "tcp";
+                if section.kind == "defaults" {
+                    defaults_tcp = section.tcp;
+                }
+            }
+            ("bind", [addr, rest @ ..]) => {
+                let mut bind = addr.to_string();
+                for r in rest {
+                    bind.push(' ');
+                    bind.push_str(r);
+                }
+                section.binds.push(bind);
+            }
+            ("default_backend" | "use_backend", [name, ..]) => {
+                section.backends.push(name.to_string());
+            }
+            ("server", [_name, addr, params @ ..]) => {
+                let ssl = params.contains(&"ssl");
+                let protocol = match (section.tcp, ssl) {
+                    (true, _) => "tcp",
+                    (false, true) => "https",
+                    (false, false) => "http",
+                };
+                let address = addr.strip_prefix("unix@").map(|p| format!("unix:{p}"));
+                let address = address.as_deref().unwrap_or(addr);
+                let mut t = target(protocol, address, 0, "server");
+                t.group = section.name.clone();
+                t.runtime_resolve = params.contains(&"resolvers");
+                section.servers.push(t);
+            }
+            _ => {}
+        }
+    }
+    assemble(sections)
+}
+
+fn assemble(sections: Vec<Section>) -> ProxyConfig {
+    let mut users: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in sections
+        .iter()
+        .filter(|s| s.kind == "frontend" || s.kind == "listen")
+    {
+        for b in &s.backends {
+            users.entry(b.clone()).or_default().push(s.name.clone());
+        }
+        if s.kind == "listen" {
+            users
+                .entry(s.name.clone())
+                .or_default()
+                .push(s.name.clone());
+        }
+    }
+    let mut config = ProxyConfig {
+        kind: gw502_vocab::ProxyKind::Haproxy.as_str().to_string(),
+        error_logs: vec![DEFAULT_LOG.to_string()],
+        ..ProxyConfig::default()
+    };
+    for s in sections {
+        if s.kind == "frontend" || s.kind == "listen" {
+            config.servers.push(VirtualServer {
+                names: vec![s.name.clone()],
+                listens: s.binds,
+                ..VirtualServer::default()
+            });
+        }
+        if s.kind == "backend" || s.kind == "listen" {
+            let names = users.get(&s.name).cloned().unwrap_or_default();
+            for mut t in s.servers {
+                t.server_names = names.clone();
+                config.targets.push(t);
+            }
+        }
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = include_str!("../../fixtures/haproxy/haproxy.cfg");
+
+    #[test]
+    fn parses_frontends_backends_and_listen() {
+        let c = parse_cfg(CFG);
+        let names: Vec<&str> = c.servers.iter().map(|s| s.names[0].as_str()).collect();
+        assert_eq!(names, vec!["web", "db"]);
+        assert_eq!(c.servers[0].listens, vec!["127.0.0.1:18090"]);
+        let app: Vec<_> = c.targets.iter().filter(|t| t.group == "app").collect();
+        assert_eq!(app.len(), 3);
+        assert_eq!((app[0].host.as_str(), app[0].port), ("127.0.0.1", 3000));
+        assert_eq!(app[0].server_names, vec!["web"]);
+        assert_eq!(app[1].protocol, "https");
+        assert_eq!(app[2].unix_path, "/run/app/app.sock");
+        let db = c.targets.iter().find(|t| t.group == "db").unwrap();
+        assert_eq!((db.protocol.as_str(), db.port), ("tcp", 5432));
+        assert_eq!(db.server_names, vec!["db"]);
+    }
+}

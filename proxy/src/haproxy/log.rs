@@ -1,0 +1,157 @@
+//! HAProxy log lines: `httplog`/`tcplog` request lines (termination state
+//! `SC`, `sC`, `SH`, `sH`, `PH`, `sQ`, `<NOSRV>`), and the `has no server
+//! available!` / `Server x/y is DOWN` event lines, with or without a syslog
+//! prefix, classified into TAXONOMY causes.
+
+use gw502_vocab::Cause::{self, *};
+
+use crate::line::{
+    BAD_HEADER, CLOSED_OR_RESET, ErrorLine, MAX_LINE, REFUSED, civil_ms, cut, month,
+};
+
+/// Parses one HAProxy log line (pure). `None` for lines of another shape.
+pub fn parse_line(line: &str) -> Option<ErrorLine> {
+    let line = cut(line.trim_end_matches(['\r', '\n']), MAX_LINE);
+    // Strip a syslog prefix: `Nov 25 19:50:40 host haproxy[123]: `.
+    let body = match line.find("]: ") {
+        Some(i) if line[..i].contains("haproxy[") => &line[i + 3..],
+        _ => line,
+    };
+    if let Some(i) = body.find("has no server available!") {
+        let backend = body[..i]
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .trim_matches('\'');
+        return Some(event(body, backend, &[NoLiveUpstreams], 503));
+    }
+    if body.starts_with("Server ") && body.contains(" is DOWN") {
+        let server = body["Server ".len()..].split(' ').next().unwrap_or("");
+        let cause = if body.contains("Connection refused") {
+            REFUSED
+        } else {
+            &[]
+        };
+        return Some(event(body, server, cause, 0));
+    }
+    request_line(body)
+}
+
+fn event(body: &str, upstream: &str, cause: &'static [Cause], status: u16) -> ErrorLine {
+    ErrorLine {
+        level: "alert".to_string(),
+        message: body.to_string(),
+        upstream: Some(upstream.to_string()),
+        cause,
+        status,
+        ..ErrorLine::default()
+    }
+}
+
+/// `client:port [date] frontend backend/server timers status bytes ... tsc ...`
+fn request_line(body: &str) -> Option<ErrorLine> {
+    let (client, rest) = body.split_once(" [")?;
+    let (date, rest) = rest.split_once("] ")?;
+    let words: Vec<&str> = rest.split_whitespace().take(12).collect();
+    let (frontend, upstream, timers) = (words.first()?, words.get(1)?, words.get(2)?);
+    let http = timers.split('/').count() == 5;
+    let (status, tsc) = if http {
+        (words.get(3)?.parse::<u16>().ok()?, words.get(7)?)
+    } else {
+        (0, words.get(4)?)
+    };
+    let server = upstream.split('/').nth(1).unwrap_or("");
+    let state = tsc.get(..2).unwrap_or("");
+    let cause: &'static [Cause] = match state {
+        "SC" if server == "<NOSRV>" => &[NoLiveUpstreams],
+        "SC" => REFUSED,
+        "sC" => &[FirewallBlocked],
+        "SH" => CLOSED_OR_RESET,
+        "sH" => &[Timeout],
+        "PH" => BAD_HEADER,
+        "sQ" => &[Saturated],
+        _ if status >= 500 && state.starts_with('-') => &[UpstreamReturnedError],
+        _ => &[],
+    };
+    Some(ErrorLine {
+        at_ms: parse_date(date),
+        level: if cause.is_empty() { "info" } else { "error" }.to_string(),
+        message: rest.to_string(),
+        client: Some(client.to_string()),
+        server: Some(frontend.to_string()),
+        request: rest
+            .split_once('"')
+            .map(|(_, r)| r.trim_end_matches('"').to_string()),
+        upstream: Some(upstream.to_string()),
+        cause,
+        status,
+        ..ErrorLine::default()
+    })
+}
+
+/// `25/Nov/2026:19:50:40.478` read as UTC.
+fn parse_date(s: &str) -> Option<i64> {
+    let (day, rest) = s.split_once('/')?;
+    let (mon, rest) = rest.split_once('/')?;
+    let mut parts = rest.split([':', '.']);
+    let mut next = || parts.next()?.parse::<u32>().ok();
+    let (y, h, mi, sec) = (next()?, next()?, next()?, next()?);
+    let ms = next().unwrap_or(0);
+    civil_ms(i64::from(y), month(mon)?, day.parse().ok()?, h, mi, sec, ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../fixtures/haproxy/haproxy.log");
+
+    #[test]
+    fn every_fixture_line_has_its_cause() {
+        let expected: &[(&[Cause], u16)] = &[
+            (REFUSED, 0),
+            (&[NoLiveUpstreams], 503),
+            (&[NoLiveUpstreams], 503),
+            (REFUSED, 503),
+            (REFUSED, 503),
+            (CLOSED_OR_RESET, 502),
+            (CLOSED_OR_RESET, 502),
+            (&[Timeout], 504),
+            (BAD_HEADER, 502),
+            (&[NoLiveUpstreams], 503),
+            (&[Saturated], 503),
+            (&[], 200),
+        ];
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        assert_eq!(lines.len(), expected.len());
+        for (line, (cause, status)) in lines.iter().zip(expected) {
+            let l = parse_line(line).unwrap_or_else(|| panic!("unparsed: {line}"));
+            assert_eq!((l.cause, l.status), (*cause, *status), "{line}");
+        }
+        let l = parse_line(lines[5]).unwrap();
+        assert_eq!(l.upstream.as_deref(), Some("premature/app1"));
+        assert_eq!(l.server.as_deref(), Some("web"));
+        assert_eq!(l.request.as_deref(), Some("GET /premature HTTP/1.1"));
+        assert!(l.at_ms.is_some());
+        assert_eq!(
+            parse_line(lines[1]).unwrap().upstream.as_deref(),
+            Some("down")
+        );
+    }
+
+    #[test]
+    fn syslog_prefix_tcplog_and_junk() {
+        let l = parse_line("Nov 25 19:50:40 h haproxy[12]: 127.0.0.1:5 [25/Nov/2026:19:50:40.478] db db/pg1 0/-1/1001 0 sC 1/1/0/0/3 0/0").unwrap();
+        assert_eq!(l.cause, &[FirewallBlocked]);
+        for junk in [
+            "",
+            "[",
+            "a [b] c",
+            "x [25/Nov/2026:99:99:99.1] a b 1/2/3/4/5 zz",
+            "\u{0}]: ]",
+        ] {
+            let _ = parse_line(junk);
+        }
+    }
+}
