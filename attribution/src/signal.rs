@@ -215,20 +215,19 @@ impl<'a> SiteSignal<'a> {
 const RECENT_PROBES: usize = 6;
 
 /// A partial failure (one origin of three down behind a round-robin edge):
-/// among the latest [`RECENT_PROBES`] public observations, at least two fail
-/// and a failure follows a good answer, so the latest answer being good is
-/// luck, not a recovery (a recovery is failures followed only by good
-/// answers). Returns the first failure's time and the latest failure.
+/// among the latest [`RECENT_PROBES`] public observations, a good answer
+/// stands between two failures, so the latest answer being good is luck,
+/// not a recovery. An outage that ended (failures followed only by good
+/// answers, however many good ones came before it) is not one. Returns the
+/// first failure's time and the latest failure.
 fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a>)> {
     let mut recent: Vec<&Observed<'a>> = public.to_vec();
     recent.sort_by_key(|o| o.at_ms);
     let recent = &recent[recent.len().saturating_sub(RECENT_PROBES)..];
-    let fails: Vec<usize> = (0..recent.len())
-        .filter(|i| is_failure(recent[*i]))
-        .collect();
-    let first_ok = recent.iter().position(|o| !is_failure(o))?;
-    let last = *fails.last()?;
-    (fails.len() >= 2 && last > first_ok).then(|| (recent[fails[0]].at_ms, recent[last]))
+    let first = recent.iter().position(|o| is_failure(o))?;
+    let last = recent.iter().rposition(|o| is_failure(o))?;
+    let good_between = recent[first..last].iter().any(|o| !is_failure(o));
+    good_between.then(|| (recent[first].at_ms, recent[last]))
 }
 
 /// (first, last) times of the host's failure signals for the site.

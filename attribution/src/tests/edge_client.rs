@@ -177,6 +177,9 @@ fn a_partial_failure_rate_is_a_failure_a_recovery_is_not() {
     assert_eq!(v.first().map(|v| v.status), Some(502), "{v:#?}");
     assert!(attribute(&probes(&[502, 502, 502, 502, 200, 200])).is_empty());
     assert!(attribute(&probes(&[200, 200, 200, 502, 200, 200])).is_empty());
+    // An outage that ended is a recovery, whatever good answers came before it.
+    assert!(attribute(&probes(&[200, 502, 502, 200])).is_empty());
+    assert!(!attribute(&probes(&[502, 200, 502, 200])).is_empty());
 }
 
 /// A site configured by address (`url = "http://10.77.0.11/"`, `name =
