@@ -3,4 +3,5 @@
 pub mod causes;
 pub mod fleet;
 pub mod lab;
+pub mod matrix;
 pub mod scenario;
