@@ -93,14 +93,14 @@ pub fn run_batch(
     let specs: Vec<_> = layouts.iter().flat_map(|l| l.hosts.clone()).collect();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let mut fleet = LabFleet::deferred(&sites)?;
-    if !cold {
-        fleet.start_collector(&sites)?;
-    }
     fleet.boot_agents(specs, !cold)?;
     for l in &layouts {
         wait_healthy(l)?;
     }
     if !cold {
+        // The collector starts watching once the sites are up (agents spool meanwhile),
+        // as it would for sites that already run.
+        fleet.start_collector(&sites)?;
         for name in &names {
             fleet.wait_reports(name, 2, Duration::from_secs(40))?;
         }
