@@ -292,7 +292,9 @@ impl Cell {
                 Some("round-robin origins each run their app locally; remote apps add nothing")
             }
             _ if self.topology != Topology::Single && self.condition == Condition::ByAddress => {
-                Some("behind an edge the site is the edge's address; by-address is a single-origin shape")
+                Some(
+                    "behind an edge the site is the edge's address; by-address is a single-origin shape",
+                )
             }
             _ => None,
         }
@@ -315,7 +317,9 @@ impl Cell {
             F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
             F::PrematureClose => expect("response", "premature_close", 502, "proxy"),
             F::HeaderTooBig => expect("response", "header_too_big", 502, "proxy"),
-            F::FirewallBlocked => expect("handoff", "firewall_blocked", p.timeout_status(), "proxy"),
+            F::FirewallBlocked => {
+                expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
+            }
             F::ProxyDown if self.topology == Topology::Single => {
                 expect("proxy", "proxy_down", 0, "unknown")
             }
@@ -381,7 +385,12 @@ mod tests {
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         assert!(runnable.len() > 100, "{}", runnable.len());
         for c in &runnable {
-            assert_eq!(c.expected().is_none(), c.fault == Fault::Control, "{}", c.id());
+            assert_eq!(
+                c.expected().is_none(),
+                c.fault == Fault::Control,
+                "{}",
+                c.id()
+            );
         }
         let ids: std::collections::BTreeSet<String> = all.iter().map(Cell::id).collect();
         assert_eq!(ids.len(), all.len());

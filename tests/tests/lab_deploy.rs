@@ -39,12 +39,25 @@ fn every_source_works_under_the_shipped_unit() {
     let mut problems = Vec::new();
     for l in &layouts {
         let name = &l.origin;
-        fleet.wait_reports(name, 3, Duration::from_secs(60)).expect("reports");
+        fleet
+            .wait_reports(name, 3, Duration::from_secs(60))
+            .expect("reports");
         let host = fleet.host(name).unwrap();
-        let unit = std::fs::read_to_string(host.root().join("usr/lib/systemd/system/gw502-agent.service")).unwrap();
-        assert_eq!(unit, SHIPPED_UNIT, "{name}: the unit is not the shipped one");
+        let unit = std::fs::read_to_string(
+            host.root()
+                .join("usr/lib/systemd/system/gw502-agent.service"),
+        )
+        .unwrap();
+        assert_eq!(
+            unit, SHIPPED_UNIT,
+            "{name}: the unit is not the shipped one"
+        );
         let out = host
-            .exec(&["sh", "-c", &format!("stat -c %U /proc/$(systemctl show -p MainPID --value {AGENT_UNIT})")])
+            .exec(&[
+                "sh",
+                "-c",
+                &format!("stat -c %U /proc/$(systemctl show -p MainPID --value {AGENT_UNIT})"),
+            ])
             .unwrap();
         let user = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         if user != AGENT_USER {
@@ -53,9 +66,16 @@ fn every_source_works_under_the_shipped_unit() {
         let detail = fleet.ctl(&["hosts", "show", name]).unwrap();
         let state = &detail["state"];
         if let Some(u) = state["unavailable"].as_object().filter(|u| !u.is_empty()) {
-            problems.push(format!("{name} ({:?}): unavailable sources {u:?}", l.cell.proxy));
+            problems.push(format!(
+                "{name} ({:?}): unavailable sources {u:?}",
+                l.cell.proxy
+            ));
         }
-        let app = state["listeners"].as_array().into_iter().flatten().find(|s| s["port"] == 8080);
+        let app = state["listeners"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["port"] == 8080);
         match app {
             Some(s) if s["unit"] == "app.service" => {}
             other => problems.push(format!("{name}: app listener without its owner: {other:?}")),
@@ -68,7 +88,9 @@ fn every_source_works_under_the_shipped_unit() {
                 ));
             }
         }
-        if state["journal"].as_array().is_none() || state["units"].as_array().is_none_or(|u| u.is_empty()) {
+        if state["journal"].as_array().is_none()
+            || state["units"].as_array().is_none_or(|u| u.is_empty())
+        {
             problems.push(format!("{name}: no units or journal"));
         }
         if state["probes"].as_array().is_none_or(|p| p.is_empty()) {
@@ -77,5 +99,9 @@ fn every_source_works_under_the_shipped_unit() {
     }
     drop(fleet);
     assert!(lab::leftovers().is_empty());
-    assert!(problems.is_empty(), "under the shipped unit:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "under the shipped unit:\n{}",
+        problems.join("\n")
+    );
 }

@@ -41,7 +41,10 @@ fn run(cells: Vec<Cell>) -> (Vec<CellResult>, f64) {
         match runner::run_batch(cold, &batch, Some(&replay_dir())) {
             Ok(r) => results.extend(r),
             Err(error) => {
-                eprintln!("lab error in batch {:?}: {error:#}", batch.iter().map(Cell::id).collect::<Vec<_>>());
+                eprintln!(
+                    "lab error in batch {:?}: {error:#}",
+                    batch.iter().map(Cell::id).collect::<Vec<_>>()
+                );
                 results.extend(batch.iter().map(|c| CellResult {
                     cell: *c,
                     expected: c.expected().map_or("no incident".into(), |e| e.text()),
@@ -69,8 +72,16 @@ fn finish(results: &[CellResult], table: &str) {
     println!("{table}");
     let left = lab::leftovers();
     assert!(left.is_empty(), "the lab left behind: {left:?}");
-    let failed: Vec<String> = results.iter().filter(|r| !r.pass).map(|r| r.cell.id()).collect();
-    assert!(failed.is_empty(), "{} cells failed: {failed:?}", failed.len());
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.cell.id())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} cells failed: {failed:?}",
+        failed.len()
+    );
 }
 
 #[test]

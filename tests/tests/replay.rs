@@ -33,10 +33,16 @@ fn replay_corpus_has_no_regressions() {
                 .iter()
                 .map(|v| {
                     let p = gw502_proto::v1::Verdict::from(v);
-                    format!("{} / {} / {} / {}", p.layer, p.cause, p.status, p.emitted_by)
+                    format!(
+                        "{} / {} / {} / {}",
+                        p.layer, p.cause, p.status, p.emitted_by
+                    )
                 })
                 .collect();
-            regressions.push(format!("{}: expected {:?}, got {got:?}", rec.cell, rec.expected));
+            regressions.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                rec.cell, rec.expected
+            ));
         }
     }
     let n = paths.len();
@@ -45,7 +51,11 @@ fn replay_corpus_has_no_regressions() {
         100.0 * exact as f64 / n as f64,
         100.0 * layer as f64 / n as f64
     );
-    assert!(regressions.is_empty(), "regressions:\n{}", regressions.join("\n"));
+    assert!(
+        regressions.is_empty(),
+        "regressions:\n{}",
+        regressions.join("\n")
+    );
 }
 
 #[test]
@@ -60,11 +70,20 @@ fn a_fixture_round_trips_and_a_changed_expectation_is_caught() {
     else {
         panic!("no replay fixtures in {}", dir.display());
     };
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let rec = Recorded::from_json(&v).unwrap();
-    assert_eq!(Recorded::from_json(&rec.to_json()).unwrap().to_json(), rec.to_json());
+    assert_eq!(
+        Recorded::from_json(&rec.to_json()).unwrap().to_json(),
+        rec.to_json()
+    );
     let verdicts = rec.replay();
     let mut wrong = rec.clone();
-    wrong.expected = Some(["client".into(), "client_path".into(), "0".into(), "unknown".into()]);
+    wrong.expected = Some([
+        "client".into(),
+        "client_path".into(),
+        "0".into(),
+        "unknown".into(),
+    ]);
     assert!(!wrong.judge(&verdicts, false) || verdicts.is_empty() && rec.expected.is_none());
 }

@@ -105,7 +105,11 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         };
         (
             SocketAddr::from((origin_ip, 80)),
-            LabSite::new(&site_name, &format!("http://{origin_ip}/"), &[&origins[0].0]),
+            LabSite::new(
+                &site_name,
+                &format!("http://{origin_ip}/"),
+                &[&origins[0].0],
+            ),
         )
     } else {
         let edge = format!("c{n}edge");
@@ -171,11 +175,19 @@ fn app_files(transport: Transport, bind: &str) -> Vec<LabFile> {
                 ),
                 0o644,
             ),
-            (format!("{DOCROOT}/mode.php").into(), MODE_PHP.to_owned(), 0o644),
+            (
+                format!("{DOCROOT}/mode.php").into(),
+                MODE_PHP.to_owned(),
+                0o644,
+            ),
         ],
         Transport::Unix => vec![
             mode,
-            ("/opt/gw502-lab/fault_app.py".into(), FAULT_APP.to_owned(), 0o755),
+            (
+                "/opt/gw502-lab/fault_app.py".into(),
+                FAULT_APP.to_owned(),
+                0o755,
+            ),
             (
                 "/etc/systemd/system/app.service".into(),
                 format!(
@@ -285,7 +297,11 @@ mod tests {
 
     #[test]
     fn every_runnable_cell_lays_out_valid_hosts_in_its_width() {
-        for (n, cell) in cells().into_iter().filter(|c| c.skip().is_none()).enumerate() {
+        for (n, cell) in cells()
+            .into_iter()
+            .filter(|c| c.skip().is_none())
+            .enumerate()
+        {
             let l = layout(cell, n % 10, 1);
             assert_eq!(l.hosts.len(), usize::from(width(&cell)), "{}", cell.id());
             for h in &l.hosts {

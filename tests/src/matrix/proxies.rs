@@ -90,7 +90,9 @@ fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
         Upstream::Https(a) => format!("proxy_pass https://{a};"),
         Upstream::Unix(p) => format!("proxy_pass http://unix:{p}:;"),
         Upstream::FastCgi(a) => {
-            let a = a.strip_prefix('/').map_or(a.clone(), |_| format!("unix:{a}"));
+            let a = a
+                .strip_prefix('/')
+                .map_or(a.clone(), |_| format!("unix:{a}"));
             format!(
                 "include fastcgi_params;\n        \
                  fastcgi_param SCRIPT_FILENAME {DOCROOT}/mode.php;\n        fastcgi_pass {a};"

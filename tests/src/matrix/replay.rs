@@ -195,6 +195,13 @@ impl Recorder {
             .with_context(|| format!("no site {site}"))?;
         let hosts = self.hub.store.list_hosts().await?;
         let index = HostIndex::new(&hosts);
-        Ok(gw502_collector::incidents::site_evidence(&self.hub, &view, &index, now_ms(), Vec::new()).await?)
+        Ok(gw502_collector::incidents::site_evidence(
+            &self.hub,
+            &view,
+            &index,
+            now_ms(),
+            Vec::new(),
+        )
+        .await?)
     }
 }

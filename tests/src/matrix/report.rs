@@ -41,7 +41,10 @@ pub fn figures(results: &[CellResult]) -> Figures {
         cells: results.len(),
         exact: results.iter().filter(|r| r.pass).count(),
         layer: results.iter().filter(|r| r.layer_ok).count(),
-        controls: results.iter().filter(|r| r.cell.expected().is_none()).count(),
+        controls: results
+            .iter()
+            .filter(|r| r.cell.expected().is_none())
+            .count(),
         false_incidents: results.iter().map(|r| r.false_incidents).sum(),
         warm: spread(false),
         cold: spread(true),
@@ -49,11 +52,21 @@ pub fn figures(results: &[CellResult]) -> Figures {
 }
 
 fn pct(n: usize, of: usize) -> f64 {
-    if of == 0 { 0.0 } else { 100.0 * n as f64 / of as f64 }
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / of as f64
+    }
 }
 
 /// The Markdown document.
-pub fn markdown(results: &[CellResult], skipped: &[Cell], how: &str, when: &str, secs: f64) -> String {
+pub fn markdown(
+    results: &[CellResult],
+    skipped: &[Cell],
+    how: &str,
+    when: &str,
+    secs: f64,
+) -> String {
     let f = figures(results);
     let mut out = String::from(
         "# Attribution accuracy: the fault matrix\n\n\
@@ -69,12 +82,36 @@ pub fn markdown(results: &[CellResult], skipped: &[Cell], how: &str, when: &str,
     let _ = writeln!(out, "Run: {when}, {how}, {secs:.0} s.\n");
     let _ = writeln!(out, "| figure | value |\n|---|---|");
     let _ = writeln!(out, "| cells run | {} |", f.cells);
-    let _ = writeln!(out, "| exact layer+cause (strict) | {} / {} = {:.1}% |", f.exact, f.cells, pct(f.exact, f.cells));
-    let _ = writeln!(out, "| exact layer | {} / {} = {:.1}% |", f.layer, f.cells, pct(f.layer, f.cells));
-    let _ = writeln!(out, "| false incidents on {} healthy controls | {} |", f.controls, f.false_incidents);
-    let spread = |s: Option<(f64, f64)>| s.map_or("-".into(), |(m, w)| format!("median {m:.1} s, worst {w:.1} s"));
+    let _ = writeln!(
+        out,
+        "| exact layer+cause (strict) | {} / {} = {:.1}% |",
+        f.exact,
+        f.cells,
+        pct(f.exact, f.cells)
+    );
+    let _ = writeln!(
+        out,
+        "| exact layer | {} / {} = {:.1}% |",
+        f.layer,
+        f.cells,
+        pct(f.layer, f.cells)
+    );
+    let _ = writeln!(
+        out,
+        "| false incidents on {} healthy controls | {} |",
+        f.controls, f.false_incidents
+    );
+    let spread = |s: Option<(f64, f64)>| {
+        s.map_or("-".into(), |(m, w)| {
+            format!("median {m:.1} s, worst {w:.1} s")
+        })
+    };
     let _ = writeln!(out, "| fault to right verdict, warm | {} |", spread(f.warm));
-    let _ = writeln!(out, "| agents' start to right verdict, cold | {} |\n", spread(f.cold));
+    let _ = writeln!(
+        out,
+        "| agents' start to right verdict, cold | {} |\n",
+        spread(f.cold)
+    );
     out.push_str("| cell | expected | got (open incidents of the site) | seconds | result |\n|---|---|---|---|---|\n");
     for r in results {
         let _ = writeln!(

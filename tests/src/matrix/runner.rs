@@ -57,7 +57,10 @@ pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
     for cold in [false, true] {
         let mut batch = Vec::new();
         let mut used = 0;
-        for cell in cells.iter().filter(|c| (c.condition == Condition::Cold) == cold) {
+        for cell in cells
+            .iter()
+            .filter(|c| (c.condition == Condition::Cold) == cold)
+        {
             let w = hosts::width(cell);
             if used + w > BATCH_HOSTS && !batch.is_empty() {
                 out.push((cold, std::mem::take(&mut batch)));
@@ -137,8 +140,15 @@ pub fn run_batch(
             if results.contains_key(&n) {
                 continue;
             }
-            let of_site: Vec<&Value> = listing.iter().filter(|i| i["site"] == l.site.name.as_str()).collect();
-            let open: Vec<&Value> = of_site.iter().copied().filter(|i| i["state"] != "resolved").collect();
+            let of_site: Vec<&Value> = listing
+                .iter()
+                .filter(|i| i["site"] == l.site.name.as_str())
+                .collect();
+            let open: Vec<&Value> = of_site
+                .iter()
+                .copied()
+                .filter(|i| i["state"] != "resolved")
+                .collect();
             let judged = match l.cell.expected() {
                 None => {
                     if !of_site.is_empty() || elapsed >= CONTROL_WINDOW {
@@ -201,7 +211,9 @@ pub fn run_batch(
                     if result.pass { "pass" } else { "FAIL" },
                     result.expected,
                     result.got,
-                    result.seconds.map_or(String::new(), |s| format!(", {s:.1}s"))
+                    result
+                        .seconds
+                        .map_or(String::new(), |s| format!(", {s:.1}s"))
                 );
                 if !result.pass {
                     for name in l.hosts.iter().map(|h| &h.name) {

@@ -15,12 +15,7 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u
 }
 
 /// [`get`] with `host` as the `Host` header (a site served under its name).
-pub fn get_as(
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    timeout: Duration,
-) -> std::io::Result<u16> {
+pub fn get_as(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
