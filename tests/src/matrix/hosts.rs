@@ -267,7 +267,8 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
                 0o644,
             )?;
             app.systemctl(&["daemon-reload"])?;
-            app.systemctl(&["restart", l.app_unit])
+            // The start fails by design; do not wait for it (PHP-FPM's start job reports it).
+            app.systemctl(&["restart", "--no-block", l.app_unit])
         }
         Fault::WrongTarget => {
             let up = match l.cell.transport {
