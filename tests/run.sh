@@ -9,6 +9,9 @@ packages=(
   nginx-light            # real nginx: error-log lines, config dumps, probes
   php8.2-fpm             # real PHP-FPM pools for FastCGI probes and the lab
   haproxy                # real HAProxy: edge host in the lab, log lines
+  apache2                # real Apache (mod_proxy, mod_proxy_fcgi): a matrix origin proxy
+  caddy                  # real Caddy: a matrix origin proxy (Debian 12 has a candidate)
+  tzdata                 # /usr/share/zoneinfo for the matrix's non-UTC hosts
   postgresql             # the PostgreSQL half of the storage suite
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts

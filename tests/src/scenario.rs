@@ -47,6 +47,15 @@ pub struct LabFleet {
 impl LabFleet {
     /// Take the lab, create the PKI and start the collector watching `sites`.
     pub fn start(sites: &[LabSite]) -> anyhow::Result<LabFleet> {
+        let mut fleet = LabFleet::deferred(sites)?;
+        fleet.start_collector(sites)?;
+        Ok(fleet)
+    }
+
+    /// Take the lab and create the PKI, but start no collector yet (cold starts: agents
+    /// and collector start after the fault, see [`LabFleet::start_collector`] and
+    /// [`LabFleet::start_agents`]). The collector's address is fixed in advance.
+    pub fn deferred(sites: &[LabSite]) -> anyhow::Result<LabFleet> {
         let ctl = agent::workspace_bin("gw502ctl")?;
         agent::workspace_bin("gw502-agent")?;
         let lab = Lab::start()?;
@@ -55,25 +64,49 @@ impl LabFleet {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let collector = runtime.block_on(collector::start(&pki, sites))?;
+        collector::write_config(&pki, sites)?;
         Ok(LabFleet {
             lab,
-            collector: Some(collector),
+            collector: None,
             runtime,
             pki,
             ctl,
         })
     }
 
-    /// The collector's gRPC address.
+    /// Start the collector watching `sites` on its fixed address.
+    pub fn start_collector(&mut self, sites: &[LabSite]) -> anyhow::Result<()> {
+        let collector = self.runtime.block_on(collector::start(&self.pki, sites))?;
+        self.collector = Some(collector);
+        Ok(())
+    }
+
+    /// The collector's gRPC address (fixed before it starts).
     pub fn collector_addr(&self) -> SocketAddr {
-        self.collector
-            .as_ref()
-            .map_or(([0, 0, 0, 0], 0).into(), |c| c.addr)
+        collector::ADDR
+    }
+
+    /// The collector's config file and database.
+    pub fn pki(&self) -> &LabPki {
+        &self.pki
     }
 
     /// Boot `specs` with an agent each, then start the agents.
     pub fn boot(&mut self, specs: Vec<HostSpec>) -> anyhow::Result<()> {
+        self.boot_agents(specs, true)
+    }
+
+    /// Start the agents of `names` (prepared by [`LabFleet::boot_agents`]).
+    pub fn start_agents(&self, names: &[String]) -> anyhow::Result<()> {
+        for name in names {
+            self.host(name)?.systemctl(&["start", agent::AGENT_UNIT])?;
+        }
+        Ok(())
+    }
+
+    /// Boot `specs` with an agent each; start the agents when `start` is true, else
+    /// only install them (user, binary, unit).
+    pub fn boot_agents(&mut self, specs: Vec<HostSpec>, start: bool) -> anyhow::Result<()> {
         let addr = self.collector_addr();
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let specs = specs
@@ -82,7 +115,11 @@ impl LabFleet {
             .collect::<anyhow::Result<Vec<_>>>()?;
         self.lab.boot_all(specs)?;
         for name in &names {
-            agent::install(self.host(name)?)?;
+            if start {
+                agent::install(self.host(name)?)?;
+            } else {
+                agent::prepare(self.host(name)?)?;
+            }
         }
         Ok(())
     }

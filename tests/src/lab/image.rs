@@ -23,7 +23,8 @@ pub const NETWORK_UNIT: &str = "gw502-lab-net.service";
 
 /// Services the image enables (or may enable once installed) that a host runs only when
 /// its spec enables them; NTP is masked so no host tries to leave the lab.
-const IMAGE_SERVICES: [&str; 10] = [
+const IMAGE_SERVICES: [&str; 11] = [
+    "caddy.service",
     "postgresql.service",
     "nginx.service",
     "php8.2-fpm.service",
@@ -65,6 +66,11 @@ pub fn prepare(root: &Path, spec: &HostSpec, bridge_ip: Ipv4Addr) -> anyhow::Res
     enable(root, NETWORK_UNIT)?;
     for (path, contents, mode) in &spec.files {
         write(root, path, contents, *mode)?;
+    }
+    for (path, target) in &spec.links {
+        let _ = rootfs::remove(root, path);
+        rootfs::link(root, path, target)
+            .with_context(|| format!("link {} in host {}", path.display(), spec.name))?;
     }
     for unit in &spec.enable {
         enable(root, &unit_file_name(unit))

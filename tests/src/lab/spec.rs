@@ -27,6 +27,8 @@ pub struct HostSpec {
     pub mask: Vec<String>,
     /// Extra `/etc/hosts` lines, e.g. other lab hosts by name.
     pub hosts_entries: Vec<(String, Ipv4Addr)>,
+    /// Symlinks to place (path inside the host, target), e.g. `/etc/localtime`.
+    pub links: Vec<(PathBuf, PathBuf)>,
 }
 
 impl HostSpec {
@@ -65,6 +67,12 @@ impl HostSpec {
     /// Mask one unit.
     pub fn masked(mut self, unit: impl Into<String>) -> Self {
         self.mask.push(unit.into());
+        self
+    }
+
+    /// Add a symlink `path -> target` inside the host.
+    pub fn link(mut self, path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.links.push((path.into(), target.into()));
         self
     }
 

@@ -1,5 +1,8 @@
-//! The gw502 agent on a lab host: its config, certificates and unit, and the installed
-//! binary.
+//! The gw502 agent on a lab host, deployed the way an operator deploys it: the shipped
+//! unit `deploy/gw502-agent.service` unchanged (its user, its sandbox, its capabilities),
+//! the shipped `deploy/gw502.sysusers` applied with `systemd-sysusers`, the binary at the
+//! unit's `ExecStart` path and the config at the unit's config path. No lab host runs the
+//! agent as root.
 //!
 //! The unit is written before boot but started only after [`install`] has copied the
 //! workspace's freshly built `gw502-agent` into the host's own root: a binary seen
@@ -16,8 +19,8 @@ use crate::lab::{Host, HostSpec};
 
 use super::collector::LabPki;
 
-/// Where the agent binary goes inside a host.
-pub const AGENT_BIN: &str = "/usr/local/bin/gw502-agent";
+/// Where the agent binary goes inside a host: the shipped unit's `ExecStart` path.
+pub const AGENT_BIN: &str = "/usr/bin/gw502-agent";
 /// The agent's config inside a host.
 pub const AGENT_CONFIG: &str = "/etc/gw502/agent.toml";
 /// The agent's unit name.
@@ -25,9 +28,15 @@ pub const AGENT_UNIT: &str = "gw502-agent.service";
 /// The lab agents' report interval.
 pub const AGENT_INTERVAL: Duration = Duration::from_secs(2);
 
-const UNIT: &str = "[Unit]\nDescription=gw502 agent (lab)\nAfter=network.target\n\n\
-[Service]\nExecStart=/usr/local/bin/gw502-agent -c /etc/gw502/agent.toml run\n\
-Environment=RUST_LOG=info\nRestart=always\nRestartSec=1\n";
+/// The user the shipped unit runs the agent as.
+pub const AGENT_USER: &str = "gw502-agent";
+/// The shipped unit, byte for byte.
+pub const SHIPPED_UNIT: &str = include_str!("../../../deploy/gw502-agent.service");
+/// The shipped sysusers entries, byte for byte.
+pub const SHIPPED_SYSUSERS: &str = include_str!("../../../deploy/gw502.sysusers");
+/// Where a package puts the unit and the sysusers file.
+const UNIT_PATH: &str = "/usr/lib/systemd/system/gw502-agent.service";
+const SYSUSERS_PATH: &str = "/usr/lib/sysusers.d/gw502.conf";
 
 /// A built workspace binary: `target/<profile>/<name>` next to the running test binary.
 pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
@@ -59,17 +68,45 @@ pub fn with_agent(spec: HostSpec, pki: &LabPki, collector: SocketAddr) -> anyhow
         AGENT_INTERVAL.as_secs()
     );
     Ok(spec
-        .file(AGENT_CONFIG, config, 0o600)
+        .file(AGENT_CONFIG, config, 0o640)
         .file("/etc/gw502/pki/ca.crt", ca, 0o644)
         .file("/etc/gw502/pki/agent.crt", cert, 0o644)
-        .file("/etc/gw502/pki/agent.key", key, 0o600)
-        .file(format!("/etc/systemd/system/{AGENT_UNIT}"), UNIT, 0o644))
+        .file("/etc/gw502/pki/agent.key", key, 0o640)
+        .file(UNIT_PATH, SHIPPED_UNIT, 0o644)
+        .file(SYSUSERS_PATH, SHIPPED_SYSUSERS, 0o644))
 }
 
-/// Copy the built agent into `host` and start its unit.
+/// Copy the built agent into `host`, create its user, let it read its config and key
+/// (`root:gw502-agent 0640`, as a package's postinst would) and start the shipped unit.
 pub fn install(host: &Host) -> anyhow::Result<()> {
-    copy_agent(host)?;
+    prepare(host)?;
     host.systemctl(&["start", AGENT_UNIT])
+}
+
+/// Everything [`install`] does except starting the unit (cold starts start it later).
+pub fn prepare(host: &Host) -> anyhow::Result<()> {
+    copy_agent(host)?;
+    let steps: [&[&str]; 3] = [
+        &["systemd-sysusers"],
+        &[
+            "chgrp",
+            AGENT_USER,
+            AGENT_CONFIG,
+            "/etc/gw502/pki/agent.key",
+        ],
+        &["systemctl", "daemon-reload"],
+    ];
+    for step in steps {
+        let out = host.exec(step)?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{} in {}: {}",
+            step.join(" "),
+            host.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// Copy the built agent binary into `host`'s root.

@@ -90,6 +90,11 @@ impl LabPki {
         Ok([read(&self.ca())?, read(&cert)?, read(&key)?])
     }
 
+    /// The collector's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("collector.toml")
+    }
+
     /// Where the collector's database goes.
     pub fn database_url(&self) -> String {
         format!(
@@ -128,11 +133,20 @@ pub fn config_text(pki: &LabPki, sites: &[LabSite]) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// Start the collector for `sites` on the bridge; returns it with its address.
-pub async fn start(pki: &LabPki, sites: &[LabSite]) -> anyhow::Result<Running> {
-    let path = pki.dir.path().join("collector.toml");
+/// The collector's fixed address on the bridge (agents of a cold start are configured
+/// with it before it runs; the lab lock keeps it free).
+pub const ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(BRIDGE_IP), 17502);
+
+/// Write the collector's config for `sites`; returns its path.
+pub fn write_config(pki: &LabPki, sites: &[LabSite]) -> anyhow::Result<PathBuf> {
+    let path = pki.config_path();
     std::fs::write(&path, config_text(pki, sites)?)?;
+    Ok(path)
+}
+
+/// Start the collector for `sites` on [`ADDR`].
+pub async fn start(pki: &LabPki, sites: &[LabSite]) -> anyhow::Result<Running> {
+    let path = write_config(pki, sites)?;
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let addr = SocketAddr::from((BRIDGE_IP, 0));
-    Running::start(config, addr).await
+    Running::start(config, ADDR).await
 }

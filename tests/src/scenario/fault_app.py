@@ -6,12 +6,19 @@ Every request reads the mode file (--mode-file); its first word decides the answ
   big_headers   200 with 64 KB of response headers
   close         closes the connection without answering
   status NNN    answers NNN itself (an app-made 5xx)
+--unix PATH listens on a unix socket (mode 0666) instead of --bind/--port.
 --crash makes the program exit with an error right after start (a crash loop under
 Restart=always). Standard library of /usr/bin/python3 only.
 """
 import argparse
+import os
+import socketserver
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
 
 
 def read_mode(path):
@@ -27,6 +34,7 @@ def main():
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--mode-file", default="/etc/gw502-lab/mode")
+    parser.add_argument("--unix")
     parser.add_argument("--crash", action="store_true")
     args = parser.parse_args()
     if args.crash:
@@ -55,10 +63,18 @@ def main():
             self.wfile.write(body)
 
         def log_message(self, fmt, *fmt_args):
-            sys.stderr.write("%s %s\n" % (self.address_string(), fmt % fmt_args))
+            peer = self.client_address[0] if isinstance(self.client_address, tuple) else "unix"
+            sys.stderr.write("%s %s\n" % (peer, fmt % fmt_args))
 
-    server = ThreadingHTTPServer((args.bind, args.port), Handler)
-    print("app listening on %s:%d" % (args.bind, args.port), flush=True)
+    if args.unix:
+        if os.path.exists(args.unix):
+            os.unlink(args.unix)
+        server = UnixHTTPServer(args.unix, Handler)
+        os.chmod(args.unix, 0o666)
+        print("app listening on unix:%s" % args.unix, flush=True)
+    else:
+        server = ThreadingHTTPServer((args.bind, args.port), Handler)
+        print("app listening on %s:%d" % (args.bind, args.port), flush=True)
     server.serve_forever()
 
 

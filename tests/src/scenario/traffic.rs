@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 
 /// One HTTP/1.0 GET of `path` at `addr`; the status (0 when no status line came back).
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<u16> {
+    get_as(addr, &addr.ip().to_string(), path, timeout)
+}
+
+/// [`get`] with `host` as the `Host` header (a site served under its name).
+pub fn get_as(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: gw502-lab\r\n\r\n",
-        addr.ip()
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: gw502-lab\r\n\r\n"
     )?;
     let mut head = Vec::new();
     stream.take(4096).read_to_end(&mut head)?;
@@ -41,20 +45,32 @@ pub struct Load {
 impl Load {
     /// `visitors` concurrent loops, each a GET of `path` then a pause of `pause`.
     pub fn start(addr: SocketAddr, path: &str, visitors: usize, pause: Duration) -> Load {
+        Load::start_as(addr, &addr.ip().to_string(), path, visitors, pause)
+    }
+
+    /// [`Load::start`] with `host` as the `Host` header.
+    pub fn start_as(
+        addr: SocketAddr,
+        host: &str,
+        path: &str,
+        visitors: usize,
+        pause: Duration,
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let first_error = Arc::new(Mutex::new(None));
         let threads = (0..visitors.max(1))
             .map(|_| {
-                let (stop, sent, first_error, path) = (
+                let (stop, sent, first_error, path, host) = (
                     stop.clone(),
                     sent.clone(),
                     first_error.clone(),
                     path.to_owned(),
+                    host.to_owned(),
                 );
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let status = get(addr, &path, Duration::from_secs(20));
+                        let status = get_as(addr, &host, &path, Duration::from_secs(20));
                         if !matches!(status, Ok(200..=399)) {
                             let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
                             first.get_or_insert_with(Instant::now);

@@ -1,0 +1,439 @@
+//! The fault matrix: each fault is defined once, with the verdict it must produce derived
+//! from it (layer, cause, status, emitted_by), and crossed with the proxy, the transport
+//! between proxy and app, the topology and the condition the agent meets it in. A
+//! combination that cannot exist is skipped with its reason ([`Cell::skip`]); a healthy
+//! control runs per proxy and condition ([`Fault::Control`]).
+//!
+//! [`cells`] lists the whole matrix in a fixed order, [`sample`] draws a deterministic,
+//! seeded subset for the normal test suite, [`hosts`] builds the lab hosts of a cell,
+//! [`runner`] runs cells in batches on one lab and judges them strictly, and [`replay`]
+//! records what the engine saw for each cell so it can be replayed without a lab.
+
+pub mod hosts;
+pub mod proxies;
+pub mod replay;
+pub mod report;
+pub mod runner;
+
+use crate::scenario::cases::{Expect, expect};
+
+/// The name the site's vhost answers to.
+pub const SITE_NAME: &str = "shop.example";
+
+/// The origin proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proxy {
+    /// nginx (Debian's nginx-light).
+    Nginx,
+    /// HAProxy.
+    Haproxy,
+    /// Apache httpd with mod_proxy.
+    Apache,
+    /// Caddy (only where `apt-cache policy caddy` has a candidate, as on Debian 12).
+    Caddy,
+}
+
+impl Proxy {
+    /// Every proxy, in matrix order.
+    pub const ALL: [Proxy; 4] = [Proxy::Nginx, Proxy::Haproxy, Proxy::Apache, Proxy::Caddy];
+
+    /// Its systemd unit.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx.service",
+            Proxy::Haproxy => "haproxy.service",
+            Proxy::Apache => "apache2.service",
+            Proxy::Caddy => "caddy.service",
+        }
+    }
+
+    /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`) and
+    /// Apache (`AH01114`) answer 503, nginx and Caddy 502.
+    pub fn refused_status(self) -> u64 {
+        match self {
+            Proxy::Haproxy | Proxy::Apache => 503,
+            Proxy::Nginx | Proxy::Caddy => 502,
+        }
+    }
+
+    /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`) and Apache
+    /// 503, Caddy 502.
+    pub fn timeout_status(self) -> u64 {
+        match self {
+            Proxy::Nginx => 504,
+            Proxy::Haproxy | Proxy::Apache => 503,
+            Proxy::Caddy => 502,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Proxy::Nginx => "nginx",
+            Proxy::Haproxy => "haproxy",
+            Proxy::Apache => "apache",
+            Proxy::Caddy => "caddy",
+        }
+    }
+}
+
+/// How the proxy reaches the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Transport {
+    /// HTTP to 127.0.0.1:8080 on the same host.
+    Loopback,
+    /// HTTP to the app on a second host.
+    Remote,
+    /// HTTP over a unix socket.
+    Unix,
+    /// FastCGI to a PHP-FPM pool's unix socket.
+    FastCgi,
+    /// HTTPS to the app.
+    Https,
+}
+
+impl Transport {
+    /// Every transport, in matrix order.
+    pub const ALL: [Transport; 5] = [
+        Transport::Loopback,
+        Transport::Remote,
+        Transport::Unix,
+        Transport::FastCgi,
+        Transport::Https,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Transport::Loopback => "loopback",
+            Transport::Remote => "remote",
+            Transport::Unix => "unix",
+            Transport::FastCgi => "fastcgi",
+            Transport::Https => "https",
+        }
+    }
+}
+
+/// What stands in front of the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Topology {
+    /// Visitors reach the origin proxy directly.
+    Single,
+    /// An HAProxy edge host in front of the origin.
+    Edge,
+    /// An HAProxy edge round-robin over three origins; the fault hits one of them.
+    RoundRobin,
+}
+
+impl Topology {
+    /// Every topology, in matrix order.
+    pub const ALL: [Topology; 3] = [Topology::Single, Topology::Edge, Topology::RoundRobin];
+
+    fn word(self) -> &'static str {
+        match self {
+            Topology::Single => "single",
+            Topology::Edge => "edge",
+            Topology::RoundRobin => "rr3",
+        }
+    }
+}
+
+/// What the agent meets the fault in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    /// The fault comes after a healthy period.
+    Warm,
+    /// Agents and collector start after the fault.
+    Cold,
+    /// The host runs unrelated listeners (an exporter, a cache, a high port).
+    Noisy,
+    /// The host's time zone is not UTC (`Europe/Berlin`).
+    NonUtc,
+    /// The site is configured by address and named by its vhost (`shop.example`), which
+    /// is not the proxy's default vhost.
+    ByAddress,
+}
+
+impl Condition {
+    /// Every condition, in matrix order.
+    pub const ALL: [Condition; 5] = [
+        Condition::Warm,
+        Condition::Cold,
+        Condition::Noisy,
+        Condition::NonUtc,
+        Condition::ByAddress,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Condition::Warm => "warm",
+            Condition::Cold => "cold",
+            Condition::Noisy => "noisy",
+            Condition::NonUtc => "tz",
+            Condition::ByAddress => "byaddr",
+        }
+    }
+}
+
+/// A fault, defined once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Nothing breaks: no incident may open.
+    Control,
+    /// The app's unit is stopped.
+    ServiceDown,
+    /// The app's unit exits at once and is restarted, again and again.
+    CrashLoop,
+    /// The proxy targets a port or socket path where nothing listens; the app listens
+    /// where it always did.
+    WrongTarget,
+    /// The proxy speaks TLS to the plain-HTTP app.
+    TlsMismatch,
+    /// The app answers 503 itself.
+    AppError,
+    /// The app closes the connection without answering.
+    PrematureClose,
+    /// The app answers with 64 KB of headers.
+    HeaderTooBig,
+    /// The app host drops packets to the app's port.
+    FirewallBlocked,
+    /// The origin proxy is stopped.
+    ProxyDown,
+}
+
+impl Fault {
+    /// Every fault, in matrix order.
+    pub const ALL: [Fault; 10] = [
+        Fault::Control,
+        Fault::ServiceDown,
+        Fault::CrashLoop,
+        Fault::WrongTarget,
+        Fault::TlsMismatch,
+        Fault::AppError,
+        Fault::PrematureClose,
+        Fault::HeaderTooBig,
+        Fault::FirewallBlocked,
+        Fault::ProxyDown,
+    ];
+
+    fn word(self) -> &'static str {
+        match self {
+            Fault::Control => "control",
+            Fault::ServiceDown => "service_down",
+            Fault::CrashLoop => "crash_loop",
+            Fault::WrongTarget => "wrong_target",
+            Fault::TlsMismatch => "tls_mismatch",
+            Fault::AppError => "app_503",
+            Fault::PrematureClose => "premature_close",
+            Fault::HeaderTooBig => "header_too_big",
+            Fault::FirewallBlocked => "firewall_blocked",
+            Fault::ProxyDown => "proxy_down",
+        }
+    }
+}
+
+/// One combination of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cell {
+    /// The fault.
+    pub fault: Fault,
+    /// The origin proxy.
+    pub proxy: Proxy,
+    /// Proxy to app.
+    pub transport: Transport,
+    /// What stands in front.
+    pub topology: Topology,
+    /// What the agent meets the fault in.
+    pub condition: Condition,
+}
+
+impl Cell {
+    /// A stable id, e.g. `service_down.nginx.loopback.single.warm` (fixture names).
+    pub fn id(&self) -> String {
+        format!(
+            "{}.{}.{}.{}.{}",
+            self.fault.word(),
+            self.proxy.word(),
+            self.transport.word(),
+            self.topology.word(),
+            self.condition.word()
+        )
+    }
+
+    /// Why this combination cannot exist (or cannot be made here), if so.
+    pub fn skip(&self) -> Option<&'static str> {
+        use Fault as F;
+        use Transport as T;
+        let (f, p, t) = (self.fault, self.proxy, self.transport);
+        if t == T::Https {
+            return Some("an HTTPS app needs a certificate in the app; not built in the lab yet");
+        }
+        if f == F::Control && (t != T::Loopback || self.topology != Topology::Single) {
+            return Some("one healthy control per proxy and condition (loopback, single)");
+        }
+        match f {
+            F::TlsMismatch if t != T::Loopback => {
+                Some("TLS to a plain listener is a TCP fault; loopback TCP stands for it")
+            }
+            F::FirewallBlocked if t != T::Remote => {
+                Some("a packet filter between proxy and app needs two hosts (remote)")
+            }
+            F::PrematureClose if t == T::FastCgi => {
+                Some("a PHP script cannot close the FastCGI connection before its header")
+            }
+            F::HeaderTooBig if matches!(p, Proxy::Apache | Proxy::Caddy) => Some(
+                "Apache and Caddy limit each response header line, not the header total: 64 one-KB lines pass",
+            ),
+            F::ProxyDown if t != T::Loopback => {
+                Some("the origin proxy being down does not depend on what is behind it")
+            }
+            F::ProxyDown if self.topology == Topology::Single && p != Proxy::Nginx => {
+                Some("a proxy down with no edge is a refused connection, whatever the proxy")
+            }
+            _ if self.topology == Topology::RoundRobin && t == T::Remote => {
+                Some("round-robin origins each run their app locally; remote apps add nothing")
+            }
+            _ if self.topology != Topology::Single && self.condition == Condition::ByAddress => {
+                Some(
+                    "behind an edge the site is the edge's address; by-address is a single-origin shape",
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// The verdict the fault must produce here, or `None` when no incident may open.
+    pub fn expected(&self) -> Option<Expect> {
+        use Fault as F;
+        let p = self.proxy;
+        let socket = matches!(self.transport, Transport::Unix | Transport::FastCgi);
+        let e = match self.fault {
+            F::Control => return None,
+            F::ServiceDown => expect("upstream", "service_down", p.refused_status(), "proxy"),
+            F::CrashLoop => expect("upstream", "crash_loop", p.refused_status(), "proxy"),
+            F::WrongTarget if socket => {
+                expect("handoff", "wrong_socket_path", p.refused_status(), "proxy")
+            }
+            F::WrongTarget => expect("handoff", "wrong_port", p.refused_status(), "proxy"),
+            F::TlsMismatch => expect("handoff", "tls_mismatch", 502, "proxy"),
+            F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
+            F::PrematureClose => expect("response", "premature_close", 502, "proxy"),
+            F::HeaderTooBig => expect("response", "header_too_big", 502, "proxy"),
+            F::FirewallBlocked => {
+                expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
+            }
+            F::ProxyDown if self.topology == Topology::Single => {
+                expect("proxy", "proxy_down", 0, "unknown")
+            }
+            // The HAProxy edge answers 503 when its origin refuses.
+            F::ProxyDown => expect("proxy", "proxy_down", 503, "edge"),
+        };
+        Some(e)
+    }
+}
+
+/// The whole matrix, skipped cells included, in a fixed order.
+pub fn cells() -> Vec<Cell> {
+    let mut all = Vec::new();
+    for fault in Fault::ALL {
+        for proxy in Proxy::ALL {
+            for transport in Transport::ALL {
+                for topology in Topology::ALL {
+                    for condition in Condition::ALL {
+                        all.push(Cell {
+                            fault,
+                            proxy,
+                            transport,
+                            topology,
+                            condition,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    all
+}
+
+/// `n` runnable cells drawn with a fixed seed (splitmix64), every healthy control among
+/// them first: the same cells on every run, so the suite is deterministic.
+pub fn sample(seed: u64, n: usize) -> Vec<Cell> {
+    let runnable: Vec<Cell> = cells().into_iter().filter(|c| c.skip().is_none()).collect();
+    let (mut picked, mut rest): (Vec<Cell>, Vec<Cell>) = runnable
+        .into_iter()
+        .partition(|c| c.fault == Fault::Control && c.condition == Condition::Warm);
+    let mut state = seed;
+    while picked.len() < n && !rest.is_empty() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let i = (z % rest.len() as u64) as usize;
+        picked.push(rest.swap_remove(i));
+    }
+    picked.sort();
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_runnable_cell_has_a_verdict_or_is_a_control() {
+        let all = cells();
+        assert_eq!(all.len(), 10 * 4 * 5 * 3 * 5);
+        let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
+        assert!(runnable.len() > 100, "{}", runnable.len());
+        for c in &runnable {
+            assert_eq!(
+                c.expected().is_none(),
+                c.fault == Fault::Control,
+                "{}",
+                c.id()
+            );
+        }
+        let ids: std::collections::BTreeSet<String> = all.iter().map(Cell::id).collect();
+        assert_eq!(ids.len(), all.len());
+    }
+
+    #[test]
+    fn the_sample_is_seeded_and_holds_the_controls() {
+        let a = sample(11, 40);
+        assert_eq!(a, sample(11, 40));
+        assert_ne!(a, sample(12, 40));
+        assert_eq!(a.len(), 40);
+        for proxy in Proxy::ALL {
+            assert!(
+                a.iter()
+                    .any(|c| c.fault == Fault::Control && c.proxy == proxy)
+            );
+        }
+        assert!(a.iter().all(|c| c.skip().is_none()));
+    }
+
+    #[test]
+    fn statuses_follow_the_proxy() {
+        let c = Cell {
+            fault: Fault::ServiceDown,
+            proxy: Proxy::Haproxy,
+            transport: Transport::Loopback,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        assert_eq!(c.expected().map(|e| e.status), Some(503));
+        let unix = Cell {
+            fault: Fault::WrongTarget,
+            transport: Transport::Unix,
+            ..c
+        };
+        assert_eq!(unix.expected().map(|e| e.cause), Some("wrong_socket_path"));
+        assert!(
+            Cell {
+                fault: Fault::FirewallBlocked,
+                ..c
+            }
+            .skip()
+            .is_some()
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The origin proxy of a matrix host, written once per proxy and upstream: nginx,
+//! HAProxy, Apache (mod_proxy, mod_proxy_fcgi) and Caddy, each in front of an HTTP app
+//! on TCP, an HTTP app on a unix socket, or a PHP-FPM pool over FastCGI. Every config
+//! serves the site under its name plus a second, healthy vhost (`status.internal`), as
+//! real hosts do. A fault that changes the proxy's config writes a new one with
+//! [`site_files`] and reloads with [`reload`].
+
+use crate::lab::{Host, LabFile};
+
+use super::Proxy;
+
+/// The document root of the FastCGI app.
+pub const DOCROOT: &str = "/var/www/gw502-lab";
+/// The PHP-FPM socket.
+pub const FPM_SOCKET: &str = "/run/php/php8.2-fpm.sock";
+
+/// Where the proxy sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// Plain HTTP to `host:port`.
+    Http(String),
+    /// TLS to `host:port` (verification off, as internal upstreams often are).
+    Https(String),
+    /// Plain HTTP over a unix socket.
+    Unix(String),
+    /// FastCGI to a unix socket path or `host:port`.
+    FastCgi(String),
+}
+
+/// Whether `value` is safe in a config line.
+fn token(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/[]".contains(&b))
+}
+
+/// The files that make `proxy` serve the site (vhost `name`, the default vhost
+/// unless `site_default` is false) from `upstream`.
+///
+/// # Panics
+///
+/// If the upstream is not a plain address or path (matrix cells are written by tests).
+pub fn site_files(
+    proxy: Proxy,
+    upstream: &Upstream,
+    name: &str,
+    site_default: bool,
+) -> Vec<LabFile> {
+    let target = match upstream {
+        Upstream::Http(a) | Upstream::Https(a) | Upstream::Unix(a) | Upstream::FastCgi(a) => a,
+    };
+    assert!(
+        token(target) && token(name),
+        "upstream {target:?} is not an address"
+    );
+    match proxy {
+        Proxy::Nginx => vec![(
+            "/etc/nginx/sites-enabled/default".into(),
+            nginx(upstream, name, site_default),
+            0o644,
+        )],
+        Proxy::Haproxy => vec![("/etc/haproxy/haproxy.cfg".into(), haproxy(upstream), 0o644)],
+        Proxy::Apache => {
+            let mut files = apache_modules();
+            files.push((
+                "/etc/apache2/sites-enabled/000-default.conf".into(),
+                apache(upstream, name, site_default),
+                0o644,
+            ));
+            files
+        }
+        Proxy::Caddy => vec![("/etc/caddy/Caddyfile".into(), caddy(upstream, name), 0o644)],
+    }
+}
+
+/// Write `files` into `host` and reload `proxy` there.
+pub fn reload(host: &Host, proxy: Proxy, files: &[LabFile]) -> anyhow::Result<()> {
+    for (path, text, mode) in files {
+        host.write_file(path, text, *mode)?;
+    }
+    host.systemctl(&["reload", proxy.unit()])
+}
+
+fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
+    let default = if site_default { " default_server" } else { "" };
+    let other_default = if site_default { "" } else { " default_server" };
+    let pass = match upstream {
+        Upstream::Http(a) => format!("proxy_pass http://{a};"),
+        Upstream::Https(a) => format!("proxy_pass https://{a};"),
+        Upstream::Unix(p) => format!("proxy_pass http://unix:{p}:;"),
+        Upstream::FastCgi(a) => {
+            let a = a
+                .strip_prefix('/')
+                .map_or(a.clone(), |_| format!("unix:{a}"));
+            format!(
+                "include fastcgi_params;\n        \
+                 fastcgi_param SCRIPT_FILENAME {DOCROOT}/mode.php;\n        fastcgi_pass {a};"
+            )
+        }
+    };
+    format!(
+        "# gw502 lab matrix: the site and a second, healthy vhost.\n\
+         server {{\n    listen 80{default};\n    server_name {name};\n\
+         \x20   location / {{\n        {pass}\n        proxy_set_header Host $host;\n\
+         \x20       proxy_connect_timeout 5s;\n        proxy_read_timeout 10s;\n    }}\n}}\n\
+         server {{\n    listen 80{other_default};\n    server_name status.internal;\n\
+         \x20   location / {{\n        default_type text/plain;\n        return 200 \"ok\\n\";\n    }}\n}}\n"
+    )
+}
+
+fn haproxy(upstream: &Upstream) -> String {
+    let (server, fcgi) = match upstream {
+        Upstream::Http(a) => (format!("server app1 {a}"), ""),
+        Upstream::Https(a) => (format!("server app1 {a} ssl verify none"), ""),
+        Upstream::Unix(p) => (format!("server app1 {p}"), ""),
+        Upstream::FastCgi(a) => (
+            format!("use-fcgi-app php\n    server app1 {a} proto fcgi"),
+            "fcgi-app php\n    docroot /var/www/gw502-lab\n    index mode.php\n    \
+             path-info ^(/.+\\.php)(/.*)?$\n\n",
+        ),
+    };
+    format!(
+        "# gw502 lab matrix: HAProxy as the origin proxy.\n\
+         global\n    log /dev/log local0\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n\
+         \x20   user haproxy\n    group haproxy\n\n\
+         defaults\n    log global\n    mode http\n    option httplog\n    timeout connect 5s\n\
+         \x20   timeout client 30s\n    timeout server 10s\n\n{fcgi}\
+         frontend site\n    bind :80\n    acl status hdr(host) -i status.internal\n\
+         \x20   http-request return status 200 content-type text/plain string ok if status\n\
+         \x20   default_backend app\n\n\
+         backend app\n{}    {server}\n",
+        if matches!(upstream, Upstream::FastCgi(_)) {
+            "    http-request set-path /mode.php\n"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The modules the Apache sites need, as `a2enmod` would link them.
+fn apache_modules() -> Vec<LabFile> {
+    ["proxy", "proxy_http", "proxy_fcgi", "ssl", "socache_shmcb"]
+        .iter()
+        .map(|m| {
+            (
+                format!("/etc/apache2/mods-enabled/{m}.load").into(),
+                format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"),
+                0o644,
+            )
+        })
+        .collect()
+}
+
+fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
+    let pass = match upstream {
+        Upstream::Http(a) => format!("ProxyPass / http://{a}/\n    ProxyPassReverse / http://{a}/"),
+        Upstream::Https(a) => format!(
+            "SSLProxyEngine on\n    SSLProxyVerify none\n    SSLProxyCheckPeerName off\n    \
+             SSLProxyCheckPeerCN off\n    ProxyPass / https://{a}/"
+        ),
+        Upstream::Unix(p) => format!("ProxyPass / unix:{p}|http://localhost/"),
+        Upstream::FastCgi(a) => {
+            let backend = if a.starts_with('/') {
+                format!("unix:{a}|fcgi://localhost")
+            } else {
+                format!("fcgi://{a}")
+            };
+            format!("ProxyPassMatch ^/.*$ \"{backend}{DOCROOT}/mode.php\"")
+        }
+    };
+    let site = format!(
+        "<VirtualHost *:80>\n    ServerName {name}\n    {pass}\n    ProxyTimeout 10\n</VirtualHost>\n"
+    );
+    let other = "<VirtualHost *:80>\n    ServerName status.internal\n    \
+                 DocumentRoot /var/www/html\n</VirtualHost>\n";
+    // Apache's default vhost is the first one read.
+    if site_default {
+        format!("# gw502 lab matrix: the site and a second, healthy vhost.\n{site}{other}")
+    } else {
+        format!("# gw502 lab matrix: a healthy default vhost, then the site.\n{other}{site}")
+    }
+}
+
+fn caddy(upstream: &Upstream, name: &str) -> String {
+    let handler = match upstream {
+        Upstream::Http(a) => format!("reverse_proxy {a}"),
+        Upstream::Https(a) => format!(
+            "reverse_proxy https://{a} {{\n        transport http {{\n            \
+             tls_insecure_skip_verify\n        }}\n    }}"
+        ),
+        Upstream::Unix(p) => format!("reverse_proxy unix/{p}"),
+        Upstream::FastCgi(a) => {
+            let a = if a.starts_with('/') {
+                format!("unix/{a}")
+            } else {
+                a.clone()
+            };
+            format!("root * {DOCROOT}\n    rewrite * /mode.php\n    php_fastcgi {a}")
+        }
+    };
+    format!(
+        "# gw502 lab matrix: Caddy as the origin proxy.\n\
+         {{\n    auto_https off\n}}\n\n\
+         http://{name}:80, http://:80 {{\n    {handler}\n    log\n}}\n\n\
+         http://status.internal:80 {{\n    respond \"ok\" 200\n}}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_proxy_writes_the_site_under_its_name_and_a_second_vhost() {
+        let ups = [
+            Upstream::Http("127.0.0.1:8080".into()),
+            Upstream::Https("127.0.0.1:8080".into()),
+            Upstream::Unix("/run/lab-app/app.sock".into()),
+            Upstream::FastCgi(FPM_SOCKET.into()),
+        ];
+        for proxy in Proxy::ALL {
+            for up in &ups {
+                let files = site_files(proxy, up, "shop.example", true);
+                let text: String = files.iter().map(|f| f.1.as_str()).collect();
+                assert!(text.contains("status.internal"), "{proxy:?} {up:?}");
+                assert!(!text.contains("{{"), "{text}");
+            }
+        }
+        let nginx = &site_files(Proxy::Nginx, &ups[2], "shop.example", false)[0].1;
+        assert!(nginx.contains("proxy_pass http://unix:/run/lab-app/app.sock:;"));
+        assert!(nginx.contains("listen 80 default_server;\n    server_name status.internal;"));
+        let apache = &site_files(Proxy::Apache, &ups[3], "shop.example", true)[5].1;
+        assert!(apache.contains("unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www"));
+    }
+
+    #[test]
+    #[should_panic(expected = "not an address")]
+    fn separators_are_refused() {
+        site_files(Proxy::Nginx, &Upstream::Http("a; b".into()), "x", true);
+    }
+}

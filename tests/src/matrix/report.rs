@@ -1,0 +1,142 @@
+//! `docs/ACCURACY.md`: a matrix run's per-cell results, the exact layer+cause rate, the
+//! layer rate, false incidents on healthy controls, and seconds from fault to the right
+//! verdict (median and worst, warm and cold), plus the skipped combinations and why.
+
+use std::fmt::Write as _;
+
+use super::runner::CellResult;
+use super::{Cell, Condition};
+
+/// The figures of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Cells run.
+    pub cells: usize,
+    /// Cells with the right incident and no other (controls: none at all).
+    pub exact: usize,
+    /// Cells with an incident of the right layer open (controls: none at all).
+    pub layer: usize,
+    /// Controls run.
+    pub controls: usize,
+    /// Incidents opened on controls.
+    pub false_incidents: usize,
+    /// Median and worst seconds to the right verdict, warm cells.
+    pub warm: Option<(f64, f64)>,
+    /// Median and worst seconds from the agents' start to the right verdict, cold cells.
+    pub cold: Option<(f64, f64)>,
+}
+
+/// Sum up `results`.
+pub fn figures(results: &[CellResult]) -> Figures {
+    let spread = |cold: bool| {
+        let mut t: Vec<f64> = results
+            .iter()
+            .filter(|r| (r.cell.condition == Condition::Cold) == cold)
+            .filter_map(|r| r.seconds)
+            .collect();
+        t.sort_by(f64::total_cmp);
+        Some((*t.get(t.len() / 2)?, *t.last()?))
+    };
+    Figures {
+        cells: results.len(),
+        exact: results.iter().filter(|r| r.pass).count(),
+        layer: results.iter().filter(|r| r.layer_ok).count(),
+        controls: results
+            .iter()
+            .filter(|r| r.cell.expected().is_none())
+            .count(),
+        false_incidents: results.iter().map(|r| r.false_incidents).sum(),
+        warm: spread(false),
+        cold: spread(true),
+    }
+}
+
+fn pct(n: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / of as f64
+    }
+}
+
+/// The Markdown document.
+pub fn markdown(
+    results: &[CellResult],
+    skipped: &[Cell],
+    how: &str,
+    when: &str,
+    secs: f64,
+) -> String {
+    let f = figures(results);
+    let mut out = String::from(
+        "# Attribution accuracy: the fault matrix\n\n\
+         Every lab host runs the agent as shipped: `deploy/gw502-agent.service` unchanged, the \
+         user from `deploy/gw502.sysusers` (applied with `systemd-sysusers`), its sandbox. A \
+         cell is a fault crossed with a proxy, a transport, a topology and a condition \
+         (`tests/src/matrix.rs`). Judging is strict: a cell passes only when the expected \
+         incident is open and no other incident is open for its site (boot-time ones \
+         included); a healthy control passes only when no incident opened at all. Seconds \
+         run from the fault (warm) or from the agents' start (cold) to the `opened_at` of the \
+         right incident; agents report every 2 s.\n\n",
+    );
+    let _ = writeln!(out, "Run: {when}, {how}, {secs:.0} s.\n");
+    let _ = writeln!(out, "| figure | value |\n|---|---|");
+    let _ = writeln!(out, "| cells run | {} |", f.cells);
+    let _ = writeln!(
+        out,
+        "| exact layer+cause (strict) | {} / {} = {:.1}% |",
+        f.exact,
+        f.cells,
+        pct(f.exact, f.cells)
+    );
+    let _ = writeln!(
+        out,
+        "| exact layer | {} / {} = {:.1}% |",
+        f.layer,
+        f.cells,
+        pct(f.layer, f.cells)
+    );
+    let _ = writeln!(
+        out,
+        "| false incidents on {} healthy controls | {} |",
+        f.controls, f.false_incidents
+    );
+    let spread = |s: Option<(f64, f64)>| {
+        s.map_or("-".into(), |(m, w)| {
+            format!("median {m:.1} s, worst {w:.1} s")
+        })
+    };
+    let _ = writeln!(out, "| fault to right verdict, warm | {} |", spread(f.warm));
+    let _ = writeln!(
+        out,
+        "| agents' start to right verdict, cold | {} |\n",
+        spread(f.cold)
+    );
+    out.push_str("| cell | expected | got (open incidents of the site) | seconds | result |\n|---|---|---|---|---|\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            r.cell.id(),
+            r.expected,
+            r.got.replace('|', "\\|"),
+            r.seconds.map_or("-".into(), |s| format!("{s:.1}")),
+            if r.pass { "pass" } else { "FAIL" }
+        );
+    }
+    if !skipped.is_empty() {
+        out.push_str("\n## Skipped combinations\n\n| reason | cells |\n|---|---|\n");
+        let mut reasons: Vec<(&str, usize)> = Vec::new();
+        for c in skipped {
+            let reason = c.skip().unwrap_or("");
+            match reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((reason, 1)),
+            }
+        }
+        for (reason, n) in reasons {
+            let _ = writeln!(out, "| {reason} | {n} |");
+        }
+    }
+    out
+}

@@ -1,0 +1,273 @@
+//! Runs matrix cells on the lab in batches and judges them strictly.
+//!
+//! A batch boots the hosts of several cells side by side (each cell has its own hosts
+//! and site) under one collector, waits until every site answers 200, injects every
+//! fault at once and starts visitors per site. Warm batches start agents and collector
+//! before the fault; cold batches start them after it. A cell passes only when the
+//! expected incident is open and no other incident is open for its site, boot-time ones
+//! included; a control passes only when no incident at all opened for its site. When a
+//! cell is judged, the evidence the engine saw is recorded for the replay corpus.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::scenario::LabFleet;
+use crate::scenario::cases::verdict;
+use crate::scenario::traffic::{Load, get_as};
+
+use super::hosts::{self, Layout};
+use super::replay::{Recorded, Recorder};
+use super::{Cell, Condition};
+
+/// Hosts booted side by side in one batch.
+pub const BATCH_HOSTS: u8 = 8;
+/// From the fault (warm) or the agents' start (cold) to the last look.
+pub const DEADLINE: Duration = Duration::from_secs(50);
+/// How long a healthy control is watched.
+pub const CONTROL_WINDOW: Duration = Duration::from_secs(30);
+
+/// One cell's outcome.
+#[derive(Debug, Clone)]
+pub struct CellResult {
+    /// The cell.
+    pub cell: Cell,
+    /// `layer / cause / status / emitted_by`, or `no incident`.
+    pub expected: String,
+    /// Incidents of the site at judgement (open ones, and for controls every one).
+    pub got: String,
+    /// Strict pass.
+    pub pass: bool,
+    /// Whether an incident with the expected layer was open (for the layer rate).
+    pub layer_ok: bool,
+    /// Seconds from the fault (warm) or the agents' start (cold) to the right verdict.
+    pub seconds: Option<f64>,
+    /// Incidents on a healthy control.
+    pub false_incidents: usize,
+}
+
+/// Split `cells` into batches: cold cells apart from the others, each batch at most
+/// [`BATCH_HOSTS`] hosts.
+pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
+    let mut out: Vec<(bool, Vec<Cell>)> = Vec::new();
+    for cold in [false, true] {
+        let mut batch = Vec::new();
+        let mut used = 0;
+        for cell in cells
+            .iter()
+            .filter(|c| (c.condition == Condition::Cold) == cold)
+        {
+            let w = hosts::width(cell);
+            if used + w > BATCH_HOSTS && !batch.is_empty() {
+                out.push((cold, std::mem::take(&mut batch)));
+                used = 0;
+            }
+            batch.push(*cell);
+            used += w;
+        }
+        if !batch.is_empty() {
+            out.push((cold, batch));
+        }
+    }
+    out
+}
+
+/// Run one batch; `record` is where replay fixtures go.
+pub fn run_batch(
+    cold: bool,
+    cells: &[Cell],
+    record: Option<&Path>,
+) -> anyhow::Result<Vec<CellResult>> {
+    let mut base = 1;
+    let layouts: Vec<Layout> = cells
+        .iter()
+        .enumerate()
+        .map(|(n, cell)| {
+            let l = hosts::layout(*cell, n, base);
+            base += hosts::width(cell);
+            l
+        })
+        .collect();
+    let sites: Vec<_> = layouts.iter().map(|l| l.site.clone()).collect();
+    let specs: Vec<_> = layouts.iter().flat_map(|l| l.hosts.clone()).collect();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut fleet = LabFleet::deferred(&sites)?;
+    fleet.boot_agents(specs, !cold)?;
+    for l in &layouts {
+        wait_healthy(l)?;
+    }
+    if !cold {
+        // The collector starts watching once the sites are up (agents spool meanwhile),
+        // as it would for sites that already run.
+        fleet.start_collector(&sites)?;
+        for name in &names {
+            fleet.wait_reports(name, 2, Duration::from_secs(40))?;
+        }
+    }
+    let mut fault_at = OffsetDateTime::now_utc();
+    for l in &layouts {
+        hosts::inject(&fleet, l)?;
+    }
+    let _loads: Vec<Load> = layouts
+        .iter()
+        .map(|l| Load::start_as(l.visit, &l.host_header, "/", 2, Duration::from_millis(250)))
+        .collect();
+    if cold {
+        // The fault is there before anything of gw502 runs.
+        std::thread::sleep(Duration::from_secs(3));
+        fleet.start_collector(&sites)?;
+        fleet.start_agents(&names)?;
+        fault_at = OffsetDateTime::now_utc();
+    }
+    let started = Instant::now();
+    let recorder = match record {
+        Some(_) => Some(
+            fleet
+                .runtime()
+                .block_on(Recorder::open(&fleet.pki().config_path()))?,
+        ),
+        None => None,
+    };
+    let mut results: BTreeMap<usize, CellResult> = BTreeMap::new();
+    loop {
+        let listing = fleet.incidents(true)?;
+        let elapsed = started.elapsed();
+        for (n, l) in layouts.iter().enumerate() {
+            if results.contains_key(&n) {
+                continue;
+            }
+            let of_site: Vec<&Value> = listing
+                .iter()
+                .filter(|i| i["site"] == l.site.name.as_str())
+                .collect();
+            let open: Vec<&Value> = of_site
+                .iter()
+                .copied()
+                .filter(|i| i["state"] != "resolved")
+                .collect();
+            let judged = match l.cell.expected() {
+                None => {
+                    if !of_site.is_empty() || elapsed >= CONTROL_WINDOW {
+                        Some(CellResult {
+                            cell: l.cell,
+                            expected: "no incident".into(),
+                            got: listing_text(&of_site),
+                            pass: of_site.is_empty(),
+                            layer_ok: of_site.is_empty(),
+                            seconds: None,
+                            false_incidents: of_site.len(),
+                        })
+                    } else {
+                        None
+                    }
+                }
+                Some(e) => {
+                    let right = open.iter().find(|i| e.matches(i));
+                    let pass = right.is_some() && open.len() == 1;
+                    if pass || elapsed >= DEADLINE {
+                        Some(CellResult {
+                            cell: l.cell,
+                            expected: e.text(),
+                            got: listing_text(&open),
+                            pass,
+                            layer_ok: open.iter().any(|i| i["layer"] == e.layer),
+                            seconds: right.and_then(|i| seconds_to_open(i, fault_at)),
+                            false_incidents: 0,
+                        })
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(result) = judged {
+                if let (Some(dir), Some(recorder)) = (record, &recorder) {
+                    let evidence = fleet.runtime().block_on(recorder.evidence(&l.site.name))?;
+                    let expected = l.cell.expected().map(|e| {
+                        [
+                            e.layer.to_owned(),
+                            e.cause.to_owned(),
+                            e.status.to_string(),
+                            e.emitted_by.to_owned(),
+                        ]
+                    });
+                    let mut rec = Recorded {
+                        cell: l.cell.id(),
+                        expected,
+                        passed: false,
+                        evidence,
+                    };
+                    // A passing cell's fixture holds only when the engine gives the same
+                    // verdict on the recorded evidence.
+                    rec.passed = result.pass && rec.judge(&rec.replay(), true);
+                    rec.write(dir)?;
+                }
+                eprintln!(
+                    "matrix {}: {} (expected {}, got {}{})",
+                    l.cell.id(),
+                    if result.pass { "pass" } else { "FAIL" },
+                    result.expected,
+                    result.got,
+                    result
+                        .seconds
+                        .map_or(String::new(), |s| format!(", {s:.1}s"))
+                );
+                if !result.pass {
+                    for name in l.hosts.iter().map(|h| &h.name) {
+                        eprintln!("host {name}:\n{}", fleet.host_detail(name));
+                    }
+                }
+                results.insert(n, result);
+            }
+        }
+        if results.len() == layouts.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    Ok(results.into_values().collect())
+}
+
+fn listing_text(incidents: &[&Value]) -> String {
+    if incidents.is_empty() {
+        return "no incident".into();
+    }
+    incidents
+        .iter()
+        .map(|i| {
+            format!(
+                "{} on {} ({})",
+                verdict(i),
+                i["host"].as_str().unwrap_or("?"),
+                i["state"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn wait_healthy(l: &Layout) -> anyhow::Result<()> {
+    let end = Instant::now() + Duration::from_secs(40);
+    loop {
+        let got = get_as(l.visit, &l.host_header, "/", Duration::from_secs(5));
+        if matches!(got, Ok(200)) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < end,
+            "cell {}: {} never answered 200: {got:?}",
+            l.cell.id(),
+            l.visit
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Seconds from `from` to when incident `i` opened.
+fn seconds_to_open(i: &Value, from: OffsetDateTime) -> Option<f64> {
+    let opened = OffsetDateTime::parse(i["opened_at"].as_str()?, &Rfc3339).ok()?;
+    Some((opened - from).as_seconds_f64())
+}

@@ -1,0 +1,112 @@
+//! The fault matrix on the lab (`tests/src/matrix.rs`), every host running the agent
+//! under the shipped unit.
+//!
+//! `matrix_sample` runs a deterministic, seeded sample of 40 cells (all healthy controls
+//! among them) in the normal suite. The whole matrix runs with one command:
+//!
+//! ```text
+//! cargo build --workspace --bins && \
+//! GW502_MATRIX=full cargo test -p gw502-tests --test lab_matrix -- --ignored --nocapture
+//! ```
+//!
+//! which writes `docs/ACCURACY.md`. Both record each judged cell's evidence under
+//! `tests/fixtures/replay/` (replayed without a lab by `tests/tests/replay.rs`).
+//! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gw502_tests::lab;
+use gw502_tests::matrix::runner::{self, CellResult};
+use gw502_tests::matrix::{Cell, cells, report, sample};
+
+/// The seed of the sample in the normal suite.
+const SEED: u64 = 11;
+/// Cells in the sample.
+const SAMPLE: usize = 40;
+
+fn replay_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/replay")
+}
+
+fn run(cells: Vec<Cell>) -> (Vec<CellResult>, f64) {
+    let only = std::env::var("GW502_MATRIX_ONLY").ok();
+    let cells: Vec<Cell> = cells
+        .into_iter()
+        .filter(|c| only.as_ref().is_none_or(|o| c.id().contains(o.as_str())))
+        .collect();
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for (cold, batch) in runner::batches(&cells) {
+        match runner::run_batch(cold, &batch, Some(&replay_dir())) {
+            Ok(r) => results.extend(r),
+            Err(error) => {
+                eprintln!(
+                    "lab error in batch {:?}: {error:#}",
+                    batch.iter().map(Cell::id).collect::<Vec<_>>()
+                );
+                results.extend(batch.iter().map(|c| CellResult {
+                    cell: *c,
+                    expected: c.expected().map_or("no incident".into(), |e| e.text()),
+                    got: format!("lab error: {error:#}"),
+                    pass: false,
+                    layer_ok: false,
+                    seconds: None,
+                    false_incidents: 0,
+                }));
+            }
+        }
+    }
+    (results, started.elapsed().as_secs_f64())
+}
+
+fn now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn finish(results: &[CellResult], table: &str) {
+    println!("{table}");
+    let left = lab::leftovers();
+    assert!(left.is_empty(), "the lab left behind: {left:?}");
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.cell.id())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} cells failed: {failed:?}",
+        failed.len()
+    );
+}
+
+#[test]
+fn matrix_sample() {
+    let (results, secs) = run(sample(SEED, SAMPLE));
+    let how = format!("seeded sample (seed {SEED}, {SAMPLE} cells)");
+    let table = report::markdown(&results, &[], &how, &now(), secs);
+    finish(&results, &table);
+}
+
+#[test]
+#[ignore = "the full matrix takes long: GW502_MATRIX=full ... -- --ignored"]
+fn matrix_full() {
+    assert_eq!(
+        std::env::var("GW502_MATRIX").as_deref(),
+        Ok("full"),
+        "run with GW502_MATRIX=full"
+    );
+    let all = cells();
+    let skipped: Vec<Cell> = all.iter().filter(|c| c.skip().is_some()).copied().collect();
+    let (results, secs) = run(all.into_iter().filter(|c| c.skip().is_none()).collect());
+    let table = report::markdown(&results, &skipped, "full matrix", &now(), secs);
+    if std::env::var_os("GW502_MATRIX_ONLY").is_none() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md");
+        std::fs::write(&path, &table).expect("write docs/ACCURACY.md");
+    }
+    finish(&results, &table);
+}
