@@ -2,16 +2,19 @@
 //! sees a real attribution within a minute.
 //!
 //! `web1` (nginx in front of an app) and `php1` (nginx in front of PHP-FPM) are healthy;
-//! `web2`'s nginx proxies to port 8081 while its app listens on 8080, the classic
-//! `handoff / wrong_port`. Each host runs the agent; the collector probes one site per
+//! `web2` starts healthy, then a config change points its nginx at port 8081 while its
+//! app keeps listening on 8080, the classic `handoff / wrong_port` after a deploy. (Had
+//! `web2` been broken before its agent ever saw the app serve, nothing would tie the app
+//! to the target, and the honest verdict would be `insufficient_evidence`.) Each host runs the agent; the collector probes one site per
 //! host. [`hold`] keeps the fleet up, printing the `gw502ctl` command line, until Enter or
 //! Ctrl-C, then the fleet is torn down as usual.
 
 use std::io::BufRead;
+use std::time::Duration;
 
 use crate::lab::fixtures;
 
-use super::shapes::{web_host, web_host_with};
+use super::shapes::{reload_site, web_host};
 use super::{LabFleet, LabSite};
 
 /// The sites of the demo fleet, one per host.
@@ -23,14 +26,19 @@ pub fn sites() -> Vec<LabSite> {
     ]
 }
 
-/// Boot the demo fleet: collector, three hosts with agents, `web2` broken.
+/// Boot the demo fleet: collector, three healthy hosts with agents, then break `web2`.
 pub fn start() -> anyhow::Result<LabFleet> {
     let mut fleet = LabFleet::start(&sites())?;
     fleet.boot(vec![
         web_host("web1", 1),
-        web_host_with("web2", 2, fixtures::nginx_proxy(80, "127.0.0.1:8081")),
+        web_host("web2", 2),
         fixtures::php_host("php1", 3, 4),
     ])?;
+    fleet.wait_reports("web2", 2, Duration::from_secs(30))?;
+    reload_site(
+        fleet.host("web2")?,
+        &fixtures::nginx_proxy(80, "127.0.0.1:8081"),
+    )?;
     Ok(fleet)
 }
 
