@@ -70,6 +70,11 @@ impl Finding {
     pub fn new(cause: Cause, tier: Tier, t: &Trigger, extra: Vec<Evidence>) -> Finding {
         let mut evidence = vec![t.evidence.clone()];
         evidence.extend(extra);
+        Finding::seeded(cause, tier, evidence, t.first_ms)
+    }
+
+    /// A finding without a trigger, from host state alone, dated `first_ms`.
+    pub fn seeded(cause: Cause, tier: Tier, evidence: Vec<Evidence>, first_ms: i64) -> Finding {
         Finding {
             cause,
             tier,
@@ -80,7 +85,7 @@ impl Finding {
             next_check: String::new(),
             summary: String::new(),
             missing: Vec::new(),
-            first_ms: t.first_ms,
+            first_ms,
         }
     }
 

@@ -16,7 +16,7 @@ use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
-use super::precedence::{Support, Tier};
+use super::precedence::Tier;
 use super::target::name_matches;
 use super::verdict::{Cause, Hop};
 
@@ -47,7 +47,12 @@ pub(crate) fn state(cx: &Cx<'_>, h: &HostView<'_>, triggers: &[Trigger]) -> Vec<
         } else {
             Tier::Circumstantial
         };
-        let mut f = seed(cx, h, Cause::ProxyConfigInvalid, tier, failures);
+        let mut f = Finding::seeded(
+            Cause::ProxyConfigInvalid,
+            tier,
+            failures,
+            cx.signal.first_failure_ms,
+        );
         if let Some(stop) = out.first() {
             f.evidence.extend(stop.evidence.iter().cloned());
             f.emitted_by = stop.emitted_by;
@@ -118,7 +123,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
     };
     let mut f = match t {
         Some(t) => Finding::new(Cause::ProxyDown, tier, t, evidence),
-        None => seed(cx, h, Cause::ProxyDown, tier, evidence),
+        None => Finding::seeded(Cause::ProxyDown, tier, evidence, cx.signal.first_failure_ms),
     };
     f.emitted_by = Some(Hop::Unknown);
     Some(f.say(
@@ -258,27 +263,4 @@ fn config_failures(cx: &Cx<'_>, h: &HostView<'_>) -> Vec<Evidence> {
         ));
     }
     out
-}
-
-/// A finding without a trigger (host state), first seen at the failure start.
-fn seed(
-    cx: &Cx<'_>,
-    h: &HostView<'_>,
-    cause: Cause,
-    tier: Tier,
-    evidence: Vec<Evidence>,
-) -> Finding {
-    let _ = h;
-    Finding {
-        cause,
-        tier,
-        support: Support::default(),
-        status: None,
-        emitted_by: None,
-        evidence,
-        next_check: String::new(),
-        summary: String::new(),
-        missing: Vec::new(),
-        first_ms: cx.signal.first_failure_ms,
-    }
 }

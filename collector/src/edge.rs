@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use gw502_probe::fetch::Target;
 use gw502_probe::observation::{ObservationLabels, observation};
-use gw502_probe::{FetchRequest, Fetched, Outcome, Phase, Timing, fetch};
+use gw502_probe::{Failure, FetchRequest, Fetched, Outcome, Phase, fetch};
 use gw502_proto::v1::EdgeObservation;
 use gw502_vocab::clock::now_ms;
 use serde::{Deserialize, Deserializer};
@@ -239,15 +239,5 @@ fn refused(refusal: &Refusal) -> Fetched {
         Refusal::Blocked(_) => Outcome::Blocked,
         Refusal::Dns(_) => Outcome::DnsError,
     };
-    Fetched {
-        outcome,
-        phase: Some(Phase::Connect),
-        status: 0,
-        headers: Vec::new(),
-        header_bytes: 0,
-        body: Vec::new(),
-        timing: Timing::default(),
-        peer: String::new(),
-        detail: refusal.to_string(),
-    }
+    Fetched::failed(Failure::new(outcome, Phase::Connect, refusal.to_string()))
 }

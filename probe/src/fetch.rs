@@ -101,7 +101,8 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    fn failed(failure: Failure) -> Self {
+    /// A fetch that ended in `failure` before any response.
+    pub fn failed(failure: Failure) -> Self {
         Self {
             outcome: failure.outcome,
             phase: Some(failure.phase),
