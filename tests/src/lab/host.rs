@@ -219,14 +219,12 @@ impl Host {
         run::output_within(&mut command, timeout).with_context(|| format!("in host {}", self.name))
     }
 
-    /// Run `systemctl args...` inside the host; an error carries its stderr.
-    pub fn systemctl(&self, args: &[&str]) -> anyhow::Result<()> {
-        let mut full = vec!["systemctl"];
-        full.extend_from_slice(args);
-        let out = self.exec(&full)?;
+    /// Run `args` inside the host; a failure is an error carrying its stderr.
+    pub fn exec_ok(&self, args: &[&str]) -> anyhow::Result<()> {
+        let out = self.exec(args)?;
         if !out.status.success() {
             bail!(
-                "host {}: systemctl {} failed ({}): {}",
+                "host {}: {} failed ({}): {}",
                 self.name,
                 args.join(" "),
                 out.status,
@@ -234,6 +232,18 @@ impl Host {
             );
         }
         Ok(())
+    }
+
+    /// Run each command in turn inside the host, stopping at the first failure.
+    pub fn exec_all(&self, steps: &[&[&str]]) -> anyhow::Result<()> {
+        steps.iter().try_for_each(|step| self.exec_ok(step))
+    }
+
+    /// Run `systemctl args...` inside the host; an error carries its stderr.
+    pub fn systemctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        let mut full = vec!["systemctl"];
+        full.extend_from_slice(args);
+        self.exec_ok(&full)
     }
 
     /// Write a file into the host's root (visible inside at once). Paths under `/run`,

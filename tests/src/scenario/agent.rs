@@ -96,17 +96,7 @@ pub fn prepare(host: &Host) -> anyhow::Result<()> {
         ],
         &["systemctl", "daemon-reload"],
     ];
-    for step in steps {
-        let out = host.exec(step)?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{} in {}: {}",
-            step.join(" "),
-            host.name(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
+    host.exec_all(&steps)
 }
 
 /// Copy the built agent binary into `host`'s root.

@@ -113,15 +113,5 @@ pub fn drop_port(host: &Host, port: u16) -> anyhow::Result<()> {
             "nft", "add", "rule", "inet", "gw502lab", "input", "tcp", "dport", &port, "drop",
         ],
     ];
-    for step in steps {
-        let out = host.exec(step)?;
-        anyhow::ensure!(
-            out.status.success(),
-            "{} in {}: {}",
-            step.join(" "),
-            host.name(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
+    host.exec_all(&steps)
 }
