@@ -10,10 +10,18 @@
 //! at most `max_entries`/`max_events` are kept (the rest are counted in
 //! `dropped`). The cursor is saved atomically in the state directory, so an
 //! agent restart neither repeats nor skips entries.
+//!
+//! A third match group asks for PID 1's stop, exit and failure messages of
+//! every unit. Those of units nobody watches yet are not reported; their
+//! names are kept for a while ([`JournalSource::recently_stopped`]) and
+//! become cold-start candidates in the next report (see
+//! `systemd::candidates`): an app stopped just before the agent started is
+//! the likeliest upstream of a target nothing serves.
 
 pub mod events;
 pub mod record;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -25,6 +33,21 @@ use tokio::process::Command;
 use self::events::{Classifier, Evidence};
 pub use self::record::{JournalParseError, JournalRecord, parse_json_line};
 use crate::source::{Scope, Source, Unavailable};
+use crate::systemd::candidates;
+
+/// PID 1's messages that a unit stopped, exited or failed.
+const STOP_MESSAGES: &[&str] = &[
+    events::UNIT_STOPPED,
+    events::UNIT_FAILED,
+    events::UNIT_PROCESS_EXIT,
+    events::UNIT_RESULT_FAILED,
+];
+
+/// How long a stopped unit stays a candidate.
+const STOPPED_FOR_MS: i64 = 15 * 60 * 1000;
+
+/// Stopped units remembered at most.
+const MAX_STOPPED: usize = 64;
 
 /// Name of the cursor file in the state directory.
 const CURSOR_FILE: &str = "journal.cursor";
@@ -72,6 +95,8 @@ pub struct JournalSource {
     settings: JournalSettings,
     cursor: Option<String>,
     classifier: Classifier,
+    /// Unwatched units seen stopping, exiting or failing: unit to last time (epoch ms).
+    stopped: BTreeMap<String, i64>,
 }
 
 impl JournalSource {
@@ -87,6 +112,42 @@ impl JournalSource {
             settings,
             cursor,
             classifier: Classifier::default(),
+            stopped: BTreeMap::new(),
+        }
+    }
+
+    /// Units nobody watched that stopped, exited or failed in the last
+    /// 15 minutes before `now_ms`, most recent first: cold-start candidates.
+    pub fn recently_stopped(&mut self, now_ms: i64) -> Vec<String> {
+        self.stopped.retain(|_, at| now_ms - *at <= STOPPED_FOR_MS);
+        let mut units: Vec<(&String, &i64)> = self.stopped.iter().collect();
+        units.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        units.into_iter().map(|(u, _)| u.clone()).collect()
+    }
+
+    /// Remembers a stop of an unwatched, eligible unit, keeping the newest [`MAX_STOPPED`].
+    fn note_stop(&mut self, record: &JournalRecord, watched: &dyn Fn(&str) -> bool) {
+        let unit = &record.unit;
+        if record.pid != Some(1)
+            || !STOP_MESSAGES.contains(&record.message_id.as_str())
+            || watched(unit)
+            || !candidates::eligible(unit, None)
+        {
+            return;
+        }
+        let at_ms = i64::try_from(record.realtime_us / 1000).unwrap_or(i64::MAX);
+        let slot = self.stopped.entry(unit.clone()).or_insert(at_ms);
+        *slot = (*slot).max(at_ms);
+        while self.stopped.len() > MAX_STOPPED {
+            let oldest = self
+                .stopped
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(u, _)| u.clone());
+            match oldest {
+                Some(u) => self.stopped.remove(&u),
+                None => break,
+            };
         }
     }
 
@@ -107,11 +168,17 @@ impl JournalSource {
             )),
         }
         // Same-field matches are ORed, different fields ANDed, `+` ORs groups:
-        // (_SYSTEMD_UNIT=a OR ...) OR (_PID=1 AND (UNIT=a OR ...)).
-        args.extend(scope.units.keys().map(|u| format!("_SYSTEMD_UNIT={u}")));
-        args.push("+".to_string());
+        // (_SYSTEMD_UNIT=a OR ...) OR (_PID=1 AND (UNIT=a OR ...))
+        // OR (_PID=1 AND (MESSAGE_ID=stopped OR ...)).
+        if !scope.units.is_empty() {
+            args.extend(scope.units.keys().map(|u| format!("_SYSTEMD_UNIT={u}")));
+            args.push("+".to_string());
+            args.push("_PID=1".to_string());
+            args.extend(scope.units.keys().map(|u| format!("UNIT={u}")));
+            args.push("+".to_string());
+        }
         args.push("_PID=1".to_string());
-        args.extend(scope.units.keys().map(|u| format!("UNIT={u}")));
+        args.extend(STOP_MESSAGES.iter().map(|id| format!("MESSAGE_ID={id}")));
         args
     }
 
@@ -160,6 +227,7 @@ impl JournalSource {
             let Ok(record) = parse_json_line(&line) else {
                 continue;
             };
+            self.note_stop(&record, &watched);
             match self.classifier.classify(&record, &watched) {
                 Some(Evidence::Event(event)) if section.events.len() < self.settings.max_events => {
                     section.events.push(event);
@@ -245,9 +313,6 @@ impl Source for JournalSource {
     }
 
     async fn collect(&mut self, scope: &Scope) -> Result<JournalSection, Unavailable> {
-        if scope.units.is_empty() {
-            return Ok(JournalSection::default());
-        }
         let timeout = self.settings.timeout;
         match tokio::time::timeout(timeout, self.run(scope)).await {
             Ok(result) => result,

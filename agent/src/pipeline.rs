@@ -71,6 +71,12 @@ impl Sources {
         let sockets = gather(&mut self.sockets, &scope, &self.health).await;
         learn_listeners(&mut scope, &sockets);
         self.units.extend(&mut scope);
+        // Cold start: units that may serve a target although nothing showed
+        // them listening (failed, recently stopped, enabled but inactive).
+        let stopped = self.journal.recently_stopped(gw502_vocab::clock::now_ms());
+        for (unit, _) in self.systemd.discover(&scope, &stopped).await {
+            scope.watch(unit, UnitRole::Candidate);
+        }
         let scope = scope;
         let (systemd, journal, probes, dns, proxy_log, access_log, cross_probes) = tokio::join!(
             gather(&mut self.systemd, &scope, &self.health),

@@ -80,6 +80,9 @@ pub enum UnitRole {
     Listener,
     /// Named in the agent config.
     Configured,
+    /// Failed, enabled but inactive, or recently stopped: maybe the upstream
+    /// of a target the agent never saw listening (see `systemd::candidates`).
+    Candidate,
 }
 
 impl UnitRole {
@@ -90,6 +93,7 @@ impl UnitRole {
             Self::Upstream => "upstream",
             Self::Listener => "listener",
             Self::Configured => "configured",
+            Self::Candidate => "candidate",
         }
     }
 }

@@ -7,12 +7,19 @@
 //! does not exist is reported with load state `not-found`, which is evidence
 //! in itself (a proxy pointing at a service that was never installed).
 //!
+//! Before the other sources run, [`SystemdSource::discover`] names the
+//! cold-start candidates (failed, recently stopped and enabled-but-inactive
+//! services, see [`candidates`]); they are read like any watched unit, with
+//! their `ExecStart`, `WorkingDirectory` and `User`, and reported with role
+//! `candidate`.
+//!
 //! The bus connection is opened on first use and dropped after any error, so
 //! the next report reconnects (systemd and dbus restart on upgrades). The bus
 //! socket lives under [`Roots::run`](crate::source::Roots), so tests and
 //! containers can point it elsewhere.
 
 mod bus;
+pub mod candidates;
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +28,7 @@ use gw502_proto::v1::{SystemdSection, UnitState};
 use zbus::zvariant::OwnedObjectPath;
 
 use self::bus::{ManagerProxy, PropertiesProxy, Props};
+use self::candidates::Why;
 use crate::source::{Scope, Source, Unavailable, UnitRole};
 
 /// Knobs of the systemd source.
@@ -91,10 +99,16 @@ impl SystemdSource {
             .map_err(|e| Unavailable::because(format!("systemd manager proxy: {e}")))?;
         let mut units = Vec::new();
         for (name, roles) in scope.units.iter().take(self.settings.max_units) {
-            let mut state = match unit_path(&manager, name).await? {
+            let (mut state, service_type) = match unit_path(&manager, name).await? {
                 Some(path) => read_unit(&connection, name, path).await?,
-                None => not_found(name),
+                None => (not_found(name), String::new()),
             };
+            let only_candidate = roles.as_slice() == [UnitRole::Candidate];
+            if only_candidate
+                && (state.load_state == "not-found" || !candidates::keep_after_read(&service_type))
+            {
+                continue;
+            }
             state.roles = roles
                 .iter()
                 .map(|r| UnitRole::as_str(*r).to_string())
@@ -102,6 +116,77 @@ impl SystemdSource {
             units.push(state);
         }
         Ok(units)
+    }
+
+    /// The cold-start candidates not yet in `scope` (see [`candidates`]):
+    /// failed units, then `stopped` (units the journal saw stop, exit or
+    /// fail, most recent first), then enabled services that are inactive.
+    /// Empty when systemd cannot be asked; the collect that follows reports
+    /// why.
+    pub async fn discover(&mut self, scope: &Scope, stopped: &[String]) -> Vec<(String, Why)> {
+        let timeout = self.settings.timeout;
+        match tokio::time::timeout(timeout, self.ask_candidates(scope, stopped)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(reason)) => {
+                tracing::debug!(%reason, "cannot list candidate units");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::debug!(
+                    timeout_ms = timeout.as_millis(),
+                    "listing candidate units timed out"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    async fn ask_candidates(
+        &mut self,
+        scope: &Scope,
+        stopped: &[String],
+    ) -> Result<Vec<(String, Why)>, Unavailable> {
+        let own = std::fs::read_to_string(scope.roots.proc.join("self/cgroup"))
+            .ok()
+            .and_then(|c| candidates::own_unit(&c));
+        let own = own.as_deref();
+        let socket = scope.roots.run.join("dbus/system_bus_socket");
+        let connection = self.connect(&socket).await?;
+        let manager = ManagerProxy::new(&connection)
+            .await
+            .map_err(|e| Unavailable::because(format!("systemd manager proxy: {e}")))?;
+        let failed: Vec<String> = manager
+            .list_units_filtered(&["failed"])
+            .await
+            .map_err(|e| bus::unavailable(&e))?
+            .into_iter()
+            .map(|u| u.0)
+            .collect();
+        let files = manager
+            .list_unit_files_by_patterns(&["enabled"], &["*.service"])
+            .await
+            .map_err(|e| bus::unavailable(&e))?;
+        let enabled = candidates::enabled_names(&files, &scope.units, own);
+        let enabled: Vec<&str> = enabled.iter().map(String::as_str).collect();
+        let inactive: Vec<String> = if enabled.is_empty() {
+            Vec::new()
+        } else {
+            manager
+                .list_units_by_names(&enabled)
+                .await
+                .map_err(|e| bus::unavailable(&e))?
+                .into_iter()
+                .filter(|u| candidates::is_inactive(&u.3))
+                .map(|u| u.0)
+                .collect()
+        };
+        Ok(candidates::select(
+            &failed,
+            stopped,
+            &inactive,
+            &scope.units,
+            own,
+        ))
     }
 }
 
@@ -170,11 +255,12 @@ async fn unit_path(
     }
 }
 
+/// The unit's state and, for a service, its `Type` (`simple`, `oneshot`, ...).
 async fn read_unit(
     connection: &zbus::Connection,
     name: &str,
     path: OwnedObjectPath,
-) -> Result<UnitState, Unavailable> {
+) -> Result<(UnitState, String), Unavailable> {
     let properties = PropertiesProxy::builder(connection)
         .path(path)
         .map_err(|e| bus::unavailable(&e))?
@@ -200,6 +286,7 @@ async fn read_unit(
         inactive_enter_ms: unit.micros_as_ms("InactiveEnterTimestamp"),
         ..UnitState::default()
     };
+    let mut service_type = String::new();
     if let Some(interface) = bus::type_interface(name)
         && state.load_state == "loaded"
     {
@@ -209,8 +296,12 @@ async fn read_unit(
         state.exec_main_code = typed.i32("ExecMainCode");
         state.exec_main_status = typed.i32("ExecMainStatus");
         state.main_pid = typed.u32("MainPID");
+        state.exec_start = typed.exec_argv("ExecStart");
+        state.working_directory = typed.string("WorkingDirectory");
+        state.user = typed.string("User");
+        service_type = typed.string("Type");
     }
-    Ok(state)
+    Ok((state, service_type))
 }
 
 #[cfg(test)]

@@ -15,24 +15,51 @@
 //! - **named**: a distinctive word of its unit or process name appears in the
 //!   target (an upstream host name, a socket path, `php8.2-fpm` in
 //!   `/run/php/php8.2-fpm.sock`), in the target's upstream group, or in the
-//!   site's name (`shop` in `shop.example` for `shop-api.service`).
+//!   site's name (`shop` in `shop.example` for `shop-api.service`);
+//! - **declared**: its `ExecStart` names the target's port or socket path
+//!   (`--bind 127.0.0.1:3000`, `PORT=3000`, `unix:/run/app.sock`; the exact
+//!   rule is in [`declared`]);
+//! - **workdir**: its `WorkingDirectory` shares a distinctive word with the
+//!   target, group or site (`/srv/shop` for `shop.example`).
 //!
 //! Nothing else ties: not owning some listener, not being the only other
-//! service, not being named in the agent config as an extra unit to watch.
+//! service, not being named in the agent config as an extra unit to watch,
+//! not being a cold-start candidate.
+//!
+//! **Cold start.** An agent started on a broken host never saw the app
+//! listen, so it reports failed, recently stopped and enabled-but-inactive
+//! services with role `candidate`, with their `ExecStart` and
+//! `WorkingDirectory`. A candidate is a candidate, not a proof: it becomes
+//! the upstream of a target only through one of the ties above, and then the
+//! verdict is about it (`service_down`, `crash_loop`). A candidate that no
+//! evidence ties is never named, however alone it is: a failed database or
+//! a stopped backup job on the same host is not the app, and naming an
+//! unrelated unit is worse than `insufficient_evidence`. The verdict stays
+//! `insufficient_evidence`, and `missing` says how many stopped or failed
+//! candidates were left untied and what would tie them ([`untied_line`]),
+//! without their names.
 //! Proxy units are never the upstream. The listener on the target's own port
 //! (another address or family) is tied by that port, which is what the
 //! target names.
 
+mod declared;
+
 use gw502_proto::v1::{Listener, UnitState};
 
+use super::evidence::{Evidence, Source};
+use super::facts;
 use super::host::HostView;
 use super::target::{Target, is_tcp, listener_accepts};
 
 /// Why a unit is believed to serve a target, strongest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Tie {
+    /// Its working directory shares a distinctive word with the target, group or site.
+    Workdir,
     /// Its name shares a distinctive word with the target, group or site.
     Named,
+    /// Its `ExecStart` names the target's port or socket path.
+    Declared,
     /// The agent saw it serve a proxy target (role `upstream`).
     Served,
 }
@@ -176,9 +203,72 @@ pub(crate) fn unit_tie(
     if u.roles.iter().any(|r| r == "upstream") && !other_target {
         return Some(Tie::Served);
     }
+    if declared::declares(&u.exec_start, target) {
+        return Some(Tie::Declared);
+    }
     let chain = chain_words(h, target);
     let process = listeners.iter().any(|l| named(&l.process, &chain));
-    (named(&u.name, &chain) || process).then_some(Tie::Named)
+    if named(&u.name, &chain) || process {
+        return Some(Tie::Named);
+    }
+    let workdir = words(&u.working_directory);
+    workdir
+        .iter()
+        .any(|w| chain.contains(w))
+        .then_some(Tie::Workdir)
+}
+
+/// Whether the agent reported `u` as a cold-start candidate.
+pub(crate) fn is_candidate(u: &UnitState) -> bool {
+    u.roles.iter().any(|r| r == "candidate")
+}
+
+/// The evidence behind a tie that a reader cannot see in the unit's state:
+/// the `ExecStart` or `WorkingDirectory` that names the target or the site.
+pub(crate) fn tie_evidence(
+    th: &HostView<'_>,
+    u: &UnitState,
+    tie: Tie,
+    target: &Target,
+) -> Option<Evidence> {
+    let detail = match tie {
+        Tie::Declared => format!(
+            "{} ExecStart names {}: {}",
+            u.name,
+            target.display(),
+            u.exec_start.join(" ")
+        ),
+        Tie::Workdir => format!(
+            "{} WorkingDirectory {} matches {}",
+            u.name, u.working_directory, th.site.host
+        ),
+        Tie::Named | Tie::Served => return None,
+    };
+    let at = if u.state_change_ms > 0 {
+        u.state_change_ms
+    } else {
+        th.ev.last_seen_ms
+    };
+    Some(Evidence::new(Source::Systemd, th.id(), at, detail))
+}
+
+/// The `missing` line for stopped or failed candidates on `th` that nothing
+/// ties to `target`, if there are any (see the module docs: they are
+/// counted, never named).
+pub(crate) fn untied_line(h: &HostView<'_>, th: &HostView<'_>, target: &Target) -> Option<String> {
+    let untied = th
+        .units()
+        .iter()
+        .filter(|u| is_candidate(u) && facts::is_down(u) && !th.is_proxy_unit(u))
+        .filter(|u| unit_tie(h, th, u, target).is_none())
+        .count();
+    (untied > 0).then(|| {
+        format!(
+            "{untied} stopped or failed service unit(s) on {} not tied to {} by name, ExecStart or WorkingDirectory; none is named",
+            th.id(),
+            target.display()
+        )
+    })
 }
 
 /// Whether a listener belongs to another part of the chain: a proxy's own

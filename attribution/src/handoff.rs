@@ -176,8 +176,8 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
         .max_by_key(|(_, tie)| *tie)?;
     let tier = match tie {
         _ if down => Tier::Circumstantial,
-        Tie::Served => Tier::Confirmed,
-        Tie::Named => Tier::Inferred,
+        Tie::Served | Tie::Declared => Tier::Confirmed,
+        Tie::Named | Tie::Workdir => Tier::Inferred,
     };
     let owner = unit_or_process(alive);
     Some(Finding::new(Cause::WrongPort, tier, t, vec![facts::nothing_on(&th, &shown), facts::listener(&th, alive)]).say(

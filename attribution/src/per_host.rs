@@ -75,6 +75,9 @@ impl<'a> Cx<'a> {
             f
         });
         f.missing.extend(unresolved);
+        if f.cause == Cause::InsufficientEvidence {
+            f.missing.extend(upstream::untied_candidates(self, h));
+        }
         self.discount(h, &mut f);
         let mut next: Vec<String> = triggers
             .iter()

@@ -7,6 +7,7 @@
 //! integration tests use.
 
 mod chain;
+mod cold_start;
 mod edge_client;
 mod fronts;
 mod handoff;
@@ -26,6 +27,7 @@ fn all_rows() -> Vec<Row> {
     let mut rows = lab::rows();
     for more in [
         chain::rows(),
+        cold_start::rows(),
         edge_client::rows(),
         proxy::rows(),
         handoff::rows(),

@@ -10,11 +10,18 @@
 //! full accept queue), otherwise it is a plain `timeout` (504). A 5xx that the
 //! proxy relayed without logging an error of its own is
 //! `upstream_returned_error` and keeps its status.
+//!
+//! On a cold start the unit that should serve the target may be known only
+//! as a candidate (role `candidate`, see `chain`): it counts once tied to
+//! the target, and the tie's own evidence (the `ExecStart` naming the port,
+//! the working directory named after the site) is cited. A unit tied only
+//! by its working directory is an inference, never a direct finding.
+//! Candidates left untied are counted in `missing` by [`untied_candidates`].
 
 use gw502_proto::v1::UnitState;
 
 use super::Cx;
-use super::chain;
+use super::chain::{self, Tie};
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
@@ -156,7 +163,9 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
         });
     if let Some(u) = down {
         let crash = crash_evidence(&th, u);
+        let tie = tied.iter().find(|(x, _)| x.name == u.name).map(|(_, t)| *t);
         let mut extra = vec![no_listener];
+        extra.extend(tie.and_then(|tie| chain::tie_evidence(&th, u, tie, &target)));
         let cause = if looping(u) {
             Cause::CrashLoop
         } else {
@@ -170,7 +179,7 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
         let others_alive = units
             .iter()
             .any(|o| facts::is_running(o) && !th.listeners_of(&o.name).is_empty());
-        let tier = if others_alive {
+        let tier = if others_alive || tie == Some(Tie::Workdir) {
             Tier::Inferred
         } else {
             Tier::Direct
@@ -207,6 +216,26 @@ fn down_or_silent(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, asked: Cause) -> O
         }
     }
     None
+}
+
+/// `missing` lines for cold-start candidates that are down but tied to no
+/// unserved target of the site on `h` (counted, never named; see `chain`).
+pub(crate) fn untied_candidates(cx: &Cx<'_>, h: &HostView<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for target in h.targets().into_iter().filter_map(Target::from_config) {
+        let Some(th) = cx.host_of(h, &target) else {
+            continue;
+        };
+        if serves(&th, &target) {
+            continue;
+        }
+        if let Some(line) = chain::untied_line(h, &th, &target)
+            && !out.contains(&line)
+        {
+            out.push(line);
+        }
+    }
+    out
 }
 
 /// The only configured target of the site on this host.

@@ -242,6 +242,33 @@ impl Host {
         })
     }
 
+    /// A cold-start candidate as the agent reports it: a service it never
+    /// saw listen, failed, stopped or enabled but inactive (role
+    /// `candidate`), owning no listener.
+    pub fn candidate(self, name: &str, active: &str, sub: &str) -> Self {
+        self.unit(name, active, sub, "candidate").no_listeners(name)
+    }
+
+    /// Sets a unit's `ExecStart` argv (split on spaces).
+    pub fn exec_start(mut self, name: &str, command: &str) -> Self {
+        for u in &mut self.st().systemd.get_or_insert_default().units {
+            if u.name == name {
+                u.exec_start = command.split(' ').map(str::to_string).collect();
+            }
+        }
+        self
+    }
+
+    /// Sets a unit's `WorkingDirectory`.
+    pub fn workdir(mut self, name: &str, dir: &str) -> Self {
+        for u in &mut self.st().systemd.get_or_insert_default().units {
+            if u.name == name {
+                u.working_directory = dir.into();
+            }
+        }
+        self
+    }
+
     /// Sets the unit's restart counter.
     pub fn restarts(mut self, name: &str, n: u32) -> Self {
         for u in &mut self.st().systemd.get_or_insert_default().units {

@@ -78,6 +78,12 @@ async fn first_run_looks_back_then_resumes_after_the_saved_cursor() {
             "_PID=1",
             "UNIT=gw502-crash.service",
             "UNIT=gw502-demo.service",
+            "+",
+            "_PID=1",
+            "MESSAGE_ID=9d1aaa27d60140bd96365438aad20286",
+            "MESSAGE_ID=be02cf6855d2428ba40df7e9d022f03d",
+            "MESSAGE_ID=98e322203f7a4ed290d09fe03c09fe15",
+            "MESSAGE_ID=d9b373ed55a64feb8242e02dbe79a49c",
         ]
     );
     // The cursor survives an agent restart: a new source resumes after it.
@@ -120,6 +126,53 @@ async fn bounds_cap_lines_entries_and_events() {
     let text = std::fs::read_to_string(FIXTURE).unwrap();
     let fifth = parse_json_line(text.lines().nth(4).unwrap().as_bytes()).unwrap();
     assert_eq!(source.cursor(), Some(fifth.cursor.as_str()));
+}
+
+#[tokio::test]
+async fn unwatched_units_that_stopped_become_candidates_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut only_demo = Scope::default();
+    only_demo.watch("gw502-demo.service", UnitRole::Upstream);
+    let mut source = JournalSource::new(dir.path().join("state"), stand_in(dir.path()));
+    let section = source.collect(&only_demo).await.unwrap();
+    // The crash unit's events are not reported (nobody watches it) ...
+    assert!(
+        section
+            .events
+            .iter()
+            .all(|e| e.unit == "gw502-demo.service")
+    );
+    // ... but its exits and failure make it a candidate, the watched demo unit is not one.
+    let text = std::fs::read_to_string(FIXTURE).unwrap();
+    let last_crash_ms = text
+        .lines()
+        .map(|l| parse_json_line(l.as_bytes()).unwrap())
+        .filter(|r| r.pid == Some(1) && r.unit == "gw502-crash.service")
+        .filter(|r| STOP_MESSAGES.contains(&r.message_id.as_str()))
+        .map(|r| i64::try_from(r.realtime_us / 1000).unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(
+        source.recently_stopped(last_crash_ms + 60_000),
+        ["gw502-crash.service"]
+    );
+    assert!(
+        source
+            .recently_stopped(last_crash_ms + STOPPED_FOR_MS + 1)
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn with_no_watched_unit_only_stops_are_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = JournalSource::new(dir.path().join("state"), JournalSettings::default());
+    let args = source.args(&Scope::default());
+    assert!(!args.contains(&"+".to_string()), "{args:?}");
+    assert_eq!(
+        args.iter().filter(|a| a.starts_with("MESSAGE_ID=")).count(),
+        STOP_MESSAGES.len()
+    );
 }
 
 #[tokio::test]

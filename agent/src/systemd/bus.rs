@@ -20,7 +20,36 @@ pub trait Manager {
 
     /// Returns the object path of an already loaded unit.
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+
+    /// Loaded units in one of `states` (`failed`, ...).
+    fn list_units_filtered(&self, states: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
+
+    /// The named units, loaded or not (systemd 230 and later).
+    fn list_units_by_names(&self, names: &[&str]) -> zbus::Result<Vec<ListedUnit>>;
+
+    /// Unit files in one of `states` whose name matches one of `patterns`:
+    /// `(path, state)`.
+    fn list_unit_files_by_patterns(
+        &self,
+        states: &[&str],
+        patterns: &[&str],
+    ) -> zbus::Result<Vec<(String, String)>>;
 }
+
+/// One row of `ListUnits*`: name, description, load state, active state,
+/// sub state, followed unit, object path, job id, job type, job path.
+pub type ListedUnit = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
 
 /// `org.freedesktop.DBus.Properties` on a systemd unit object.
 #[zbus::proxy(
@@ -64,6 +93,30 @@ impl Props {
             .unwrap_or(0)
     }
 
+    /// The argv of the first command of an `a(sasbttttuii)` exec property
+    /// (`ExecStart`), secret-looking option values redacted, at most
+    /// [`MAX_ARGS`] arguments of at most [`MAX_ARG_CHARS`] characters.
+    pub fn exec_argv(&self, key: &str) -> Vec<String> {
+        let Some(Value::Array(commands)) = self.value(key) else {
+            return Vec::new();
+        };
+        let Some(Value::Structure(first)) = commands.iter().next() else {
+            return Vec::new();
+        };
+        let Some(Value::Array(argv)) = first.fields().get(1) else {
+            return Vec::new();
+        };
+        let args: Vec<String> = argv
+            .iter()
+            .take(MAX_ARGS)
+            .filter_map(|a| match a {
+                Value::Str(s) => Some(s.chars().take(MAX_ARG_CHARS).collect()),
+                _ => None,
+            })
+            .collect();
+        redact(args)
+    }
+
     /// A `t` timestamp in microseconds since the epoch, as milliseconds.
     pub fn micros_as_ms(&self, key: &str) -> i64 {
         let micros = self
@@ -72,6 +125,43 @@ impl Props {
             .unwrap_or(0);
         i64::try_from(micros / 1000).unwrap_or(i64::MAX)
     }
+}
+
+/// Arguments of an exec command kept.
+pub const MAX_ARGS: usize = 32;
+/// Characters of one argument kept.
+pub const MAX_ARG_CHARS: usize = 256;
+
+/// Words in an option name that mark its value as a secret.
+const SECRET_WORDS: &[&str] = &["pass", "secret", "token", "key", "auth", "credential"];
+
+fn secret_option(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with('-') && SECRET_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// Replaces the values of secret-looking options (`--password=x`,
+/// `--token x`, `DB_PASSWORD=x` through `env`) with `***`: an argv travels
+/// to the collector and into incidents.
+pub fn redact(mut args: Vec<String>) -> Vec<String> {
+    let mut hide_next = false;
+    for arg in &mut args {
+        if std::mem::take(&mut hide_next) {
+            *arg = "***".to_string();
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((name, _))
+                if secret_option(name)
+                    || (!name.starts_with('-') && secret_option(&format!("-{name}"))) =>
+            {
+                *arg = format!("{name}=***");
+            }
+            Some(_) => {}
+            None => hide_next = secret_option(arg),
+        }
+    }
+    args
 }
 
 /// The type-specific interface holding `Result` (and, for services, the
@@ -149,6 +239,84 @@ mod tests {
         );
         assert_eq!(props.u32("MainPID"), 0, "wrong type reads as zero");
         assert_eq!(props.string("Missing"), "");
+    }
+
+    /// `ExecStart` of `gw502-crash.service` as recorded in
+    /// `fixtures/systemd/gw502-crash.service-getall.json`, rebuilt as the
+    /// zvariant value zbus hands over.
+    fn recorded_exec_start() -> HashMap<String, OwnedValue> {
+        let json: serde_json::Value = serde_json::from_str(include_str!(
+            "../../fixtures/systemd/gw502-crash.service-getall.json"
+        ))
+        .unwrap();
+        let exec = &json["data"][0]["ExecStart"];
+        assert_eq!(exec["type"], "a(sasbttttuii)");
+        let cmd = &exec["data"][0];
+        let argv: Vec<String> = cmd[1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let n = |i: usize| cmd[i].as_u64().unwrap();
+        let row = (
+            cmd[0].as_str().unwrap().to_string(),
+            argv,
+            cmd[2].as_bool().unwrap(),
+            n(3),
+            n(4),
+            n(5),
+            n(6),
+            u32::try_from(n(7)).unwrap(),
+            i32::try_from(n(8)).unwrap(),
+            i32::try_from(n(9)).unwrap(),
+        );
+        let value = Value::from(vec![row]);
+        assert_eq!(value.value_signature().to_string(), "a(sasbttttuii)");
+        let mut map = HashMap::new();
+        map.insert("ExecStart".to_string(), value.try_to_owned().unwrap());
+        map
+    }
+
+    #[test]
+    fn exec_argv_reads_the_recorded_exec_start() {
+        let props = Props(recorded_exec_start());
+        assert_eq!(
+            props.exec_argv("ExecStart"),
+            [
+                "/bin/sh",
+                "-c",
+                "echo \"<3>crash: cannot connect to database at 127.0.0.1:5432\"; exit 3"
+            ]
+        );
+        assert!(props.exec_argv("ExecStop").is_empty());
+    }
+
+    #[test]
+    fn secrets_in_argv_are_redacted() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            redact(argv(&[
+                "/usr/bin/env",
+                "DB_PASSWORD=hunter2",
+                "PORT=3000",
+                "/srv/app/bin/app",
+                "--api-token",
+                "abc",
+                "--bind=127.0.0.1:3000",
+                "--secret-key=xyz",
+            ])),
+            argv(&[
+                "/usr/bin/env",
+                "DB_PASSWORD=***",
+                "PORT=3000",
+                "/srv/app/bin/app",
+                "--api-token",
+                "***",
+                "--bind=127.0.0.1:3000",
+                "--secret-key=***",
+            ])
+        );
     }
 
     #[test]
