@@ -154,7 +154,11 @@ fn apache_modules() -> Vec<LabFile> {
 
 fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
     let pass = match upstream {
-        Upstream::Http(a) => format!("ProxyPass / http://{a}/\n    ProxyPassReverse / http://{a}/"),
+        // A 5 s connect timeout, as the nginx and HAProxy sites have (Apache's default is
+        // `Timeout`, 300 s on Debian, longer than any probe waits).
+        Upstream::Http(a) => format!(
+            "ProxyPass / http://{a}/ connectiontimeout=5\n    ProxyPassReverse / http://{a}/"
+        ),
         Upstream::Https(a) => format!(
             "SSLProxyEngine on\n    SSLProxyVerify none\n    SSLProxyCheckPeerName off\n    \
              SSLProxyCheckPeerCN off\n    ProxyPass / https://{a}/"
