@@ -20,6 +20,8 @@ struct Section {
     backends: Vec<String>,
     servers: Vec<UpstreamTarget>,
     tcp: bool,
+    /// `use-fcgi-app`: the backend's servers speak FastCGI.
+    fcgi: bool,
 }
 
 /// Parses haproxy.cfg text (pure).
@@ -34,7 +36,8 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
         };
         match keyword {
             "global" | "defaults" | "frontend" | "backend" | "listen" | "resolvers" | "peers"
-            | "userlist" | "program" | "http-errors" | "cache" | "ring" | "mailers" => {
+            | "userlist" | "program" | "http-errors" | "cache" | "ring" | "mailers"
+            | "fcgi-app" => {
                 sections.push(Section {
                     kind: keyword.to_string(),
                     name: args.first().map(|s| s.to_string()).unwrap_or_default(),
@@ -66,12 +69,15 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
             ("default_backend" | "use_backend", [name, ..]) => {
                 section.backends.push(name.to_string());
             }
+            ("use-fcgi-app", [_app, ..]) => section.fcgi = true,
             ("server", [_name, addr, params @ ..]) => {
                 let ssl = params.contains(&"ssl");
-                let protocol = match (section.tcp, ssl) {
-                    (true, _) => "tcp",
-                    (false, true) => "https",
-                    (false, false) => "http",
+                let fcgi = section.fcgi || params.windows(2).any(|w| w == ["proto", "fcgi"]);
+                let protocol = match (section.tcp, fcgi, ssl) {
+                    (true, _, _) => "tcp",
+                    (false, true, _) => "fastcgi",
+                    (false, false, true) => "https",
+                    (false, false, false) => "http",
                 };
                 let address = addr.strip_prefix("unix@").map(|p| format!("unix:{p}"));
                 let address = address.as_deref().unwrap_or(addr);
@@ -147,5 +153,22 @@ mod tests {
         let db = c.targets.iter().find(|t| t.group == "db").unwrap();
         assert_eq!((db.protocol.as_str(), db.port), ("tcp", 5432));
         assert_eq!(db.server_names, vec!["db"]);
+    }
+
+    #[test]
+    fn fastcgi_servers_are_fastcgi_targets() {
+        // The HAProxy 2.1+ shape: a backend using an `fcgi-app`, its server `proto fcgi`.
+        let cfg = "defaults\n    mode http\nfrontend web\n    bind :80\n    default_backend php\n\
+                   fcgi-app php-fpm\n    docroot /var/www/html\n\
+                   backend php\n    use-fcgi-app php-fpm\n    server fpm unix@/run/php/php8.2-fpm.sock\n\
+                   backend tcp_fpm\n    server fpm 127.0.0.1:9000 proto fcgi\n";
+        let c = parse_cfg(cfg);
+        let protocols: Vec<(&str, &str)> = c
+            .targets
+            .iter()
+            .map(|t| (t.group.as_str(), t.protocol.as_str()))
+            .collect();
+        assert_eq!(protocols, [("php", "fastcgi"), ("tcp_fpm", "fastcgi")]);
+        assert_eq!(c.targets[0].unix_path, "/run/php/php8.2-fpm.sock");
     }
 }
