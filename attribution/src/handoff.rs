@@ -8,6 +8,9 @@
 //! detail prefixes, backed by the config's target protocol and the host's DNS
 //! answers. A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
+//! An edge refused on another host's port, where that host's own proxy
+//! serves the site on a different port, is the edge's wrong_port
+//! ([`super::origin`]).
 
 use gw502_proto::v1::Listener;
 use gw502_vocab::Outcome;
@@ -18,6 +21,7 @@ use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
+use super::origin;
 use super::precedence::Tier;
 use super::target::{Target, is_tcp, listener_accepts};
 use super::upstream::serves;
@@ -163,7 +167,7 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
             .find(|u| u.name == l.unit)
             .is_none_or(facts::is_running)
     };
-    let (alive, tie) = th
+    let tied = th
         .listeners()
         .iter()
         .filter(|l| {
@@ -173,7 +177,10 @@ fn tcp_elsewhere(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Target) -> 
                 && running(l)
         })
         .filter_map(|l| chain::listener_tie(h, &th, l, &target).map(|tie| (l, tie)))
-        .max_by_key(|(_, tie)| *tie)?;
+        .max_by_key(|(_, tie)| *tie);
+    let Some((alive, tie)) = tied else {
+        return origin::wrong_front_port(cx, h, &th, t, &target);
+    };
     let tier = match tie {
         _ if down => Tier::Circumstantial,
         Tie::Served | Tie::Declared => Tier::Confirmed,

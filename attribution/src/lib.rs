@@ -26,6 +26,7 @@ mod finding;
 mod handoff;
 mod host;
 mod lines;
+mod origin;
 mod per_host;
 mod precedence;
 mod proxy;

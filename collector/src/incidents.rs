@@ -1,12 +1,17 @@
 //! Keeps incidents: gathers each site's evidence from the store, asks the
 //! attribution engine for verdicts, and opens, updates and resolves incidents.
 //!
-//! An incident is keyed by (site, layer, cause, host) while open. A verdict
-//! that persists updates it; when fresh evidence (a new report or probe) no
-//! longer produces its key, that counts as one good observation, and
-//! `resolve_after` good observations in a row resolve it. Requiring several
-//! keeps a flapping site from opening and closing incidents on every probe.
-//! Opened and resolved incidents go to the escalation dispatcher.
+//! An incident is one cause on one host, keyed by (site, host, layer, cause)
+//! while open. A verdict with its key updates it; an incident whose key no
+//! fresh pass (a new report or probe) produces any more no longer holds and
+//! resolves after `resolve_after` such passes in a row, even while the site
+//! keeps failing for another cause. Requiring several keeps a flapping cause
+//! from opening and closing incidents on every probe. The full rule,
+//! sharpening and blurring of `insufficient_evidence` included, is in
+//! [`lifecycle`]. Opened and resolved incidents go to the escalation
+//! dispatcher.
+
+pub mod lifecycle;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +27,7 @@ use crate::routing::Event;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
 use crate::store::{Change, HostRow, IncidentUpsert, StoreError};
+use lifecycle::IncidentKey;
 
 /// Re-evaluates sites, remembering which evidence it has already counted.
 pub struct Evaluator {
@@ -99,11 +105,23 @@ impl Evaluator {
         let verdicts = attribution::attribute(&evidence);
         let store = &self.hub.store;
         let open = store.open_incidents(Some(&site.name)).await?;
-        let mut current = BTreeSet::new();
-        for verdict in &verdicts {
-            let upsert = upsert_for(&site.name, verdict, now);
-            let (row, change) = store.open_or_update_incident(&upsert).await?;
-            current.insert(row.id);
+        let upserts: Vec<IncidentUpsert> = verdicts
+            .iter()
+            .map(|v| upsert_for(&site.name, v, now))
+            .collect();
+        let keys: Vec<IncidentKey> = upserts.iter().map(key_of).collect();
+        let plan = lifecycle::plan(&keys, &open);
+        // The vague incident goes first, so no reader sees it open beside its sharper successor.
+        for &id in &plan.superseded {
+            self.resolve(id, site, now, "superseded by a named cause")
+                .await?;
+        }
+        for &i in &plan.held {
+            let k = &keys[i];
+            tracing::debug!(site = %site.name, host = %k.host, "insufficient evidence held back by an open named cause");
+        }
+        for &i in &plan.upsert {
+            let (row, change) = store.open_or_update_incident(&upserts[i]).await?;
             if fresh {
                 store.record_bad_observation(row.id, now).await?;
             }
@@ -113,19 +131,30 @@ impl Evaluator {
                 self.dispatch(row.to_proto(), &site.labels, Event::Firing);
             }
         }
-        for incident in open.iter().filter(|i| !current.contains(&i.id)) {
-            let superseded = incident.cause == "insufficient_evidence" && !verdicts.is_empty();
-            let good = if fresh {
-                store.record_good_observation(incident.id, now).await?
-            } else {
-                0
-            };
-            if (superseded || good >= self.hub.config.resolve_after)
-                && let Some(row) = store.resolve_incident(incident.id, now).await?
-            {
-                tracing::info!(site = %row.site, host = %row.host, cause = %row.cause, "incident resolved");
-                self.dispatch(row.to_proto(), &site.labels, Event::Resolved);
+        if fresh {
+            for &id in &plan.absent {
+                let good = store.record_good_observation(id, now).await?;
+                if good >= self.hub.config.resolve_after {
+                    self.resolve(id, site, now, "cause no longer observed")
+                        .await?;
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Resolves an open incident and tells routing; nothing when another
+    /// collector resolved it first.
+    async fn resolve(
+        &self,
+        id: i64,
+        site: &SiteView,
+        now: i64,
+        why: &'static str,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.hub.store.resolve_incident(id, now).await? {
+            tracing::info!(site = %row.site, host = %row.host, layer = %row.layer, cause = %row.cause, why, "incident resolved");
+            self.dispatch(row.to_proto(), &site.labels, Event::Resolved);
         }
         Ok(())
     }
@@ -234,6 +263,14 @@ pub async fn host_state(
         .filter_map(|body| HostReport::decode(body.as_slice()).ok())
         .collect();
     Ok(fold(&reports, window_start))
+}
+
+fn key_of(u: &IncidentUpsert) -> IncidentKey {
+    IncidentKey {
+        host: u.host.clone(),
+        layer: u.layer.clone(),
+        cause: u.cause.clone(),
+    }
 }
 
 fn upsert_for(site: &str, verdict: &attribution::Verdict, now: i64) -> IncidentUpsert {

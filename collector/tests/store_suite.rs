@@ -122,6 +122,7 @@ store_suite!(
     incidents::concurrent_upserts_open_one_incident,
     incidents::resolved_key_opens_a_new_incident,
     incidents::good_and_bad_counters,
+    incidents::causes_of_one_host_resolve_apart,
     incidents::incident_filters,
     incidents::change_feed_spans_stores,
     operations::leases_exclude_other_holders,

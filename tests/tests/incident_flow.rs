@@ -461,3 +461,207 @@ async fn a_restarted_collector_re_announces_open_incidents_to_alertmanager() -> 
     assert!(text.contains(&incident.id.to_string()), "{text}");
     running.stop().await
 }
+
+/// The host boots: nginx is not up yet, the public view is refused.
+fn booting(id: &str, site: &str) -> Host {
+    web(id, site)
+        .unit("nginx.service", "inactive", "dead", "proxy")
+        .sees("refused", 0, "")
+}
+
+/// A webhook receiver `ops` for every incident, with a short backoff.
+fn with_webhook(
+    fleet: &gw502_tests::fleet::Fleet,
+    test: &str,
+    hook: &Hook,
+) -> anyhow::Result<gw502_collector::config::Config> {
+    let secret_file = fleet.path().join(format!("{test}.secret"));
+    std::fs::write(&secret_file, format!("{SECRET}\n"))?;
+    let mut config = fast_config(fleet, test, Vec::new())?;
+    config.router = RoutingSettings {
+        receivers: BTreeMap::from([(
+            "ops".to_string(),
+            ReceiverSettings::Webhook {
+                url: format!("http://{}/hook", hook.addr),
+                secret_file: Some(secret_file),
+                secret_env: None,
+                timeout: Some("2s".into()),
+            },
+        )]),
+        default_receiver: Some("ops".into()),
+        backoff: Some("100ms".into()),
+        ..RoutingSettings::default()
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(config)
+}
+
+/// `(event, incident id, cause)` of every webhook received so far.
+fn hook_events(hook: &Hook) -> anyhow::Result<Vec<(String, u64, String)>> {
+    hook.received()
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body)?;
+            Ok((
+                body["event"].as_str().unwrap_or_default().to_string(),
+                body["incident"]["id"].as_u64().unwrap_or_default(),
+                body["incident"]["cause"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The cause an incident's verdict names.
+fn cause(i: &Incident) -> &str {
+    i.verdict.as_ref().map_or("", |v| v.cause.as_str())
+}
+
+/// `(id, state, cause)` of every incident of `site`, for messages.
+async fn states(h: &mut Harness, site: &str) -> anyhow::Result<Vec<(u64, String, String)>> {
+    Ok(h.incidents(site)
+        .await?
+        .iter()
+        .map(|i| (i.id, i.state.clone(), cause(i).to_string()))
+        .collect())
+}
+
+/// A boot-time `proxy_down` resolves once nginx is up, although the site
+/// keeps failing (now because the app is down): exactly one incident stays
+/// open, `service_down`, and routing hears the `proxy_down` one resolve.
+#[tokio::test]
+async fn a_stale_cause_resolves_while_the_site_keeps_failing() -> anyhow::Result<()> {
+    let hook = Hook::start().await?;
+    let mut h = Harness::start(|fleet| with_webhook(fleet, "stale", &hook)).await?;
+    let (host, site) = ("h-stale", "stale.example");
+    h.send(booting(host, site)).await?;
+    let boot = poll(
+        &mut h,
+        "proxy_down opens",
+        || None,
+        async |h: &mut Harness| open_one(h, site).await,
+    )
+    .await?;
+    assert_eq!(cause(&boot), "proxy_down", "{boot:?}");
+    let service = poll(
+        &mut h,
+        "service_down alone stays open",
+        || Some(app_down(host, site).sees("ok", 502, "nginx")),
+        async |h: &mut Harness| {
+            let open = h.open(site).await?;
+            let boot_resolved = resolved(h, site, boot.id).await?.is_some();
+            Ok(match open.as_slice() {
+                [only] if cause(only) == "service_down" && boot_resolved => Some(only.clone()),
+                _ => None,
+            })
+        },
+    )
+    .await?;
+    assert_ne!(service.id, boot.id);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let events = hook_events(&hook)?;
+        let want = [
+            ("firing".to_string(), boot.id, "proxy_down".to_string()),
+            ("resolved".to_string(), boot.id, "proxy_down".to_string()),
+            ("firing".to_string(), service.id, "service_down".to_string()),
+        ];
+        if want.iter().all(|w| events.contains(w)) {
+            assert!(
+                !events
+                    .iter()
+                    .any(|(e, id, _)| e == "resolved" && *id == service.id),
+                "{events:?}"
+            );
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "webhooks: {events:?}; incidents: {:?}",
+            states(&mut h, site).await?
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.running.stop().await
+}
+
+/// An `insufficient_evidence` incident that sharpens into a cause resolves
+/// the moment the cause opens: no reader ever sees both open.
+#[tokio::test]
+async fn insufficient_evidence_sharpening_leaves_one_open_incident() -> anyhow::Result<()> {
+    let hook = Hook::start().await?;
+    let mut h = Harness::start(|fleet| with_webhook(fleet, "sharpen", &hook)).await?;
+    let (host, site) = ("h-sharpen", "sharpen.example");
+    // Visitors get nginx's 502, and nothing on the host says why yet.
+    h.send(web(host, site).sees("ok", 502, "nginx")).await?;
+    let vague = poll(
+        &mut h,
+        "insufficient_evidence opens",
+        || None,
+        async |h: &mut Harness| open_one(h, site).await,
+    )
+    .await?;
+    assert_eq!(cause(&vague), "insufficient_evidence", "{vague:?}");
+    let sharp = poll(
+        &mut h,
+        "service_down replaces it",
+        || Some(app_down(host, site).sees("ok", 502, "nginx")),
+        async |h: &mut Harness| {
+            let open = h.open(site).await?;
+            anyhow::ensure!(
+                open.len() <= 1,
+                "two open incidents: {:?}",
+                states(h, site).await?
+            );
+            Ok(open.into_iter().find(|i| cause(i) == "service_down"))
+        },
+    )
+    .await?;
+    assert_ne!(sharp.id, vague.id, "the sharper cause is its own incident");
+    assert!(
+        resolved(&mut h, site, vague.id).await?.is_some(),
+        "{:?}",
+        states(&mut h, site).await?
+    );
+    // The vague verdict coming back while service_down is open opens nothing.
+    for _ in 0..3 {
+        h.send(web(host, site).sees("ok", 502, "nginx")).await?;
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let open = h.open(site).await?;
+        anyhow::ensure!(
+            open.len() <= 1,
+            "two open incidents: {:?}",
+            states(&mut h, site).await?
+        );
+        // It opens only once service_down resolved by good observations.
+        if open
+            .first()
+            .is_some_and(|i| cause(i) == "insufficient_evidence")
+        {
+            assert!(resolved(&mut h, site, sharp.id).await?.is_some());
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            states(&mut h, site).await?
+        );
+        h.send(web(host, site).sees("ok", 502, "nginx")).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events = hook_events(&hook)?;
+    assert!(
+        events.contains(&(
+            "resolved".to_string(),
+            vague.id,
+            "insufficient_evidence".to_string()
+        )),
+        "{events:?}"
+    );
+    h.running.stop().await
+}

@@ -2,6 +2,7 @@
 
 use super::*;
 use Cause::*;
+use gw502_vocab::Source;
 
 const REFUSED: &str = "service_down|wrong_port|not_listening";
 const ENOENT: &str = "wrong_socket_path|service_down";
@@ -27,8 +28,68 @@ fn with(s: Case, f: impl FnOnce(Host) -> Host) -> Case {
     s.host(f(h))
 }
 
+/// An edge host (nginx with its own agent, 10.77.0.11) sending the site to
+/// `origin:port` on 10.77.0.12, where connects are refused and its probe of
+/// the target is refused too.
+fn edge_to_origin(port: u16) -> Host {
+    let target = format!("10.77.0.12:{port}");
+    nginx("edge1", &format!("http://{target}"))
+        .addr("10.77.0.11/24")
+        .ngx(REFUSED, "error", REFUSED_LINE, &format!("http://{target}/"))
+        .probe(&target, "refused", "connect", 0, "")
+}
+
+/// The origin (10.77.0.12): nginx serves the site on 80 to its app on 3000,
+/// and answers for it, next to the noise of a real host.
+fn origin() -> Host {
+    web("web1")
+        .addr("10.77.0.12/24")
+        .noise()
+        .access(200, "200", 120)
+}
+
+/// An edge to a wrong origin port: the site behind a public 502 of the edge.
+fn wrong_origin_port(origin: Host) -> Case {
+    site("shop.example")
+        .public("ok", 502, "nginx")
+        .host(edge_to_origin(8081))
+        .host(origin)
+}
+
+/// An origin whose only virtual server on port 80 is another site's.
+fn other_sites_origin() -> Host {
+    origin().edit(|s| {
+        let p = &mut s.proxy_config.as_mut().unwrap().proxies[0];
+        p.servers[0].names = vec!["blog.example".into()];
+        p.targets[0].server_names = vec!["blog.example".into()];
+        s.access_log.as_mut().unwrap().counts[0].vhost = "blog.example".into();
+    })
+}
+
 pub(super) fn rows() -> Vec<Row> {
     vec![
+        row("handoff: the edge sends the site to origin port 8081, the origin serves it on 80", wrong_origin_port(origin()),
+            is(WrongPort, 502, Hop::Proxy)),
+        row("handoff: edge to a wrong origin port, the collector's origin probe answers 200", wrong_origin_port(origin()).origin("web1", "ok", 200),
+            is(WrongPort, 502, Hop::Proxy)),
+        near("handoff near-miss: edge to the right origin port, the origin's nginx is stopped", WrongPort,
+            site("shop.example").public("ok", 502, "nginx").host(edge_to_origin(80))
+                .host(origin().unit("nginx.service", "inactive", "dead", "proxy").event_at("nginx.service", "stop", T0 - 30_000, "Stopped nginx.service")),
+            is(ProxyDown, 502, Hop::Edge)),
+        near("handoff near-miss: the origin's port 80 serves only another site", WrongPort, wrong_origin_port(other_sites_origin()),
+            is(InsufficientEvidence, 502, Hop::Proxy)),
+        near("handoff near-miss: the origin's own nginx is stopped too", WrongPort,
+            wrong_origin_port(origin().unit("nginx.service", "inactive", "dead", "proxy")),
+            is(ProxyDown, 502, Hop::Edge)),
+        near("handoff near-miss: the origin's nginx serves the site on 80 only to loopback", WrongPort,
+            wrong_origin_port(origin().edit(|s| {
+                for l in &mut s.sockets.as_mut().unwrap().listeners {
+                    if l.unit == "nginx.service" {
+                        l.address = "127.0.0.1".into();
+                    }
+                }
+            })),
+            is(InsufficientEvidence, 502, Hop::Proxy)),
         row("handoff: wrong port, app on 3000", with(refused_to("127.0.0.1:3001"), |h| h.tcp("127.0.0.1", 3000, "app.service")), is(WrongPort, 502, Hop::Proxy)),
         near("handoff near-miss: wrong port target but the app is down", WrongPort, with(refused_to("127.0.0.1:3001"), |h| h.unit("app.service", "failed", "failed", "upstream")),
             is(ServiceDown, 502, Hop::Proxy)),
@@ -107,4 +168,53 @@ pub(super) fn rows() -> Vec<Row> {
             web("web1").ngx("timeout", "error", "upstream timed out (110: Connection timed out) while reading response header from upstream", "http://127.0.0.1:3000/"),
         ), is(Timeout, 504, Hop::Proxy)),
     ]
+}
+
+/// The edge's wrong origin port names the edge host, its target and the
+/// origin's port, never the origin's app or its noise; confirmed only when
+/// the origin answers for the site.
+#[test]
+fn a_wrong_origin_port_names_the_edge_and_its_target() {
+    let answered = attribute(&wrong_origin_port(origin()).origin("web1", "ok", 200).0);
+    let v = answered.first().expect("a verdict");
+    assert_eq!((v.cause, v.host.as_deref()), (WrongPort, Some("edge1")));
+    assert!(
+        v.summary.contains("edge1")
+            && v.summary.contains("10.77.0.12:8081")
+            && v.summary.contains("port 80"),
+        "{}",
+        v.summary
+    );
+    assert!(v.next_check.contains("nginx.service"), "{}", v.next_check);
+    let text = format!("{} {} {:?}", v.summary, v.next_check, v.evidence);
+    assert!(!text.contains("app.service"), "{text}");
+    for (unit, _, _) in gw502_testkit::NOISE {
+        assert!(!text.contains(unit.trim_end_matches(".service")), "{text}");
+    }
+    let sources: Vec<Source> = v.evidence.iter().map(|e| e.source).collect();
+    for s in [
+        Source::ProxyLog,
+        Source::Sockets,
+        Source::ProxyConfig,
+        Source::EdgeProbe,
+    ] {
+        assert!(sources.contains(&s), "{s:?} in {sources:?}");
+    }
+    // Nothing shows the origin answering (no access log lines, no probe):
+    // the front is still tied by its config, with lower confidence.
+    let quiet = web("web1").addr("10.77.0.12/24").noise();
+    let unanswered = attribute(&wrong_origin_port(quiet).0);
+    let u = unanswered.first().expect("a verdict");
+    assert_eq!(u.cause, WrongPort);
+    assert!(
+        u.confidence < v.confidence,
+        "{} < {}",
+        u.confidence,
+        v.confidence
+    );
+    assert!(
+        u.missing.iter().any(|m| m.contains("no answer from web1")),
+        "{:?}",
+        u.missing
+    );
 }

@@ -335,3 +335,60 @@ pub(crate) async fn change_feed_spans_stores(db: &TestDb) {
         ("blog", "opened")
     );
 }
+
+/// Two causes on one host are two incidents with their own counters: the
+/// stale one resolves (with its own change) while the other stays open.
+pub(crate) async fn causes_of_one_host_resolve_apart(db: &TestDb) {
+    let store = db.store().await;
+    let cursor = store.incident_change_cursor().await.unwrap();
+    let mut boot = upsert("shop", "proxy_down", "nginx is inactive", 1_000);
+    boot.layer = "proxy".into();
+    let (boot, _) = store.open_or_update_incident(&boot).await.unwrap();
+    let mut app = upsert("shop", "service_down", "app.service is inactive", 2_000);
+    app.layer = "upstream".into();
+    let (app, change) = store.open_or_update_incident(&app).await.unwrap();
+    assert_eq!(change, Change::Opened);
+    assert_ne!(app.id, boot.id);
+    for at in [3_000, 4_000] {
+        store.record_bad_observation(app.id, at).await.unwrap();
+        store.record_good_observation(boot.id, at).await.unwrap();
+    }
+    let boot_row = store.get_incident(boot.id).await.unwrap().unwrap();
+    let app_row = store.get_incident(app.id).await.unwrap().unwrap();
+    assert_eq!(
+        (boot_row.good_observations, app_row.good_observations),
+        (2, 0)
+    );
+    assert_eq!(app_row.bad_observations, 2);
+    let resolved = store
+        .resolve_incident(boot.id, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (resolved.state.as_str(), resolved.resolved_at_ms),
+        ("resolved", Some(5_000))
+    );
+    let open = store.open_incidents(Some("shop")).await.unwrap();
+    assert_eq!(
+        open.iter()
+            .map(|i| (i.id, i.cause.as_str()))
+            .collect::<Vec<_>>(),
+        [(app.id, "service_down")]
+    );
+    let feed: Vec<(i64, String)> = store
+        .incident_changes_since(cursor)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, row, kind)| (row.id, kind))
+        .collect();
+    assert_eq!(
+        feed,
+        [
+            (boot.id, "opened".to_string()),
+            (app.id, "opened".to_string()),
+            (boot.id, "resolved".to_string()),
+        ]
+    );
+}

@@ -1,0 +1,227 @@
+//! The identity of an incident and what one evaluation pass does to the
+//! site's open incidents, as a pure function ([`plan`]) so the rule can be
+//! read and tested without a store.
+//!
+//! An incident is one cause on one host: its key is (site, host, layer,
+//! cause), host empty for a site-wide verdict. The rule, per pass:
+//!
+//! - A verdict whose key is open confirms that incident (updated in place
+//!   when its headline changed). A verdict with a new key opens an incident.
+//! - An open incident whose key no verdict carries no longer holds: each
+//!   fresh pass counts one good observation for it, and `resolve_after` in a
+//!   row resolve it, whether the site is healthy or keeps failing for another
+//!   cause. A cause that shows again resets its count, so alternating causes
+//!   (crash_loop and service_down while a unit restarts) do not flap.
+//! - Sharpening: an open `insufficient_evidence` incident resolves at once
+//!   when a verdict of the same pass names a cause for its host (or it or the
+//!   verdict is site-wide). The sharper verdict is a new incident, not an
+//!   update of the vague one: layer, cause and owner are its identity and
+//!   route it (Alertmanager labels, routing rules), so it fires on its own
+//!   and the vague one is resolved with its own resolve event.
+//! - Blurring: an `insufficient_evidence` verdict opens nothing while an
+//!   incident with a named cause is open for its host (or either is
+//!   site-wide). Losing a piece of evidence is not a second failure; the
+//!   named incident resolves by the good-observation count if its cause
+//!   stays away, and only then may the vague verdict open one.
+
+use gw502_vocab::Cause;
+
+use crate::store::IncidentRow;
+
+/// What makes two verdicts of one site the same incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentKey {
+    /// Host at fault, empty for a site-wide verdict.
+    pub host: String,
+    /// Layer at fault.
+    pub layer: String,
+    /// Cause.
+    pub cause: String,
+}
+
+impl IncidentKey {
+    /// The key of a stored incident.
+    pub fn of(row: &IncidentRow) -> Self {
+        Self {
+            host: row.host.clone(),
+            layer: row.layer.clone(),
+            cause: row.cause.clone(),
+        }
+    }
+
+    /// Whether the key names a cause (anything but `insufficient_evidence`).
+    fn named(&self) -> bool {
+        self.cause != Cause::InsufficientEvidence.as_str()
+    }
+
+    /// Whether both keys speak about the same host (or one is site-wide).
+    fn overlaps(&self, other: &IncidentKey) -> bool {
+        self.host == other.host || self.host.is_empty() || other.host.is_empty()
+    }
+}
+
+/// What one evaluation pass does with a site's verdicts and open incidents.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Indices of the verdicts to open or update, in verdict order.
+    pub upsert: Vec<usize>,
+    /// Indices of `insufficient_evidence` verdicts held back by an open named cause.
+    pub held: Vec<usize>,
+    /// Open incidents resolved now: `insufficient_evidence` sharpened into a cause.
+    pub superseded: Vec<i64>,
+    /// Open incidents whose key no verdict carries: one good observation each.
+    pub absent: Vec<i64>,
+}
+
+/// Applies the module's rule to one pass: `verdicts` are the keys of the
+/// engine's verdicts for the site, `open` the site's open incidents.
+pub fn plan(verdicts: &[IncidentKey], open: &[IncidentRow]) -> Plan {
+    let open: Vec<(i64, IncidentKey)> = open.iter().map(|r| (r.id, IncidentKey::of(r))).collect();
+    let mut p = Plan::default();
+    for (i, v) in verdicts.iter().enumerate() {
+        let already = open.iter().any(|(_, k)| k == v);
+        let blurs = !v.named() && open.iter().any(|(_, k)| k.named() && k.overlaps(v));
+        if blurs && !already {
+            p.held.push(i);
+        } else {
+            p.upsert.push(i);
+        }
+    }
+    let carried: Vec<&IncidentKey> = p.upsert.iter().map(|&i| &verdicts[i]).collect();
+    for (id, k) in &open {
+        if carried.contains(&k) {
+            continue;
+        }
+        let sharpened = !k.named() && carried.iter().any(|v| v.named() && v.overlaps(k));
+        if sharpened {
+            p.superseded.push(*id);
+        } else {
+            p.absent.push(*id);
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(host: &str, layer: &str, cause: &str) -> IncidentKey {
+        IncidentKey {
+            host: host.into(),
+            layer: layer.into(),
+            cause: cause.into(),
+        }
+    }
+
+    fn row(id: i64, host: &str, layer: &str, cause: &str) -> IncidentRow {
+        IncidentRow {
+            id,
+            site: "shop.example".into(),
+            host: host.into(),
+            layer: layer.into(),
+            cause: cause.into(),
+            state: "open".into(),
+            ..IncidentRow::default()
+        }
+    }
+
+    const VAGUE: (&str, &str) = ("unknown", "insufficient_evidence");
+
+    #[test]
+    fn a_stale_cause_is_absent_while_another_cause_fails_the_site() {
+        let open = [row(1, "web1", "proxy", "proxy_down")];
+        let p = plan(&[key("web1", "upstream", "service_down")], &open);
+        assert_eq!(
+            p,
+            Plan {
+                upsert: vec![0],
+                absent: vec![1],
+                ..Plan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn the_same_cause_confirms_its_incident() {
+        let open = [
+            row(1, "web1", "upstream", "service_down"),
+            row(2, "web2", "upstream", "service_down"),
+        ];
+        let p = plan(&[key("web1", "upstream", "service_down")], &open);
+        assert_eq!((p.upsert, p.absent), (vec![0], vec![2]), "web2 recovered");
+    }
+
+    #[test]
+    fn a_cause_change_on_one_layer_waits_for_good_observations() {
+        let open = [row(1, "web1", "upstream", "crash_loop")];
+        let p = plan(&[key("web1", "upstream", "service_down")], &open);
+        assert_eq!((p.superseded, p.absent), (vec![], vec![1]));
+    }
+
+    #[test]
+    fn insufficient_evidence_sharpening_into_a_cause_is_superseded() {
+        for (vague_host, cause_host) in [("", "web1"), ("web1", "web1"), ("web1", "")] {
+            let open = [row(7, vague_host, VAGUE.0, VAGUE.1)];
+            let p = plan(&[key(cause_host, "upstream", "service_down")], &open);
+            assert_eq!(
+                (p.upsert, p.superseded, p.absent),
+                (vec![0], vec![7], vec![]),
+                "{vague_host:?} -> {cause_host:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn insufficient_evidence_on_another_host_is_not_sharpened() {
+        let open = [row(7, "web2", VAGUE.0, VAGUE.1)];
+        let p = plan(&[key("web1", "upstream", "service_down")], &open);
+        assert_eq!((p.superseded, p.absent), (vec![], vec![7]));
+    }
+
+    #[test]
+    fn insufficient_evidence_does_not_open_next_to_a_named_cause() {
+        let open = [row(1, "web1", "upstream", "service_down")];
+        for host in ["web1", ""] {
+            let p = plan(&[key(host, VAGUE.0, VAGUE.1)], &open);
+            assert_eq!(
+                p,
+                Plan {
+                    held: vec![0],
+                    absent: vec![1],
+                    ..Plan::default()
+                },
+                "{host:?}"
+            );
+        }
+        // Another host's vague verdict is its own incident.
+        let p = plan(&[key("web2", VAGUE.0, VAGUE.1)], &open);
+        assert_eq!((p.upsert, p.held), (vec![0], vec![]));
+        // Nothing named open: the vague verdict opens.
+        let p = plan(&[key("web1", VAGUE.0, VAGUE.1)], &[]);
+        assert_eq!(p.upsert, vec![0]);
+    }
+
+    #[test]
+    fn an_open_insufficient_evidence_incident_is_confirmed_not_held() {
+        let open = [
+            row(1, "web1", "upstream", "service_down"),
+            row(2, "web1", VAGUE.0, VAGUE.1),
+        ];
+        let p = plan(&[key("web1", VAGUE.0, VAGUE.1)], &open);
+        assert_eq!((p.upsert, p.held, p.absent), (vec![0], vec![], vec![1]));
+    }
+
+    #[test]
+    fn a_healthy_site_counts_every_open_incident_good() {
+        let open = [
+            row(1, "web1", "proxy", "proxy_down"),
+            row(2, "", VAGUE.0, VAGUE.1),
+        ];
+        let p = plan(&[], &open);
+        assert_eq!(
+            (p.upsert, p.superseded, p.absent),
+            (vec![], vec![], vec![1, 2])
+        );
+    }
+}
