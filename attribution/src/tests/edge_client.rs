@@ -209,3 +209,48 @@ fn a_site_configured_by_address_matches_by_name() {
         "{v:#?}"
     );
 }
+
+/// Behind a round robin, a healthy origin whose own probe of its upstream
+/// fails (a probe in the wrong protocol, a spare backend) is not blamed while
+/// it answers for the site; the same probe on an origin that does not answer
+/// still counts.
+#[test]
+fn an_origin_that_answers_is_not_blamed_for_its_own_failing_probe() {
+    let refused = "connect() failed (111: Connection refused) while connecting to upstream";
+    let case = |web2_answers: u32| {
+        site("shop.example")
+            .public("ok", 502, "nginx")
+            .origins(&["web1", "web2"])
+            .origin("web1", "ok", 502)
+            .origin("web2", "ok", web2_answers)
+            .host(
+                web("web1")
+                    .unit("app.service", "inactive", "dead", "upstream")
+                    .ngx(REFUSED, "error", refused, "http://127.0.0.1:3000/"),
+            )
+            .host(web("web2").probe(
+                "127.0.0.1:3000",
+                "reset",
+                "response",
+                0,
+                "Connection reset by peer (os error 104)",
+            ))
+            .0
+    };
+    let hosts = |v: &[super::super::Verdict]| {
+        v.iter()
+            .map(|v| (v.host.clone().unwrap_or_default(), v.cause))
+            .collect::<Vec<_>>()
+    };
+    let healthy = attribute(&case(200));
+    assert_eq!(
+        hosts(&healthy),
+        [("web1".to_string(), ServiceDown)],
+        "{healthy:#?}"
+    );
+    let failing = attribute(&case(502));
+    assert!(
+        hosts(&failing).iter().any(|(h, _)| h == "web2"),
+        "an origin that fails too keeps its verdict: {failing:#?}"
+    );
+}
