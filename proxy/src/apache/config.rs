@@ -102,7 +102,8 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
                 };
                 list.push(path);
             }
-            "proxypass" => {
+            // `ProxyPassMatch REGEX URL`: the usual way to hand PHP to PHP-FPM.
+            "proxypass" | "proxypassmatch" => {
                 let (loc, url) = match args {
                     [url] => (location.clone(), url.clone()),
                     [path, url, ..] => (path.clone(), url.clone()),
@@ -232,5 +233,19 @@ mod tests {
         assert_eq!(t[0].server_names, vs.names);
         assert_eq!(a.custom_logs[0].format, "vhost_combined");
         assert_eq!(a.config.error_logs, vec!["/var/log/apache2/error.log"]);
+    }
+
+    #[test]
+    fn proxypassmatch_to_php_fpm_is_a_fastcgi_target() {
+        let conf = "<VirtualHost *:80>\n    ServerName shop.example\n    \
+                    ProxyPassMatch ^/(.*\\.php)$ \"unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www/shop/\"\n\
+                    </VirtualHost>\n";
+        let t = &parse_conf(conf).config.targets;
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(
+            (t[0].protocol.as_str(), t[0].unix_path.as_str()),
+            ("fastcgi", "/run/php/php8.2-fpm.sock")
+        );
+        assert_eq!(t[0].server_names, ["shop.example"]);
     }
 }

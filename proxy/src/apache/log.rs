@@ -63,16 +63,19 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
     Some(out)
 }
 
-/// The backend named by "connect to X (" / "backend: X" / "socket X (".
+/// The backend a line names: "Unix domain socket /path (" as `unix:/path`
+/// (the form proxy logs and targets share), else "connect to X (" or
+/// "backend: X". The socket marker goes first: AH02454 says both.
 fn upstream(msg: &str) -> Option<String> {
-    for marker in ["attempt to connect to ", "Unix domain socket ", "backend: "] {
-        if let Some(i) = msg.find(marker) {
-            let v = &msg[i + marker.len()..];
-            let end = v.find([' ', ',']).unwrap_or(v.len());
-            return Some(v[..end].to_string());
-        }
-    }
-    None
+    let after = |marker: &str| {
+        let v = &msg[msg.find(marker)? + marker.len()..];
+        let end = v.find([' ', ',']).unwrap_or(v.len());
+        Some(v[..end].to_string())
+    };
+    after("Unix domain socket ")
+        .map(|path| format!("unix:{path}"))
+        .or_else(|| after("attempt to connect to "))
+        .or_else(|| after("backend: "))
 }
 
 /// `Wed Oct 11 14:32:52.123456 2023` read as UTC.
@@ -149,6 +152,11 @@ mod tests {
         }
         let l = parse_error_line(cases[0].0).unwrap();
         assert_eq!(l.upstream.as_deref(), Some("127.0.0.1:8080"));
+        let socket = parse_error_line(cases[2].0).unwrap();
+        assert_eq!(
+            socket.upstream.as_deref(),
+            Some("unix:/run/php/php8.2-fpm.sock")
+        );
         assert_eq!(l.level, "error");
         assert!(parse_error_line("[x] [y").is_none());
         let _ = parse_error_line("[a] [b] [pid (1)\u{0}: AH00957");

@@ -1,0 +1,68 @@
+//! Prints what the engine saw and concluded for one recorded matrix cell: the
+//! verdicts `attribute()` gives today with their evidence, then each host's log
+//! signals, direct probes and access-log counts. For triaging a cell that missed:
+//!
+//! ```text
+//! cargo run -p gw502-tests --example replay_dump -- tests/fixtures/replay/<cell>.json
+//! ```
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: replay_dump <fixture.json>"))?;
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let r = gw502_tests::matrix::replay::Recorded::from_json(&json)?;
+    println!("{} expected {:?} passed {}", r.cell, r.expected, r.passed);
+    for v in r.replay() {
+        let evidence: Vec<String> = v
+            .evidence
+            .iter()
+            .map(|e| format!("{}: {}", e.source, e.detail))
+            .collect();
+        println!(
+            "verdict {} {} {} {} {}: {evidence:?}",
+            v.host.as_deref().unwrap_or("-"),
+            v.layer,
+            v.cause,
+            v.status,
+            v.emitted_by
+        );
+        for m in &v.missing {
+            println!("  missing: {m}");
+        }
+    }
+    for h in &r.evidence.hosts {
+        let s = &h.state;
+        println!("== {}", h.host_id);
+        for u in s.systemd.as_ref().map_or(&[][..], |d| &d.units) {
+            println!(
+                "  unit {} {}/{} restarts {} roles {:?}",
+                u.name, u.active_state, u.sub_state, u.n_restarts, u.roles
+            );
+        }
+        for l in s.sockets.as_ref().map_or(&[][..], |d| &d.listeners) {
+            println!("  listen {} {} {}", l.address, l.port, l.unit);
+        }
+        for sig in s.proxy_log.as_ref().map_or(&[][..], |p| &p.signals) {
+            let sample = sig.samples.first().map_or("", String::as_str);
+            println!(
+                "  signal {} {} {} x{} {sample}",
+                sig.proxy, sig.cause, sig.status, sig.count
+            );
+        }
+        for p in s.probes.as_ref().map_or(&[][..], |p| &p.probes) {
+            let target = p.target.as_ref().map_or("", |t| t.address.as_str());
+            println!(
+                "  probe {target} {} {} {} {}",
+                p.outcome, p.phase, p.status, p.detail
+            );
+        }
+        for c in s.access_log.as_ref().map_or(&[][..], |a| &a.counts) {
+            println!(
+                "  access {} {} {} x{}",
+                c.vhost, c.status, c.upstream_status, c.count
+            );
+        }
+    }
+    Ok(())
+}
