@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn captured_proxy_pages() {
-        let rows: [(&[u8], &str); 7] = [
+        let rows: [(&[u8], &str); 9] = [
             (include_bytes!("../fixtures/pages/nginx-502.http"), "nginx"),
             (include_bytes!("../fixtures/pages/nginx-504.http"), "nginx"),
             (
@@ -239,6 +239,14 @@ mod tests {
             (
                 include_bytes!("../fixtures/pages/haproxy-504.http"),
                 "haproxy",
+            ),
+            (
+                include_bytes!("../fixtures/pages/apache-500-proxy-error-tls.http"),
+                "apache",
+            ),
+            (
+                include_bytes!("../fixtures/pages/apache-503-refused.http"),
+                "apache",
             ),
         ];
         for (raw, maker) in rows {

@@ -73,12 +73,16 @@ impl Proxy for Apache {
         Some(AccessFormat::apache_named("combined"))
     }
 
+    /// mod_proxy's own error document (`<h1>Proxy Error</h1>`, any status:
+    /// 502 for an invalid response, 500 for a failed TLS handshake with the
+    /// backend) and Apache's default 5xx documents, which end in its
+    /// `<address>Apache/...` signature (Debian's default).
     fn page(&self, page: &Page<'_>) -> Option<PageMark> {
         let b = page.body;
-        (b.contains("<title>502 proxy error</title>")
-            || b.contains("<title>503 service unavailable</title>")
-                && b.contains("<address>apache")
-            || b.contains("the proxy server received an invalid"))
+        (b.contains("<h1>proxy error</h1>")
+            || b.contains("the proxy server could not handle the request")
+            || b.contains("the proxy server received an invalid")
+            || b.contains("<title>5") && b.contains("<address>apache/"))
         .then_some(PageMark::Body)
     }
 }

@@ -56,6 +56,16 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when the TLS handshake with its upstream fails:
+    /// Apache's mod_proxy says `500 Proxy Error` (captured, see
+    /// `probe/fixtures/pages/apache-500-proxy-error-tls.http`), the others 502.
+    pub fn tls_failure_status(self) -> u64 {
+        match self {
+            Proxy::Apache => 500,
+            Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy => 502,
+        }
+    }
+
     /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`) and Apache
     /// 503, Caddy 502.
     pub fn timeout_status(self) -> u64 {
@@ -313,7 +323,7 @@ impl Cell {
                 expect("handoff", "wrong_socket_path", p.refused_status(), "proxy")
             }
             F::WrongTarget => expect("handoff", "wrong_port", p.refused_status(), "proxy"),
-            F::TlsMismatch => expect("handoff", "tls_mismatch", 502, "proxy"),
+            F::TlsMismatch => expect("handoff", "tls_mismatch", p.tls_failure_status(), "proxy"),
             F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
             F::PrematureClose => expect("response", "premature_close", 502, "proxy"),
             F::HeaderTooBig => expect("response", "header_too_big", 502, "proxy"),
