@@ -257,6 +257,12 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
     match l.cell.fault {
         Fault::Control => Ok(()),
         Fault::ServiceDown => app.systemctl(&["stop", l.app_unit]),
+        // The app fails at start on its own config, its command line unchanged (what ties
+        // it to the target stays); PHP-FPM gets a start command that fails.
+        Fault::CrashLoop if l.app_unit == "app.service" => {
+            shapes::set_mode(app, "crash")?;
+            app.systemctl(&["restart", "--no-block", l.app_unit])
+        }
         Fault::CrashLoop => {
             let dropin = format!("/etc/systemd/system/{}.d/crash.conf", l.app_unit);
             app.write_file(

@@ -6,6 +6,8 @@ Every request reads the mode file (--mode-file); its first word decides the answ
   big_headers   200 with 64 KB of response headers
   close         closes the connection without answering
   status NNN    answers NNN itself (an app-made 5xx)
+  crash         read at start only: the program exits with an error at once, its command
+                line unchanged (a crash loop under Restart=always, as a bad config makes)
 --unix PATH listens on a unix socket (mode 0666) instead of --bind/--port.
 --crash makes the program exit with an error right after start (a crash loop under
 Restart=always). Standard library of /usr/bin/python3 only.
@@ -37,7 +39,7 @@ def main():
     parser.add_argument("--unix")
     parser.add_argument("--crash", action="store_true")
     args = parser.parse_args()
-    if args.crash:
+    if args.crash or read_mode(args.mode_file)[:1] == ["crash"]:
         sys.stderr.write("app: cannot load settings: /etc/gw502-lab/app.ini missing\n")
         sys.exit(3)
 
