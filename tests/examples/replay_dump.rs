@@ -36,8 +36,8 @@ fn main() -> anyhow::Result<()> {
         println!("== {}", h.host_id);
         for u in s.systemd.as_ref().map_or(&[][..], |d| &d.units) {
             println!(
-                "  unit {} {}/{} restarts {} roles {:?}",
-                u.name, u.active_state, u.sub_state, u.n_restarts, u.roles
+                "  unit {} {}/{} restarts {} roles {:?} exec {:?}",
+                u.name, u.active_state, u.sub_state, u.n_restarts, u.roles, u.exec_start
             );
         }
         for l in s.sockets.as_ref().map_or(&[][..], |d| &d.listeners) {

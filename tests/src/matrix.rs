@@ -322,6 +322,15 @@ impl Cell {
             F::WrongTarget if socket => {
                 expect("handoff", "wrong_socket_path", p.refused_status(), "proxy")
             }
+            // Started after the fault, the agent never saw the app serve the target, and
+            // nothing else ties the app's port to it (its command line names its own port):
+            // naming it would be guessing, which the chain rule forbids (`attribution::chain`).
+            F::WrongTarget if self.condition == Condition::Cold => expect(
+                "unknown",
+                "insufficient_evidence",
+                p.refused_status(),
+                "proxy",
+            ),
             F::WrongTarget => expect("handoff", "wrong_port", p.refused_status(), "proxy"),
             F::TlsMismatch => expect("handoff", "tls_mismatch", p.tls_failure_status(), "proxy"),
             F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
