@@ -16,34 +16,15 @@ use super::wire::Observed;
 use super::{Cx, dependency, edge, handoff, proxy, response, upstream};
 
 impl<'a> Cx<'a> {
-    /// Whether `h` answers for the site right now: its latest origin probe
-    /// by the collector, or the latest probe another reporting host (an edge
-    /// in front) made of one of its addresses, got a response below 500.
-    fn answers_for_site(&self, h: &HostView<'a>, origin: &[&Observed<'a>]) -> bool {
-        let latest_origin = origin.iter().max_by_key(|o| o.at_ms);
-        if latest_origin.is_some_and(|o| o.is(Outcome::Ok) && o.status < 500) {
-            return true;
-        }
-        let addresses: Vec<&str> =
-            h.ev.state
-                .addresses
-                .iter()
-                .map(|a| a.split('/').next().unwrap_or(a))
-                .collect();
-        let of_h = self
-            .ev
-            .hosts
+    /// Whether `h` answers for the site right now: the collector's latest
+    /// probe of it, sent under the site's name, got a response below 500.
+    /// (An agent's probe of another host carries no site name, so a healthy
+    /// default vhost would answer it: that says nothing about the site.)
+    fn answers_for_site(&self, origin: &[&Observed<'a>]) -> bool {
+        origin
             .iter()
-            .filter(|other| other.host_id != h.id())
-            .filter_map(|other| other.state.probes.as_ref())
-            .flat_map(|p| &p.probes)
-            .filter(|p| {
-                p.target
-                    .as_ref()
-                    .is_some_and(|t| addresses.contains(&t.host.as_str()))
-            })
-            .max_by_key(|p| p.at_ms);
-        of_h.is_some_and(|p| p.outcome == Outcome::Ok.as_str() && p.status > 0 && p.status < 500)
+            .max_by_key(|o| o.at_ms)
+            .is_some_and(|o| o.is(Outcome::Ok) && o.status < 500)
     }
 
     /// The best finding on one host, or `None` when the host shows no failure,
@@ -55,7 +36,7 @@ impl<'a> Cx<'a> {
             .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))
             .collect();
         let mut triggers = finding::triggers(h, &origin);
-        if self.answers_for_site(h, &origin) {
+        if self.answers_for_site(&origin) {
             // The host serves the site right now: a failing probe of its own
             // upstream (a probe in the wrong protocol, a spare backend) is no
             // evidence against it.
