@@ -32,7 +32,19 @@ use clap::Parser;
 /// Parses the process arguments, runs the command and returns the exit code;
 /// errors are printed to stderr as one line.
 pub fn main_entry() -> ExitCode {
-    let cli = args::Cli::parse();
+    // Usage errors exit 64 like every other configuration error (see `--help`);
+    // `--help` and `--version` print and exit 0.
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(error::EXIT_USAGE);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -57,7 +57,7 @@ fn bash_zsh_and_fish_scripts_complete_every_command_offline() {
         .unwrap();
     assert_eq!(
         bad.status.code(),
-        Some(2),
-        "unknown shells are a usage error"
+        Some(64),
+        "an unknown shell is a usage error, exit 64 as --help says"
     );
 }

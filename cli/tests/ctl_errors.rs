@@ -2,7 +2,7 @@
 //! real tonic mTLS server started here, with certificates issued in the test
 //! by `gw502_pki`: the one-line errors and exit codes for an
 //! unreachable collector, an untrusted collector certificate, a certificate
-//! of the wrong role, an unknown incident and missing settings, and the
+//! of the wrong role, an unknown incident and missing settings, usage errors, and the
 //! happy path in text and JSON.
 
 use std::net::SocketAddr;
@@ -337,4 +337,24 @@ async fn data_dir_settings_and_missing_settings() {
         run.stderr
     );
     assert_eq!(run.code, 64);
+}
+
+#[tokio::test]
+async fn usage_errors_exit_64_and_help_exits_0() {
+    let home = tempfile::tempdir().unwrap();
+    let bad = ctl(home.path(), &["incidents", "--no-such-flag"]).await;
+    assert_eq!(bad.code, 64, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--no-such-flag"), "{}", bad.stderr);
+    let missing = ctl(home.path(), &["incidents", "show"]).await;
+    assert_eq!(missing.code, 64, "a missing argument: {}", missing.stderr);
+    let help = ctl(home.path(), &["--help"]).await;
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+    let version = ctl(home.path(), &["--version"]).await;
+    assert_eq!(version.code, 0);
+    assert!(
+        version.stdout.starts_with("gw502ctl "),
+        "{}",
+        version.stdout
+    );
 }
