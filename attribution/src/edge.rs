@@ -157,6 +157,21 @@ fn origin_candidates(o: &Observed<'_>) -> Vec<Cause> {
         ("cloudfront", _, "OriginInvalidResponseError") => {
             vec![Cause::InvalidHeader, Cause::ProtocolMismatch]
         }
+        // Fastly's reasons (`503 first byte timeout`, ...), Akamai's headings.
+        ("fastly" | "akamai", _, reason) => {
+            let r = reason.to_ascii_lowercase();
+            if r.contains("first byte timeout") || r.contains("gateway timeout") {
+                vec![Cause::Timeout]
+            } else if r.contains("connection refused") {
+                vec![Cause::ProxyDown]
+            } else if r.contains("connection timed out") || r.contains("connect timeout") {
+                vec![Cause::FirewallBlocked]
+            } else if r.contains("zero size object") || r.contains("backend read error") {
+                vec![Cause::PrematureClose]
+            } else {
+                Vec::new()
+            }
+        }
         _ => Vec::new(),
     }
 }

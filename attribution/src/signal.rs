@@ -28,6 +28,9 @@ const EDGE_BODIES: &[&str] = &[
     "gcp",
     "azure_front_door",
     "vercel",
+    "fastly",
+    "akamai",
+    "bunny",
 ];
 
 /// Words in a `proxy-status` member's name that make it an edge.

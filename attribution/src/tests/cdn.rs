@@ -123,6 +123,29 @@ pub(super) fn rows() -> Vec<Row> {
             cloudflare(526).host(web("web1")),
             is(EdgeTlsToOrigin, 526, Hop::Edge),
         ),
+        row(
+            "fastly 503 first byte timeout: the app does not answer in time",
+            site("shop.example")
+                .edge("fastly", 503, "fastly", "first byte timeout", &[("x-served-by", "cache-fra-eddf8230034-FRA"), ("via", "1.1 varnish")])
+                .host(web("web1")),
+            is(Timeout, 503, Hop::Edge),
+        ),
+        row(
+            "akamai zero size object: the origin's nginx logs the app closing early",
+            site("shop.example")
+                .edge("akamai", 503, "akamai", "Service Unavailable - Zero size object", &[("server", "AkamaiGHost")])
+                .host(web("web1").ngx("premature_close", "error", PREMATURE, "http://127.0.0.1:3000/")),
+            is(PrematureClose, 503, Hop::Edge),
+        ),
+        near(
+            "fastly near-miss: the app's own 503 forwarded through Fastly is the app's",
+            EdgeGenerated,
+            site("shop.example")
+                .edge("fastly", 503, "app", "", &[("x-served-by", "cache-fra-eddf8230034-FRA"), ("via", "1.1 varnish")])
+                .origin("web1", "ok", 503)
+                .host(web("web1")),
+            is(UpstreamReturnedError, 503, Hop::Upstream),
+        ),
         near(
             "cloudflare near-miss: a branded 502 the origin's nginx made is no edge error",
             EdgeGenerated,
