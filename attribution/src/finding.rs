@@ -17,7 +17,7 @@ use super::lines;
 use super::precedence::{self, Support, Tier};
 use super::target::Target;
 use super::verdict::{Cause, Hop};
-use super::wire::Observed;
+use super::wire::{self, Observed};
 
 /// One failure indication on a host, with the causes it could mean.
 #[derive(Debug, Clone)]
@@ -192,7 +192,13 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Tr
         });
     }
     for o in origin_obs.iter().filter(|o| super::signal::is_failure(o)) {
+        // A hop on the origin that says why in RFC 9209 words decides the candidates.
+        let reported = o.proxy_error();
         let candidates = match o.outcome {
+            _ if reported.is_some() => reported
+                .as_ref()
+                .map(wire::proxy_status_causes)
+                .unwrap_or_default(),
             Some(Outcome::Refused) => vec![Cause::ProxyDown],
             Some(Outcome::Ok) | None => Vec::new(),
             Some(other) => lines::probe_candidates(other, None, &o.detail)
@@ -200,18 +206,26 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Tr
                 .filter(|c| matches!(c, Cause::FirewallBlocked | Cause::Timeout))
                 .collect(),
         };
-        let detail = format!(
+        let mut detail = format!(
             "origin probe from {}: {} {} {}",
             o.vantage, o.raw.outcome, o.status, o.detail
         );
+        if let Some(m) = &reported {
+            detail = format!("{} {}", detail.trim_end(), wire::proxy_status_text(m));
+        }
         out.push(Trigger {
             candidates,
-            target: None,
+            target: reported
+                .as_ref()
+                .and_then(|m| m.next_hop.as_deref())
+                .and_then(Target::parse),
             status: u16::try_from(o.status).unwrap_or(0),
             first_ms: o.at_ms,
             source: Source::EdgeProbe,
             evidence: Evidence::new(Source::EdgeProbe, id, o.at_ms, detail.trim_end()),
-            text: o.detail.clone(),
+            text: reported
+                .and_then(|m| m.details)
+                .unwrap_or_else(|| o.detail.clone()),
             outcome: o.outcome,
         });
     }

@@ -241,6 +241,14 @@ impl<'a> Cx<'a> {
                 Some(wire::unknown_line(&w, &format!("probe from {}", o.vantage)))
             })
             .collect();
+        out.extend(self.edge.iter().filter_map(|o| {
+            let m = o.proxy_error()?;
+            let w = wire::proxy_status_unknown(&m)?;
+            Some(wire::unknown_line(
+                w,
+                &format!("proxy-status of {} seen from {}", m.proxy, o.vantage),
+            ))
+        }));
         let Some(h) = h else { return out };
         for s in h.signals() {
             for w in &s.unknown {

@@ -7,7 +7,10 @@
 //! Without public probes, host-side signals alone decide. Who emitted the
 //! status comes from fingerprints and headers (an edge's own error page), from
 //! whether the proxy that a body names is actually running on the origin, and
-//! from access logs (`upstream_status` equal to the status means relayed).
+//! from access logs (`upstream_status` equal to the status means relayed),
+//! and from an RFC 9209 `proxy-status` member that reports the error: when
+//! that member is an edge (a CDN vendor's name, or the edge the response came
+//! through), the edge emitted the status.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +28,39 @@ const EDGE_BODIES: &[&str] = &[
     "gcp",
     "azure_front_door",
     "vercel",
+    "fastly",
+    "akamai",
+    "bunny",
 ];
+
+/// Words in a `proxy-status` member's name that make it an edge.
+const EDGE_MEMBER_WORDS: &[&str] = &[
+    "cdn",
+    "cloudflare",
+    "cloudfront",
+    "fastly",
+    "akamai",
+    "bunny",
+    "azure",
+    "vercel",
+    "google",
+    "awselb",
+];
+
+/// Whether the `proxy-status` member that reports the error is an edge: named
+/// like a CDN, or after the edge in front, and not one of the proxies gw502
+/// models (nginx, HAProxy, ...), which run on the origin.
+fn edge_reported(o: &Observed<'_>) -> bool {
+    let Some(m) = o.proxy_error() else {
+        return false;
+    };
+    let name = m.proxy.to_ascii_lowercase();
+    if gw502_proxy::by_word(&name).is_some() {
+        return false;
+    }
+    EDGE_MEMBER_WORDS.iter().any(|w| name.contains(w))
+        || (!o.edge.is_empty() && name.contains(o.edge.as_str()))
+}
 
 /// Whether an observation is a failure (5xx or no HTTP answer). Probes the
 /// SSRF guard refused were never sent and say nothing.
@@ -62,6 +97,7 @@ pub(crate) fn edge_made(o: &Observed<'_>) -> bool {
             && gw502_proxy::by_word(&o.fingerprint).is_none()
         || (o.edge == "cloudflare" && (520..=530).contains(&o.status))
         || (!o.edge.is_empty() && !o.edge_error.is_empty())
+        || edge_reported(o)
 }
 
 impl<'a> SiteSignal<'a> {
@@ -251,6 +287,10 @@ fn host_failure_times(h: &HostView<'_>) -> Vec<(i64, i64)> {
 fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
     if edge_made(o) {
         return Hop::Edge;
+    }
+    // A hop that reports the error in RFC 9209 words made the answer; not an edge, so a proxy.
+    if o.proxy_error().is_some() {
+        return Hop::Proxy;
     }
     let fp = o.fingerprint.as_str();
     // A page one of the registry's proxies made.

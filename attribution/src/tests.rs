@@ -6,6 +6,7 @@
 //! come from `gw502-testkit` at its fixed clock, the same builder the
 //! integration tests use.
 
+mod cdn;
 mod chain;
 mod cold_start;
 mod edge_client;
@@ -26,6 +27,7 @@ use site_builder::*;
 fn all_rows() -> Vec<Row> {
     let mut rows = lab::rows();
     for more in [
+        cdn::rows(),
         chain::rows(),
         cold_start::rows(),
         edge_client::rows(),

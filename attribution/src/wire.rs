@@ -8,12 +8,15 @@
 //! `o.outcome` gets the enum, and only evidence text reaches for `o.raw`. A
 //! word this collector does not know (a newer agent or prober) parses to
 //! `None`; [`unknown`] names it so the verdict can list it in `missing`
-//! instead of dropping it silently.
+//! instead of dropping it silently. An RFC 9209 `proxy-status` header on an
+//! observation is read here too ([`Observed::proxy_error`]), with the parse
+//! the prober shares.
 
 use std::ops::Deref;
 
 use gw502_proto::v1::{DirectProbe, EdgeObservation};
-use gw502_vocab::{Outcome, Phase, UnknownWord};
+use gw502_vocab::proxy_status::{self, ProxyStatus};
+use gw502_vocab::{Cause, Outcome, Phase, UnknownWord};
 
 /// An edge or origin probe observation with its outcome parsed.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +40,59 @@ impl<'a> Observed<'a> {
     pub fn is(&self, o: Outcome) -> bool {
         self.outcome == Some(o)
     }
+
+    /// The `proxy-status` member nearest the origin that names an error.
+    /// Several header lines form one list (RFC 9110 §5.3); a value that does
+    /// not parse names nothing.
+    pub fn proxy_error(&self) -> Option<ProxyStatus> {
+        let lines: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("proxy-status"))
+            .map(|h| h.value.as_str())
+            .collect();
+        if lines.is_empty() {
+            return None;
+        }
+        let members = proxy_status::parse(&lines.join(", ")).ok()?;
+        proxy_status::first_error(&members).cloned()
+    }
+}
+
+/// The causes a reported error names; none for an unknown error type (which
+/// [`proxy_status_unknown`] lists) or one that says nothing about the hop
+/// behind.
+pub(crate) fn proxy_status_causes(m: &ProxyStatus) -> Vec<Cause> {
+    match &m.error {
+        Some(Ok(e)) => e.causes().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// The member as an evidence phrase: `proxy-status ExampleCDN
+/// error=connection_refused next-hop=origin:443 details="..."`.
+pub(crate) fn proxy_status_text(m: &ProxyStatus) -> String {
+    let error = match &m.error {
+        Some(Ok(e)) => e.as_str().to_string(),
+        Some(Err(w)) => w.word.clone(),
+        None => String::new(),
+    };
+    let mut out = format!("proxy-status {} error={error}", m.proxy);
+    if let Some(hop) = &m.next_hop {
+        out.push_str(&format!(" next-hop={hop}"));
+    }
+    if let Some(status) = m.received_status {
+        out.push_str(&format!(" received-status={status}"));
+    }
+    if let Some(details) = &m.details {
+        out.push_str(&format!(" details={details:?}"));
+    }
+    out
+}
+
+/// An error type this collector does not know, on the observation's member.
+pub(crate) fn proxy_status_unknown(m: &ProxyStatus) -> Option<&UnknownWord> {
+    m.error.as_ref().and_then(|e| e.as_ref().err())
 }
 
 impl Deref for Observed<'_> {

@@ -17,12 +17,14 @@ use super::head::header;
 pub struct Fingerprint {
     /// nginx, haproxy, apache, caddy, cloudflare_branded,
     /// cloudflare_unbranded, cloudfront, aws_alb, gcp, azure_front_door,
-    /// vercel, app, or "".
+    /// vercel, fastly, akamai, bunny, app, or "".
     pub maker: &'static str,
-    /// cloudflare, cloudfront, aws_alb, gcp, azure_front_door, vercel, or "".
+    /// cloudflare, cloudfront, aws_alb, gcp, azure_front_door, vercel,
+    /// fastly, akamai, bunny, or "".
     pub edge: &'static str,
     /// Vendor error code (Cloudflare `1016` or `521`, CloudFront result type,
-    /// GCP status detail, Vercel error), or "".
+    /// GCP status detail, Vercel error, Fastly's reason such as `first byte
+    /// timeout`, Akamai's heading such as `Zero size object`), or "".
     pub edge_error: String,
 }
 
@@ -58,6 +60,18 @@ fn edge_of(headers: &[(String, String)]) -> &'static str {
         "vercel"
     } else if via.split(',').any(|hop| hop.trim() == "1.1 google") {
         "gcp"
+    } else if value_lc(headers, "x-served-by").starts_with("cache-")
+        || headers
+            .iter()
+            .any(|(n, _)| n.to_ascii_lowercase().starts_with("fastly-"))
+        || has(headers, "x-fastly-request-id")
+    {
+        // `via: 1.1 varnish` alone is any Varnish, the origin's own included.
+        "fastly"
+    } else if server.starts_with("akamaighost") || has(headers, "akamai-grn") {
+        "akamai"
+    } else if server.starts_with("bunnycdn") || has(headers, "cdn-requestid") {
+        "bunny"
     } else {
         ""
     }
@@ -82,6 +96,37 @@ const GCP_DETAILS: [&str; 5] = [
     "backend_response_headers_too_long",
     "response_sent_by_backend",
 ];
+
+/// Fastly's own error page: Varnish's synthetic page under Fastly's name
+/// (`Error 503 first byte timeout`, `Guru Mediation`) or `Fastly error`.
+/// Returns its reason (`first byte timeout`, `backend fetch failed`).
+fn fastly_page(status: u16, lower: &str) -> Option<String> {
+    if !["guru mediation", "guru meditation", "fastly error"]
+        .iter()
+        .any(|m| lower.contains(m))
+    {
+        return None;
+    }
+    let marker = format!("error {status} ");
+    let at = lower.find(&marker)?;
+    let reason: String = lower[at + marker.len()..]
+        .chars()
+        .take_while(|c| *c != '<' && *c != '\n')
+        .collect();
+    Some(reason.trim().to_string())
+}
+
+/// Akamai's own error page: a bare HTML document with `Reference #` (HTML
+/// escaped as `Reference&#32;&#35;`). Returns its heading (`Gateway
+/// Timeout`, `Service Unavailable - Zero size object`).
+fn akamai_page(text: &str, lower: &str) -> Option<String> {
+    if !(lower.contains("reference&#32;&#35;") || lower.contains("reference #")) {
+        return None;
+    }
+    let at = lower.find("<h1>")? + "<h1>".len();
+    let end = lower[at..].find("</h1>")? + at;
+    Some(text[at..end].trim().to_string())
+}
 
 /// Cloudflare's error code: `1016`-style from the body, else the 52x/530 status.
 fn cloudflare_code(status: u16, text: &str) -> String {
@@ -153,6 +198,15 @@ pub fn fingerprint(status: u16, headers: &[(String, String)], body: &[u8]) -> Fi
         "azure_front_door"
     } else if edge == "gcp" && status >= 500 && GCP_DETAILS.iter().any(|d| lower.contains(d)) {
         "gcp"
+    } else if edge == "fastly" && status >= 500 && fastly_page(status, &lower).is_some() {
+        "fastly"
+    } else if edge == "akamai" && status >= 500 && akamai_page(&text, &lower).is_some() {
+        "akamai"
+    } else if edge == "bunny"
+        && status >= 500
+        && (lower.contains("bunnycdn") || lower.contains("bunny.net"))
+    {
+        "bunny"
     } else if let Some(kind) = proxy_page(PageMark::Header) {
         kind
     } else if status >= 500 {
@@ -183,6 +237,12 @@ pub fn fingerprint(status: u16, headers: &[(String, String)], body: &[u8]) -> Fi
                 .find(|d| lower.contains(*d))
                 .map(|d| (*d).to_string())
                 .unwrap_or_default();
+        }
+        "fastly" if maker == "fastly" => {
+            edge_error = fastly_page(status, &lower).unwrap_or_default();
+        }
+        "akamai" if maker == "akamai" => {
+            edge_error = akamai_page(&text, &lower).unwrap_or_default();
         }
         "vercel" => {
             edge_error = header(headers, "x-vercel-error")
@@ -337,6 +397,73 @@ mod tests {
                 "ROUTER_EXTERNAL_TARGET_CONNECTION_ERROR"
             )
         );
+    }
+
+    /// CDN response heads in the vendors' documented shapes (see the fixture
+    /// README): the edge's own page against a body the origin forwarded.
+    /// A fixture and its (maker, edge, edge_error).
+    type PageRow = (&'static [u8], (&'static str, &'static str, &'static str));
+
+    #[test]
+    fn cdn_pages_and_forwarded_bodies() {
+        let rows: [PageRow; 9] = [
+            (
+                include_bytes!("../fixtures/pages/cloudflare-522.http"),
+                ("cloudflare_branded", "cloudflare", "522"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/cloudflare-530-1016.http"),
+                ("cloudflare_branded", "cloudflare", "1016"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/cloudflare-521-plain.http"),
+                ("cloudflare_unbranded", "cloudflare", "521"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/fastly-503-first-byte-timeout.http"),
+                ("fastly", "fastly", "first byte timeout"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/fastly-503-forwarded.http"),
+                ("app", "fastly", ""),
+            ),
+            (
+                include_bytes!("../fixtures/pages/akamai-504.http"),
+                ("akamai", "akamai", "Gateway Timeout"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/akamai-503-zero-size.http"),
+                ("akamai", "akamai", "Service Unavailable - Zero size object"),
+            ),
+            (
+                include_bytes!("../fixtures/pages/bunny-502.http"),
+                ("bunny", "bunny", ""),
+            ),
+            (
+                include_bytes!("../fixtures/pages/cloudfront-502.http"),
+                ("cloudfront", "cloudfront", "OriginConnectError"),
+            ),
+        ];
+        for (raw, want) in rows {
+            let fp = captured(raw);
+            assert_eq!(
+                (fp.maker, fp.edge, fp.edge_error.as_str()),
+                want,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // The origin's own Varnish page has no Fastly header: not Fastly's.
+        let varnish = captured(include_bytes!("../fixtures/pages/varnish-503-origin.http"));
+        assert_eq!((varnish.edge, varnish.edge_error.as_str()), ("", ""));
+        assert_ne!(varnish.maker, "fastly");
+        // The origin's nginx page relayed through Akamai and Bunny is nginx's.
+        let nginx = include_bytes!("../fixtures/pages/nginx-502.http");
+        let head = parse_response_head(nginx).unwrap();
+        for edge in [("server", "AkamaiGHost"), ("cdn-requestid", "7f0c1e2d")] {
+            let fp = fingerprint(502, &h(&[edge]), &nginx[head.head_len..]);
+            assert_eq!((fp.maker, fp.edge_error.as_str()), ("nginx", ""));
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! - [`evidence`]: [`Source`], where an evidence item came from.
 //! - [`proxy`]: [`ProxyKind`], the reverse proxies gw502 knows.
 //! - [`probe`]: [`Outcome`] and [`Phase`], how a probe attempt ended (docs/PROBES.md).
-//! - [`proxy_status`]: the RFC 9209 `Proxy-Status` error types and the cause each names.
+//! - [`proxy_status`]: the RFC 9209 `Proxy-Status` error types, the cause each names, and
+//!   the header's parse.
 //! - [`contract`]: the incident JSON of `gw502ctl --json` and webhook payloads.
 //! - [`dependency`]: the matcher for app log lines naming a failing dependency.
 //! - [`clock`]: epoch milliseconds, the one time unit on the wire.

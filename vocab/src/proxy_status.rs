@@ -4,9 +4,13 @@
 //! standard word why it could not use what the next hop gave it; most types
 //! map one-to-one onto a handoff or response cause. The match in
 //! [`ProxyStatusError::causes`] is exhaustive, so a type added here cannot be
-//! left without a meaning.
+//! left without a meaning. The header itself is parsed in [`header`].
 
 use crate::Cause;
+
+mod header;
+
+pub use header::{BadProxyStatus, ProxyStatus, first_error, parse};
 
 vocabulary! {
     /// One error type of RFC 9209 §2.3, spelled as on the wire.
