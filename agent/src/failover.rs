@@ -15,8 +15,9 @@
 //! because collectors share one store, which keeps a report once per
 //! `(host_id, agent_instance, seq)`. The current collector is the gauge
 //! `gw502_agent_collector{collector}` (1 for the current one) and every
-//! switch counts in `gw502_agent_collector_switches_total`; the switch is
-//! logged at most once a minute while collectors flap.
+//! switch counts in `gw502_agent_collector_switches_total`. A switch is
+//! logged as a warning, and the collector that then took the report at
+//! `info`; while collectors flap, at most once a minute.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -82,6 +83,7 @@ pub struct Collectors {
     current: usize,
     stale: bool,
     switches: LogLimit,
+    announce: bool,
     unresolved: LogLimit,
 }
 
@@ -111,6 +113,7 @@ impl Collectors {
             current: 0,
             stale: true,
             switches: LogLimit::new(SWITCH_LOG_EVERY),
+            announce: false,
             unresolved: LogLimit::new(SWITCH_LOG_EVERY),
         })
     }
@@ -133,8 +136,8 @@ impl Collectors {
             let (target, client) = &mut self.targets[self.current];
             match client.send(report.clone()).await {
                 Ok(ack) => {
-                    if self.switches.success() {
-                        tracing::info!(collector = %target, "delivering to collector");
+                    if std::mem::take(&mut self.announce) {
+                        tracing::info!(collector = %target, "reporting to collector");
                     }
                     return Ok(ack);
                 }
@@ -159,7 +162,10 @@ impl Collectors {
         let to = self.targets[self.current].0.to_string();
         metrics::gauge!("gw502_agent_collector", "collector" => to.clone()).set(1.0);
         metrics::counter!("gw502_agent_collector_switches_total").increment(1);
+        // Never reset by a success, so collectors that flap log one line a
+        // minute with the count of switches in between.
         if let Failure::Log { suppressed } = self.switches.failure(Instant::now()) {
+            self.announce = true;
             tracing::warn!(
                 from,
                 to,
@@ -270,7 +276,8 @@ impl Collectors {
 }
 
 /// Answers that another collector may not give: the collector is down,
-/// unreachable, overloaded or too slow.
+/// unreachable, overloaded or too slow (the client's own timeout shows as
+/// `CANCELLED`).
 pub fn fails_over(code: Code) -> bool {
     matches!(
         code,

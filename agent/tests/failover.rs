@@ -5,78 +5,19 @@
 //! it resolves to, and never retries a refusal another collector would
 //! repeat. Real collectors with real mTLS are in `tests/tests/failover.rs`.
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use gw502_agent::client::ClientError;
 use gw502_agent::config::Tls;
 use gw502_agent::failover::{Collectors, Resolve, SystemResolver};
-use gw502_proto::v1::ingest_server::{Ingest, IngestServer};
-use gw502_proto::v1::{HostReport, ReportAck};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Code, Request, Response, Status};
+use tonic::Code;
 
-/// An ingest server that answers every report with `answer` and counts them.
-#[derive(Clone)]
-struct Stub {
-    answer: Option<Code>,
-    calls: Arc<AtomicUsize>,
-}
-
-#[tonic::async_trait]
-impl Ingest for Stub {
-    async fn report(&self, _: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.answer {
-            None => Ok(Response::new(ReportAck::default())),
-            Some(code) => Err(Status::new(code, "stub says no")),
-        }
-    }
-}
-
-/// A running stub; stops when dropped.
-struct Server {
-    addr: SocketAddr,
-    calls: Arc<AtomicUsize>,
-    _stop: oneshot::Sender<()>,
-}
-
-impl Server {
-    async fn start(at: SocketAddr, answer: Option<Code>) -> Server {
-        let listener = TcpListener::bind(at).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(AtomicUsize::new(0));
-        let stub = Stub {
-            answer,
-            calls: calls.clone(),
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(IngestServer::new(stub))
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stopped.await;
-                }),
-        );
-        Server {
-            addr,
-            calls,
-            _stop: stop,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-}
+use support::{Server, report};
 
 /// A resolver with fixed answers that records what it was asked.
 #[derive(Default)]
@@ -95,15 +36,6 @@ impl Resolve for Hosts {
             .map(|(_, ips)| ips.clone())
             .ok_or_else(|| std::io::Error::other("no such host"));
         Box::pin(async move { answer })
-    }
-}
-
-fn report(seq: u64) -> HostReport {
-    HostReport {
-        host_id: "web1".into(),
-        agent_instance: "i1".into(),
-        seq,
-        ..HostReport::default()
     }
 }
 
