@@ -133,7 +133,13 @@ impl Collectors {
         }
         let mut tried = 0;
         loop {
-            let (target, client) = &mut self.targets[self.current];
+            let Some((target, client)) = self.targets.get_mut(self.current) else {
+                self.stale = true;
+                return Err(ClientError::Address {
+                    address: self.addresses.join(", "),
+                    reason: "no usable collector address".into(),
+                });
+            };
             match client.send(report.clone()).await {
                 Ok(ack) => {
                     if std::mem::take(&mut self.announce) {
@@ -143,7 +149,9 @@ impl Collectors {
                 }
                 Err(ClientError::Status(status)) if fails_over(status.code()) => {
                     tried += 1;
-                    self.switch(&status);
+                    if self.targets.len() > 1 {
+                        self.switch(&status);
+                    }
                     if tried >= self.targets.len() {
                         self.stale = true;
                         return Err(status.into());
