@@ -3,6 +3,8 @@
 //!
 //! The channel is lazy, so a collector that is down at start-up or goes away
 //! later is simply retried; [`Backoff`] spaces the retries with full jitter.
+//! One [`CollectorClient`] talks to one address; choosing among several
+//! collectors is [`crate::failover`]'s job.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,9 +49,51 @@ pub struct CollectorClient {
     inner: IngestClient<Channel>,
 }
 
+/// The TLS material of the agent, read once so that every collector address
+/// (and every address a name resolves to) uses the same credentials.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// mTLS: the fleet CA and this host's certificate and key (PEM).
+    Mutual {
+        /// Fleet CA certificate.
+        ca: Vec<u8>,
+        /// This host's certificate.
+        cert: Vec<u8>,
+        /// Its private key.
+        key: Vec<u8>,
+    },
+    /// No TLS, loopback only.
+    Plaintext,
+}
+
+impl Credentials {
+    /// Reads the files the transport names.
+    pub fn load(transport: &Tls) -> Result<Self, ClientError> {
+        Ok(match transport {
+            Tls::Mutual { ca, cert, key } => Credentials::Mutual {
+                ca: read(ca)?,
+                cert: read(cert)?,
+                key: read(key)?,
+            },
+            Tls::Plaintext => Credentials::Plaintext,
+        })
+    }
+}
+
 impl CollectorClient {
     /// Prepares a lazy channel to `address` (e.g. `https://collector:7502`).
     pub fn new(address: &str, transport: &Tls) -> Result<Self, ClientError> {
+        Self::dial(address, None, &Credentials::load(transport)?)
+    }
+
+    /// Prepares a lazy channel to `address`. TLS checks the collector
+    /// certificate against `server_name` when given (the configured name of
+    /// a resolved address), else against the address's own host.
+    pub fn dial(
+        address: &str,
+        server_name: Option<&str>,
+        credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
         let bad = |reason: String| ClientError::Address {
             address: address.to_string(),
             reason,
@@ -61,19 +105,20 @@ impl CollectorClient {
             .tcp_keepalive(Some(Duration::from_secs(30)));
         let uri = endpoint.uri().clone();
         let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
-        match transport {
-            Tls::Mutual { ca, cert, key } => {
-                let domain = host
+        match credentials {
+            Credentials::Mutual { ca, cert, key } => {
+                let domain = server_name
+                    .unwrap_or(&host)
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_string();
                 let tls = ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(read(ca)?))
-                    .identity(Identity::from_pem(read(cert)?, read(key)?))
+                    .ca_certificate(Certificate::from_pem(ca))
+                    .identity(Identity::from_pem(cert, key))
                     .domain_name(domain);
                 endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
             }
-            Tls::Plaintext => {
+            Credentials::Plaintext => {
                 if !is_loopback_host(&host) {
                     return Err(ClientError::PlaintextNotLoopback(address.to_string()));
                 }

@@ -16,8 +16,10 @@ pub use gw502_daemon::settings::{RawTls, Tls};
 pub struct RawConfig {
     /// This host's id; must match the agent certificate's name.
     pub host_id: Option<String>,
-    /// Collector address, e.g. `https://collector.example:7502`.
+    /// One collector address, e.g. `https://collector.example:7502`.
     pub collector: Option<String>,
+    /// Several collector addresses, tried in order (instead of `collector`).
+    pub collectors: Option<Vec<String>>,
     /// Report interval.
     pub interval: Option<HumanDuration>,
     /// A full snapshot every N reports.
@@ -73,8 +75,9 @@ pub struct RawCrossProbe {
 pub struct Config {
     /// This host's id.
     pub host_id: String,
-    /// Collector address.
-    pub collector: String,
+    /// Collector addresses in the order they are tried; never empty. A name
+    /// that resolves to several addresses stands for all of them.
+    pub collectors: Vec<String>,
     /// How the agent authenticates.
     pub transport: Tls,
     /// Report interval.
@@ -129,22 +132,13 @@ impl RawConfig {
         if let Err(reason) = gw502_vocab::name::check_name(&host_id) {
             problems.push("host_id", format!("{host_id:?}: {reason}"));
         }
-        let collector = self.collector.unwrap_or_default();
-        if collector.is_empty() {
-            problems.push(
-                "collector",
-                "missing (e.g. \"https://collector.example:7502\")",
-            );
-        } else if !(collector.starts_with("https://") || collector.starts_with("http://")) {
-            problems.push(
-                "collector",
-                format!("{collector:?} must start with https:// (or http:// with tls.plaintext)"),
-            );
-        }
         let transport = self.tls.validate(&mut problems);
-        if transport == Some(Tls::Plaintext) && collector.starts_with("https://") {
-            problems.push("collector", "https:// needs tls.ca, tls.cert and tls.key");
-        }
+        let collectors = collectors(
+            self.collector,
+            self.collectors,
+            transport.as_ref(),
+            &mut problems,
+        );
         let interval = self.interval.map_or(Duration::from_secs(10), |d| d.0);
         if interval < Duration::from_secs(1) {
             problems.push("interval", "must be at least 1s");
@@ -176,7 +170,7 @@ impl RawConfig {
         };
         let config = Config {
             host_id,
-            collector,
+            collectors,
             transport: transport.unwrap_or(Tls::Plaintext),
             interval,
             full_snapshot_every: self.full_snapshot_every.unwrap_or(30).max(1),
@@ -197,6 +191,81 @@ impl RawConfig {
         };
         problems.finish(path, config)
     }
+}
+
+/// The collector addresses from `collector` (one) or `collectors` (several),
+/// with a problem under the offending key for each bad one.
+fn collectors(
+    one: Option<String>,
+    several: Option<Vec<String>>,
+    transport: Option<&Tls>,
+    problems: &mut Problems,
+) -> Vec<String> {
+    let (key, addresses) = match (one, several) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                "collectors",
+                "set either collector (one address) or collectors (a list), not both",
+            );
+            return Vec::new();
+        }
+        (Some(one), None) => ("collector", vec![one]),
+        (None, Some(several)) if several.is_empty() => {
+            problems.push("collectors", "empty: name at least one collector address");
+            return Vec::new();
+        }
+        (None, Some(several)) => ("collectors", several),
+        (None, None) => {
+            problems.push(
+                "collector",
+                "missing (e.g. \"https://collector.example:7502\", or collectors = [...])",
+            );
+            return Vec::new();
+        }
+    };
+    let single = addresses.len() == 1 && key == "collector";
+    for (i, address) in addresses.iter().enumerate() {
+        let key = if single {
+            key.to_string()
+        } else {
+            format!("{key}[{i}]")
+        };
+        if let Err(reason) = check_address(address, transport) {
+            problems.push(key.clone(), reason);
+        }
+        if addresses[..i].contains(address) {
+            problems.push(key, format!("{address:?} is listed twice"));
+        }
+    }
+    addresses
+}
+
+/// One collector address: an http(s) URL with a host and a port.
+fn check_address(address: &str, transport: Option<&Tls>) -> Result<(), String> {
+    if address.is_empty() {
+        return Err("empty (e.g. \"https://collector.example:7502\")".into());
+    }
+    let url = url::Url::parse(address).map_err(|e| format!("{address:?}: {e}"))?;
+    match url.scheme() {
+        "https" if transport == Some(&Tls::Plaintext) => {
+            return Err(format!(
+                "{address:?}: https:// needs tls.ca, tls.cert and tls.key"
+            ));
+        }
+        "https" | "http" => {}
+        _ => {
+            return Err(format!(
+                "{address:?} must start with https:// (or http:// with tls.plaintext)"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{address:?} has no host"));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(format!("{address:?}: give only scheme, host and port"));
+    }
+    Ok(())
 }
 
 /// The kernel's host name, the default host id.
@@ -231,10 +300,10 @@ mod tests {
             [
                 "surprise",
                 "host_id",
-                "collector",
                 "tls.ca",
                 "tls.cert",
                 "tls.key",
+                "collector",
                 "interval",
                 "spool_max",
                 "cross_probes[0].url"
@@ -251,5 +320,71 @@ mod tests {
         assert_eq!(config.interval, Duration::from_secs(10));
         assert!(matches!(config.transport, Tls::Mutual { .. }));
         assert_eq!(config.roots, Roots::default());
+        assert_eq!(config.collectors, ["https://c:7502"]);
+    }
+
+    const TLS: &str = "[tls]\nca = \"/p/ca.crt\"\ncert = \"/p/w.crt\"\nkey = \"/p/w.key\"\n";
+
+    #[test]
+    fn several_collectors_in_order() {
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollectors = [\"https://c1:7502\", \"https://[fd00::2]:7502\", \"https://collectors.example\"]\n{TLS}"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.collectors,
+            [
+                "https://c1:7502",
+                "https://[fd00::2]:7502",
+                "https://collectors.example"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_bad_collector_is_named_by_its_key() {
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollectors = [\"https://c1:7502\", \"c2:7502\", \"https://c1:7502\", \"https://c3:7502/ingest\", \"\"]\n{TLS}"
+        ))
+        .unwrap_err();
+        let problems: Vec<_> = err
+            .problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.message.as_str()))
+            .collect();
+        let keys: Vec<_> = problems.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "collectors[1]",
+                "collectors[2]",
+                "collectors[3]",
+                "collectors[4]"
+            ],
+            "{problems:?}"
+        );
+        assert!(problems[1].1.contains("listed twice"), "{problems:?}");
+    }
+
+    #[test]
+    fn collector_and_collectors_exclude_each_other() {
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c1:7502\"\ncollectors = [\"https://c2:7502\"]\n{TLS}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].key, "collectors");
+        let err = validate(&format!("host_id = \"web1\"\ncollectors = []\n{TLS}")).unwrap_err();
+        assert_eq!(err.problems[0].key, "collectors");
+    }
+
+    #[test]
+    fn https_collectors_need_tls_material() {
+        let err = validate(
+            "host_id = \"web1\"\ncollectors = [\"http://127.0.0.1:7502\", \"https://127.0.0.2:7502\"]\n[tls]\nplaintext = true\n",
+        )
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["collectors[1]"], "{err}");
     }
 }

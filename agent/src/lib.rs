@@ -12,7 +12,8 @@
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
 //! - [`bound`]: keeps every report under a byte bound.
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
-//! - [`client`]: the mTLS gRPC connection to the collector, with backoff.
+//! - [`client`]: the mTLS gRPC connection to one collector, with backoff;
+//!   [`failover`]: several collectors, sticking to one and failing over.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
 //! - [`config`]: the agent config (its plumbing, logs and metrics come from `gw502-daemon`);
 //!   [`log_limit`]: rate-limited warnings for repeating failures.
@@ -22,6 +23,7 @@ pub mod bound;
 pub mod client;
 pub mod config;
 pub mod dns;
+pub mod failover;
 pub mod journal;
 pub mod log_limit;
 pub mod pipeline;

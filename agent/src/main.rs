@@ -85,7 +85,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(addr) = config.metrics_listen {
         gw502_daemon::telemetry::serve_metrics(addr)?;
     }
-    tracing::info!(host_id = %config.host_id, collector = %config.collector, "agent starting");
+    tracing::info!(host_id = %config.host_id, collectors = ?config.collectors, "agent starting");
     let agent = gw502_agent::run::Agent::new(config)?;
     agent
         .run(gw502_daemon::telemetry::shutdown_signal())

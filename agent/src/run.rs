@@ -1,5 +1,5 @@
 //! The agent's main loop: gather a report every interval, put it in the
-//! spool, and drain the spool to the collector in order.
+//! spool, and drain the spool in order to whichever collector answers.
 //!
 //! Every report goes through the spool, so a collector outage or an agent
 //! restart only delays delivery. Only the newest report of a drain is sent as
@@ -9,6 +9,7 @@
 //! than blocking the queue forever.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_proto::v1::HostReport;
@@ -16,8 +17,9 @@ use gw502_supervise::{Ended, Policy, Supervisor};
 use tokio::sync::watch;
 use tonic::Code;
 
-use crate::client::{Backoff, ClientError, CollectorClient};
+use crate::client::{Backoff, ClientError};
 use crate::config::Config;
+use crate::failover::{Collectors, Resolve, SystemResolver, Target};
 use crate::pipeline::Sources;
 use crate::report::Deltas;
 use crate::spool::Spool;
@@ -42,7 +44,8 @@ pub struct Agent {
     sources: Sources,
     deltas: Deltas,
     spool: Spool,
-    client: CollectorClient,
+    collectors: Collectors,
+    resolver: Arc<dyn Resolve>,
     instance: String,
     seq: u64,
     backoff: Backoff,
@@ -52,8 +55,13 @@ pub struct Agent {
 impl Agent {
     /// Prepares the agent; nothing is contacted yet.
     pub fn new(config: Config) -> Result<Self, RunError> {
+        Self::with_resolver(config, Arc::new(SystemResolver))
+    }
+
+    /// Like [`Agent::new`], resolving collector names with `resolver`.
+    pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> Result<Self, RunError> {
         let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max);
-        let client = CollectorClient::new(&config.collector, &config.transport)?;
+        let collectors = Collectors::new(&config.collectors, &config.transport, resolver.clone())?;
         let sources = Sources::new(&config);
         Ok(Self {
             deltas: Deltas::new(config.full_snapshot_every),
@@ -67,7 +75,8 @@ impl Agent {
             config,
             sources,
             spool,
-            client,
+            collectors,
+            resolver,
         })
     }
 
@@ -81,9 +90,13 @@ impl Agent {
         let supervisor = Supervisor::new(LOOP_RESTARTS, Policy::default());
         let (stop_tx, stop) = watch::channel(false);
         let config = self.config.clone();
+        let resolver = self.resolver.clone();
         let mut first = Some(self);
         let supervised = supervisor.run("report", move || {
-            let agent = first.take().map_or_else(|| Agent::new(config.clone()), Ok);
+            let agent = first.take().map_or_else(
+                || Agent::with_resolver(config.clone(), resolver.clone()),
+                Ok,
+            );
             let stop = stop.clone();
             async move { agent?.report_loop(stop).await }
         });
@@ -161,12 +174,13 @@ impl Agent {
         Ok(())
     }
 
-    /// Sends waiting reports oldest first. Returns false when the collector
-    /// could not be reached and a retry is due.
+    /// Sends waiting reports oldest first, to whichever collector answers
+    /// (see [`crate::failover`]). Returns false when no collector could be
+    /// reached and a retry is due.
     pub async fn drain(&mut self) -> Result<bool, RunError> {
         while let Some(mut report) = self.spool.front() {
             report.replayed = !self.is_newest(&report);
-            match self.client.send(report).await {
+            match self.collectors.send(report).await {
                 Ok(_) => {
                     self.spool.pop_front();
                     self.backoff.reset();
@@ -191,6 +205,12 @@ impl Agent {
     /// Reports waiting in the spool.
     pub fn waiting(&self) -> usize {
         self.spool.len()
+    }
+
+    /// The collector the agent currently reports to (none before the first
+    /// delivery attempt).
+    pub fn collector(&self) -> Option<&Target> {
+        self.collectors.current()
     }
 
     fn is_newest(&self, report: &HostReport) -> bool {
