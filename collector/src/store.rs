@@ -158,6 +158,19 @@ impl Store {
             source,
         };
         let pool = options.connect(&sqlx_url).await.map_err(connect_failed)?;
+        // sqlx takes no migration lock on SQLite: two collectors starting on one
+        // fresh file would both create the schema. A file lock beside it, held
+        // until the migrations are done, makes the second wait and find them applied.
+        let _migrating = match url::sqlite_file(&sqlx_url) {
+            Some(db) => Some(lock_beside(&db).await.map_err(|(path, source)| {
+                StoreError::MigrationLock {
+                    url: redacted.clone(),
+                    path,
+                    source,
+                }
+            })?),
+            None => None,
+        };
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
@@ -276,4 +289,27 @@ fn get_json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> sqlx::R
 /// `value` as JSON text for a TEXT column.
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Takes an exclusive lock on `<db>.migrate-lock`, waiting for another
+/// process that holds it; released when the returned guard drops.
+async fn lock_beside(
+    db: &std::path::Path,
+) -> Result<nix::fcntl::Flock<std::fs::File>, (std::path::PathBuf, std::io::Error)> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".migrate-lock");
+    let path = std::path::PathBuf::from(name);
+    let at = path.clone();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&at)?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    locked.map_err(|e| (path, e))
 }

@@ -30,6 +30,18 @@ pub enum StoreError {
         /// The time waited.
         after: std::time::Duration,
     },
+    /// The lock that keeps two collectors from migrating one SQLite file at
+    /// once could not be taken.
+    #[error("database {url}: cannot lock {path} for migrations: {source}")]
+    MigrationLock {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// The lock file beside the database.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Applying the embedded migrations failed.
     #[error("database {url}: migrations: {source}")]
     Migrate {

@@ -4,6 +4,14 @@
 
 use super::Backend;
 
+/// The file of a normalized SQLite URL; `None` for in-memory and PostgreSQL.
+pub(crate) fn sqlite_file(sqlx_url: &str) -> Option<std::path::PathBuf> {
+    let rest = sqlx_url.strip_prefix("sqlite:")?;
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
 /// The sqlx URL for `url` and the backend it names, or `None` if it names
 /// neither SQLite nor PostgreSQL.
 ///
@@ -78,6 +86,21 @@ pub(crate) fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_files_are_found_in_normalized_urls() {
+        let file = |u: &str| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(
+            file("sqlite:///var/lib/gw502/c.db?mode=rwc").as_deref(),
+            Some("/var/lib/gw502/c.db")
+        );
+        assert_eq!(
+            file("sqlite://data/c.db?mode=rwc").as_deref(),
+            Some("data/c.db")
+        );
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("postgres://h/db"), None);
+    }
 
     #[test]
     fn normalizes_every_accepted_form() {
