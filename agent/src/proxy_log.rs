@@ -11,6 +11,7 @@
 
 mod signals;
 pub mod tail;
+pub mod unit_journal;
 pub mod zone;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use signals::sanitize;
 use crate::proxy_config::AccessFormats;
 use crate::source::{Scope, Source, Unavailable};
 use tail::Tailer;
+use unit_journal::UnitJournal;
 use zone::HostZone;
 
 /// Bounds and clock settings shared by both sources.
@@ -56,6 +58,7 @@ impl Default for ProxyLogSettings {
 pub struct ProxyLogSource {
     settings: ProxyLogSettings,
     tailer: Option<Tailer>,
+    journal: UnitJournal,
 }
 
 impl ProxyLogSource {
@@ -64,8 +67,45 @@ impl ProxyLogSource {
         Self {
             settings,
             tailer: None,
+            journal: UnitJournal::default(),
         }
     }
+}
+
+/// A log to read: (kind, host path or `journal:<unit>`, declaring server name).
+type LogFile = (String, PathBuf, String);
+/// A unit whose journal stands for its proxy's missing log: (kind, unit, server name).
+type LogUnit = (String, String, String);
+
+/// Splits off the error logs that do not exist and whose proxy has a unit:
+/// those are read from the unit's journal instead ([`unit_journal`]).
+fn journal_fallbacks(scope: &Scope, files: Vec<LogFile>) -> (Vec<LogFile>, Vec<LogUnit>) {
+    let mut units: Vec<LogUnit> = Vec::new();
+    let mut kept = Vec::new();
+    for f in files {
+        let unit = scope
+            .proxies
+            .iter()
+            .find(|p| p.kind == f.0 && !p.unit.is_empty() && names_log(scope, p, &f.1))
+            .map(|p| p.unit.clone());
+        match unit {
+            Some(u) if !f.1.exists() => {
+                if !units.iter().any(|x| x.1 == u) {
+                    units.push((f.0.clone(), u, f.2.clone()));
+                }
+            }
+            _ => kept.push(f),
+        }
+    }
+    (kept, units)
+}
+
+/// Whether proxy `p`'s config names the error log at host path `path`.
+fn names_log(scope: &Scope, p: &ProxyConfig, path: &std::path::Path) -> bool {
+    p.error_logs
+        .iter()
+        .chain(p.servers.iter().flat_map(|s| &s.error_logs))
+        .any(|l| scope.roots.host_path(std::path::Path::new(l)) == path)
 }
 
 /// Parses one error-log line of the given proxy kind (pure); `None` for a
@@ -152,8 +192,27 @@ impl Source for ProxyLogSource {
     async fn collect(&mut self, scope: &Scope) -> Result<ProxyLogSection, Unavailable> {
         let files = log_files(scope, false);
         let wanted = files.len();
-        let (reads, errors) =
+        let (files, units) = journal_fallbacks(scope, files);
+        let (mut reads, mut errors) =
             read_all(&mut self.tailer, self.settings.max_bytes_per_file, files).await;
+        self.journal
+            .retain(&units.iter().map(|u| u.1.clone()).collect::<Vec<_>>());
+        let now_s = gw502_vocab::clock::now_ms() / 1000;
+        for (kind, unit, vhost) in units {
+            match self.journal.read(&unit, now_s).await {
+                Ok(lines) => {
+                    let read = tail::TailRead {
+                        lines,
+                        skipped_bytes: 0,
+                    };
+                    reads.push((
+                        (kind, PathBuf::from(format!("journal:{unit}")), vhost),
+                        read,
+                    ));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
         if wanted > 0 && reads.is_empty() {
             return Err(Unavailable::because(errors.join("; ")));
         }

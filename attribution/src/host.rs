@@ -136,7 +136,10 @@ impl<'a> HostView<'a> {
     }
 
     /// Whether a vhost/server field belongs to this site: it names the site,
-    /// or is empty, or names no other virtual server on this host.
+    /// or is empty, or names no other virtual server on this host. HAProxy's
+    /// "virtual servers" are its frontends, named in its log lines by frontend
+    /// name (`site`, `fe_shop`), which is no host name: a frontend takes every
+    /// Host that reaches its bind, so its name never makes a line another site's.
     fn ours(&self, server: &str) -> bool {
         let server = server.trim().to_ascii_lowercase();
         if server.is_empty()
@@ -146,11 +149,15 @@ impl<'a> HostView<'a> {
         {
             return true;
         }
-        !self.proxies().iter().any(|p| {
-            p.servers
-                .iter()
-                .any(|s| s.names.iter().any(|n| name_matches(n, &server)))
-        })
+        !self
+            .proxies()
+            .iter()
+            .filter(|p| p.kind != "haproxy")
+            .any(|p| {
+                p.servers
+                    .iter()
+                    .any(|s| s.names.iter().any(|n| name_matches(n, &server)))
+            })
     }
 
     /// Error-log signals of this site, merged by (proxy, upstream, cause).

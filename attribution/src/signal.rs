@@ -202,6 +202,22 @@ impl<'a> SiteSignal<'a> {
     pub fn visitor(&self, host: Option<&HostView<'_>>, fallback: u16) -> (u16, Hop) {
         if let Some(o) = self.public_fail {
             let status = u16::try_from(o.status).unwrap_or(0);
+            // A probe that gave up waiting left before the proxy answered (HAProxy's
+            // `sC` 503 comes after all its connect retries): what the proxy logged
+            // answering is what visitors who wait get.
+            let logged = host
+                .filter(|_| o.is(Outcome::Timeout) && status == 0)
+                .and_then(|h| {
+                    let signals = h.signals();
+                    let last = signals
+                        .iter()
+                        .filter(|s| s.status != 0)
+                        .max_by_key(|s| s.last_at_ms);
+                    last.map(|s| (s.status, logged_hop(s)))
+                });
+            if let Some(logged) = logged {
+                return logged;
+            }
             if !o.is(Outcome::Ok) && status == 0 {
                 return (0, Hop::Unknown);
             }
@@ -226,7 +242,7 @@ impl<'a> SiteSignal<'a> {
                 .filter(|s| s.status != 0)
                 .max_by_key(|s| s.last_at_ms)
             {
-                return (s.status, Hop::Proxy);
+                return (s.status, logged_hop(s));
             }
             if let Some(p) = h
                 .probes()
@@ -334,5 +350,17 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
         Hop::Edge
     } else {
         Hop::Unknown
+    }
+}
+
+/// Who emitted the status of a proxy's log line: the upstream when the proxy
+/// relayed its answer (HAProxy's `----` 503 is the app's own), else the proxy.
+fn logged_hop(s: &crate::host::Signal) -> Hop {
+    if s.causes
+        .contains(&gw502_vocab::Cause::UpstreamReturnedError)
+    {
+        Hop::Upstream
+    } else {
+        Hop::Proxy
     }
 }

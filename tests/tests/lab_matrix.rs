@@ -11,7 +11,8 @@
 //!
 //! which writes `docs/ACCURACY.md`. Both record each judged cell's evidence under
 //! `tests/fixtures/replay/` (replayed without a lab by `tests/tests/replay.rs`).
-//! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it.
+//! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it;
+//! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,10 +21,20 @@ use gw502_tests::lab;
 use gw502_tests::matrix::runner::{self, CellResult};
 use gw502_tests::matrix::{Cell, cells, report, sample};
 
-/// The seed of the sample in the normal suite.
+/// The seed of the sample in the normal suite (`GW502_MATRIX_SEED` overrides it for a
+/// wider look; CI keeps the default).
 const SEED: u64 = 11;
-/// Cells in the sample.
+/// Cells in the sample (`GW502_MATRIX_SAMPLE` overrides it).
 const SAMPLE: usize = 40;
+
+/// The sample's seed and size: the CI defaults unless the environment asks for another.
+fn sample_shape() -> (u64, usize) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse().ok());
+    (
+        var("GW502_MATRIX_SEED").unwrap_or(SEED),
+        var("GW502_MATRIX_SAMPLE").map_or(SAMPLE, |n: u64| n as usize),
+    )
+}
 
 fn replay_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/replay")
@@ -114,8 +125,9 @@ fn finish(results: &[CellResult], table: &str, floor: f64) {
 
 #[test]
 fn matrix_sample() {
-    let (results, secs) = run(sample(SEED, SAMPLE));
-    let how = format!("seeded sample (seed {SEED}, {SAMPLE} cells)");
+    let (seed, size) = sample_shape();
+    let (results, secs) = run(sample(seed, size));
+    let how = format!("seeded sample (seed {seed}, {size} cells)");
     let table = report::markdown(&results, &[], &how, &now(), secs);
     finish(&results, &table, SAMPLE_FLOOR);
 }

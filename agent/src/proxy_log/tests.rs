@@ -123,3 +123,65 @@ async fn real_nginx_errors_become_signals_and_counts() {
     let got: Vec<(u32, u32)> = counts.iter().map(|c| (c.status, c.count)).collect();
     assert_eq!(got, vec![(200, 1), (502, 1)]);
 }
+
+/// A journald-only host: the HAProxy config names `/var/log/haproxy.log`, which no
+/// syslog daemon writes, so the source reads the unit's journal (here a stand-in
+/// journalctl printing a real capture, `agent/fixtures/haproxy-journal/`); a proxy
+/// without a unit, or a log that exists, is read as a file as before.
+#[tokio::test]
+async fn a_missing_haproxy_log_is_read_from_its_units_journal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/haproxy-journal/haproxy.json"
+    );
+    let stub = dir.path().join("journalctl");
+    std::fs::write(&stub, format!("#!/bin/sh\nexec cat {capture}\n")).unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("haproxy.log");
+    let present = dir.path().join("present.log");
+    std::fs::write(&present, b"").unwrap();
+    let proxy = |unit: &str, log: &std::path::Path| ProxyConfig {
+        kind: "haproxy".into(),
+        unit: unit.into(),
+        error_logs: vec![log.display().to_string()],
+        ..ProxyConfig::default()
+    };
+    let scope = Scope {
+        proxies: vec![proxy("haproxy.service", &missing)],
+        ..Scope::default()
+    };
+    let files = log_files(&scope, false);
+    let (kept, units) = journal_fallbacks(&scope, files.clone());
+    assert!(kept.is_empty());
+    assert_eq!(
+        units,
+        [("haproxy".into(), "haproxy.service".into(), String::new())]
+    );
+    let no_unit = Scope {
+        proxies: vec![proxy("", &missing)],
+        ..Scope::default()
+    };
+    assert_eq!(
+        journal_fallbacks(&no_unit, log_files(&no_unit, false)).1,
+        []
+    );
+    let file = Scope {
+        proxies: vec![proxy("haproxy.service", &present)],
+        ..Scope::default()
+    };
+    assert_eq!(journal_fallbacks(&file, log_files(&file, false)).0.len(), 1);
+
+    let mut source = ProxyLogSource::new(ProxyLogSettings::default());
+    source.journal = UnitJournal::new(stub);
+    let section = source.collect(&scope).await.unwrap();
+    assert_eq!(section.files, ["journal:haproxy.service"]);
+    let refused = section
+        .signals
+        .iter()
+        .find(|s| s.status == 503 && s.cause.contains("service_down"))
+        .unwrap_or_else(|| panic!("{:?}", section.signals));
+    assert_eq!(refused.proxy, "haproxy");
+    assert!(refused.count >= 3, "{refused:?}");
+}

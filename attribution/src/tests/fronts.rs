@@ -34,7 +34,28 @@ pub(super) fn rows() -> Vec<Row> {
         ("via", "1.1 0a1b2c.cloudfront.net (CloudFront)"),
         ("x-amz-cf-id", "Qz1x"),
     ];
+    // HAProxy to an app host whose packets are dropped: `sC` after its connect
+    // retries (20 s, a real line from the lab matrix), later than the public probe
+    // waits; the app host's own agent shows the app listening.
+    let sc_late = "10.77.0.1:41908 [01/Dec/2026:18:53:48.770] site app/app1 43/0/-1/-1/20049 503 217 - - sC-- 5/5/4/4/3 0/0 \"GET / HTTP/1.0\"";
+    let dropped = |h: Host| {
+        h.proxy("haproxy", "haproxy.service", "http://10.77.0.12:8080")
+            .addr("10.77.0.11/24")
+            .probe("10.77.0.12:8080", "timeout", "connect", 0, "")
+    };
+    let app_host = || {
+        host("app1")
+            .addr("10.77.0.12/24")
+            .unit("app.service", "active", "running", "listener")
+            .tcp("0.0.0.0", 8080, "app.service")
+    };
     vec![
+        row("haproxy: sC after its retries, the public probe gave up first: the logged 503", site("shop.example").public("timeout", 0, "")
+            .host(dropped(host("lb1")).signal("haproxy", "firewall_blocked", 503, sc_late, "10.77.0.12:8080")).host(app_host()),
+            is(FirewallBlocked, 503, Hop::Proxy)),
+        row("haproxy near-miss: a public timeout with nothing logged has no status", site("shop.example").public("timeout", 0, "")
+            .host(dropped(host("lb1"))).host(app_host()),
+            is(FirewallBlocked, 0, Hop::Unknown)),
         row("haproxy: SC to a stopped app", site("shop.example").public("ok", 503, "haproxy").host(
             haproxy(host("lb1")).unit("app.service", "inactive", "dead", "upstream").signal("haproxy", REFUSED, 503, sc, "127.0.0.1:3000"),
         ), is(ServiceDown, 503, Hop::Proxy)),
