@@ -13,6 +13,7 @@
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
+//! - [`ui`]: `gw502ctl ui`, the web view on loopback.
 #![warn(missing_docs)]
 
 pub mod args;
@@ -24,6 +25,7 @@ pub mod json;
 pub mod render;
 pub mod settings;
 pub mod since;
+pub mod ui;
 
 use std::process::ExitCode;
 
