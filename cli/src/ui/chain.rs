@@ -89,7 +89,7 @@ pub fn svg(v: &VerdictJson) -> Markup {
                 marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
                     path.arrowhead d="M0,0 L10,5 L0,10 z" {}
                 }
-                marker id="arrow-bad" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
+                marker id="arrow-bad" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" markerHeight="5" orient="auto-start-reverse" {
                     path.arrowhead-bad d="M0,0 L10,5 L0,10 z" {}
                 }
             }

@@ -91,7 +91,7 @@ pub fn host_body(d: &HostDetailJson, now_ms: i64) -> Markup {
         p.meta {
             "agent " (or_dash(&h.agent_version)) " · last report " (when(&h.last_seen)) " (" (ago(&h.last_seen, now_ms)) " ago)"
             " · every " (crate::render::duration_ms(u64::from(h.interval_ms)))
-            " · " (h.reports) " reports · addresses " (h.addresses.join(", "))
+            " · reports " (h.reports) " · addresses " (or_dash(&h.addresses.join(", ")))
         }
         @if !s.unavailable.is_empty() {
             section.card.warn-card {
