@@ -409,9 +409,9 @@ async fn the_web_view_marks_the_failing_hop_and_keeps_hostile_evidence_as_text()
     let shots = tempfile::tempdir()?;
     let png = shots.path().join("incident.png");
     browser
-        .screenshot(&format!("{base}/incidents/{shop}"), &png, 1280, 1480)
+        .screenshot(&format!("{base}/incidents/{shop}"), &png, 1280, 1560)
         .await?;
-    assert_eq!(png_size(&png)?, (1280, 1480));
+    assert_eq!(png_size(&png)?, (1280, 1560));
     if let Some(keep) = std::env::var_os("GW502_UI_SCREENSHOT") {
         std::fs::copy(&png, PathBuf::from(keep))?;
     }

@@ -123,7 +123,7 @@ pub fn svg(v: &VerdictJson) -> Markup {
                     data-layer=[failing.then_some(v.layer.as_str())] data-emitted=[emitted.then_some("true")] {
                     @if emitted {
                         g.emit-badge {
-                            rect x=(x + 8) y="10" width=(BOX_W - 16) height="26" rx="13" {}
+                            rect x=(x + 2) y="10" width=(BOX_W - 4) height="26" rx="13" {}
                             text x=(x + BOX_W / 2) y="28" text-anchor="middle" { (status) " emitted here" }
                             line x1=(x + BOX_W / 2) y1="36" x2=(x + BOX_W / 2) y2=(BOX_Y) {}
                         }
