@@ -40,6 +40,13 @@ pub async fn run(
         }
         _ => 0,
     };
+    if let Command::Ui {
+        listen,
+        allow_remote,
+    } = &cli.command
+    {
+        ui::check_listen(listen, *allow_remote)?;
+    }
     let settings = settings::resolve(&cli.global, env)?;
     client::server_name(&settings.collector)?;
     if let Command::Ui {
@@ -233,6 +240,15 @@ async fn run_ui(
     out: &mut (dyn Write + Send),
 ) -> Result<(), CtlError> {
     let addr = ui::check_listen(listen, allow_remote)?;
+    // Unreadable credentials are a usage error now, not a page later.
+    for (what, path) in [
+        ("CA certificate", &settings.ca),
+        ("client certificate", &settings.cert),
+        ("client key", &settings.key),
+    ] {
+        gw502_pki::load_pem(path)
+            .map_err(|e| CtlError::Config(format!("cannot load {what}: {e}")))?;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CtlError::Config(format!("cannot listen on {addr}: {e}")))?;

@@ -6,8 +6,7 @@
 use gw502_proto::v1 as pb;
 use maud::{Markup, html};
 
-use super::incidents::{query, status_word};
-use super::page::{Nav, Page, ago, badge, or_dash, seg, when};
+use super::page::{Nav, Page, ago, badge, or_dash, query, seg, status_word, when};
 use super::upstream::Upstream;
 use crate::client::request;
 use crate::error::CtlError;

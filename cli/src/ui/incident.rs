@@ -7,8 +7,7 @@
 use maud::{Markup, html};
 
 use super::chain;
-use super::incidents::{query, status_word};
-use super::page::{ago, badge, or_dash, seg, when};
+use super::page::{ago, badge, or_dash, query, seg, status_word, when};
 use crate::json::{DeliveryJson, IncidentDetailJson, VerdictJson};
 
 /// The body of `/incidents/{id}`.

@@ -9,7 +9,7 @@ use gw502_vocab::{Layer, Owner};
 use maud::{Markup, html};
 use url::form_urlencoded;
 
-use super::page::{Nav, Page, ago, badge, or_dash, seg};
+use super::page::{Nav, Page, ago, badge, or_dash, query, seg, status_word};
 use super::upstream::Upstream;
 use crate::client::request;
 use crate::error::CtlError;
@@ -83,15 +83,6 @@ impl Filters {
             && self.owner.is_empty()
             && self.since.is_empty())
     }
-}
-
-/// A query string with the given pairs, empty values left out.
-pub fn query(pairs: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
-        s.append_pair(k, v);
-    }
-    s.finish()
 }
 
 /// `/`.
@@ -206,15 +197,6 @@ fn table(list: &[IncidentJson], now_ms: i64, empty: &str) -> Markup {
                 }
             }
         }
-    }
-}
-
-/// An HTTP status, `–` for none.
-pub fn status_word(status: u32) -> String {
-    if status == 0 {
-        "–".into()
-    } else {
-        status.to_string()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The page shell of the web view (head, navigation, footer) and the small
-//! pieces every page uses: times, ages, path segments, state badges.
+//! pieces every page uses: times, ages, path segments, query strings,
+//! state badges.
 //!
 //! The style sheet and the live-update script are served from this process
 //! (`/static/...`), so the Content-Security-Policy can forbid inline script
@@ -8,6 +9,7 @@
 use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use url::form_urlencoded;
 
 /// The style sheet, served at `/static/style.css`.
 pub const STYLE: &str = include_str!("style.css");
@@ -179,6 +181,24 @@ pub fn or_dash(s: &str) -> Markup {
         html! { span.none { "–" } }
     } else {
         html! { (s) }
+    }
+}
+
+/// A query string with the given pairs, empty values left out.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// An HTTP status, `–` for none.
+pub fn status_word(status: u32) -> String {
+    if status == 0 {
+        "–".into()
+    } else {
+        status.to_string()
     }
 }
 
