@@ -1,6 +1,7 @@
 //! gw502ctl: the operator CLI of gw502. It reads incidents, hosts, sites and
 //! deliveries from the collector's Query service over mTLS, asks it to
-//! explain a URL, and bootstraps the fleet PKI offline.
+//! explain a URL, serves the same as web pages on loopback (`gw502ctl ui`),
+//! and bootstraps the fleet PKI offline.
 //!
 //! # Layout
 //!

@@ -81,7 +81,8 @@ fn chromium_present() -> bool {
     false
 }
 
-/// Headless Chromium with a throw-away profile and nothing running in the background.
+/// Headless Chromium with a throw-away profile, nothing running in the
+/// background and no name resolution beyond 127.0.0.1.
 struct Browser {
     profile: tempfile::TempDir,
 }
@@ -105,7 +106,14 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-domain-reliability",
+            "--disable-client-side-phishing-detection",
+            "--no-default-browser-check",
             "--hide-scrollbars",
+            // No name resolves: the browser reaches 127.0.0.1 and nothing else.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         ])
         .arg(format!("--user-data-dir={}", self.profile.path().display()))
         .args(args)
