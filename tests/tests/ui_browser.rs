@@ -4,8 +4,9 @@
 //! Debian's headless Chromium loads the pages. The DOM after scripts ran must
 //! mark the right hop of each incident's request chain, show an evidence line
 //! holding `<script>` and other hostile strings as text, and a screenshot
-//! must come out as a PNG. Then the collector stops and the web view answers
-//! a readable 502 page naming it.
+//! must come out as a PNG. A new incident arrives on `/events` as a
+//! server-sent event. Then the collector stops and the web view answers a
+//! readable 502 page naming it.
 //!
 //! Chromium is `/usr/bin/chromium` (Debian's `chromium`, in `tests/run.sh`).
 //! Without it the test is skipped with a message, except under `CI=true`,
@@ -208,6 +209,27 @@ async fn get(base: &str, path: &str, host: Option<&str>) -> anyhow::Result<(u16,
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no status line in {text:?}"))?;
     Ok((status, text))
+}
+
+/// Reads from `stream` until the text read so far holds `needle`.
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("no {needle:?} in {:?}", String::from_utf8_lossy(&seen))
+            })??;
+        anyhow::ensure!(
+            n > 0,
+            "stream ended before {needle:?}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
 }
 
 /// Polls until `site` has one open incident with `cause`.
@@ -423,6 +445,23 @@ async fn the_web_view_marks_the_failing_hop_and_keeps_hostile_evidence_as_text()
     if let Some(keep) = std::env::var_os("GW502_UI_SCREENSHOT") {
         std::fs::copy(&png, PathBuf::from(keep))?;
     }
+
+    // Live updates: /events relays the collector's WatchIncidents as
+    // server-sent events; a new incident arrives as `event: incident`.
+    let mut events = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await?;
+    let host = base.trim_start_matches("http://");
+    events
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await?;
+    let seen = read_until(&mut events, "retry: 5000").await?;
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    h.send(service_down("h-late", "late.example")).await?;
+    let seen = read_until(&mut events, "\"site\":\"late.example\"").await?;
+    assert!(
+        seen.contains("event: incident\ndata: {\"kind\":\"opened\""),
+        "{seen}"
+    );
+    drop(events);
 
     // Not a page for other names (DNS rebinding), and no writes.
     let (status, _) = get(&base, "/", Some("evil.example:8502")).await?;
