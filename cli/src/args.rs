@@ -115,7 +115,7 @@ pub enum Command {
     )]
     Ui {
         /// Address to listen on (loopback unless --allow-remote)
-        #[arg(long, value_name = "ADDR:PORT", default_value = crate::ui::DEFAULT_LISTEN)]
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8502")]
         listen: String,
         /// Accept a non-loopback --listen address and any Host name: whoever reaches it reads the fleet as you
         #[arg(long)]

@@ -35,9 +35,6 @@ use std::net::SocketAddr;
 
 use crate::error::CtlError;
 
-/// Default listen address of `gw502ctl ui`.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8502";
-
 /// Parses `--listen` and refuses a non-loopback address unless
 /// `allow_remote`: whoever reaches the web view reads the fleet with the
 /// operator's certificate.
