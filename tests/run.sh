@@ -15,6 +15,7 @@ packages=(
   postgresql             # the PostgreSQL half of the storage suite
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
+  chromium fonts-dejavu-core fonts-liberation # headless browser tests of `gw502ctl ui`
   systemd dbus iproute2 nftables curl python3 util-linux
   gcc make               # C parts of dependencies: bundled SQLite, jemalloc
 )

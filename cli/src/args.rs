@@ -109,6 +109,18 @@ pub enum Command {
         #[arg(long)]
         show_hosts: bool,
     },
+    /// Serve the web view on loopback, reading the collector with these credentials
+    #[command(
+        after_help = "The web view is server-rendered HTML (incidents, one incident with its request chain,\nhosts, sites); it talks to the collector with the operator certificate above, the way\n`kubectl proxy` does, so it listens on loopback only unless --allow-remote is given.\n\nExamples:\n  gw502ctl --data-dir /var/lib/gw502 ui\n  gw502ctl ui --listen 127.0.0.1:9000"
+    )]
+    Ui {
+        /// Address to listen on (loopback unless --allow-remote)
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8502")]
+        listen: String,
+        /// Accept a non-loopback --listen address and any Host name: whoever reaches it reads the fleet as you
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Print shell completions (offline, no collector needed)
     #[command(
         after_help = "Examples:\n  gw502ctl completions bash > /etc/bash_completion.d/gw502ctl\n  gw502ctl completions zsh > \"${fpath[1]}/_gw502ctl\"\n  gw502ctl completions fish > ~/.config/fish/completions/gw502ctl.fish"

@@ -14,7 +14,7 @@ use crate::args::{
 use crate::client::{self, Connection, request};
 use crate::error::CtlError;
 use crate::render::{self, fleet, incidents};
-use crate::{customer, json, settings, since};
+use crate::{customer, json, settings, since, ui};
 
 /// Runs `cli`, reading the environment through `env` and printing to `out`.
 pub async fn run(
@@ -40,11 +40,25 @@ pub async fn run(
         }
         _ => 0,
     };
+    if let Command::Ui {
+        listen,
+        allow_remote,
+    } = &cli.command
+    {
+        ui::check_listen(listen, *allow_remote)?;
+    }
     let settings = settings::resolve(&cli.global, env)?;
     client::server_name(&settings.collector)?;
+    if let Command::Ui {
+        listen,
+        allow_remote,
+    } = &cli.command
+    {
+        return run_ui(settings, listen, *allow_remote, out).await;
+    }
     let mut conn = client::connect(&settings).await?;
     match cli.command {
-        Command::Pki(_) | Command::Completions { .. } => Ok(()),
+        Command::Pki(_) | Command::Completions { .. } | Command::Ui { .. } => Ok(()),
         Command::Hosts { show: None } => {
             let r = conn
                 .query
@@ -215,6 +229,52 @@ async fn run_incidents(
             }
             Ok(())
         }
+    }
+}
+
+/// `ui`: binds the listener, says where, and serves until Ctrl-C or SIGTERM.
+async fn run_ui(
+    settings: settings::Settings,
+    listen: &str,
+    allow_remote: bool,
+    out: &mut (dyn Write + Send),
+) -> Result<(), CtlError> {
+    let addr = ui::check_listen(listen, allow_remote)?;
+    // Unreadable credentials are a usage error now, not a page later.
+    for (what, path) in [
+        ("CA certificate", &settings.ca),
+        ("client certificate", &settings.cert),
+        ("client key", &settings.key),
+    ] {
+        gw502_pki::load_pem(path)
+            .map_err(|e| CtlError::Config(format!("cannot load {what}: {e}")))?;
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CtlError::Config(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener.local_addr()?;
+    writeln!(
+        out,
+        "serving the web view on http://{bound}/ for collector {} (Ctrl-C stops)",
+        settings.collector
+    )?;
+    out.flush()?;
+    ui::server::run(listener, settings, allow_remote, shutdown_signal()).await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
     }
 }
 

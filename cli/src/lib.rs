@@ -1,6 +1,7 @@
 //! gw502ctl: the operator CLI of gw502. It reads incidents, hosts, sites and
 //! deliveries from the collector's Query service over mTLS, asks it to
-//! explain a URL, and bootstraps the fleet PKI offline.
+//! explain a URL, serves the same as web pages on loopback (`gw502ctl ui`),
+//! and bootstraps the fleet PKI offline.
 //!
 //! # Layout
 //!
@@ -13,6 +14,7 @@
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
+//! - [`ui`]: `gw502ctl ui`, the web view on loopback.
 #![warn(missing_docs)]
 
 pub mod args;
@@ -24,6 +26,7 @@ pub mod json;
 pub mod render;
 pub mod settings;
 pub mod since;
+pub mod ui;
 
 use std::process::ExitCode;
 
