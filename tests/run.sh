@@ -15,6 +15,7 @@ packages=(
   postgresql             # the PostgreSQL half of the storage suite
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
+  docker.io              # the Docker Engine of the matrix's container hosts (dockerd, docker-proxy, runc)
   systemd dbus iproute2 nftables curl python3 util-linux
   gcc make               # C parts of dependencies: bundled SQLite, jemalloc
 )
