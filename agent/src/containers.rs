@@ -168,24 +168,9 @@ impl ContainersSource {
         self.settled = settled;
         let ids: BTreeSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
         self.logs.retain(|id, _| ids.contains(id.as_str()));
-        let engine_name = if version
-            .get("Components")
-            .and_then(|c| c.as_array())
-            .is_some_and(|c| {
-                c.iter()
-                    .any(|x| x.get("Name").and_then(|n| n.as_str()) == Some("Podman Engine"))
-            }) {
-            "podman"
-        } else {
-            "docker"
-        };
-        let engine_version = version
-            .get("Version")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
         Ok(ContainersSection {
             unavailable: String::new(),
-            engine: format!("{engine_name} {engine_version}").trim().to_string(),
+            engine: engine_words(&version),
             socket: self.settings.socket.display().to_string(),
             containers,
             dropped: u32::try_from(dropped).unwrap_or(u32::MAX),
@@ -236,6 +221,24 @@ impl ContainersSource {
         lines.drain(..skip);
         lines.clone()
     }
+}
+
+/// `docker 20.10.24+dfsg1` or `podman 4.3.1` from a `GET /version` answer
+/// (Podman names itself in a component).
+pub fn engine_words(version: &serde_json::Value) -> String {
+    let podman = version
+        .get("Components")
+        .and_then(|c| c.as_array())
+        .and_then(|c| {
+            c.iter()
+                .find(|x| x.get("Name").and_then(|n| n.as_str()) == Some("Podman Engine"))
+        });
+    let (name, number) = match podman {
+        Some(p) => ("podman", p.get("Version")),
+        None => ("docker", version.get("Version")),
+    };
+    let number = number.and_then(|v| v.as_str()).unwrap_or("");
+    logs::sanitize(format!("{name} {number}").trim(), 64)
 }
 
 /// TCP listeners in the network namespace of `pid`, as `addr:port`.

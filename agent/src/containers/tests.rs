@@ -15,8 +15,13 @@ use super::*;
 use crate::source::Roots;
 
 fn fixture(name: &str) -> Vec<u8> {
+    fixture_of("docker", name)
+}
+
+fn fixture_of(engine: &str, name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/docker")
+        .join("fixtures")
+        .join(engine)
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -261,7 +266,12 @@ fn error_answers_carry_the_engine_message() {
 
 /// Serves recorded answers on a unix socket: the request path picks the fixture.
 async fn fake_engine(dir: &Path) -> PathBuf {
-    let socket = dir.join("docker.sock");
+    fake_engine_of(dir, "docker").await
+}
+
+/// [`fake_engine`] with the answers of `engine` (`docker` or `podman`).
+async fn fake_engine_of(dir: &Path, engine: &'static str) -> PathBuf {
+    let socket = dir.join(format!("{engine}.sock"));
     let listener = UnixListener::bind(&socket).unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -269,24 +279,24 @@ async fn fake_engine(dir: &Path) -> PathBuf {
             let n = stream.read(&mut head).await.unwrap_or(0);
             let request = String::from_utf8_lossy(&head[..n]).to_string();
             let path = request.split(' ').nth(1).unwrap_or("").to_string();
-            let name = if path == "/version" {
-                "version.json".to_string()
+            let (from, name) = if path == "/version" {
+                (engine, "version.json".to_string())
             } else if path.starts_with("/containers/json") {
-                "containers-list.json".to_string()
+                (engine, "containers-list.json".to_string())
             } else if path.contains("/logs") {
-                "logs-shop-loop.raw".to_string()
+                ("docker", "logs-shop-loop.raw".to_string())
             } else {
                 let id = path.split('/').nth(2).unwrap_or("");
-                let list = parse_list(&fixture("containers-list.json")).unwrap();
+                let list = parse_list(&fixture_of(engine, "containers-list.json")).unwrap();
                 let name = list
                     .iter()
                     .find(|e| e.id == id)
                     .map(|e| e.name())
                     .unwrap_or_default();
-                format!("inspect-{name}.json")
+                (engine, format!("inspect-{name}.json"))
             };
-            let body = fixture(&name);
-            let head = format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n");
+            let body = fixture_of(from, &name);
+            let head = "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n";
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(&body).await;
         }
@@ -336,6 +346,24 @@ async fn a_report_over_the_socket_and_a_cheaper_second_one() {
     let again = source.collect(&scope()).await.unwrap();
     assert_eq!(again.containers.len(), 6);
     assert_eq!(source.settled.len(), 2);
+}
+
+#[tokio::test]
+async fn podman_answers_the_same_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = fake_engine_of(dir.path(), "podman").await;
+    let mut source = ContainersSource::new(ContainersSettings {
+        socket,
+        explicit: true,
+        ..ContainersSettings::default()
+    });
+    let section = source.collect(&scope()).await.unwrap();
+    assert_eq!(section.engine, "podman 4.3.1");
+    let by_name = |n: &str| section.containers.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(by_name("pod-web").state, "created");
+    assert_eq!(by_name("pod-web").compose_project, "shop");
+    assert_eq!(by_name("pod-oom").memory_limit, 48 << 20);
+    assert_eq!(by_name("pod-loop").restart_policy, "always");
 }
 
 #[tokio::test]
