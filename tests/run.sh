@@ -16,6 +16,7 @@ packages=(
   prometheus-alertmanager # real Alertmanager for escalation routing
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
   chromium fonts-dejavu-core fonts-liberation # headless browser tests of `gw502ctl ui`
+  docker.io              # the Docker Engine of the matrix's container hosts (dockerd, docker-proxy, runc)
   systemd dbus iproute2 nftables curl python3 util-linux
   gcc make               # C parts of dependencies: bundled SQLite, jemalloc
 )

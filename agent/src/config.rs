@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::containers::ContainersSettings;
 use crate::source::Roots;
 use gw502_daemon::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
 pub use gw502_daemon::settings::{RawTls, Tls};
@@ -46,6 +47,20 @@ pub struct RawConfig {
     pub cross_probes: Vec<RawCrossProbe>,
     /// Address for Prometheus metrics (off when absent).
     pub metrics_listen: Option<String>,
+    /// The container engine source.
+    #[serde(default)]
+    pub containers: RawContainers,
+}
+
+/// The `[containers]` table.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawContainers {
+    /// Read the engine at all (default true).
+    pub enabled: Option<bool>,
+    /// The engine's API socket (default `/run/docker.sock`).
+    pub socket: Option<PathBuf>,
+    /// Bound on one API call.
+    pub timeout: Option<HumanDuration>,
 }
 
 /// The `[roots]` table.
@@ -100,6 +115,8 @@ pub struct Config {
     pub cross_probes: Vec<(String, String)>,
     /// Metrics listener.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The container engine source.
+    pub containers: ContainersSettings,
 }
 
 impl Config {
@@ -161,6 +178,7 @@ impl RawConfig {
                 text.parse().map_err(|e| format!("{text:?}: {e}")),
             )
         });
+        let containers = self.containers.validate(&mut problems);
         let defaults = Roots::default();
         let roots = Roots {
             proc: self.roots.proc.unwrap_or(defaults.proc),
@@ -188,8 +206,34 @@ impl RawConfig {
                 .map(|p| (p.site, p.url))
                 .collect(),
             metrics_listen,
+            containers,
         };
         problems.finish(path, config)
+    }
+}
+
+impl RawContainers {
+    fn validate(self, problems: &mut Problems) -> ContainersSettings {
+        let defaults = ContainersSettings::default();
+        if let Some(socket) = &self.socket
+            && !socket.is_absolute()
+        {
+            problems.push(
+                "containers.socket",
+                format!("{} must be an absolute path", socket.display()),
+            );
+        }
+        let timeout = self.timeout.map_or(defaults.timeout, |d| d.0);
+        if timeout.is_zero() {
+            problems.push("containers.timeout", "must be more than 0s");
+        }
+        ContainersSettings {
+            enabled: self.enabled.unwrap_or(true),
+            explicit: self.socket.is_some(),
+            socket: self.socket.unwrap_or(defaults.socket),
+            timeout,
+            ..defaults
+        }
     }
 }
 
@@ -321,6 +365,28 @@ mod tests {
         assert!(matches!(config.transport, Tls::Mutual { .. }));
         assert_eq!(config.roots, Roots::default());
         assert_eq!(config.collectors, ["https://c:7502"]);
+        assert!(config.containers.enabled && !config.containers.explicit);
+        assert_eq!(config.containers.socket, PathBuf::from("/run/docker.sock"));
+    }
+
+    #[test]
+    fn containers_table() {
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}[containers]\nsocket = \"/run/podman/podman.sock\"\ntimeout = \"2s\"\n"
+        ))
+        .unwrap();
+        assert!(config.containers.explicit);
+        assert_eq!(
+            config.containers.socket,
+            PathBuf::from("/run/podman/podman.sock")
+        );
+        assert_eq!(config.containers.timeout, Duration::from_secs(2));
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}[containers]\nsocket = \"docker.sock\"\nsurprise = 1\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["containers.surprise", "containers.socket"], "{err}");
     }
 
     const TLS: &str = "[tls]\nca = \"/p/ca.crt\"\ncert = \"/p/w.crt\"\nkey = \"/p/w.key\"\n";

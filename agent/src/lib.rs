@@ -8,7 +8,9 @@
 //! - [`source`]: the `Source` trait every evidence source implements, and the
 //!   `Scope` earlier sources hand to later ones.
 //! - One module per evidence source: [`proxy_config`], [`sockets`],
-//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`].
+//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`],
+//!   [`containers`] (the Docker Engine API; it also maps published ports to
+//!   their container).
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
 //! - [`bound`]: keeps every report under a byte bound.
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
@@ -22,6 +24,7 @@
 pub mod bound;
 pub mod client;
 pub mod config;
+pub mod containers;
 pub mod dns;
 pub mod failover;
 pub mod journal;

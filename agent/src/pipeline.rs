@@ -5,6 +5,7 @@ use gw502_proto::v1::HostReport;
 use gw502_proxy::ProxyKind;
 
 use crate::config::Config;
+use crate::containers::{self, ContainersSource};
 use crate::dns::{DnsSettings, DnsSource};
 use crate::journal::{JournalSettings, JournalSource};
 use crate::probe::{CrossProbeSource, ProbeSource};
@@ -26,6 +27,7 @@ pub struct Sources {
     proxy_log: ProxyLogSource,
     access_log: AccessLogSource,
     cross_probes: CrossProbeSource,
+    containers: ContainersSource,
     units: UnitMemory,
     health: SourceHealth,
 }
@@ -52,6 +54,7 @@ impl Sources {
             proxy_log: ProxyLogSource::default(),
             access_log,
             cross_probes: CrossProbeSource::new(&config.host_id, &config.cross_probes),
+            containers: ContainersSource::new(config.containers.clone()),
             units: UnitMemory::new(SystemdSettings::default().max_units),
             health: SourceHealth::default(),
         }
@@ -68,7 +71,15 @@ impl Sources {
         }
         let proxy_config = gather(&mut self.proxy_config, &scope, &self.health).await;
         learn_proxies(&mut scope, &proxy_config);
-        let sockets = gather(&mut self.sockets, &scope, &self.health).await;
+        let mut sockets = gather(&mut self.sockets, &scope, &self.health).await;
+        // Published ports belong to their container, not to docker.service.
+        let containers = if self.containers.active(&scope) {
+            let section = gather(&mut self.containers, &scope, &self.health).await;
+            containers::annotate(&mut sockets, &section, &scope.roots.proc);
+            Some(section)
+        } else {
+            None
+        };
         learn_listeners(&mut scope, &sockets);
         self.units.extend(&mut scope);
         // Cold start: units that may serve a target although nothing showed
@@ -101,6 +112,7 @@ impl Sources {
             proxy_log: Some(proxy_log),
             access_log: Some(access_log),
             cross_probes: (!config.cross_probes.is_empty()).then_some(cross_probes),
+            containers,
             full_snapshot: true,
             ..HostReport::default()
         };

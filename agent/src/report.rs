@@ -16,8 +16,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gw502_proto::v1::{
-    AccessLogSection, CrossProbeSection, DnsSection, HostReport, JournalSection, ProbesSection,
-    ProxyConfigSection, ProxyLogSection, SocketsSection, SystemdSection,
+    AccessLogSection, ContainersSection, CrossProbeSection, DnsSection, HostReport, JournalSection,
+    ProbesSection, ProxyConfigSection, ProxyLogSection, SocketsSection, SystemdSection,
 };
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -52,6 +52,7 @@ sections!(
     ProxyLogSection,
     AccessLogSection,
     CrossProbeSection,
+    ContainersSection,
 );
 
 /// How long one source may take before its section is marked unavailable.
@@ -206,6 +207,7 @@ impl Deltas {
                 }
             },
         );
+        self.keep_if_changed("containers", &mut report.containers, full, |_| {});
         self.keep_if_changed("dns", &mut report.dns, full, |s: &mut DnsSection| {
             for answer in &mut s.answers {
                 answer.elapsed_ms = 0;

@@ -150,6 +150,37 @@ pub fn summary(report: &HostReport) -> String {
             }
         }
     }
+    if let Some(s) = &report.containers {
+        let _ = writeln!(out, "\ncontainers (docker ps -a / inspect, {})", s.engine);
+        if !unavailable(&mut out, &s.unavailable) {
+            for c in &s.containers {
+                let ports: Vec<String> = c
+                    .ports
+                    .iter()
+                    .map(|p| format!("{}:{}->{}", p.host_ip, p.host_port, p.container_port))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  {} {} restarts={} exit={}{}{} [{}] listens [{}]",
+                    escape(&c.name),
+                    c.state,
+                    c.restart_count,
+                    c.exit_code,
+                    if c.oom_killed { " OOMKilled" } else { "" },
+                    if c.health.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" health={}", c.health)
+                    },
+                    ports.join(" "),
+                    c.listens.join(" ")
+                );
+                for l in &c.logs {
+                    let _ = writeln!(out, "    {} {}", l.stream, escape(&l.line));
+                }
+            }
+        }
+    }
     if let Some(s) = &report.proxy_log {
         let _ = writeln!(out, "\nproxy error log");
         if !unavailable(&mut out, &s.unavailable) {

@@ -123,6 +123,7 @@ impl<'a> HostView<'a> {
             Source::Dns => s.dns.as_ref().map(|x| x.unavailable.as_str()),
             Source::ProxyLog => s.proxy_log.as_ref().map(|x| x.unavailable.as_str()),
             Source::AccessLog => s.access_log.as_ref().map(|x| x.unavailable.as_str()),
+            Source::Containers => s.containers.as_ref().map(|x| x.unavailable.as_str()),
             Source::EdgeProbe => None,
         }
     }

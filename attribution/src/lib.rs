@@ -9,7 +9,7 @@
 //! into triggers with candidate causes, and the layer rules ([`proxy`],
 //! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
 //! with sockets, systemd and the journal into findings that carry their
-//! evidence. The best finding per failing host becomes a verdict: which cause
+//! evidence; [`container`] does the same for containerised upstreams. The best finding per failing host becomes a verdict: which cause
 //! wins and how confident the verdict is are decided in one place,
 //! [`precedence`] (named tiers, one cause order, one confidence formula).
 //! When nothing confirms a cause the verdict is
@@ -18,6 +18,7 @@
 mod chain;
 mod change;
 mod client;
+mod container;
 mod dependency;
 mod edge;
 mod evidence;

@@ -152,7 +152,9 @@ pub(crate) fn is_tcp(l: &Listener) -> bool {
 
 /// Human form of a listener for evidence lines.
 pub(crate) fn describe_listener(l: &Listener) -> String {
-    let owner = if l.unit.is_empty() {
+    let owner = if !l.container.is_empty() {
+        format!("container {} ({})", l.container, l.process)
+    } else if l.unit.is_empty() {
         l.process.clone()
     } else {
         l.unit.clone()

@@ -9,6 +9,7 @@
 mod cdn;
 mod chain;
 mod cold_start;
+mod containers;
 mod edge_client;
 mod fronts;
 mod handoff;
@@ -30,6 +31,7 @@ fn all_rows() -> Vec<Row> {
         cdn::rows(),
         chain::rows(),
         cold_start::rows(),
+        containers::rows(),
         edge_client::rows(),
         proxy::rows(),
         handoff::rows(),

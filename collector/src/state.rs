@@ -44,6 +44,7 @@ pub fn fold(reports: &[HostReport], window_start_ms: i64) -> HostReport {
             take_newer(&mut state.probes, &report.probes);
         }
         take_newer(&mut state.dns, &report.dns);
+        take_newer(&mut state.containers, &report.containers);
         if report.replayed || report.generated_at_ms < window_start_ms {
             continue;
         }

@@ -15,11 +15,13 @@
 //! - [`host`]: [`Host`], a `HostReport` under construction (proxy config,
 //!   units, listeners, log signals, access counts, probes, journal, DNS,
 //!   cross-probes), and the usual host shapes ([`web`], [`php`], [`nginx`]).
+//! - [`container`]: containers of the Docker Engine on a [`Host`].
 //! - [`observe`]: probe observations of a site ([`observation`]) and the
 //!   nginx error-line shape ([`ngx_line`]).
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod container;
 pub mod host;
 pub mod observe;
 

@@ -9,6 +9,7 @@
 //! [`runner`] runs cells in batches on one lab and judges them strictly, and [`replay`]
 //! records what the engine saw for each cell so it can be replayed without a lab.
 
+pub mod containers;
 pub mod hosts;
 pub mod proxies;
 pub mod replay;
@@ -99,16 +100,20 @@ pub enum Transport {
     FastCgi,
     /// HTTPS to the app.
     Https,
+    /// HTTP to 127.0.0.1:8080, published by docker-proxy for a container of the Docker
+    /// Engine on the same host ([`containers`]).
+    Container,
 }
 
 impl Transport {
     /// Every transport, in matrix order.
-    pub const ALL: [Transport; 5] = [
+    pub const ALL: [Transport; 6] = [
         Transport::Loopback,
         Transport::Remote,
         Transport::Unix,
         Transport::FastCgi,
         Transport::Https,
+        Transport::Container,
     ];
 
     fn word(self) -> &'static str {
@@ -118,6 +123,7 @@ impl Transport {
             Transport::Unix => "unix",
             Transport::FastCgi => "fastcgi",
             Transport::Https => "https",
+            Transport::Container => "container",
         }
     }
 }
@@ -207,11 +213,18 @@ pub enum Fault {
     FirewallBlocked,
     /// The origin proxy is stopped.
     ProxyDown,
+    /// The app container outgrows its memory limit at start: OOM-killed, restarted,
+    /// killed again.
+    OomKilled,
+    /// The app container's health check fails: it answers 503 to everything.
+    Unhealthy,
+    /// The app binds 127.0.0.1 inside its container's network namespace.
+    BindMismatch,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -222,6 +235,9 @@ impl Fault {
         Fault::HeaderTooBig,
         Fault::FirewallBlocked,
         Fault::ProxyDown,
+        Fault::OomKilled,
+        Fault::Unhealthy,
+        Fault::BindMismatch,
     ];
 
     fn word(self) -> &'static str {
@@ -236,6 +252,9 @@ impl Fault {
             Fault::HeaderTooBig => "header_too_big",
             Fault::FirewallBlocked => "firewall_blocked",
             Fault::ProxyDown => "proxy_down",
+            Fault::OomKilled => "oom_killed",
+            Fault::Unhealthy => "unhealthy",
+            Fault::BindMismatch => "bind_mismatch",
         }
     }
 }
@@ -276,8 +295,15 @@ impl Cell {
         if t == T::Https {
             return Some("an HTTPS app needs a certificate in the app; not built in the lab yet");
         }
-        if f == F::Control && (t != T::Loopback || self.topology != Topology::Single) {
-            return Some("one healthy control per proxy and condition (loopback, single)");
+        if let Some(why) = self.container_skip() {
+            return Some(why);
+        }
+        if f == F::Control
+            && (!matches!(t, T::Loopback | T::Container) || self.topology != Topology::Single)
+        {
+            return Some(
+                "one healthy control per proxy and condition (loopback or container, single)",
+            );
         }
         match f {
             F::TlsMismatch if t != T::Loopback => {
@@ -310,6 +336,41 @@ impl Cell {
         }
     }
 
+    /// Why a cell is outside the container stack's cells: its own faults run only there,
+    /// and it runs its faults behind nginx on one origin, warm and cold.
+    fn container_skip(&self) -> Option<&'static str> {
+        use Fault as F;
+        let own = matches!(self.fault, F::OomKilled | F::Unhealthy | F::BindMismatch);
+        if self.transport != Transport::Container {
+            return own.then_some(
+                "an OOM kill, a health check and a namespace of its own are container faults",
+            );
+        }
+        if !matches!(
+            self.fault,
+            F::Control | F::ServiceDown | F::CrashLoop | F::WrongTarget
+        ) && !own
+        {
+            return Some(
+                "HTTP-level and proxy faults look the same through docker-proxy as on loopback",
+            );
+        }
+        if self.proxy != Proxy::Nginx {
+            return Some(
+                "the container stack runs behind nginx; the other proxies see the same refusals and closes on loopback",
+            );
+        }
+        if self.topology != Topology::Single {
+            return Some("the container stack is a single-origin shape");
+        }
+        if !matches!(self.condition, Condition::Warm | Condition::Cold) {
+            return Some(
+                "noise, time zone and by-address conditions are covered on loopback; the container cells run warm and cold",
+            );
+        }
+        None
+    }
+
     /// The verdict the fault must produce here, or `None` when no incident may open.
     pub fn expected(&self) -> Option<Expect> {
         use Fault as F;
@@ -319,6 +380,12 @@ impl Cell {
             F::Control => return None,
             F::ServiceDown => expect("upstream", "service_down", p.refused_status(), "proxy"),
             F::CrashLoop => expect("upstream", "crash_loop", p.refused_status(), "proxy"),
+            // Killed at every start under its restart policy: a restart loop whose
+            // verdict says OOMKilled and the limit (no cause word of its own).
+            F::OomKilled => expect("upstream", "crash_loop", p.refused_status(), "proxy"),
+            F::Unhealthy => expect("upstream", "upstream_returned_error", 503, "upstream"),
+            // docker-proxy accepts and closes when the container refuses.
+            F::BindMismatch => expect("handoff", "bind_mismatch", 502, "proxy"),
             F::WrongTarget if socket => {
                 expect("handoff", "wrong_socket_path", p.refused_status(), "proxy")
             }
@@ -373,9 +440,15 @@ pub fn cells() -> Vec<Cell> {
 }
 
 /// `n` runnable cells drawn with a fixed seed (splitmix64), every healthy control among
-/// them first: the same cells on every run, so the suite is deterministic.
+/// them first: the same cells on every run, so the suite is deterministic. Container
+/// cells are not drawn (they boot a container engine per host and run with
+/// `GW502_MATRIX_ONLY=.container.`, see `tests/src/matrix/containers.rs`), so the
+/// recorded sample stays the same.
 pub fn sample(seed: u64, n: usize) -> Vec<Cell> {
-    let runnable: Vec<Cell> = cells().into_iter().filter(|c| c.skip().is_none()).collect();
+    let runnable: Vec<Cell> = cells()
+        .into_iter()
+        .filter(|c| c.skip().is_none() && c.transport != Transport::Container)
+        .collect();
     let (mut picked, mut rest): (Vec<Cell>, Vec<Cell>) = runnable
         .into_iter()
         .partition(|c| c.fault == Fault::Control && c.condition == Condition::Warm);
@@ -400,7 +473,7 @@ mod tests {
     #[test]
     fn every_runnable_cell_has_a_verdict_or_is_a_control() {
         let all = cells();
-        assert_eq!(all.len(), 10 * 4 * 5 * 3 * 5);
+        assert_eq!(all.len(), 13 * 4 * 6 * 3 * 5);
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         assert!(runnable.len() > 100, "{}", runnable.len());
         for c in &runnable {
@@ -428,6 +501,22 @@ mod tests {
             );
         }
         assert!(a.iter().all(|c| c.skip().is_none()));
+    }
+
+    #[test]
+    fn the_container_stack_runs_its_six_faults_and_a_control_warm_and_cold() {
+        let ids: Vec<String> = cells()
+            .into_iter()
+            .filter(|c| c.transport == Transport::Container && c.skip().is_none())
+            .map(|c| c.id())
+            .collect();
+        assert_eq!(ids.len(), 14, "{ids:?}");
+        assert!(ids.contains(&"bind_mismatch.nginx.container.single.warm".to_owned()));
+        assert!(ids.contains(&"control.nginx.container.single.cold".to_owned()));
+        let own = cells()
+            .into_iter()
+            .filter(|c| c.fault == Fault::OomKilled && c.transport != Transport::Container);
+        assert!(own.clone().count() > 0 && own.into_iter().all(|c| c.skip().is_some()));
     }
 
     #[test]

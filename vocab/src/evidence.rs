@@ -21,5 +21,7 @@ vocabulary! {
         Dns => "dns",
         /// Parsed proxy configuration and its test.
         ProxyConfig => "proxy_config",
+        /// Container engine state (docker inspect, docker logs).
+        Containers => "containers",
     }
 }

@@ -248,6 +248,9 @@ fn state(r: &pb::HostReport) -> HostStateJson {
     if let Some(x) = &r.journal {
         unavailable("journal", &x.unavailable);
     }
+    if let Some(x) = &r.containers {
+        unavailable("containers", &x.unavailable);
+    }
     let sys = r.systemd.clone().unwrap_or_default();
     s.units = sys
         .units

@@ -42,6 +42,7 @@ pub struct Host {
     started: Option<Instant>,
     boot_time: Duration,
     mounted: bool,
+    syscalls: Vec<String>,
 }
 
 impl Host {
@@ -62,6 +63,7 @@ impl Host {
             started: None,
             boot_time: Duration::ZERO,
             mounted: false,
+            syscalls: spec.syscalls.clone(),
         };
         let scratch = host.dir.join("t");
         for d in [&scratch, &host.root] {
@@ -109,6 +111,10 @@ impl Host {
             .arg(&self.root)
             .args(["--register=no", "--keep-unit"])
             .arg(format!("--network-bridge={bridge}"))
+            .args(
+                (!self.syscalls.is_empty())
+                    .then(|| format!("--system-call-filter={}", self.syscalls.join(" "))),
+            )
             .args(["-M", &self.name, "-b"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -29,6 +29,9 @@ pub struct HostSpec {
     pub hosts_entries: Vec<(String, Ipv4Addr)>,
     /// Symlinks to place (path inside the host, target), e.g. `/etc/localtime`.
     pub links: Vec<(PathBuf, PathBuf)>,
+    /// System calls nspawn's filter lets through besides its defaults
+    /// (`--system-call-filter`), e.g. the keyring calls a container engine's runc makes.
+    pub syscalls: Vec<String>,
 }
 
 impl HostSpec {
@@ -67,6 +70,12 @@ impl HostSpec {
     /// Mask one unit.
     pub fn masked(mut self, unit: impl Into<String>) -> Self {
         self.mask.push(unit.into());
+        self
+    }
+
+    /// Let `names` through nspawn's system call filter.
+    pub fn allow_syscalls(mut self, names: &[&str]) -> Self {
+        self.syscalls.extend(names.iter().map(|s| s.to_string()));
         self
     }
 

@@ -14,6 +14,7 @@ use crate::lab::{Host, HostSpec, LabFile};
 use crate::scenario::shapes::{self, MODE_FILE};
 use crate::scenario::{LabFleet, LabSite};
 
+use super::containers;
 use super::proxies::{self, DOCROOT, FPM_SOCKET, Upstream};
 use super::{Cell, Condition, Fault, Topology, Transport};
 
@@ -90,7 +91,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
                 cell.condition != Condition::ByAddress,
             ))
             .enabled(cell.proxy.unit());
-        if remote_app.is_none() {
+        if cell.transport == Transport::Container {
+            spec = containers::host(spec);
+        } else if remote_app.is_none() {
             spec = spec.files(app_files(cell.transport, "127.0.0.1"));
             spec = spec.enabled(app_unit(cell.transport));
         }
@@ -153,10 +156,10 @@ fn upstream(transport: Transport, wrong: bool) -> Upstream {
 }
 
 fn app_unit(transport: Transport) -> &'static str {
-    if transport == Transport::FastCgi {
-        "php8.2-fpm.service"
-    } else {
-        "app.service"
+    match transport {
+        Transport::FastCgi => "php8.2-fpm.service",
+        Transport::Container => containers::APP_UNIT,
+        _ => "app.service",
     }
 }
 
@@ -254,6 +257,11 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
     let app: &Host = fleet.host(&l.app_host)?;
     let origin: &Host = fleet.host(&l.origin)?;
     let by_name = l.cell.condition != Condition::ByAddress;
+    if l.cell.transport == Transport::Container
+        && let Some(result) = containers::inject(app, l.cell.fault)
+    {
+        return result;
+    }
     match l.cell.fault {
         Fault::Control => Ok(()),
         Fault::ServiceDown => app.systemctl(&["stop", l.app_unit]),
@@ -294,6 +302,9 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
         Fault::HeaderTooBig => shapes::set_mode(app, "big_headers"),
         Fault::FirewallBlocked => shapes::drop_port(app, 8080),
         Fault::ProxyDown => origin.systemctl(&["stop", l.cell.proxy.unit()]),
+        Fault::OomKilled | Fault::Unhealthy | Fault::BindMismatch => {
+            anyhow::bail!("{} is a container fault", l.cell.id())
+        }
     }
 }
 
