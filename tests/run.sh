@@ -17,6 +17,7 @@ packages=(
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
   systemd dbus iproute2 nftables curl python3 util-linux
   gcc make               # C parts of dependencies: bundled SQLite, jemalloc
+  dpkg-dev binutils      # the .deb packages: dpkg-shlibdeps for Depends, strip
 )
 missing=()
 for p in "${packages[@]}"; do
