@@ -119,7 +119,19 @@ fn stage_docs(
         place(stage, &completion, 0o644)?;
     }
     let doc = stage.join("usr/share/doc").join(package.name);
-    files::write(&doc.join("copyright"), copyright().as_bytes(), 0o644)?;
+    let date = build_date();
+    files::write(
+        &doc.join("copyright"),
+        copyright(date.year()).as_bytes(),
+        0o644,
+    )?;
+    let changelog = doc.join("changelog.Debian");
+    files::write(&changelog, changelog_entry(options, date).as_bytes(), 0o644)?;
+    files::run(
+        Command::new("gzip")
+            .args(["-9", "-n", "-f"])
+            .arg(&changelog),
+    )?;
     files::write(
         &doc.join("README.md"),
         include_bytes!("../../README.md"),
@@ -292,17 +304,41 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// The build's date: `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
+fn build_date() -> time::OffsetDateTime {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+}
+
+/// The one-entry `changelog.Debian` every Debian package carries.
+fn changelog_entry(options: &BuildOptions, date: time::OffsetDateTime) -> String {
+    let when = date
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    format!(
+        "gw502 ({}) unstable; urgency=medium\n\n  \
+         * Built by gw502-packaging from the gw502 workspace.\n\n \
+         -- {}  {when}\n",
+        options.deb_version(),
+        options.maintainer
+    )
+}
+
 /// A machine-readable `debian/copyright` for the workspace license.
-fn copyright() -> String {
-    "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
-     Upstream-Name: gw502\n\
-     \n\
-     Files: *\n\
-     Copyright: gw502 authors\n\
-     License: Apache-2.0\n\
-     \x20On Debian systems, the full text of the Apache License 2.0 is in\n\
-     \x20/usr/share/common-licenses/Apache-2.0.\n"
-        .to_owned()
+fn copyright(year: i32) -> String {
+    format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: gw502\n\
+         \n\
+         Files: *\n\
+         Copyright: {year} gw502 authors\n\
+         License: Apache-2.0\n\
+         \x20On Debian systems, the full text of the Apache License 2.0 is in\n\
+         \x20/usr/share/common-licenses/Apache-2.0.\n"
+    )
 }
 
 #[cfg(test)]
@@ -343,6 +379,17 @@ mod tests {
             .collect();
         assert!(body.contains(&" ."), "paragraph separator:\n{text}");
         assert!(body.iter().all(|l| l.starts_with(' ') && l.len() <= 73));
+    }
+
+    #[test]
+    fn changelog_entry_is_in_debian_format() {
+        let date = time::OffsetDateTime::from_unix_timestamp(1_764_615_600).unwrap();
+        assert_eq!(
+            changelog_entry(&options(), date),
+            "gw502 (0.1.0-1) unstable; urgency=medium\n\n  \
+             * Built by gw502-packaging from the gw502 workspace.\n\n \
+             -- gw502 maintainers <gw502@example.invalid>  Mon, 01 Dec 2025 19:00:00 +0000\n"
+        );
     }
 
     #[test]

@@ -104,6 +104,7 @@ fn agent_package_installs_binary_unit_user_config_pages_and_completions() {
         "/usr/share/zsh/vendor-completions/_gw502-agent",
         "/usr/share/fish/vendor_completions.d/gw502-agent.fish",
         "/usr/share/doc/gw502-agent/copyright",
+        "/usr/share/doc/gw502-agent/changelog.Debian.gz",
     ] {
         assert_eq!(entry(&list, path).0, "-rw-r--r--", "{path}");
     }
