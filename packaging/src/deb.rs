@@ -101,6 +101,8 @@ pub fn build(package: &Package, options: &BuildOptions) -> Result<PathBuf, Packa
             .arg(&deb),
     )?;
     files::remove_dir(&stage)?;
+    // The shared parent of the staging trees goes once the last one is gone.
+    let _ = std::fs::remove_dir(options.out_dir.join("stage"));
     Ok(deb)
 }
 

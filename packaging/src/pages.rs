@@ -105,13 +105,18 @@ pub fn completion_path(shell: Shell, bin: &str) -> (&'static str, String) {
     }
 }
 
-/// Write `files` under `out`, each in a subdirectory named after its install dir's
-/// last component (`man1`, `completions`, `vendor-completions`, ...), for `docs --out`.
+/// Write `files` under `out` for `docs --out`: man pages in `man1/` and `man8/`,
+/// completions in `bash/`, `zsh/` and `fish/`.
 pub fn write_flat(out: &Path, files: &[Generated]) -> Result<Vec<PathBuf>, PackagingError> {
     let mut written = Vec::new();
     for file in files {
-        let sub = file.dir.file_name().unwrap_or_default();
-        let dir = out.join(sub);
+        let shell = SHELLS
+            .iter()
+            .find(|&&shell| file.dir == Path::new(completion_path(shell, "").0));
+        let dir = match shell {
+            Some(shell) => out.join(shell.to_string()),
+            None => out.join(file.dir.file_name().unwrap_or_default()),
+        };
         crate::files::create_dir(&dir)?;
         let path = dir.join(&file.name);
         crate::files::write(&path, &file.bytes, 0o644)?;
@@ -162,6 +167,27 @@ mod tests {
         assert!(top.contains("GW502_AGENT_CONFIG"), "{top}");
         let pages = man_pages(gw502_collector::args::command(), 8, "0.1.0").unwrap();
         assert!(names(&pages).contains(&"gw502-collector-check-config.8"));
+    }
+
+    #[test]
+    fn docs_out_sorts_pages_by_section_and_completions_by_shell() {
+        let out = tempfile::tempdir().unwrap();
+        let mut files = man_pages(gw502_agent::args::command(), 8, "0.1.0").unwrap();
+        files.extend(completions(gw502_agent::args::command(), "gw502-agent"));
+        let written = write_flat(out.path(), &files).unwrap();
+        for want in [
+            "man8/gw502-agent.8",
+            "man8/gw502-agent-check-config.8",
+            "bash/gw502-agent",
+            "zsh/_gw502-agent",
+            "fish/gw502-agent.fish",
+        ] {
+            assert!(
+                written.contains(&out.path().join(want)),
+                "{want}: {written:?}"
+            );
+            assert!(out.path().join(want).is_file());
+        }
     }
 
     #[test]
