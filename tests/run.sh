@@ -19,6 +19,7 @@ packages=(
   docker.io              # the Docker Engine of the matrix's container hosts (dockerd, docker-proxy, runc)
   systemd dbus iproute2 nftables curl python3 util-linux
   gcc make               # C parts of dependencies: bundled SQLite, jemalloc
+  dpkg-dev binutils      # the .deb packages: dpkg-shlibdeps for Depends, strip
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -17,10 +17,12 @@
 //! - [`client`]: the mTLS gRPC connection to one collector, with backoff;
 //!   [`failover`]: several collectors, sticking to one and failing over.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.
+//! - [`args`]: the command line (also read by the man page and completion generator).
 //! - [`config`]: the agent config (its plumbing, logs and metrics come from `gw502-daemon`);
 //!   [`log_limit`]: rate-limited warnings for repeating failures.
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod bound;
 pub mod client;
 pub mod config;

@@ -65,6 +65,11 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
+/// gw502ctl's full clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -8,6 +8,7 @@
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts (the
 //!   `gw502-attribution` crate, re-exported).
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
+//! - [`args`]: the command line (also read by the man page and completion generator).
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
@@ -16,6 +17,7 @@
 //!   [`deliveries`]: the escalation delivery log in the store.
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod auth;
 pub mod config;
 pub mod deliveries;

@@ -1,55 +1,13 @@
 //! `gw502-collector`: parses arguments, sets up logging, loads the config and
 //! hands a bound listener to the library.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use gw502_collector::args::{Args, Command, ConfigFile};
 use gw502_collector::config::Config;
 use gw502_daemon::settings::EXIT_CONFIG;
 use gw502_daemon::telemetry;
-
-/// gw502 collector: stores agent reports, probes sites from the outside,
-/// attributes every 5xx to a layer and cause, keeps incidents and routes them.
-/// (For one machine with a local agent, see `gw502-all-in-one`.)
-#[derive(Debug, Parser)]
-#[command(
-    version,
-    after_help = "Examples:\n  gw502-collector run --config /etc/gw502/collector.toml\n  gw502-collector check-config --config /etc/gw502/collector.toml"
-)]
-struct Args {
-    #[command(flatten)]
-    log: telemetry::LogArgs,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run a collector from a config file (every key is documented in deploy/collector.toml).
-    Run {
-        #[command(flatten)]
-        config: ConfigFile,
-    },
-    /// Validate a config file and exit (64 with every problem listed when bad).
-    CheckConfig {
-        #[command(flatten)]
-        config: ConfigFile,
-    },
-}
-
-/// The config file argument of `run` and `check-config`.
-#[derive(Debug, clap::Args)]
-struct ConfigFile {
-    /// Config file.
-    #[arg(
-        long,
-        short,
-        env = "GW502_COLLECTOR_CONFIG",
-        default_value = "/etc/gw502/collector.toml"
-    )]
-    config: PathBuf,
-}
 
 /// jemalloc: the evaluator decodes and folds many short-lived reports, and
 /// glibc's allocator spent about 40% of the collector's CPU on them

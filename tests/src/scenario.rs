@@ -124,6 +124,11 @@ impl LabFleet {
         Ok(())
     }
 
+    /// Boot `specs` as they are, without an agent (a host that installs one itself).
+    pub fn boot_bare(&mut self, specs: Vec<HostSpec>) -> anyhow::Result<()> {
+        self.lab.boot_all(specs)
+    }
+
     /// The booted host `name`.
     pub fn host(&self, name: &str) -> anyhow::Result<&Host> {
         self.lab
