@@ -1,12 +1,14 @@
 //! Sites: the configured ones (public URL, labels, expected hosts) merged with
 //! those discovered from the agents' proxy configs (`server_name` → hosts),
-//! and which hosts serve each.
+//! and which hosts serve each. A discovered site takes the labels all its
+//! hosts share in the config (see [`crate::tenancy`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::edge::{OriginTarget, SiteTarget};
 use crate::hub::Hub;
 use crate::store::{HostRow, SiteRow, StoreError};
+use crate::tenancy::shared_labels;
 
 /// One site as the evaluator sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,7 +76,8 @@ pub async fn publish_configured(hub: &Hub) -> Result<(), StoreError> {
 }
 
 /// Every site, configured ones first taking their URL and labels from the
-/// config (the file wins over what another collector stored).
+/// config (the file wins over what another collector stored); a discovered
+/// site without labels takes those every one of its hosts carries.
 pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
     let mut views: Vec<SiteView> = hub
         .store
@@ -109,6 +112,12 @@ pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
                 origin: "config".into(),
             }),
         }
+    }
+    for view in views
+        .iter_mut()
+        .filter(|v| v.origin != "config" && v.labels.is_empty())
+    {
+        view.labels = shared_labels(&view.hosts, &hub.config.hosts);
     }
     Ok(views)
 }
