@@ -14,7 +14,7 @@ use crate::args::{
 use crate::client::{self, Connection, request};
 use crate::error::CtlError;
 use crate::render::{self, fleet, incidents};
-use crate::{customer, json, settings, since};
+use crate::{customer, json, labels, settings, since};
 
 /// Runs `cli`, reading the environment through `env` and printing to `out`.
 pub async fn run(
@@ -45,15 +45,19 @@ pub async fn run(
     let mut conn = client::connect(&settings).await?;
     match cli.command {
         Command::Pki(_) | Command::Completions { .. } => Ok(()),
-        Command::Hosts { show: None } => {
+        Command::Hosts {
+            show: None,
+            labels: wanted,
+        } => {
             let r = conn
                 .query
                 .list_hosts(request(pb::ListHostsRequest {}))
                 .await;
-            let hosts = r
+            let mut hosts = r
                 .map_err(|s| conn.error(&s, "no hosts"))?
                 .into_inner()
                 .hosts;
+            hosts.retain(|h| labels::matches(&wanted, &h.labels));
             if as_json {
                 print_json(out, &hosts.iter().map(json::host).collect::<Vec<_>>())
             } else {
@@ -62,6 +66,7 @@ pub async fn run(
         }
         Command::Hosts {
             show: Some(HostsCommand::Show { id }),
+            ..
         } => {
             let r = conn
                 .query
@@ -77,15 +82,16 @@ pub async fn run(
                 print_text(out, &fleet::host_detail(&detail, now))
             }
         }
-        Command::Sites => {
+        Command::Sites { labels: wanted } => {
             let r = conn
                 .query
                 .list_sites(request(pb::ListSitesRequest {}))
                 .await;
-            let sites = r
+            let mut sites = r
                 .map_err(|s| conn.error(&s, "no sites"))?
                 .into_inner()
                 .sites;
+            sites.retain(|s| labels::matches(&wanted, &s.labels));
             if as_json {
                 print_json(out, &sites.iter().map(json::site).collect::<Vec<_>>())
             } else {
@@ -169,6 +175,7 @@ async fn run_incidents(
                 owner: args.owner.unwrap_or_default(),
                 since_ms,
                 limit: 0,
+                labels: labels::to_map(&args.labels),
             };
             let r = conn.query.list_incidents(request(req)).await;
             let list = r
@@ -195,7 +202,10 @@ async fn run_incidents(
                 print_text(out, &incidents::show(&detail, now))
             }
         }
-        Some(IncidentsCommand::Watch { site }) => {
+        Some(IncidentsCommand::Watch {
+            site,
+            labels: wanted,
+        }) => {
             let req = pb::WatchIncidentsRequest {
                 site: site.unwrap_or_default(),
             };
@@ -203,6 +213,13 @@ async fn run_incidents(
             let mut stream = r.map_err(|s| conn.error(&s, "no such site"))?.into_inner();
             while let Some(event) = stream.next().await {
                 let event = event.map_err(|s| conn.error(&s, "no such site"))?;
+                let matching = event
+                    .incident
+                    .as_ref()
+                    .is_some_and(|i| labels::matches(&wanted, &i.labels));
+                if !matching {
+                    continue;
+                }
                 if as_json {
                     if let Some(j) = json::incident_event(&event) {
                         serde_json::to_writer(&mut *out, &j).map_err(std::io::Error::from)?;
@@ -224,6 +241,7 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
         cert: String,
         key: String,
         identity: Option<String>,
+        scope: Vec<String>,
     }
     let written = match cmd {
         PkiCommand::Init { dir, force } => {
@@ -237,6 +255,7 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
                 cert: p.cert.display().to_string(),
                 key: p.key.display().to_string(),
                 identity: None,
+                scope: Vec::new(),
             }
         }
         PkiCommand::Issue {
@@ -244,17 +263,26 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
             name,
             dir,
             san,
+            scope,
         } => {
             let role = match role {
                 RoleArg::Agent => Role::Agent,
                 RoleArg::Collector => Role::Collector,
                 RoleArg::Operator => Role::Operator,
             };
-            let p = pki::issue(dir, role, name, san)?;
+            // A bad or misplaced scope is a usage error, caught before any file is written.
+            let scope = pki::Scope::parse(scope).map_err(|e| CtlError::Config(e.to_string()))?;
+            if role != Role::Operator && !scope.is_unscoped() {
+                return Err(CtlError::Config(
+                    pki::PkiError::ScopeNotAllowed { role }.to_string(),
+                ));
+            }
+            let p = pki::issue_scoped(dir, role, name, san, &scope)?;
             Written {
                 cert: p.cert.display().to_string(),
                 key: p.key.display().to_string(),
                 identity: Some(p.identity.uri()),
+                scope: scope.uris(),
             }
         }
     };
@@ -267,6 +295,9 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
     );
     if let Some(id) = &written.identity {
         text.push_str(&format!("identity {id}\n"));
+    }
+    for uri in &written.scope {
+        text.push_str(&format!("scope {uri}\n"));
     }
     print_text(out, &text)
 }

@@ -13,6 +13,7 @@
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
+//! - [`labels`]: `--label KEY=VALUE` filters and the labels column.
 #![warn(missing_docs)]
 
 pub mod args;
@@ -21,6 +22,7 @@ pub mod commands;
 pub mod customer;
 pub mod error;
 pub mod json;
+pub mod labels;
 pub mod render;
 pub mod settings;
 pub mod since;
