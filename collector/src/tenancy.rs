@@ -2,10 +2,11 @@
 //!
 //! Labels come from the collector's config only: `[[sites]] labels` for
 //! configured sites, `[[hosts]] labels` for hosts, and a discovered site takes
-//! the labels every one of its hosts shares. Agents send no labels: an agent
-//! certificate proves a host's name, not its tenant, so a self-claim would let
-//! one host (or whoever holds its key) place itself and its reports in another
-//! tenant's view. An incident carries its site's labels.
+//! the labels every one of its hosts shares ([`crate::sites::shared_labels`]).
+//! Agents send no labels: an agent certificate proves a host's name, not its
+//! tenant, so a self-claim would let one host (or whoever holds its key)
+//! place itself and its reports in another tenant's view. An incident
+//! carries its site's labels.
 //!
 //! A scoped operator certificate (`gw502:scope:customer=acme`, see
 //! `gw502_pki::Scope`) sees what carries every pair of its scope: a host by
@@ -153,24 +154,6 @@ pub fn matches(wanted: &Labels, labels: &Labels) -> bool {
     wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// The labels every one of `hosts` carries in `config` (none for no hosts,
-/// or when a host has no configured labels): what a discovered site inherits.
-pub fn shared_labels(hosts: &[String], config: &[HostConfig]) -> Labels {
-    let labels = host_labels(config);
-    let mut each = hosts.iter().map(|h| labels.get(h));
-    let Some(Some(first)) = each.next() else {
-        return Labels::new();
-    };
-    let mut shared = first.clone();
-    for other in each {
-        match other {
-            Some(other) => shared.retain(|k, v| other.get(k) == Some(v)),
-            None => return Labels::new(),
-        }
-    }
-    shared
-}
-
 fn host_labels(config: &[HostConfig]) -> HashMap<String, Labels> {
     config
         .iter()
@@ -278,27 +261,5 @@ mod tests {
         let status = admin.refuse("incident", "7", "no incident 7".into());
         assert_eq!(status.code(), tonic::Code::NotFound);
         assert_eq!(status.message(), "no incident 7");
-    }
-
-    #[test]
-    fn discovered_sites_inherit_what_all_their_hosts_share() {
-        let config = [
-            host("a", &[("customer", "acme"), ("env", "prod")]),
-            host("b", &[("customer", "acme"), ("env", "test")]),
-            host("c", &[("customer", "globex")]),
-        ];
-        let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            shared_labels(&ids(&["a"]), &config),
-            labels(&[("customer", "acme"), ("env", "prod")])
-        );
-        assert_eq!(
-            shared_labels(&ids(&["a", "b"]), &config),
-            labels(&[("customer", "acme")])
-        );
-        assert!(shared_labels(&ids(&["a", "c"]), &config).is_empty());
-        assert!(shared_labels(&ids(&["a", "unlabelled"]), &config).is_empty());
-        assert!(shared_labels(&ids(&["unlabelled", "a"]), &config).is_empty());
-        assert!(shared_labels(&[], &config).is_empty());
     }
 }
