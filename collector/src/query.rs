@@ -289,10 +289,11 @@ impl Query for QueryService {
         let views = site_views(&self.hub).await.map_err(store_unavailable)?;
         let found = views
             .into_iter()
+            .filter(|v| seen.sees_site(&v.name))
             .find(|v| v.url == url || v.name == host || url_host(&v.url) == host);
         // A scoped caller may explain only its own sites: no probe of
         // anything else, and no word on whether another tenant's site exists.
-        if !seen.scope().is_unscoped() && !found.as_ref().is_some_and(|v| seen.sees_site(&v.name)) {
+        if found.is_none() && !seen.scope().is_unscoped() {
             return Err(seen.refuse("site", &url, format!("no site serves {url}")));
         }
         let site = found.unwrap_or_else(|| SiteView {
