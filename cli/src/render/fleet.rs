@@ -63,6 +63,9 @@ pub fn host_detail(d: &pb::HostDetail, now_ms: i64) -> String {
         s.spool_dropped,
         escape(&s.addresses.join(", ")),
     );
+    if !s.labels.is_empty() {
+        let _ = writeln!(out, "labels {}", escape(&labels::text(&s.labels)));
+    }
     let r = d.state.clone().unwrap_or_default();
 
     let mut t = Table::new(&["unit", "active", "sub", "result", "restarts", "changed"]);
@@ -357,6 +360,32 @@ mod tests {
         let out = hosts(&[h], 1_000_000);
         let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(row, ["web-1", "0.1.0", "42s", "30s", "STALE", "7", "2"]);
+    }
+
+    #[test]
+    fn host_labels_show_in_the_list_and_the_detail() {
+        let labelled = pb::HostSummary {
+            host_id: "web-acme".into(),
+            labels: [("customer".to_string(), "acme".to_string())].into(),
+            ..Default::default()
+        };
+        let plain = pb::HostSummary {
+            host_id: "web-shared".into(),
+            ..Default::default()
+        };
+        let out = hosts(&[labelled.clone(), plain.clone()], 0);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with("labels"), "{out}");
+        assert!(lines[1].ends_with("customer=acme"), "{out}");
+        assert!(!hosts(&[plain], 0).contains("labels"));
+        let detail = host_detail(
+            &pb::HostDetail {
+                summary: Some(labelled),
+                state: None,
+            },
+            0,
+        );
+        assert!(detail.contains("\nlabels customer=acme\n"), "{detail}");
     }
 
     #[test]
