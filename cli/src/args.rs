@@ -78,19 +78,28 @@ pub enum Command {
     Pki(PkiCommand),
     /// Hosts that report to the collector
     #[command(
-        after_help = "Examples:\n  gw502ctl hosts\n  gw502ctl hosts show web-1\n  gw502ctl --json hosts"
+        after_help = "Examples:\n  gw502ctl hosts\n  gw502ctl hosts show web-1\n  gw502ctl hosts --label customer=acme\n  gw502ctl --json hosts"
     )]
     Hosts {
         /// Show one host instead of the list
         #[command(subcommand)]
         show: Option<HostsCommand>,
+        /// Only hosts with this label (repeatable; all must match)
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
     },
     /// Sites the collector probes, with their last probe
-    #[command(after_help = "Examples:\n  gw502ctl sites\n  gw502ctl --json sites")]
-    Sites,
+    #[command(
+        after_help = "Examples:\n  gw502ctl sites\n  gw502ctl sites --label customer=acme\n  gw502ctl --json sites"
+    )]
+    Sites {
+        /// Only sites with this label (repeatable; all must match)
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+    },
     /// Incidents: which layer and cause is behind the errors
     #[command(
-        after_help = "Examples:\n  gw502ctl incidents\n  gw502ctl incidents --all --since 7d --layer handoff\n  gw502ctl incidents show 42\n  gw502ctl --json incidents watch"
+        after_help = "Examples:\n  gw502ctl incidents\n  gw502ctl incidents --all --since 7d --layer handoff\n  gw502ctl incidents --label customer=acme\n  gw502ctl incidents show 42\n  gw502ctl --json incidents watch"
     )]
     Incidents(IncidentsArgs),
     /// Notifications sent to receivers (webhooks, Alertmanager)
@@ -160,7 +169,7 @@ pub enum PkiCommand {
     },
     /// Issue a certificate signed by the CA in DIR
     #[command(
-        after_help = "Examples:\n  gw502ctl pki issue agent web-1 --dir /etc/gw502/pki\n  gw502ctl pki issue collector main --dir /etc/gw502/pki --san collector.example --san 10.77.0.1\n  gw502ctl pki issue operator alice --dir /etc/gw502/pki"
+        after_help = "Examples:\n  gw502ctl pki issue agent web-1 --dir /etc/gw502/pki\n  gw502ctl pki issue collector main --dir /etc/gw502/pki --san collector.example --san 10.77.0.1\n  gw502ctl pki issue operator alice --dir /etc/gw502/pki\n  gw502ctl pki issue operator support-acme --dir /etc/gw502/pki --scope customer=acme"
     )]
     Issue {
         /// Role of the holder
@@ -173,6 +182,10 @@ pub enum PkiCommand {
         /// DNS name or IP of a collector (repeatable; default: localhost, 127.0.0.1, ::1, hostname)
         #[arg(long, value_name = "NAME_OR_IP")]
         san: Vec<String>,
+        /// Operators only: see just the sites, hosts and incidents with this label
+        /// (repeatable; all must match). Without it the operator sees everything
+        #[arg(long, value_name = "KEY=VALUE")]
+        scope: Vec<String>,
     },
 }
 
@@ -219,6 +232,9 @@ pub struct IncidentsArgs {
     /// Only incidents updated since: 30d, 12h, 15m, 45s or an RFC3339 time
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+    /// Only incidents whose site has this label (repeatable; all must match)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
 }
 
 /// `incidents show|watch`.
@@ -238,5 +254,16 @@ pub enum IncidentsCommand {
         /// Only this site
         #[arg(long, value_name = "NAME")]
         site: Option<String>,
+        /// Only incidents whose site has this label (repeatable; all must match)
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
     },
+}
+
+/// Parses a `--label KEY=VALUE` filter.
+pub fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }

@@ -14,7 +14,7 @@ use crate::args::{
 use crate::client::{self, Connection, request};
 use crate::error::CtlError;
 use crate::render::{self, fleet, incidents};
-use crate::{customer, json, settings, since, ui};
+use crate::{customer, json, labels, settings, since, ui};
 
 /// Runs `cli`, reading the environment through `env` and printing to `out`.
 pub async fn run(
@@ -59,15 +59,19 @@ pub async fn run(
     let mut conn = client::connect(&settings).await?;
     match cli.command {
         Command::Pki(_) | Command::Completions { .. } | Command::Ui { .. } => Ok(()),
-        Command::Hosts { show: None } => {
+        Command::Hosts {
+            show: None,
+            labels: wanted,
+        } => {
             let r = conn
                 .query
                 .list_hosts(request(pb::ListHostsRequest {}))
                 .await;
-            let hosts = r
+            let mut hosts = r
                 .map_err(|s| conn.error(&s, "no hosts"))?
                 .into_inner()
                 .hosts;
+            hosts.retain(|h| labels::matches(&wanted, &h.labels));
             if as_json {
                 print_json(out, &hosts.iter().map(json::host).collect::<Vec<_>>())
             } else {
@@ -76,6 +80,7 @@ pub async fn run(
         }
         Command::Hosts {
             show: Some(HostsCommand::Show { id }),
+            ..
         } => {
             let r = conn
                 .query
@@ -91,15 +96,16 @@ pub async fn run(
                 print_text(out, &fleet::host_detail(&detail, now))
             }
         }
-        Command::Sites => {
+        Command::Sites { labels: wanted } => {
             let r = conn
                 .query
                 .list_sites(request(pb::ListSitesRequest {}))
                 .await;
-            let sites = r
+            let mut sites = r
                 .map_err(|s| conn.error(&s, "no sites"))?
                 .into_inner()
                 .sites;
+            sites.retain(|s| labels::matches(&wanted, &s.labels));
             if as_json {
                 print_json(out, &sites.iter().map(json::site).collect::<Vec<_>>())
             } else {
@@ -183,6 +189,7 @@ async fn run_incidents(
                 owner: args.owner.unwrap_or_default(),
                 since_ms,
                 limit: 0,
+                labels: labels::to_map(&args.labels),
             };
             let r = conn.query.list_incidents(request(req)).await;
             let list = r
@@ -209,7 +216,10 @@ async fn run_incidents(
                 print_text(out, &incidents::show(&detail, now))
             }
         }
-        Some(IncidentsCommand::Watch { site }) => {
+        Some(IncidentsCommand::Watch {
+            site,
+            labels: wanted,
+        }) => {
             let req = pb::WatchIncidentsRequest {
                 site: site.unwrap_or_default(),
             };
@@ -217,6 +227,13 @@ async fn run_incidents(
             let mut stream = r.map_err(|s| conn.error(&s, "no such site"))?.into_inner();
             while let Some(event) = stream.next().await {
                 let event = event.map_err(|s| conn.error(&s, "no such site"))?;
+                let matching = event
+                    .incident
+                    .as_ref()
+                    .is_some_and(|i| labels::matches(&wanted, &i.labels));
+                if !matching {
+                    continue;
+                }
                 if as_json {
                     if let Some(j) = json::incident_event(&event) {
                         serde_json::to_writer(&mut *out, &j).map_err(std::io::Error::from)?;
@@ -284,6 +301,7 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
         cert: String,
         key: String,
         identity: Option<String>,
+        scope: Vec<String>,
     }
     let written = match cmd {
         PkiCommand::Init { dir, force } => {
@@ -297,6 +315,7 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
                 cert: p.cert.display().to_string(),
                 key: p.key.display().to_string(),
                 identity: None,
+                scope: Vec::new(),
             }
         }
         PkiCommand::Issue {
@@ -304,17 +323,26 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
             name,
             dir,
             san,
+            scope,
         } => {
             let role = match role {
                 RoleArg::Agent => Role::Agent,
                 RoleArg::Collector => Role::Collector,
                 RoleArg::Operator => Role::Operator,
             };
-            let p = pki::issue(dir, role, name, san)?;
+            // A bad or misplaced scope is a usage error, caught before any file is written.
+            let scope = pki::Scope::parse(scope).map_err(|e| CtlError::Config(e.to_string()))?;
+            if role != Role::Operator && !scope.is_unscoped() {
+                return Err(CtlError::Config(
+                    pki::PkiError::ScopeNotAllowed { role }.to_string(),
+                ));
+            }
+            let p = pki::issue_scoped(dir, role, name, san, &scope)?;
             Written {
                 cert: p.cert.display().to_string(),
                 key: p.key.display().to_string(),
                 identity: Some(p.identity.uri()),
+                scope: scope.uris(),
             }
         }
     };
@@ -327,6 +355,9 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
     );
     if let Some(id) = &written.identity {
         text.push_str(&format!("identity {id}\n"));
+    }
+    for uri in &written.scope {
+        text.push_str(&format!("scope {uri}\n"));
     }
     print_text(out, &text)
 }

@@ -14,6 +14,7 @@
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
+//! - [`labels`]: `--label KEY=VALUE` filters and the labels column.
 //! - [`ui`]: `gw502ctl ui`, the web view on loopback.
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod customer;
 pub mod error;
 pub mod json;
+pub mod labels;
 pub mod render;
 pub mod settings;
 pub mod since;

@@ -43,6 +43,7 @@ fn incident() -> pb::Incident {
             summary: "evil\x1b[2Jsummary".into(),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 

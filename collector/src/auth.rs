@@ -3,21 +3,32 @@
 //! The TLS layer already checked that the certificate chains to the fleet CA;
 //! here each RPC checks the role. Agents may only report, and only as the
 //! host named in their certificate; operators may query; nobody else may do
-//! either. In plaintext mode (loopback only, explicit flag) there is no
-//! certificate and every caller is trusted, which is why that mode exists only
-//! for local tests.
+//! either. An operator certificate may carry a tenant scope, read as strictly
+//! as the role ([`gw502_pki::peer_from_der`]); a query caller is a [`Reader`]
+//! with that scope, which [`crate::tenancy`] enforces. In plaintext mode
+//! (loopback only, explicit flag) there is no certificate and every caller is
+//! trusted and unscoped, which is why that mode exists only for local tests.
 
 use tonic::{Request, Status};
 
-use gw502_pki::{Identity, Role, identity_from_der};
+use gw502_pki::{Identity, Peer, Role, Scope, peer_from_der};
 
 /// The caller of one RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// A verified certificate holder.
-    Certified(Identity),
+    /// A verified certificate holder, with the scope its certificate carries.
+    Certified(Peer),
     /// A plaintext loopback caller.
     Unauthenticated,
+}
+
+/// A caller admitted to the `Query` service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reader {
+    /// Who, for logs: `operator/alice`, `collector/b` or `plaintext`.
+    pub who: String,
+    /// What they may see; unscoped for collectors and plaintext callers.
+    pub scope: Scope,
 }
 
 /// Whether the listener runs mTLS (and so every caller must have a certificate).
@@ -41,43 +52,60 @@ impl Mode {
         let leaf = certs
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        identity_from_der(leaf.as_ref())
+        peer_from_der(leaf.as_ref())
             .map(Caller::Certified)
-            .map_err(|e| {
-                Status::unauthenticated(format!("client certificate has no gw502 identity: {e}"))
-            })
+            .map_err(|e| Status::unauthenticated(format!("client certificate refused: {e}")))
     }
 
     /// Admits an agent reporting as `host_id`, and no one else.
     pub fn require_agent<T>(self, request: &Request<T>, host_id: &str) -> Result<(), Status> {
         match self.caller(request)? {
             Caller::Unauthenticated => Ok(()),
-            Caller::Certified(Identity {
-                role: Role::Agent,
-                name,
+            Caller::Certified(Peer {
+                identity:
+                    Identity {
+                        role: Role::Agent,
+                        name,
+                    },
+                ..
             }) if name == host_id => Ok(()),
-            Caller::Certified(Identity {
-                role: Role::Agent,
-                name,
+            Caller::Certified(Peer {
+                identity:
+                    Identity {
+                        role: Role::Agent,
+                        name,
+                    },
+                ..
             }) => Err(Status::permission_denied(format!(
                 "certificate is for host {name:?}; it may not report as {host_id:?}"
             ))),
-            Caller::Certified(identity) => Err(Status::permission_denied(format!(
+            Caller::Certified(Peer { identity, .. }) => Err(Status::permission_denied(format!(
                 "role {} may not report; only agent certificates may",
                 identity.role.as_str()
             ))),
         }
     }
 
-    /// Admits operators (and collectors, for fleet tooling), not agents.
-    pub fn require_operator<T>(self, request: &Request<T>) -> Result<(), Status> {
+    /// Admits operators (and collectors, for fleet tooling), not agents,
+    /// with the scope their certificate carries.
+    pub fn require_operator<T>(self, request: &Request<T>) -> Result<Reader, Status> {
         match self.caller(request)? {
-            Caller::Unauthenticated => Ok(()),
-            Caller::Certified(Identity {
-                role: Role::Operator | Role::Collector,
-                ..
-            }) => Ok(()),
-            Caller::Certified(identity) => Err(Status::permission_denied(format!(
+            Caller::Unauthenticated => Ok(Reader {
+                who: "plaintext".into(),
+                scope: Scope::default(),
+            }),
+            Caller::Certified(Peer {
+                identity:
+                    identity @ Identity {
+                        role: Role::Operator | Role::Collector,
+                        ..
+                    },
+                scope,
+            }) => Ok(Reader {
+                who: identity.to_string(),
+                scope,
+            }),
+            Caller::Certified(Peer { identity, .. }) => Err(Status::permission_denied(format!(
                 "role {} may not query the collector; use an operator certificate",
                 identity.role.as_str()
             ))),

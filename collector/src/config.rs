@@ -41,6 +41,9 @@ pub struct RawConfig {
     /// Sites to watch.
     #[serde(default)]
     pub sites: Vec<RawSite>,
+    /// Labels of hosts (the collector's word on a host's tenant, not the agent's).
+    #[serde(default)]
+    pub hosts: Vec<RawHost>,
     /// Escalation routing.
     #[serde(default)]
     pub routing: Option<RoutingSettings>,
@@ -71,6 +74,25 @@ pub struct RawSite {
     pub hosts: Vec<String>,
     /// Labels for routing rules.
     #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One `[[hosts]]` entry.
+#[derive(Debug, Deserialize)]
+pub struct RawHost {
+    /// The host id (the name in its agent certificate).
+    pub id: String,
+    /// Labels such as `customer = "acme"`.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A host's labels from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The host id.
+    pub id: String,
+    /// Its labels.
     pub labels: BTreeMap<String, String>,
 }
 
@@ -112,6 +134,8 @@ pub struct Config {
     pub probe_interval: Duration,
     /// Configured sites.
     pub sites: Vec<SiteConfig>,
+    /// Configured host labels, by host id.
+    pub hosts: Vec<HostConfig>,
     /// Escalation routing.
     pub router: Router,
     /// Metrics listener.
@@ -176,6 +200,7 @@ impl RawConfig {
                 Err(e) => problems.push(format!("{key}.url"), e),
             }
         }
+        let hosts = validate_hosts(self.hosts, &mut problems);
         let router = match self.routing.unwrap_or_default().validate() {
             Ok(router) => Some(router),
             Err(errors) => {
@@ -210,6 +235,7 @@ impl RawConfig {
             edge: self.edge.unwrap_or_default(),
             probe_interval: self.probe_interval.map_or(Duration::from_secs(10), |d| d.0),
             sites,
+            hosts,
             router,
             metrics_listen,
         };
@@ -228,6 +254,27 @@ fn site_name(site: &RawSite) -> Result<String, String> {
         return Err(format!("{:?} has no host", site.url));
     }
     Ok(site.name.clone().unwrap_or_else(|| authority.to_string()))
+}
+
+/// Checks `[[hosts]]`: valid, unique ids.
+fn validate_hosts(raw: Vec<RawHost>, problems: &mut Problems) -> Vec<HostConfig> {
+    let mut hosts: Vec<HostConfig> = Vec::new();
+    for (i, host) in raw.into_iter().enumerate() {
+        if let Err(reason) = gw502_vocab::name::check_name(&host.id) {
+            problems.push(format!("hosts[{i}].id"), format!("{:?}: {reason}", host.id));
+        } else if hosts.iter().any(|h| h.id == host.id) {
+            problems.push(
+                format!("hosts[{i}].id"),
+                format!("{:?} is listed more than once", host.id),
+            );
+        } else {
+            hosts.push(HostConfig {
+                id: host.id,
+                labels: host.labels,
+            });
+        }
+    }
+    hosts
 }
 
 /// The machine's host name, the default collector id.
@@ -291,5 +338,26 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:7502".parse().unwrap());
         assert_eq!(config.resolve_after, 3);
         assert_eq!(config.sites[0].name, "shop.example");
+        assert!(config.hosts.is_empty());
+    }
+
+    #[test]
+    fn host_labels_need_valid_unique_ids() {
+        let tls = "[tls]\nca = \"/p/ca.crt\"\ncert = \"/p/c.crt\"\nkey = \"/p/c.key\"\n";
+        let config = validate(&format!(
+            "{tls}[[hosts]]\nid = \"web1\"\nlabels = {{ customer = \"acme\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(config.hosts[0].id, "web1");
+        assert_eq!(config.hosts[0].labels["customer"], "acme");
+        let err = validate(&format!(
+            "{tls}[[hosts]]\nid = \"web1\"\n[[hosts]]\nid = \"web1\"\n[[hosts]]\nid = \"a b\"\n[[hosts]]\nid = \"x\"\nlabel = {{}}\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for key in ["hosts[1].id", "hosts[2].id"] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+        assert!(keys.iter().any(|k| k.contains("label")), "{keys:?}");
     }
 }

@@ -15,6 +15,7 @@
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
 //!   [`deliveries`]: the escalation delivery log in the store.
+//! - [`tenancy`]: labels of sites and hosts, and what a scoped operator may see.
 #![warn(missing_docs)]
 
 pub mod args;
@@ -32,5 +33,6 @@ pub mod server;
 pub mod sites;
 pub mod state;
 pub mod store;
+pub mod tenancy;
 
 pub use gw502_attribution as attribution;

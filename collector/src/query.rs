@@ -1,4 +1,11 @@
 //! The `Query` service: what gw502ctl reads. Operator certificates only.
+//!
+//! Every RPC passes one gate, [`QueryService::gate`], which admits the
+//! caller and resolves what its tenant scope lets it see
+//! ([`Visibility`]); each answer is then cut to that: list queries hand
+//! the visible sites to the store, reads by id of something outside the
+//! scope answer NOT_FOUND like a missing one, and watches drop events of
+//! other tenants.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,7 +20,6 @@ use gw502_proto::v1::{
 };
 use gw502_vocab::clock::now_ms;
 use prost::Message;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
@@ -23,6 +29,7 @@ use crate::incidents::{host_state, site_evidence};
 use crate::ingest::store_unavailable;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::store::{DeliveryRow, HostRow, IncidentFilter, IncidentRow};
+use crate::tenancy::{Labels, Visibility};
 
 /// Serves `gw502.v1.Query`.
 #[derive(Clone)]
@@ -39,6 +46,14 @@ impl QueryService {
     fn window_start(&self) -> i64 {
         now_ms() - self.hub.config.window.as_millis() as i64
     }
+
+    /// The gate of every RPC: admits operators and resolves what they may see.
+    async fn gate<T>(&self, request: &Request<T>) -> Result<Visibility, Status> {
+        let reader = self.hub.mode.require_operator(request)?;
+        Visibility::resolve(&self.hub, reader)
+            .await
+            .map_err(store_unavailable)
+    }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<IncidentEvent, Status>> + Send>>;
@@ -49,7 +64,7 @@ impl Query for QueryService {
         &self,
         request: Request<ListHostsRequest>,
     ) -> Result<Response<ListHostsResponse>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let hosts = self
             .hub
             .store
@@ -58,7 +73,11 @@ impl Query for QueryService {
             .map_err(store_unavailable)?;
         let now = now_ms();
         Ok(Response::new(ListHostsResponse {
-            hosts: hosts.iter().map(|h| host_summary(h, now)).collect(),
+            hosts: hosts
+                .iter()
+                .filter(|h| seen.sees_host(&h.host_id))
+                .map(|h| host_summary(h, now, &seen))
+                .collect(),
         }))
     }
 
@@ -66,8 +85,11 @@ impl Query for QueryService {
         &self,
         request: Request<GetHostRequest>,
     ) -> Result<Response<HostDetail>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let id = &request.get_ref().host_id;
+        if !seen.sees_host(id) {
+            return Err(seen.refuse("host", id, format!("no host {id:?}")));
+        }
         let host = self
             .hub
             .store
@@ -79,7 +101,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(HostDetail {
-            summary: Some(host_summary(&host, now_ms())),
+            summary: Some(host_summary(&host, now_ms(), &seen)),
             state: Some(state),
         }))
     }
@@ -88,9 +110,10 @@ impl Query for QueryService {
         &self,
         request: Request<ListSitesRequest>,
     ) -> Result<Response<ListSitesResponse>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let mut sites = Vec::new();
-        for view in site_views(&self.hub).await.map_err(store_unavailable)? {
+        let views = site_views(&self.hub).await.map_err(store_unavailable)?;
+        for view in views.into_iter().filter(|v| seen.sees_site(&v.name)) {
             let last_probe = self
                 .hub
                 .store
@@ -115,8 +138,9 @@ impl Query for QueryService {
         &self,
         request: Request<ListIncidentsRequest>,
     ) -> Result<Response<ListIncidentsResponse>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let r = request.into_inner();
+        let wanted: Labels = r.labels.into_iter().collect();
         let some = |s: String| (!s.is_empty()).then_some(s);
         let filter = IncidentFilter {
             all: r.all,
@@ -129,6 +153,7 @@ impl Query for QueryService {
             } else {
                 r.limit.min(10_000)
             },
+            sites: seen.sites_for(&wanted),
         };
         let rows = self
             .hub
@@ -137,7 +162,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(ListIncidentsResponse {
-            incidents: rows.iter().map(IncidentRow::to_proto).collect(),
+            incidents: rows.iter().map(|row| incident(row, &seen)).collect(),
         }))
     }
 
@@ -145,11 +170,15 @@ impl Query for QueryService {
         &self,
         request: Request<GetIncidentRequest>,
     ) -> Result<Response<IncidentDetail>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let id = request.get_ref().id as i64;
         let store = &self.hub.store;
         let row = store.get_incident(id).await.map_err(store_unavailable)?;
-        let row = row.ok_or_else(|| Status::not_found(format!("no incident {id}")))?;
+        let not_found = || format!("no incident {id}");
+        let row = row.ok_or_else(|| Status::not_found(not_found()))?;
+        if !seen.sees_site(&row.site) {
+            return Err(seen.refuse("incident", &id.to_string(), not_found()));
+        }
         let history = store
             .incident_history(id)
             .await
@@ -159,7 +188,7 @@ impl Query for QueryService {
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(IncidentDetail {
-            incident: Some(row.to_proto()),
+            incident: Some(incident(&row, &seen)),
             history: history
                 .iter()
                 .map(|h| VerdictChange {
@@ -178,22 +207,41 @@ impl Query for QueryService {
         &self,
         request: Request<WatchIncidentsRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = Arc::new(self.gate(&request).await?);
         let site = request.into_inner().site;
-        let stream =
-            BroadcastStream::new(self.hub.events.subscribe()).filter_map(
-                move |event| match event {
-                    Ok(event)
-                        if site.is_empty()
-                            || event.incident.as_ref().is_some_and(|i| i.site == site) =>
-                    {
-                        Some(Ok(event))
-                    }
-                    Ok(_) => None,
-                    // A slow watcher missed events; it keeps going with the next ones.
-                    Err(_) => None,
-                },
-            );
+        let hub = self.hub.clone();
+        let events = BroadcastStream::new(self.hub.events.subscribe());
+        let stream = futures::StreamExt::filter_map(events, move |event| {
+            let (hub, seen, site) = (hub.clone(), seen.clone(), site.clone());
+            async move {
+                // A slow watcher missed events; it keeps going with the next ones.
+                let mut event = event.ok()?;
+                let incident = event.incident.as_mut()?;
+                if !site.is_empty() && incident.site != site {
+                    return None;
+                }
+                let fresh;
+                let seen = if seen.scope().is_unscoped() && seen.knows_site(&incident.site) {
+                    &*seen
+                } else {
+                    // Sites come and go (discovery): a scoped watch judges
+                    // every event by the labels of now.
+                    fresh = match Visibility::resolve(&hub, seen.reader().clone()).await {
+                        Ok(fresh) => fresh,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot resolve a watcher's scope; event not sent");
+                            return None;
+                        }
+                    };
+                    &fresh
+                };
+                if !seen.sees_incident(incident) {
+                    return None;
+                }
+                seen.label(incident);
+                Some(Ok(event))
+            }
+        });
         let mut closing = self.hub.closing.clone();
         let stream = futures::StreamExt::take_until(stream, async move {
             let _ = closing.wait_for(|closing| *closing).await;
@@ -205,9 +253,11 @@ impl Query for QueryService {
         &self,
         request: Request<ListDeliveriesRequest>,
     ) -> Result<Response<ListDeliveriesResponse>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let r = request.into_inner();
         let incident = (r.incident_id > 0).then_some(r.incident_id as i64);
+        // Another tenant's incident reads like one without deliveries.
+        let sites = seen.sites_for(&Labels::new());
         let limit = if r.limit == 0 {
             100
         } else {
@@ -216,7 +266,7 @@ impl Query for QueryService {
         let rows = self
             .hub
             .store
-            .list_deliveries(incident, limit)
+            .list_deliveries_of_sites(incident, sites.as_deref(), limit)
             .await
             .map_err(store_unavailable)?;
         Ok(Response::new(ListDeliveriesResponse {
@@ -228,7 +278,7 @@ impl Query for QueryService {
         &self,
         request: Request<ExplainRequest>,
     ) -> Result<Response<ExplainResponse>, Status> {
-        self.hub.mode.require_operator(&request)?;
+        let seen = self.gate(&request).await?;
         let url = request.into_inner().url;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Status::invalid_argument(
@@ -237,14 +287,20 @@ impl Query for QueryService {
         }
         let host = url_host(&url).to_string();
         let views = site_views(&self.hub).await.map_err(store_unavailable)?;
-        let site = views
+        let found = views
             .into_iter()
-            .find(|v| v.url == url || v.name == host || url_host(&v.url) == host)
-            .unwrap_or_else(|| SiteView {
-                name: host.clone(),
-                url: url.clone(),
-                ..SiteView::default()
-            });
+            .filter(|v| seen.sees_site(&v.name))
+            .find(|v| v.url == url || v.name == host || url_host(&v.url) == host);
+        // A scoped caller may explain only its own sites: no probe of
+        // anything else, and no word on whether another tenant's site exists.
+        if found.is_none() && !seen.scope().is_unscoped() {
+            return Err(seen.refuse("site", &url, format!("no site serves {url}")));
+        }
+        let site = found.unwrap_or_else(|| SiteView {
+            name: host.clone(),
+            url: url.clone(),
+            ..SiteView::default()
+        });
         let hosts = self
             .hub
             .store
@@ -274,7 +330,14 @@ impl Query for QueryService {
     }
 }
 
-fn host_summary(host: &HostRow, now: i64) -> HostSummary {
+/// The wire form of an incident, with its site's labels.
+fn incident(row: &IncidentRow, seen: &Visibility) -> gw502_proto::v1::Incident {
+    let mut incident = row.to_proto();
+    seen.label(&mut incident);
+    incident
+}
+
+fn host_summary(host: &HostRow, now: i64, seen: &Visibility) -> HostSummary {
     let interval = i64::from(host.interval_ms.max(1000));
     HostSummary {
         host_id: host.host_id.clone(),
@@ -286,5 +349,6 @@ fn host_summary(host: &HostRow, now: i64) -> HostSummary {
         stale: now - host.last_seen_ms > 3 * interval,
         spool_dropped: host.spool_dropped,
         addresses: host.addresses.clone(),
+        labels: seen.host_labels(&host.host_id).into_iter().collect(),
     }
 }

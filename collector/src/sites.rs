@@ -1,9 +1,11 @@
 //! Sites: the configured ones (public URL, labels, expected hosts) merged with
 //! those discovered from the agents' proxy configs (`server_name` → hosts),
-//! and which hosts serve each.
+//! and which hosts serve each. A discovered site takes the labels all its
+//! hosts share in the config (see `crate::tenancy`).
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::config::HostConfig;
 use crate::edge::{OriginTarget, SiteTarget};
 use crate::hub::Hub;
 use crate::store::{HostRow, SiteRow, StoreError};
@@ -74,7 +76,8 @@ pub async fn publish_configured(hub: &Hub) -> Result<(), StoreError> {
 }
 
 /// Every site, configured ones first taking their URL and labels from the
-/// config (the file wins over what another collector stored).
+/// config (the file wins over what another collector stored); a discovered
+/// site without labels takes those every one of its hosts carries.
 pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
     let mut views: Vec<SiteView> = hub
         .store
@@ -110,7 +113,32 @@ pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
             }),
         }
     }
+    for view in views
+        .iter_mut()
+        .filter(|v| v.origin != "config" && v.labels.is_empty())
+    {
+        view.labels = shared_labels(&view.hosts, &hub.config.hosts);
+    }
     Ok(views)
+}
+
+/// The labels every one of `hosts` carries in `config` (none for no hosts,
+/// or when a host has no configured labels): what a discovered site inherits.
+pub fn shared_labels(hosts: &[String], config: &[HostConfig]) -> BTreeMap<String, String> {
+    let labels: HashMap<&str, &BTreeMap<String, String>> =
+        config.iter().map(|h| (h.id.as_str(), &h.labels)).collect();
+    let mut each = hosts.iter().map(|h| labels.get(h.as_str()).copied());
+    let Some(Some(first)) = each.next() else {
+        return BTreeMap::new();
+    };
+    let mut shared = first.clone();
+    for other in each {
+        match other {
+            Some(other) => shared.retain(|k, v| other.get(k) == Some(v)),
+            None => return BTreeMap::new(),
+        }
+    }
+    shared
 }
 
 /// The host part of a URL, without port or brackets.
@@ -217,5 +245,41 @@ mod tests {
             .map(|h| h.host_id.as_str())
             .collect();
         assert_eq!(ids, ["web1", "web2"]);
+    }
+
+    fn host_config(id: &str, pairs: &[(&str, &str)]) -> HostConfig {
+        HostConfig {
+            id: id.into(),
+            labels: labels(pairs),
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn discovered_sites_inherit_what_all_their_hosts_share() {
+        let config = [
+            host_config("a", &[("customer", "acme"), ("env", "prod")]),
+            host_config("b", &[("customer", "acme"), ("env", "test")]),
+            host_config("c", &[("customer", "globex")]),
+        ];
+        let ids = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shared_labels(&ids(&["a"]), &config),
+            labels(&[("customer", "acme"), ("env", "prod")])
+        );
+        assert_eq!(
+            shared_labels(&ids(&["a", "b"]), &config),
+            labels(&[("customer", "acme")])
+        );
+        assert!(shared_labels(&ids(&["a", "c"]), &config).is_empty());
+        assert!(shared_labels(&ids(&["a", "unlabelled"]), &config).is_empty());
+        assert!(shared_labels(&ids(&["unlabelled", "a"]), &config).is_empty());
+        assert!(shared_labels(&[], &config).is_empty());
     }
 }

@@ -141,6 +141,7 @@ fn incident(id: u64) -> Incident {
             summary: "php-fpm pool is full".into(),
             ..Default::default()
         }),
+        ..Default::default()
     }
 }
 
@@ -160,10 +161,8 @@ async fn retries_server_errors_until_delivered_with_valid_signature() {
     let router = router(&dir, "", &[("hook", format!("http://{addr}/gw502"))]);
     let log = Arc::new(MemoryDeliveryLog::new());
     let handle = spawn(router, log.clone());
-    assert_eq!(
-        handle.notify(incident(7), &BTreeMap::new(), Event::Firing),
-        1
-    );
+    let site_labels = BTreeMap::from([("customer".to_string(), "acme".to_string())]);
+    assert_eq!(handle.notify(incident(7), &site_labels, Event::Firing), 1);
 
     let done = log
         .wait_for(WAIT, |d| {
@@ -227,6 +226,11 @@ async fn retries_server_errors_until_delivered_with_valid_signature() {
     assert_eq!(inc["resolved_at"], serde_json::Value::Null);
     assert_eq!(inc["evidence"][0]["source"], "proxy_log");
     assert_eq!(inc["evidence"][0]["observed_at"], "2023-11-14T22:13:21Z");
+    assert_eq!(
+        inc["labels"],
+        serde_json::json!({"customer": "acme"}),
+        "the body carries the site's labels"
+    );
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@ mod incidents;
 mod operations;
 #[path = "store_suite/reports.rs"]
 mod reports;
+#[path = "store_suite/scopes.rs"]
+mod scopes;
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +130,7 @@ store_suite!(
     operations::leases_exclude_other_holders,
     operations::deliveries_log,
     operations::prune_keeps_open_incidents_and_last_full_report,
+    scopes::site_scopes_restrict_incidents_and_deliveries,
 );
 
 #[tokio::test]

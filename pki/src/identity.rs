@@ -123,6 +123,25 @@ pub fn validate_name(name: &str) -> Result<(), PkiError> {
 /// Fails when the certificate does not parse, or carries no or several
 /// `spiffe://gw502/` URIs, or an unknown role or invalid name.
 pub fn identity_from_der(cert_der: &[u8]) -> Result<Identity, PkiError> {
+    identity_from_uris(&uri_sans(cert_der)?)
+}
+
+/// The gw502 identity among a certificate's URI SANs: exactly one.
+pub(crate) fn identity_from_uris(uris: &[String]) -> Result<Identity, PkiError> {
+    let uris: Vec<&str> = uris
+        .iter()
+        .map(String::as_str)
+        .filter(|uri| uri.starts_with(SPIFFE_PREFIX))
+        .collect();
+    match uris.as_slice() {
+        [uri] => Identity::from_uri(uri),
+        [] => Err(PkiError::NoIdentity),
+        more => Err(PkiError::SeveralIdentities { count: more.len() }),
+    }
+}
+
+/// Every URI subject alternative name of a DER certificate.
+pub(crate) fn uri_sans(cert_der: &[u8]) -> Result<Vec<String>, PkiError> {
     let (_, cert) =
         x509_parser::parse_x509_certificate(cert_der).map_err(|e| PkiError::ParseCertificate {
             reason: e.to_string(),
@@ -132,23 +151,18 @@ pub fn identity_from_der(cert_der: &[u8]) -> Result<Identity, PkiError> {
         .map_err(|e| PkiError::ParseCertificate {
             reason: e.to_string(),
         })?;
-    let uris: Vec<&str> = san
+    Ok(san
         .map(|ext| {
             ext.value
                 .general_names
                 .iter()
                 .filter_map(|n| match n {
-                    GeneralName::URI(uri) if uri.starts_with(SPIFFE_PREFIX) => Some(*uri),
+                    GeneralName::URI(uri) => Some((*uri).to_owned()),
                     _ => None,
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    match uris.as_slice() {
-        [uri] => Identity::from_uri(uri),
-        [] => Err(PkiError::NoIdentity),
-        more => Err(PkiError::SeveralIdentities { count: more.len() }),
-    }
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

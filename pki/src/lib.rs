@@ -5,6 +5,9 @@
 //! `spiffe://gw502/<role>/<name>` (and CN=name); the collector authorizes
 //! RPCs from it with [`identity_from_der`]. Agents and operators get the
 //! clientAuth EKU, collectors serverAuth and clientAuth plus DNS/IP SANs.
+//! An operator certificate may also carry a tenant [`Scope`], one URI SAN
+//! `gw502:scope:<key>=<value>` per label pair; [`peer_from_der`] reads
+//! identity and scope together, strictly.
 //! Layout under the PKI directory:
 //!
 //! ```text
@@ -16,6 +19,7 @@
 
 mod files;
 mod identity;
+mod scope;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +33,9 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 pub use identity::{Identity, MAX_NAME_LEN, Role, SPIFFE_PREFIX, identity_from_der, validate_name};
+pub use scope::{
+    MAX_LABEL_KEY_LEN, Peer, SCOPE_URI_PREFIX, Scope, check_label_key, parse_pair, peer_from_der,
+};
 
 /// Common name of the fleet CA.
 pub const CA_COMMON_NAME: &str = "gw502 fleet CA";
@@ -116,6 +123,20 @@ pub enum PkiError {
         /// The URI.
         uri: String,
     },
+    /// A scope pair (on the command line or in a certificate) is malformed.
+    #[error("invalid scope \"{scope}\": {reason}")]
+    InvalidScope {
+        /// The rejected pair or URI (escaped).
+        scope: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A scope was given for a role that cannot carry one.
+    #[error("a {role} certificate cannot carry a scope; only operator certificates can")]
+    ScopeNotAllowed {
+        /// The role.
+        role: Role,
+    },
 }
 
 /// Where `init` wrote the CA.
@@ -181,7 +202,20 @@ pub fn init_with(dir: &Path, overwrite: bool) -> Result<CaPaths, PkiError> {
 /// (default: localhost, 127.0.0.1, ::1 and this host's name); other roles
 /// ignore them.
 pub fn issue(dir: &Path, role: Role, name: &str, sans: &[String]) -> Result<IssuedPaths, PkiError> {
+    issue_scoped(dir, role, name, sans, &Scope::default())
+}
+
+/// Like [`issue`], with a tenant `scope` for an operator certificate (one
+/// `gw502:scope:` URI SAN per pair); other roles accept only an empty scope.
+pub fn issue_scoped(
+    dir: &Path,
+    role: Role,
+    name: &str,
+    sans: &[String],
+    scope: &Scope,
+) -> Result<IssuedPaths, PkiError> {
     validate_name(name)?;
+    scope::check_scope_role(role, scope)?;
     let identity = Identity {
         role,
         name: name.to_owned(),
@@ -196,11 +230,14 @@ pub fn issue(dir: &Path, role: Role, name: &str, sans: &[String]) -> Result<Issu
     params.not_before = now - CLOCK_SKEW;
     params.not_after = now + LEAF_VALIDITY;
     let uri = identity.uri();
-    params.subject_alt_names = vec![SanType::URI(
-        uri.as_str()
-            .try_into()
-            .map_err(|_| PkiError::InvalidSan { san: uri.clone() })?,
-    )];
+    params.subject_alt_names = Vec::new();
+    for uri in std::iter::once(uri).chain(scope.uris()) {
+        params.subject_alt_names.push(SanType::URI(
+            uri.as_str()
+                .try_into()
+                .map_err(|_| PkiError::InvalidSan { san: uri.clone() })?,
+        ));
+    }
     params.extended_key_usages = match role {
         Role::Agent | Role::Operator => vec![ExtendedKeyUsagePurpose::ClientAuth],
         Role::Collector => vec![

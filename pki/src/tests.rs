@@ -294,3 +294,5 @@ async fn agent_certificate_cannot_serve() {
         "{err}"
     );
 }
+
+mod scope;

@@ -3,6 +3,8 @@
 //! reads the same fields whichever way an incident reaches it. Field names and
 //! shapes are stable; times are RFC 3339 UTC strings, or `null` when unset.
 
+use std::collections::BTreeMap;
+
 use gw502_proto::v1 as pb;
 use serde::Serialize;
 
@@ -28,6 +30,8 @@ pub struct IncidentJson {
     /// The verdict fields, flattened into the incident object.
     #[serde(flatten)]
     pub verdict: VerdictJson,
+    /// The labels of the incident's site (`{}` when it has none).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The verdict fields of TAXONOMY.md §2.
@@ -94,6 +98,11 @@ pub fn incident(i: &pb::Incident) -> IncidentJson {
         updated_at: rfc3339(i.updated_at_ms),
         resolved_at: rfc3339(i.resolved_at_ms),
         verdict: verdict(&i.verdict.clone().unwrap_or_default()),
+        labels: i
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -168,6 +177,11 @@ mod tests {
         .unwrap();
         assert_eq!(json["cause"], "wrong_port", "verdict fields are flattened");
         assert_eq!(json["resolved_at"], serde_json::Value::Null);
+        assert_eq!(
+            json["labels"],
+            serde_json::json!({}),
+            "labels are always present"
+        );
         assert_eq!(
             json["evidence"][0]["source"], "proxy_log",
             "evidence sorted by time"

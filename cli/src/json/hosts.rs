@@ -29,6 +29,8 @@ pub struct HostJson {
     pub spool_dropped: u64,
     /// The host's interface addresses.
     pub addresses: Vec<String>,
+    /// Labels from the collector's config (`{}` when none).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `hosts show --json`.
@@ -209,6 +211,7 @@ pub fn host(h: &pb::HostSummary) -> HostJson {
         reports: h.reports,
         spool_dropped: h.spool_dropped,
         addresses: h.addresses.clone(),
+        labels: h.labels.clone().into_iter().collect(),
     }
 }
 

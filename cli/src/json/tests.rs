@@ -87,6 +87,7 @@ fn sample_incident() -> pb::Incident {
             summary: "php-fpm is stopped".into(),
             missing: vec![],
         }),
+        labels: [("customer".to_string(), "acme".to_string())].into(),
     }
 }
 
@@ -196,6 +197,7 @@ fn hosts_sites_probes_explain_match_doc() {
         stale: false,
         spool_dropped: 0,
         addresses: vec!["10.77.0.2".into()],
+        labels: [("customer".to_string(), "acme".to_string())].into(),
     };
     same_shape(&documented("host"), &to_value(host(&summary)), "host");
     let target = pb::UpstreamTarget {

@@ -7,13 +7,15 @@ use gw502_proto::v1 as pb;
 use super::incidents::{indent, verdict_block};
 use super::table::Table;
 use super::{age, duration_ms, escape, time_or_dash};
+use crate::labels;
 
 /// The `hosts` table.
 pub fn hosts(hosts: &[pb::HostSummary], now_ms: i64) -> String {
     if hosts.is_empty() {
         return "no hosts have reported yet\n".into();
     }
-    let mut t = Table::new(&[
+    let labelled = hosts.iter().any(|h| !h.labels.is_empty());
+    let mut headers = vec![
         "host",
         "agent",
         "last seen",
@@ -21,9 +23,11 @@ pub fn hosts(hosts: &[pb::HostSummary], now_ms: i64) -> String {
         "stale",
         "reports",
         "spool drops",
-    ]);
+    ];
+    headers.extend(labelled.then_some("labels"));
+    let mut t = Table::new(&headers);
     for h in hosts {
-        t.row([
+        let mut row = vec![
             h.host_id.clone(),
             h.agent_version.clone(),
             age(now_ms, h.last_seen_ms),
@@ -31,7 +35,9 @@ pub fn hosts(hosts: &[pb::HostSummary], now_ms: i64) -> String {
             if h.stale { "STALE".into() } else { "no".into() },
             h.reports.to_string(),
             h.spool_dropped.to_string(),
-        ]);
+        ];
+        row.extend(labelled.then(|| labels::text(&h.labels)));
+        t.row(row);
     }
     t.render()
 }
@@ -57,6 +63,9 @@ pub fn host_detail(d: &pb::HostDetail, now_ms: i64) -> String {
         s.spool_dropped,
         escape(&s.addresses.join(", ")),
     );
+    if !s.labels.is_empty() {
+        let _ = writeln!(out, "labels {}", escape(&labels::text(&s.labels)));
+    }
     let r = d.state.clone().unwrap_or_default();
 
     let mut t = Table::new(&["unit", "active", "sub", "result", "restarts", "changed"]);
@@ -209,7 +218,10 @@ pub fn sites(sites: &[pb::Site], now_ms: i64) -> String {
     if sites.is_empty() {
         return "no sites\n".into();
     }
-    let mut t = Table::new(&["name", "url", "origin", "hosts", "last probe"]);
+    let labelled = sites.iter().any(|s| !s.labels.is_empty());
+    let mut headers = vec!["name", "url", "origin", "hosts", "last probe"];
+    headers.extend(labelled.then_some("labels"));
+    let mut t = Table::new(&headers);
     for s in sites {
         let probe = s
             .last_probe
@@ -223,13 +235,15 @@ pub fn sites(sites: &[pb::Site], now_ms: i64) -> String {
                 format!("{status}{} ({} ago)", p.outcome, age(now_ms, p.at_ms))
             })
             .unwrap_or_else(|| "never".into());
-        t.row([
+        let mut row = vec![
             s.name.clone(),
             s.url.clone(),
             s.origin.clone(),
             s.hosts.join(","),
             probe,
-        ]);
+        ];
+        row.extend(labelled.then(|| labels::text(&s.labels)));
+        t.row(row);
     }
     t.render()
 }
@@ -346,6 +360,32 @@ mod tests {
         let out = hosts(&[h], 1_000_000);
         let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(row, ["web-1", "0.1.0", "42s", "30s", "STALE", "7", "2"]);
+    }
+
+    #[test]
+    fn host_labels_show_in_the_list_and_the_detail() {
+        let labelled = pb::HostSummary {
+            host_id: "web-acme".into(),
+            labels: [("customer".to_string(), "acme".to_string())].into(),
+            ..Default::default()
+        };
+        let plain = pb::HostSummary {
+            host_id: "web-shared".into(),
+            ..Default::default()
+        };
+        let out = hosts(&[labelled.clone(), plain.clone()], 0);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with("labels"), "{out}");
+        assert!(lines[1].ends_with("customer=acme"), "{out}");
+        assert!(!hosts(&[plain], 0).contains("labels"));
+        let detail = host_detail(
+            &pb::HostDetail {
+                summary: Some(labelled),
+                state: None,
+            },
+            0,
+        );
+        assert!(detail.contains("\nlabels customer=acme\n"), "{detail}");
     }
 
     #[test]

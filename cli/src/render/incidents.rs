@@ -13,12 +13,15 @@ pub fn list(incidents: &[pb::Incident], now_ms: i64) -> String {
     if incidents.is_empty() {
         return "no incidents\n".into();
     }
-    let mut t = Table::new(&[
+    let labelled = incidents.iter().any(|i| !i.labels.is_empty());
+    let mut headers = vec![
         "id", "state", "site", "status", "layer", "cause", "host", "owner", "age",
-    ]);
+    ];
+    headers.extend(labelled.then_some("labels"));
+    let mut t = Table::new(&headers);
     for i in incidents {
         let v = i.verdict.clone().unwrap_or_default();
-        t.row([
+        let mut row = vec![
             i.id.to_string(),
             i.state.clone(),
             i.site.clone(),
@@ -28,7 +31,9 @@ pub fn list(incidents: &[pb::Incident], now_ms: i64) -> String {
             i.host.clone(),
             v.owner,
             age(now_ms, i.opened_at_ms),
-        ]);
+        ];
+        row.extend(labelled.then(|| crate::labels::text(&i.labels)));
+        t.row(row);
     }
     t.render()
 }
@@ -61,6 +66,9 @@ pub fn show(d: &pb::IncidentDetail, now_ms: i64) -> String {
         time_or_dash(i.resolved_at_ms),
         i.bad_observations,
     );
+    if !i.labels.is_empty() {
+        let _ = writeln!(out, "labels {}", escape(&crate::labels::text(&i.labels)));
+    }
     out.push('\n');
     out.push_str(&verdict_block(&v));
     if !d.history.is_empty() {
@@ -231,6 +239,7 @@ mod tests {
                 summary: "php-fpm is stopped".into(),
                 missing: vec![],
             }),
+            labels: Default::default(),
         }
     }
 
@@ -259,6 +268,32 @@ mod tests {
             ]
         );
         assert_eq!(list(&[], 0), "no incidents\n");
+    }
+
+    #[test]
+    fn labels_get_a_column_when_any_incident_has_some() {
+        let mut labelled = sample();
+        labelled.labels = [
+            ("tier".to_string(), "gold".to_string()),
+            ("customer".to_string(), "acme".to_string()),
+        ]
+        .into();
+        let out = list(&[sample(), labelled.clone()], 1_714_557_600_000);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].ends_with("labels"), "{out}");
+        assert!(lines[2].ends_with("customer=acme,tier=gold"), "{out}");
+        assert!(!lines[1].contains('='), "{out}");
+        let shown = show(
+            &pb::IncidentDetail {
+                incident: Some(labelled),
+                ..Default::default()
+            },
+            1_714_557_600_000,
+        );
+        assert!(
+            shown.contains("\nlabels customer=acme,tier=gold\n"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -108,10 +108,11 @@ impl DispatcherHandle {
     /// in `gw502_routing_dropped_total` and logged. Returns how many were queued.
     pub fn notify(
         &self,
-        incident: Incident,
+        mut incident: Incident,
         site_labels: &BTreeMap<String, String>,
         event: Event,
     ) -> usize {
+        incident.labels = site_labels.clone().into_iter().collect();
         let routes = self.router.route(&incident, site_labels);
         let incident = Arc::new(incident);
         let mut queued = 0;

@@ -38,6 +38,9 @@ impl Store {
                 sql.push_str(&format!(" AND {column} = ${}", texts.len()));
             }
         }
+        if let Some(sites) = &f.sites {
+            push_in(&mut sql, "site", sites, &mut texts);
+        }
         if f.since_ms.is_some() {
             sql.push_str(&format!(" AND updated_at_ms >= ${}", texts.len() + 1));
         }
@@ -141,6 +144,26 @@ impl Store {
         })
         .await
     }
+}
+
+/// Appends ` AND column IN ($n, …)` for `values` to `sql`, numbering the
+/// placeholders after those already in `texts`; nothing matches an empty list.
+pub(super) fn push_in<'a>(
+    sql: &mut String,
+    column: &str,
+    values: &'a [String],
+    texts: &mut Vec<&'a str>,
+) {
+    if values.is_empty() {
+        sql.push_str(" AND 1 = 0");
+        return;
+    }
+    let mut placeholders = Vec::with_capacity(values.len());
+    for value in values {
+        texts.push(value);
+        placeholders.push(format!("${}", texts.len()));
+    }
+    sql.push_str(&format!(" AND {column} IN ({})", placeholders.join(", ")));
 }
 
 /// An `incidents` row (columns as in `incident_columns!`).

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::incident_queries::push_in;
 use super::{
     DeliveryRow, MAX_LIST_LIMIT, NewDelivery, PruneStats, Store, StoreError, get_unsigned,
 };
@@ -63,27 +64,44 @@ impl Store {
         incident_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        const COLUMNS: &str = "SELECT id, incident_id, receiver, event, state, attempts, created_at_ms, \
-             updated_at_ms, error, http_status FROM deliveries";
+        self.list_deliveries_of_sites(incident_id, None, limit)
+            .await
+    }
+
+    /// Like [`Store::list_deliveries`], and when `sites` is given only those
+    /// of incidents of these sites (a tenant's scope; none matches nothing).
+    pub async fn list_deliveries_of_sites(
+        &self,
+        incident_id: Option<i64>,
+        sites: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT id, incident_id, receiver, event, state, attempts, created_at_ms, \
+             updated_at_ms, error, http_status FROM deliveries WHERE 1 = 1",
+        );
+        let mut texts: Vec<&str> = Vec::new();
+        if let Some(sites) = sites {
+            let mut inner = String::from("SELECT id FROM incidents WHERE 1 = 1");
+            push_in(&mut inner, "site", sites, &mut texts);
+            sql.push_str(&format!(" AND incident_id IN ({inner})"));
+        }
+        let mut next = texts.len();
+        if incident_id.is_some() {
+            next += 1;
+            sql.push_str(&format!(" AND incident_id = ${next}"));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next + 1));
         let limit = i64::from(limit.min(MAX_LIST_LIMIT));
         self.timed("list_deliveries", async {
-            let rows = match incident_id {
-                Some(incident_id) => {
-                    sqlx::query(&format!(
-                        "{COLUMNS} WHERE incident_id = $1 ORDER BY id DESC LIMIT $2"
-                    ))
-                    .bind(incident_id)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
-                }
-                None => {
-                    sqlx::query(&format!("{COLUMNS} ORDER BY id DESC LIMIT $1"))
-                        .bind(limit)
-                        .fetch_all(&self.pool)
-                        .await?
-                }
-            };
+            let mut query = sqlx::query(&sql);
+            for text in texts {
+                query = query.bind(text);
+            }
+            if let Some(incident_id) = incident_id {
+                query = query.bind(incident_id);
+            }
+            let rows = query.bind(limit).fetch_all(&self.pool).await?;
             rows.iter()
                 .map(|row| {
                     Ok(DeliveryRow {

@@ -225,6 +225,8 @@ pub struct IncidentFilter {
     pub since_ms: Option<i64>,
     /// At most this many; 0 means [`DEFAULT_LIST_LIMIT`](super::DEFAULT_LIST_LIMIT).
     pub limit: u32,
+    /// Only these sites (a tenant's scope); `Some` of none matches nothing.
+    pub sites: Option<Vec<String>>,
 }
 
 /// One entry in an incident's verdict history.

@@ -34,6 +34,8 @@ impl IncidentRow {
             resolved_at_ms: self.resolved_at_ms.unwrap_or(0),
             bad_observations: self.bad_observations,
             verdict: Some(verdict),
+            // Labels belong to the site, not the row; the reader fills them.
+            labels: Default::default(),
         }
     }
 }
