@@ -32,6 +32,8 @@ pub struct Filters {
     pub owner: String,
     /// `since=`: `30d`, `12h`, ... or RFC 3339.
     pub since: String,
+    /// `label=KEY=VALUE`, as `--label`: the site must carry the label.
+    pub label: String,
 }
 
 impl Filters {
@@ -46,6 +48,7 @@ impl Filters {
                 "layer" => f.layer = v,
                 "owner" => f.owner = v,
                 "since" => f.since = v,
+                "label" => f.label = v,
                 _ => {}
             }
         }
@@ -62,6 +65,10 @@ impl Filters {
                 known.join(", ")
             )));
         }
+        let labels = match self.label.as_str() {
+            "" => Default::default(),
+            l => crate::labels::to_map(&[crate::args::parse_label(l).map_err(CtlError::Config)?]),
+        };
         let since_ms = match self.since.as_str() {
             "" => 0,
             s => parse_since(s, now_ms).map_err(CtlError::Config)?,
@@ -73,6 +80,7 @@ impl Filters {
             owner: self.owner.clone(),
             since_ms,
             limit: 0,
+            labels,
         })
     }
 
@@ -81,7 +89,8 @@ impl Filters {
         !(self.site.is_empty()
             && self.layer.is_empty()
             && self.owner.is_empty()
-            && self.since.is_empty())
+            && self.since.is_empty()
+            && self.label.is_empty())
     }
 }
 
@@ -152,6 +161,7 @@ pub fn list_body(
             }
             label { "Owner" input type="text" name="owner" value=(f.owner) placeholder="any" list="owners"; }
             datalist id="owners" { @for o in Owner::ALL { option value=(o.as_str()) {} } }
+            label { "Label" input type="text" name="label" value=(f.label) placeholder="customer=acme"; }
             label { "Updated since" input type="text" name="since" value=(f.since) placeholder="e.g. 12h, 7d"; }
             label.check { input type="checkbox" name="all" checked[f.all]; "include resolved" }
             button type="submit" { "Filter" }
@@ -221,4 +231,27 @@ pub async fn show(up: &Upstream, id: u64, now_ms: i64) -> Result<Page, CtlError>
         live: Some(live),
         body: super::incident::body(&d, now_ms),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_the_collector_request() {
+        let f = Filters::parse(Some(
+            "site=shop.example&layer=handoff&label=customer%3Dacme&all=on",
+        ));
+        let req = f.request(0).unwrap();
+        assert!(req.all);
+        assert_eq!(req.site, "shop.example");
+        assert_eq!(req.layer, "handoff");
+        assert_eq!(req.labels.get("customer").map(String::as_str), Some("acme"));
+        assert!(f.narrowed());
+
+        let bad = Filters::parse(Some("label=nokey")).request(0).unwrap_err();
+        assert_eq!(bad.exit_code(), 64, "{bad}");
+        assert!(Filters::parse(Some("layer=moon")).request(0).is_err());
+        assert!(!Filters::parse(None).narrowed());
+    }
 }
