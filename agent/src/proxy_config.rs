@@ -132,6 +132,11 @@ impl ProxyConfigSource {
                 let test = self.test(proxy, &at, &host).await;
                 (String::from_utf8_lossy(&bytes).into_owned(), bytes, test)
             }
+            ConfigSource::Includes(main) => {
+                let text = read_tree(proxy, &main, roots).await?;
+                let hashed = text.clone().into_bytes();
+                (text, hashed, ConfigTest::default())
+            }
             ConfigSource::Tree { main, dirs } => {
                 let host = roots.host_path(&main);
                 let mut text = String::from_utf8_lossy(&read_bounded(&host).await?).into_owned();
