@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::source::Roots;
 use gw502_daemon::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
 pub use gw502_daemon::settings::{RawTls, Tls};
+use gw502_proxy::ProxyKind;
 
 /// The raw file.
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +47,25 @@ pub struct RawConfig {
     pub cross_probes: Vec<RawCrossProbe>,
     /// Address for Prometheus metrics (off when absent).
     pub metrics_listen: Option<String>,
+    /// The `[traefik]` table.
+    #[serde(default)]
+    pub traefik: RawProxyApi,
+    /// The `[envoy]` table.
+    #[serde(default)]
+    pub envoy: RawProxyApi,
+}
+
+/// The `[traefik]` and `[envoy]` tables: where the proxy's config is and
+/// its API on loopback (`api` for Traefik, `admin` for Envoy; `"off"`
+/// turns it off).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProxyApi {
+    /// The static config (Traefik) or bootstrap file (Envoy).
+    pub config: Option<PathBuf>,
+    /// Traefik's API address.
+    pub api: Option<String>,
+    /// Envoy's admin address.
+    pub admin: Option<String>,
 }
 
 /// The `[roots]` table.
@@ -100,6 +120,20 @@ pub struct Config {
     pub cross_probes: Vec<(String, String)>,
     /// Metrics listener.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Per proxy with an API: its config file (when not the default) and
+    /// its loopback API address (`None`: off).
+    pub proxy_apis: Vec<ProxyApi>,
+}
+
+/// Where one proxy with an API (Traefik, Envoy) is looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyApi {
+    /// Which proxy.
+    pub kind: ProxyKind,
+    /// Its config file, when set.
+    pub config: Option<PathBuf>,
+    /// Its API on loopback, asked only when the proxy's config is found.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -161,6 +195,22 @@ impl RawConfig {
                 text.parse().map_err(|e| format!("{text:?}: {e}")),
             )
         });
+        let proxy_apis = vec![
+            proxy_api(
+                ProxyKind::Traefik,
+                self.traefik,
+                "api",
+                "127.0.0.1:8080",
+                &mut problems,
+            ),
+            proxy_api(
+                ProxyKind::Envoy,
+                self.envoy,
+                "admin",
+                "127.0.0.1:9901",
+                &mut problems,
+            ),
+        ];
         let defaults = Roots::default();
         let roots = Roots {
             proc: self.roots.proc.unwrap_or(defaults.proc),
@@ -188,8 +238,57 @@ impl RawConfig {
                 .map(|p| (p.site, p.url))
                 .collect(),
             metrics_listen,
+            proxy_apis,
         };
         problems.finish(path, config)
+    }
+}
+
+/// One `[traefik]`/`[envoy]` table: the address key (`api`, `admin`) must
+/// be a loopback `ip:port` or `"off"`; the other proxy's key is a problem.
+fn proxy_api(
+    kind: ProxyKind,
+    raw: RawProxyApi,
+    key: &str,
+    default: &str,
+    problems: &mut Problems,
+) -> ProxyApi {
+    let (address, other) = match key {
+        "api" => (raw.api, raw.admin.map(|_| "admin")),
+        _ => (raw.admin, raw.api.map(|_| "api")),
+    };
+    if let Some(other) = other {
+        problems.push(
+            format!("{kind}.{other}"),
+            format!("unknown key (the {kind} address is {kind}.{key})"),
+        );
+    }
+    let text = address.unwrap_or_else(|| default.to_string());
+    let api = if text == "off" {
+        None
+    } else {
+        match text.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => Some(addr),
+            Ok(_) => {
+                problems.push(
+                    format!("{kind}.{key}"),
+                    format!("{text:?} is not on loopback: the agent asks only this host"),
+                );
+                None
+            }
+            Err(e) => {
+                problems.push(
+                    format!("{kind}.{key}"),
+                    format!("{text:?}: {e} (or \"off\")"),
+                );
+                None
+            }
+        }
+    };
+    ProxyApi {
+        kind,
+        config: raw.config,
+        api,
     }
 }
 
@@ -376,6 +475,37 @@ mod tests {
         assert_eq!(err.problems[0].key, "collectors");
         let err = validate(&format!("host_id = \"web1\"\ncollectors = []\n{TLS}")).unwrap_err();
         assert_eq!(err.problems[0].key, "collectors");
+    }
+
+    #[test]
+    fn proxy_apis_default_on_loopback_and_refuse_other_hosts() {
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}"
+        ))
+        .unwrap();
+        let addrs: Vec<_> = config.proxy_apis.iter().map(|p| (p.kind, p.api)).collect();
+        assert_eq!(
+            addrs,
+            [
+                (ProxyKind::Traefik, "127.0.0.1:8080".parse().ok()),
+                (ProxyKind::Envoy, "127.0.0.1:9901".parse().ok())
+            ]
+        );
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n[traefik]\napi = \"off\"\nconfig = \"/etc/traefik/traefik.toml\"\n{TLS}"
+        ))
+        .unwrap();
+        assert_eq!(config.proxy_apis[0].api, None);
+        assert_eq!(
+            config.proxy_apis[0].config.as_deref(),
+            Some(Path::new("/etc/traefik/traefik.toml"))
+        );
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}[traefik]\napi = \"192.0.2.1:8080\"\n[envoy]\nadmin = \"nine\"\napi = \"127.0.0.1:1\"\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["traefik.api", "envoy.api", "envoy.admin"], "{err}");
     }
 
     #[test]
