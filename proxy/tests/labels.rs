@@ -15,7 +15,7 @@ use gw502_proxy::line::{BAD_HEADER, CLOSED_OR_RESET, NO_SOCKET, NOT_HTTP, REFUSE
 
 /// Envoy's `UPE`: the answer was not HTTP or its header broke a limit.
 const UPE: &[Cause] = &[ProtocolMismatch, InvalidHeader, HeaderTooBig];
-use gw502_proxy::{ErrorLine, ProxyKind, proxy};
+use gw502_proxy::{ErrorLine, ProxyKind, proxy, traefik};
 use gw502_vocab::Cause::{self, *};
 
 const NGINX: &str = include_str!("../fixtures/nginx/error.log");
@@ -220,7 +220,18 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
                 Some(NothingUp),
             ),
             ("\"RequestHost\":\"hang.test\"", &[Timeout], 504, None),
-            ("\"RequestHost\":\"refused.test\"", &[], 502, None),
+            (
+                "\"RequestHost\":\"refused.test\"",
+                traefik::log::DIAL_OR_READ,
+                502,
+                None,
+            ),
+            (
+                "\"RequestHost\":\"plain.test\"",
+                traefik::log::TLS_OR_NOT_HTTP,
+                500,
+                None,
+            ),
             ("\"RequestHost\":\"busy.test\"", &[], 503, None),
             ("\"RequestHost\":\"shop.test\"", &[], 200, None),
         ],

@@ -13,6 +13,18 @@ use gw502_vocab::Cause::{self, *};
 
 use crate::line::{ErrorLine, MAX_LINE, NO_SOCKET, NOT_HTTP, REFUSED, UNIX_REFUSED, cut, text};
 
+/// Traefik's own 502 with no error logged (the dial errors, EOF and resets
+/// are logged at debug level only): refused, or closed or reset early.
+pub const DIAL_OR_READ: &[Cause] = &[
+    ServiceDown,
+    WrongPort,
+    NotListening,
+    PrematureClose,
+    ConnectionReset,
+];
+/// Traefik's own 500: a TLS failure or an answer that was not HTTP.
+pub const TLS_OR_NOT_HTTP: &[Cause] = &[TlsMismatch, TlsCertificateError, ProtocolMismatch];
+
 /// The bodies Traefik's own error handler writes (`http.StatusText`).
 const OWN_BODIES: [(u16, u64); 3] = [(502, 11), (504, 15), (500, 21)];
 
@@ -187,8 +199,14 @@ fn access_line(v: &Value) -> ErrorLine {
     {
         // Routed, but the load balancer had no server to pick.
         &[NoLiveUpstreams]
-    } else if status == 504 && own_body && u64::from(status) == num("OriginStatus") {
-        &[Timeout]
+    } else if own_body && u64::from(status) == num("OriginStatus") {
+        // Traefik's own error body, written by its proxy error handler: the
+        // status says which family of Go errors it was (`ComputeStatusCode`).
+        match status {
+            504 => &[Timeout],
+            502 => DIAL_OR_READ,
+            _ => TLS_OR_NOT_HTTP,
+        }
     } else {
         &[]
     };
