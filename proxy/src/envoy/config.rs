@@ -11,6 +11,10 @@ use serde_json::Value;
 use crate::target::target;
 use crate::{Discovered, ProxyKind};
 
+/// Where Envoy's stdout and stderr go under systemd (the agent's name for a
+/// unit's journal).
+pub const JOURNAL: &str = "journal:envoy.service";
+
 /// The three lists the walker reads.
 #[derive(Debug, Default)]
 struct Resources<'a> {
@@ -98,7 +102,18 @@ fn walk(r: &Resources<'_>) -> Discovered {
                 .into_iter()
                 .flatten()
             {
-                if let Some(path) = str_at(log, "/typed_config/path")
+                // stdout and stderr go to the unit's journal under systemd.
+                let path = match str_at(log, "/typed_config/path").as_deref() {
+                    Some("/dev/stdout" | "/dev/stderr") => Some(JOURNAL.to_string()),
+                    Some(path) => Some(path.to_string()),
+                    None if str_at(log, "/name")
+                        .is_some_and(|n| n.contains("stdout") || n.contains("stderr")) =>
+                    {
+                        Some(JOURNAL.to_string())
+                    }
+                    None => None,
+                };
+                if let Some(path) = path
                     && !d.config.error_logs.contains(&path)
                 {
                     d.config.error_logs.push(path);
@@ -279,5 +294,7 @@ mod tests {
         assert!(dns.runtime_resolve);
         assert_eq!((dns.host.as_str(), dns.port), ("app.invalid", 80));
         assert!(parse_config_dump(b"[]").is_none());
+        let stdout = BOOTSTRAP.replace("/tmp/gw502-envoy/access.log", "/dev/stdout");
+        assert_eq!(parse_bootstrap(&stdout).config.error_logs[0], JOURNAL);
     }
 }

@@ -18,6 +18,9 @@ use crate::{Discovered, ProxyKind};
 
 /// The line that starts each file in the text [`join`] makes.
 const MARK: &str = "# gw502: file ";
+/// Where Traefik's stdout goes under systemd (the agent's name for a unit's
+/// journal).
+pub const JOURNAL: &str = "journal:traefik.service";
 /// How deep service references are followed.
 const MAX_HOPS: usize = 8;
 
@@ -127,19 +130,28 @@ fn read_static(v: &Value, d: &mut Discovered, entry_points: &mut BTreeMap<String
             }
         }
     }
-    if let Some(path) = v.pointer("/log/filePath").and_then(Value::as_str) {
-        d.config.error_logs.push(path.to_string());
-    }
-    if let Some(access) = v.get("accessLog")
-        && let Some(path) = access.get("filePath").and_then(Value::as_str)
-    {
-        // JSON access lines carry the router and server: they are read as
-        // log lines; CLF lines are counted.
-        if access.get("format").and_then(Value::as_str) == Some("json") {
+    // Without `filePath` Traefik writes to stdout, which systemd sends to
+    // the unit's journal: the agent reads `journal:<unit>` there.
+    let mut push = |path: &str| {
+        if !d.config.error_logs.iter().any(|p| p == path) {
             d.config.error_logs.push(path.to_string());
-        } else {
-            d.config.access_logs.push(path.to_string());
-            d.access_formats.push((path.to_string(), clf()));
+        }
+    };
+    match v.pointer("/log/filePath").and_then(Value::as_str) {
+        Some(path) => push(path),
+        None => push(JOURNAL),
+    }
+    if let Some(access) = v.get("accessLog") {
+        let json = access.get("format").and_then(Value::as_str) == Some("json");
+        match access.get("filePath").and_then(Value::as_str) {
+            // JSON access lines carry the router and server: they are read
+            // as log lines; CLF lines are counted.
+            Some(path) if json => push(path),
+            Some(path) => {
+                d.config.access_logs.push(path.to_string());
+                d.access_formats.push((path.to_string(), clf()));
+            }
+            None => push(JOURNAL),
         }
     }
 }

@@ -219,7 +219,7 @@ fn access_line(v: &Value) -> ErrorLine {
             text("ServiceName").unwrap_or_default()
         ),
         client: text("ClientHost"),
-        server: text("RouterName"),
+        // The signal's server is the request's host, not the router.
         request: text("RequestPath"),
         upstream: text("ServiceAddr")
             .or_else(|| service_url.map(|u| crate::target::split_url(&u).1.to_string())),

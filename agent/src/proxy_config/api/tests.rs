@@ -125,7 +125,11 @@ async fn traefik_api_answers_give_server_status() {
         (p.kind.as_str(), p.unit.as_str()),
         ("traefik", "traefik.service")
     );
-    assert_eq!(p.error_logs, ["/var/log/traefik/access.log"]);
+    // No log.filePath: Traefik logs to stdout, read from the unit journal.
+    assert_eq!(
+        p.error_logs,
+        ["journal:traefik.service", "/var/log/traefik/access.log"]
+    );
     assert_eq!(p.targets.len(), 10, "{:?}", p.targets);
     let down = p.targets.iter().find(|t| t.group == "down@file").unwrap();
     assert_eq!(
