@@ -233,7 +233,7 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
                 None,
             ),
             ("\"RequestHost\":\"busy.test\"", &[], 503, None),
-            ("\"RequestHost\":\"shop.test\"", &[], 200, None),
+            ("\"DownstreamStatus\":200", &[], 200, None),
         ],
         ProxyKind::Envoy => vec![
             ("503 UF ", REFUSED, 503, Some(ConnectRefused)),
