@@ -159,10 +159,11 @@ fn key_split(line: &str) -> Option<(&str, &str)> {
         match c {
             '\'' if !double => single = !single,
             '"' if !single => double = !double,
-            ':' if !single && !double => {
-                if i + 1 == bytes.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t' {
-                    return Some((line[..i].trim(), &line[i + 1..]));
-                }
+            ':' if !single
+                && !double
+                && (i + 1 == bytes.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\t') =>
+            {
+                return Some((line[..i].trim(), &line[i + 1..]));
             }
             _ => {}
         }
