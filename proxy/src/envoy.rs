@@ -5,7 +5,8 @@
 //! access log is Envoy's only per-request failure record, so it is read as
 //! the error log), and its own error bodies (`upstream connect error or
 //! disconnect/reset before headers`, `no healthy upstream`, `upstream
-//! request timeout`, with `server: envoy`). Envoy is in no Debian release:
+//! request timeout`, with `server: envoy`); `envoy --mode validate -c` is its
+//! config test. Envoy is in no Debian release:
 //! everything here is tested on output of the real Envoy 1.40.0 captured
 //! on loopback (`proxy/fixtures/envoy/`), not in the lab.
 
@@ -13,13 +14,14 @@ pub mod admin;
 pub mod config;
 pub mod log;
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 pub use log::parse_line;
 
 use crate::{
     AccessFormat, ConfigLocation, ConfigSource, Discovered, ErrorLine, Page, PageMark, Proxy,
-    ProxyKind,
+    ProxyKind, TestReading,
 };
 
 /// Envoy's own error bodies, lowercased.
@@ -63,6 +65,37 @@ impl Proxy for Envoy {
         config::parse_bootstrap(text)
     }
 
+    fn config_test(&self, _at: &ConfigLocation, config: &Path) -> Option<Vec<OsString>> {
+        Some(vec![
+            "--mode".into(),
+            "validate".into(),
+            "-c".into(),
+            config.as_os_str().to_owned(),
+        ])
+    }
+
+    /// `envoy --mode validate` exits 1 both for an invalid config and for a
+    /// file the agent's user may not read (a key, a CA bundle): the second
+    /// is no verdict on the config. The reason is its `[critical]` line,
+    /// after the `[info]` lines of what it loaded.
+    fn read_test(&self, success: bool, stderr: &str) -> TestReading {
+        if success {
+            return TestReading::Valid;
+        }
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("][critical][") || l.contains("][error]["))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("config test failed")
+            .trim()
+            .to_string();
+        if line.contains("unable to read file") || crate::test::is_access_error(&line) {
+            TestReading::Indeterminate(line)
+        } else {
+            TestReading::Invalid(line)
+        }
+    }
+
     fn parse_error_line(&self, raw: &[u8]) -> Option<ErrorLine> {
         parse_line(raw)
     }
@@ -85,6 +118,30 @@ impl Proxy for Envoy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validate_mode_is_the_config_test() {
+        let ok = include_str!("../fixtures/envoy/validate-ok.stderr");
+        let invalid = include_str!("../fixtures/envoy/validate-invalid.stderr");
+        let unreadable = include_str!("../fixtures/envoy/validate-unreadable.stderr");
+        assert_eq!(Envoy.read_test(true, ok), TestReading::Valid);
+        assert!(
+            matches!(Envoy.read_test(false, invalid), TestReading::Invalid(ref l) if l.contains("no such field")),
+            "{:?}",
+            Envoy.read_test(false, invalid)
+        );
+        assert!(matches!(
+            Envoy.read_test(false, unreadable),
+            TestReading::Indeterminate(_)
+        ));
+        let args = Envoy
+            .config_test(
+                &Envoy.default_location(),
+                Path::new("/etc/envoy/envoy.yaml"),
+            )
+            .unwrap();
+        assert_eq!(args, ["--mode", "validate", "-c", "/etc/envoy/envoy.yaml"]);
+    }
 
     #[test]
     fn own_bodies_mark_the_page() {
