@@ -155,7 +155,14 @@ fn log_line(
     let mut line = ErrorLine {
         at_ms,
         level: level.to_string(),
-        message: cut(&format!("{message}: {}", error.unwrap_or("")), MAX_LINE).to_string(),
+        message: cut(
+            &match error {
+                Some(e) if !e.is_empty() => format!("{message}: {e}"),
+                _ => message.to_string(),
+            },
+            MAX_LINE,
+        )
+        .to_string(),
         server: service.map(str::to_string),
         upstream: target.map(|t| crate::target::split_url(t).1.to_string()),
         ..ErrorLine::default()
