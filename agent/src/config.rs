@@ -11,6 +11,7 @@ use crate::containers::ContainersSettings;
 use crate::source::Roots;
 use gw502_daemon::settings::{ByteSize, ConfigError, HumanDuration, Problems, load_toml};
 pub use gw502_daemon::settings::{RawTls, Tls};
+use gw502_proxy::ProxyKind;
 
 /// The raw file.
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +51,12 @@ pub struct RawConfig {
     /// The container engine source.
     #[serde(default)]
     pub containers: RawContainers,
+    /// The `[traefik]` table.
+    #[serde(default)]
+    pub traefik: RawProxyApi,
+    /// The `[envoy]` table.
+    #[serde(default)]
+    pub envoy: RawProxyApi,
 }
 
 /// The `[containers]` table.
@@ -61,6 +68,19 @@ pub struct RawContainers {
     pub socket: Option<PathBuf>,
     /// Bound on one API call.
     pub timeout: Option<HumanDuration>,
+}
+
+/// The `[traefik]` and `[envoy]` tables: where the proxy's config is and
+/// its API on loopback (`api` for Traefik, `admin` for Envoy; `"off"`
+/// turns it off).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProxyApi {
+    /// The static config (Traefik) or bootstrap file (Envoy).
+    pub config: Option<PathBuf>,
+    /// Traefik's API address.
+    pub api: Option<String>,
+    /// Envoy's admin address.
+    pub admin: Option<String>,
 }
 
 /// The `[roots]` table.
@@ -117,6 +137,20 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The container engine source.
     pub containers: ContainersSettings,
+    /// Per proxy with an API: its config file (when not the default) and
+    /// its loopback API address (`None`: off).
+    pub proxy_apis: Vec<ProxyApi>,
+}
+
+/// Where one proxy with an API (Traefik, Envoy) is looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyApi {
+    /// Which proxy.
+    pub kind: ProxyKind,
+    /// Its config file, when set.
+    pub config: Option<PathBuf>,
+    /// Its API on loopback, asked only when the proxy's config is found.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -179,6 +213,22 @@ impl RawConfig {
             )
         });
         let containers = self.containers.validate(&mut problems);
+        let proxy_apis = vec![
+            proxy_api(
+                ProxyKind::Traefik,
+                self.traefik,
+                "api",
+                "127.0.0.1:8080",
+                &mut problems,
+            ),
+            proxy_api(
+                ProxyKind::Envoy,
+                self.envoy,
+                "admin",
+                "127.0.0.1:9901",
+                &mut problems,
+            ),
+        ];
         let defaults = Roots::default();
         let roots = Roots {
             proc: self.roots.proc.unwrap_or(defaults.proc),
@@ -207,6 +257,7 @@ impl RawConfig {
                 .collect(),
             metrics_listen,
             containers,
+            proxy_apis,
         };
         problems.finish(path, config)
     }
@@ -234,6 +285,54 @@ impl RawContainers {
             timeout,
             ..defaults
         }
+    }
+}
+
+/// One `[traefik]`/`[envoy]` table: the address key (`api`, `admin`) must
+/// be a loopback `ip:port` or `"off"`; the other proxy's key is a problem.
+fn proxy_api(
+    kind: ProxyKind,
+    raw: RawProxyApi,
+    key: &str,
+    default: &str,
+    problems: &mut Problems,
+) -> ProxyApi {
+    let (address, other) = match key {
+        "api" => (raw.api, raw.admin.map(|_| "admin")),
+        _ => (raw.admin, raw.api.map(|_| "api")),
+    };
+    if let Some(other) = other {
+        problems.push(
+            format!("{kind}.{other}"),
+            format!("unknown key (the {kind} address is {kind}.{key})"),
+        );
+    }
+    let text = address.unwrap_or_else(|| default.to_string());
+    let api = if text == "off" {
+        None
+    } else {
+        match text.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => Some(addr),
+            Ok(_) => {
+                problems.push(
+                    format!("{kind}.{key}"),
+                    format!("{text:?} is not on loopback: the agent asks only this host"),
+                );
+                None
+            }
+            Err(e) => {
+                problems.push(
+                    format!("{kind}.{key}"),
+                    format!("{text:?}: {e} (or \"off\")"),
+                );
+                None
+            }
+        }
+    };
+    ProxyApi {
+        kind,
+        config: raw.config,
+        api,
     }
 }
 
@@ -442,6 +541,37 @@ mod tests {
         assert_eq!(err.problems[0].key, "collectors");
         let err = validate(&format!("host_id = \"web1\"\ncollectors = []\n{TLS}")).unwrap_err();
         assert_eq!(err.problems[0].key, "collectors");
+    }
+
+    #[test]
+    fn proxy_apis_default_on_loopback_and_refuse_other_hosts() {
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}"
+        ))
+        .unwrap();
+        let addrs: Vec<_> = config.proxy_apis.iter().map(|p| (p.kind, p.api)).collect();
+        assert_eq!(
+            addrs,
+            [
+                (ProxyKind::Traefik, "127.0.0.1:8080".parse().ok()),
+                (ProxyKind::Envoy, "127.0.0.1:9901".parse().ok())
+            ]
+        );
+        let config = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n[traefik]\napi = \"off\"\nconfig = \"/etc/traefik/traefik.toml\"\n{TLS}"
+        ))
+        .unwrap();
+        assert_eq!(config.proxy_apis[0].api, None);
+        assert_eq!(
+            config.proxy_apis[0].config.as_deref(),
+            Some(Path::new("/etc/traefik/traefik.toml"))
+        );
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\n{TLS}[traefik]\napi = \"192.0.2.1:8080\"\n[envoy]\nadmin = \"nine\"\napi = \"127.0.0.1:1\"\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["traefik.api", "envoy.api", "envoy.admin"], "{err}");
     }
 
     #[test]

@@ -35,9 +35,15 @@ pub struct Sources {
 impl Sources {
     /// Builds the sources from the config.
     pub fn new(config: &Config) -> Self {
-        let proxy_config = ProxyConfigSource::new(
-            ProxyConfigSettings::default().with_bin(ProxyKind::Nginx, config.nginx.clone()),
-        );
+        let mut settings =
+            ProxyConfigSettings::default().with_bin(ProxyKind::Nginx, config.nginx.clone());
+        for p in &config.proxy_apis {
+            if let Some(file) = &p.config {
+                settings = settings.with_config(p.kind, file.clone());
+            }
+            settings = settings.with_api(p.kind, p.api);
+        }
+        let proxy_config = ProxyConfigSource::new(settings);
         // Access logs are read with the log_format the proxy config declares.
         let access_log =
             AccessLogSource::new(ProxyLogSettings::default(), proxy_config.access_formats());

@@ -11,9 +11,12 @@
 //! create nginx's pid file) is listed with `test.ran = false` and the reason,
 //! and its config files are read directly instead.
 
+pub mod api;
 mod command;
+pub mod http_get;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -42,6 +45,11 @@ pub struct ProxyConfigSettings {
     pub locations: BTreeMap<ProxyKind, ConfigLocation>,
     /// Bound on each config-test command.
     pub timeout: Duration,
+    /// Per proxy kind with an API (Traefik, Envoy), its loopback address;
+    /// asked only when that proxy's config is found ([`api`]).
+    pub apis: BTreeMap<ProxyKind, SocketAddr>,
+    /// Bound on each API request.
+    pub api_timeout: Duration,
 }
 
 impl Default for ProxyConfigSettings {
@@ -49,6 +57,8 @@ impl Default for ProxyConfigSettings {
         Self {
             locations: BTreeMap::new(),
             timeout: Duration::from_secs(10),
+            apis: BTreeMap::new(),
+            api_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -70,6 +80,26 @@ impl ProxyConfigSettings {
             .entry(kind)
             .or_insert_with(|| proxy.default_location());
         at.bin = bin;
+        self
+    }
+
+    /// Sets one kind's main config file, keeping the rest of its location.
+    pub fn with_config(mut self, kind: ProxyKind, config: PathBuf) -> Self {
+        let proxy = gw502_proxy::proxy(kind);
+        let at = self
+            .locations
+            .entry(kind)
+            .or_insert_with(|| proxy.default_location());
+        at.config = Some(config);
+        self
+    }
+
+    /// Sets one kind's API address (off when `None`).
+    pub fn with_api(mut self, kind: ProxyKind, addr: Option<SocketAddr>) -> Self {
+        match addr {
+            Some(addr) => self.apis.insert(kind, addr),
+            None => self.apis.remove(&kind),
+        };
         self
     }
 }
@@ -131,6 +161,11 @@ impl ProxyConfigSource {
                 let bytes = read_bounded(&host).await?;
                 let test = self.test(proxy, &at, &host).await;
                 (String::from_utf8_lossy(&bytes).into_owned(), bytes, test)
+            }
+            ConfigSource::Includes(main) => {
+                let text = read_tree(proxy, &main, roots).await?;
+                let hashed = text.clone().into_bytes();
+                (text, hashed, ConfigTest::default())
             }
             ConfigSource::Tree { main, dirs } => {
                 let host = roots.host_path(&main);
@@ -250,7 +285,15 @@ impl Source for ProxyConfigSource {
         let mut proxies = Vec::new();
         let mut formats = BTreeMap::new();
         for proxy in gw502_proxy::all() {
-            if let Some((config, f)) = self.read(proxy, &scope.roots).await {
+            if let Some((mut config, f)) = self.read(proxy, &scope.roots).await {
+                if let Some(addr) = self.settings.apis.get(&proxy.kind()) {
+                    let timeout = self.settings.api_timeout;
+                    if let Err(error) =
+                        api::complete(proxy.kind(), *addr, &mut config, timeout).await
+                    {
+                        tracing::debug!(%error, kind = %proxy.kind(), "proxy api did not answer, keeping the config files' view");
+                    }
+                }
                 proxies.push(config);
                 formats.extend(f);
             }

@@ -17,6 +17,7 @@ mod lab;
 mod proxy;
 mod response_dependency;
 mod site_builder;
+mod traefik_envoy;
 mod upstream;
 
 use gw502_proto::v1::*;
@@ -38,6 +39,7 @@ fn all_rows() -> Vec<Row> {
         upstream::rows(),
         response_dependency::rows(),
         fronts::rows(),
+        traefik_envoy::rows(),
     ] {
         rows.extend(more);
     }

@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn captured_proxy_pages() {
-        let rows: [(&[u8], &str); 9] = [
+        let rows: [(&[u8], &str); 15] = [
             (include_bytes!("../fixtures/pages/nginx-502.http"), "nginx"),
             (include_bytes!("../fixtures/pages/nginx-504.http"), "nginx"),
             (
@@ -307,6 +307,30 @@ mod tests {
             (
                 include_bytes!("../fixtures/pages/apache-503-refused.http"),
                 "apache",
+            ),
+            (
+                include_bytes!("../fixtures/pages/traefik-502.http"),
+                "traefik",
+            ),
+            (
+                include_bytes!("../fixtures/pages/traefik-504.http"),
+                "traefik",
+            ),
+            (
+                include_bytes!("../fixtures/pages/traefik-503-no-server.http"),
+                "traefik",
+            ),
+            (
+                include_bytes!("../fixtures/pages/envoy-503-uf.http"),
+                "envoy",
+            ),
+            (
+                include_bytes!("../fixtures/pages/envoy-503-uh.http"),
+                "envoy",
+            ),
+            (
+                include_bytes!("../fixtures/pages/envoy-504-ut.http"),
+                "envoy",
             ),
         ];
         for (raw, maker) in rows {

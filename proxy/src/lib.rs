@@ -13,9 +13,12 @@
 //!
 //! # Layout
 //!
-//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`]: one module per proxy,
-//!   each with its `config` (discovery) and `log` (error-log lines) parsers
-//!   and the [`Proxy`] impl that ties them together.
+//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`], [`traefik`], [`envoy`]:
+//!   one module per proxy, each with its `config` (discovery) and `log`
+//!   (error-log lines) parsers and the [`Proxy`] impl that ties them
+//!   together; Traefik and Envoy also read their APIs' answers (`api`,
+//!   `admin`), which the agent fetches on loopback.
+//! - [`yaml`]: the YAML reader of the Traefik and Envoy config parsers.
 //! - [`line`]: [`ErrorLine`], the parsed error-log line every proxy returns,
 //!   and the candidate cause sets they share.
 //! - [`access`]: access-log formats and the line matcher.
@@ -27,12 +30,15 @@
 pub mod access;
 pub mod apache;
 pub mod caddy;
+pub mod envoy;
 pub mod haproxy;
 pub mod line;
 pub mod nginx;
 pub mod page;
 pub mod target;
 pub mod test;
+pub mod traefik;
+pub mod yaml;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -76,6 +82,10 @@ pub enum ConfigSource {
     },
     /// Read this file.
     File(PathBuf),
+    /// Read this file and, recursively, the files [`Proxy::includes`]
+    /// names, joined with [`Proxy::join_files`] (Traefik's static config
+    /// and the file provider's files). There is no config test.
+    Includes(PathBuf),
     /// Read `main`, then every file of each of `dirs` in name order, and
     /// join them (Apache's `conf-enabled/`, `sites-enabled/`).
     Tree {
@@ -164,6 +174,8 @@ pub fn proxy(kind: ProxyKind) -> &'static dyn Proxy {
         ProxyKind::Haproxy => &haproxy::Haproxy,
         ProxyKind::Apache => &apache::Apache,
         ProxyKind::Caddy => &caddy::Caddy,
+        ProxyKind::Traefik => &traefik::Traefik,
+        ProxyKind::Envoy => &envoy::Envoy,
     }
 }
 

@@ -5,19 +5,34 @@
 //! no two proxies disagree on the same transport failure.
 //!
 //! nginx, HAProxy and Apache lines are captured from the real software
-//! (`proxy/fixtures/*/README.md`); Caddy is not packaged here, so its lines
-//! are documented shapes (`proxy/fixtures/caddy/README.md`).
+//! (`proxy/fixtures/*/README.md`), Traefik and Envoy lines from their real
+//! release binaries run on loopback (not in the lab); Caddy is not packaged
+//! here, so its lines are documented shapes (`proxy/fixtures/caddy/README.md`).
 
 use std::collections::BTreeMap;
 
 use gw502_proxy::line::{BAD_HEADER, CLOSED_OR_RESET, NO_SOCKET, NOT_HTTP, REFUSED};
-use gw502_proxy::{ErrorLine, ProxyKind, proxy};
+
+/// Envoy's `UPE`: the answer was not HTTP or its header broke a limit.
+const UPE: &[Cause] = &[ProtocolMismatch, InvalidHeader, HeaderTooBig];
+use gw502_proxy::{ErrorLine, ProxyKind, proxy, traefik};
 use gw502_vocab::Cause::{self, *};
 
 const NGINX: &str = include_str!("../fixtures/nginx/error.log");
 const HAPROXY: &str = include_str!("../fixtures/haproxy/haproxy.log");
 const APACHE: &str = include_str!("../fixtures/apache/error.log");
 const CADDY: &str = include_str!("../fixtures/caddy/error.log");
+/// Both log formats and the JSON access log, one after the other.
+const TRAEFIK: &str = concat!(
+    include_str!("../fixtures/traefik/traefik.log"),
+    include_str!("../fixtures/traefik/traefik.json.log"),
+    include_str!("../fixtures/traefik/access.json.log"),
+);
+/// The default text format, then the `json_format` logger.
+const ENVOY: &str = concat!(
+    include_str!("../fixtures/envoy/access.log"),
+    include_str!("../fixtures/envoy/access.json.log"),
+);
 
 /// One transport failure, as each proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +55,8 @@ fn fixture(kind: ProxyKind) -> &'static str {
         ProxyKind::Haproxy => HAPROXY,
         ProxyKind::Apache => APACHE,
         ProxyKind::Caddy => CADDY,
+        ProxyKind::Traefik => TRAEFIK,
+        ProxyKind::Envoy => ENVOY,
     }
 }
 
@@ -160,6 +177,97 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
                 Some(NothingUp),
             ),
         ],
+        ProxyKind::Traefik => vec![
+            (
+                "> 502 Bad Gateway error=\"dial tcp",
+                REFUSED,
+                502,
+                Some(ConnectRefused),
+            ),
+            (
+                "timeout awaiting response headers",
+                &[Timeout],
+                504,
+                Some(ReadTimeout),
+            ),
+            (
+                "error=EOF",
+                &[PrematureClose],
+                502,
+                Some(ClosedBeforeHeader),
+            ),
+            ("\"error\":\"EOF\"", &[PrematureClose], 502, None),
+            (
+                "connection reset by peer",
+                &[ConnectionReset],
+                502,
+                Some(Reset),
+            ),
+            ("malformed HTTP response", NOT_HTTP, 500, None),
+            ("x509:", &[TlsCertificateError], 500, None),
+            (
+                "does not look like a TLS handshake",
+                &[TlsMismatch],
+                500,
+                None,
+            ),
+            ("Health check failed.", REFUSED, 0, None),
+            ("Propagating new DOWN status", &[NoLiveUpstreams], 0, None),
+            (
+                "\"RequestHost\":\"down.test\"",
+                &[NoLiveUpstreams],
+                503,
+                Some(NothingUp),
+            ),
+            ("\"RequestHost\":\"hang.test\"", &[Timeout], 504, None),
+            (
+                "\"RequestHost\":\"refused.test\"",
+                traefik::log::DIAL_OR_READ,
+                502,
+                None,
+            ),
+            (
+                "\"RequestHost\":\"plain.test\"",
+                traefik::log::TLS_OR_NOT_HTTP,
+                500,
+                None,
+            ),
+            ("\"RequestHost\":\"busy.test\"", &[], 503, None),
+            ("\"DownstreamStatus\":200", &[], 200, None),
+        ],
+        ProxyKind::Envoy => vec![
+            ("503 UF ", REFUSED, 503, Some(ConnectRefused)),
+            ("504 UT ", &[Timeout], 504, Some(ReadTimeout)),
+            (
+                "\"eof.test\"",
+                CLOSED_OR_RESET,
+                503,
+                Some(ClosedBeforeHeader),
+            ),
+            ("\"reset.test\"", CLOSED_OR_RESET, 503, Some(Reset)),
+            ("\"garbage.test\"", UPE, 502, None),
+            ("\"bigheader.test\"", UPE, 502, Some(OversizedHeader)),
+            ("503 UH ", &[NoLiveUpstreams], 503, Some(NothingUp)),
+            ("URX,UF", REFUSED, 503, None),
+            ("404 NR ", &[ProxyConfigInvalid], 404, None),
+            ("503 UO ", &[Saturated], 503, None),
+            ("0 DC ", &[], 0, None),
+            ("\"busy.test\"", &[], 503, None),
+            (
+                "CERTIFICATE_VERIFY_FAILED",
+                &[TlsCertificateError],
+                503,
+                None,
+            ),
+            ("WRONG_VERSION_NUMBER", &[TlsMismatch], 503, None),
+            (
+                "delayed_connect_error:_Connection_refused",
+                REFUSED,
+                503,
+                Some(ConnectRefused),
+            ),
+            ("\"response_flags\":\"UT\"", &[Timeout], 504, None),
+        ],
     }
 }
 
@@ -246,6 +354,16 @@ fn connect_timeouts_are_firewall_blocked_everywhere() {
         (
             ProxyKind::Caddy,
             r#"{"level":"error","ts":1795636217.5,"logger":"http.log.error","msg":"dial tcp 10.0.0.9:80: i/o timeout","status":502}"#,
+        ),
+        (
+            ProxyKind::Traefik,
+            r#"2026-12-01T19:37:01Z DBG github.com/traefik/traefik/v3/pkg/proxy/httputil/proxy.go:199 > 504 Gateway Timeout error="dial tcp 10.0.0.9:80: i/o timeout""#,
+        ),
+        // Envoy's connect timeout, as a TLS handshake that never answered
+        // gave it in an earlier capture run (proxy/fixtures/envoy/README.md).
+        (
+            ProxyKind::Envoy,
+            r#"{"response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started{connection_timeout}","authority":"plain.test"}"#,
         ),
     ];
     for (kind, line) in shapes {

@@ -14,6 +14,10 @@ vocabulary! {
         Apache => "apache",
         /// Caddy 2.
         Caddy => "caddy",
+        /// Traefik v2/v3.
+        Traefik => "traefik",
+        /// Envoy.
+        Envoy => "envoy",
     }
 }
 
@@ -26,6 +30,6 @@ mod tests {
         for kind in ProxyKind::ALL {
             assert_eq!(kind.as_str().parse::<ProxyKind>(), Ok(*kind));
         }
-        assert!("traefik".parse::<ProxyKind>().is_err());
+        assert!("lighttpd".parse::<ProxyKind>().is_err());
     }
 }
