@@ -1,24 +1,28 @@
 //! The state every part of a running collector shares: the store, the config,
 //! the auth mode, the incident event stream and the evaluator's wake-up bell
-//! with what rang it.
+//! with what rang it. The parts SIGHUP reloads (sites, routing and the
+//! dispatcher built from it) sit in [`Live`], swapped whole.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use gw502_proto::v1::IncidentEvent;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::auth::Mode;
-use crate::config::Config;
+use crate::config::{Config, SiteConfig};
 use crate::edge::EdgeProber;
-use crate::routing::DispatcherHandle;
+use crate::leases::SiteLeases;
+use crate::reload::ReloadHooks;
+use crate::routing::{DispatcherHandle, Router};
 use crate::store::Store;
 
 /// Shared collector state.
 pub struct Hub {
     /// Reports, sites, incidents.
     pub store: Store,
-    /// The validated config.
+    /// The validated config as loaded at start; its sites and routing are
+    /// superseded by [`Hub::live`] after a reload.
     pub config: Config,
     /// Whether callers carry certificates.
     pub mode: Mode,
@@ -30,11 +34,41 @@ pub struct Hub {
     pub dirty: Mutex<Dirty>,
     /// Probes of public sites.
     pub prober: EdgeProber,
-    /// Escalation deliveries.
-    pub dispatcher: DispatcherHandle,
+    /// Sites, routing and the dispatcher, replaced on reload.
+    pub live: RwLock<Arc<Live>>,
+    /// The sites this collector probes and evaluates.
+    pub leases: SiteLeases,
+    /// Rung when deliveries were written to the delivery log.
+    pub outbox: Notify,
+    /// Called with each config a reload puts in force (e.g. the CRL).
+    pub reload_hooks: ReloadHooks,
     /// Turns true when the collector shuts down, ending open watch streams
     /// (a graceful shutdown otherwise waits for them forever).
     pub closing: watch::Receiver<bool>,
+}
+
+/// What a config reload replaces.
+pub struct Live {
+    /// The configured sites.
+    pub sites: Vec<SiteConfig>,
+    /// Escalation routing.
+    pub router: Arc<Router>,
+    /// Alertmanager keep-alive lanes built from `router`.
+    pub dispatcher: DispatcherHandle,
+    /// Stops the lanes of a reloaded dispatcher when this is replaced (dropped).
+    pub lanes: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Live {
+    /// The live part of `config` with a dispatcher already spawned for it.
+    pub fn new(config: &Config, dispatcher: DispatcherHandle) -> RwLock<Arc<Live>> {
+        RwLock::new(Arc::new(Live {
+            sites: config.sites.clone(),
+            router: Arc::new(config.router.clone()),
+            dispatcher,
+            lanes: None,
+        }))
+    }
 }
 
 /// Hosts that reported and sites that were probed since the last evaluation,
@@ -57,6 +91,20 @@ impl Dirty {
 }
 
 impl Hub {
+    /// The sites, routing and dispatcher in force now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Puts a reloaded config's sites and routing in force; returns the old ones.
+    pub fn replace_live(&self, live: Live) -> Arc<Live> {
+        let mut guard = self.live.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *guard, Arc::new(live))
+    }
+
     /// New evidence from `host`: re-evaluate the sites it serves soon.
     pub fn wake_host(&self, host: &str, addresses: &[String]) {
         tracing::trace!(host, "evidence arrived");

@@ -8,12 +8,14 @@
 //! - [`attribution`]: the pure engine from a site's evidence to verdicts (the
 //!   `gw502-attribution` crate, re-exported).
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
-//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
+//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
+//!   [`reload`]: SIGHUP puts a new config's sites and routing in force.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
-//!   [`deliveries`]: the escalation delivery log in the store.
+//!   [`deliveries`]: the escalation delivery log in the store and its sender;
+//!   [`leases`]: which sites this collector probes and evaluates.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -24,7 +26,9 @@ pub mod edge_loop;
 pub mod hub;
 pub mod incidents;
 pub mod ingest;
+pub mod leases;
 pub mod query;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod sites;

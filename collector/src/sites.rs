@@ -53,7 +53,7 @@ impl SiteView {
 /// Writes the configured sites to the store, keeping discovered hosts.
 pub async fn publish_configured(hub: &Hub) -> Result<(), StoreError> {
     let stored = hub.store.list_sites().await?;
-    for site in &hub.config.sites {
+    for site in &hub.live().sites {
         let mut hosts = site.hosts.clone();
         if let Some(known) = stored.iter().find(|s| s.name == site.name) {
             hosts.extend(known.hosts.iter().cloned());
@@ -89,7 +89,7 @@ pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
             origin: s.origin,
         })
         .collect();
-    for site in &hub.config.sites {
+    for site in &hub.live().sites {
         match views.iter_mut().find(|v| v.name == site.name) {
             Some(view) => {
                 view.url.clone_from(&site.url);

@@ -11,6 +11,8 @@ mod incidents;
 mod operations;
 #[path = "store_suite/reports.rs"]
 mod reports;
+#[path = "store_suite/sharing.rs"]
+mod sharing;
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +130,12 @@ store_suite!(
     operations::leases_exclude_other_holders,
     operations::deliveries_log,
     operations::prune_keeps_open_incidents_and_last_full_report,
+    sharing::site_leases_are_compare_and_set,
+    sharing::racing_claims_give_one_holder,
+    sharing::deliveries_are_written_with_the_change,
+    sharing::a_dead_senders_claim_expires_with_the_same_key,
+    sharing::a_retry_waits_for_its_backoff,
+    sharing::concurrent_senders_claim_each_row_once,
 );
 
 #[tokio::test]
