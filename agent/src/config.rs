@@ -46,6 +46,8 @@ pub struct RawConfig {
     pub cross_probes: Vec<RawCrossProbe>,
     /// Address for Prometheus metrics (off when absent).
     pub metrics_listen: Option<String>,
+    /// How long SIGTERM waits for the report in flight.
+    pub shutdown_grace: Option<HumanDuration>,
 }
 
 /// The `[roots]` table.
@@ -100,6 +102,8 @@ pub struct Config {
     pub cross_probes: Vec<(String, String)>,
     /// Metrics listener.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The bound on finishing the report in flight at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -188,6 +192,7 @@ impl RawConfig {
                 .map(|p| (p.site, p.url))
                 .collect(),
             metrics_listen,
+            shutdown_grace: self.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
         };
         problems.finish(path, config)
     }
