@@ -141,10 +141,14 @@ async fn open_fault(db: &mut sqlx::PgConnection, site: &str) -> anyhow::Result<O
         .map(|(id, _)| id))
 }
 
+/// Whether every incident of the simulated hosts' sites is resolved (a
+/// site added by a reload is probed for real and may keep failing; the
+/// routing rules send only the simulated sites' incidents).
 async fn all_resolved(db: &mut sqlx::PgConnection) -> anyhow::Result<bool> {
     Ok(incidents(db)
         .await?
         .values()
+        .filter(|(site, _, _)| site.starts_with("sim"))
         .all(|(_, _, state)| state == "resolved"))
 }
 
@@ -668,10 +672,10 @@ async fn sighup_reloads_and_sigterm_hands_over() -> anyhow::Result<()> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM sites WHERE name = 'reloaded.example'")
             .fetch_one(&mut db)
             .await?;
-        Ok((row.try_get::<i64, _>("n")? == 1).then_some(()))
+        let reloaded = !a.log_lines("config reloaded").is_empty();
+        Ok((row.try_get::<i64, _>("n")? == 1 && reloaded).then_some(()))
     })
     .await?;
-    assert!(!a.log_lines("config reloaded").is_empty());
     // SIGTERM under load: A drains, exits 0 and gives its leases back.
     load.set(0, Phase::Down);
     opens(&bench, 0).await?;
@@ -705,5 +709,82 @@ async fn sighup_reloads_and_sigterm_hands_over() -> anyhow::Result<()> {
         f.delivered_rows,
         handed.as_millis()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_agent_drains_on_sigterm_and_exits_0() -> anyhow::Result<()> {
+    let Some(bench) = Bench::start().await? else {
+        return Ok(());
+    };
+    let a = bench.collector("collector-a", &[], "").await?;
+    let b = bench.collector("collector-b", &[], "").await?;
+    let (cert, key) = bench.fleet.issue(Role::Agent, "real1")?;
+    let state = bench.fleet.path().join("agent-state");
+    let config = bench.fleet.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "host_id = \"real1\"\ncollectors = [\"https://{}\", \"https://{}\"]\n\
+             interval = \"1s\"\nstate_dir = \"{}\"\nshutdown_grace = \"5s\"\n\
+             [tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            a.addr,
+            b.addr,
+            state.display(),
+            bench.fleet.pki().join("ca.crt").display(),
+            cert.display(),
+            key.display()
+        ),
+    )?;
+    let log = bench.fleet.path().join("agent.log");
+    let mut agent =
+        std::process::Command::new(gw502_tests::scenario::agent::workspace_bin("gw502-agent")?)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+    let mut db = bench.db().await?;
+    let stored = async |db: &mut sqlx::PgConnection| -> anyhow::Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE host_id = 'real1'")
+            .fetch_one(db)
+            .await?;
+        Ok(row.try_get("n")?)
+    };
+    until("the agent's reports are stored", async || {
+        Ok((stored(&mut db).await? >= 2).then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", std::fs::read_to_string(&log).unwrap_or_default()))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent.id() as i32),
+        Signal::SIGTERM,
+    )?;
+    let status = until("the agent exits", async || Ok(agent.try_wait()?)).await?;
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+    let text = std::fs::read_to_string(&log)?;
+    let stopped: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("agent stopped"))
+        .collect();
+    assert_eq!(stopped.len(), 1, "{text}");
+    // Nothing waits in the spool: every report it made is stored, once.
+    assert!(stopped[0].contains("waiting=0"), "{}", stopped[0]);
+    let rows = sqlx::query("SELECT seq FROM reports WHERE host_id = 'real1' ORDER BY seq")
+        .fetch_all(&mut db)
+        .await?;
+    let seqs: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get("seq"))
+        .collect::<Result<_, _>>()?;
+    let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+    assert_eq!(seqs, expected, "every report from 1 on, once");
+    println!(
+        "figures: fault=agent-sigterm reports={} lost=0 duplicated=0 exit={status}",
+        seqs.len()
+    );
+    println!("operator saw: {}", stopped[0]);
     Ok(())
 }

@@ -45,7 +45,8 @@ pub fn config_text(fleet: &Fleet, spec: &Spec<'_>, port: u16, secret: &Path) -> 
     );
     for (name, _) in spec.hooks {
         text.push_str(&format!(
-            "[[routing.rules]]\nreceiver = \"{name}\"\ncontinue = true\n"
+            "[[routing.rules]]\nreceiver = \"{name}\"\ncontinue = true\n\
+             match = {{ site = \"sim*\" }}\n"
         ));
     }
     for (name, url) in spec.hooks {
