@@ -67,6 +67,7 @@ impl Evaluator {
     }
 
     async fn evaluate(&mut self, sites: &[SiteView]) -> Result<(), StoreError> {
+        crate::leases::claim_new(&self.hub, sites.iter().map(|s| s.name.as_str())).await;
         let sites: Vec<SiteView> = sites
             .iter()
             .filter(|s| self.hub.leases.holds(&s.name))

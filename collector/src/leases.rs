@@ -36,6 +36,8 @@ pub fn site_lease(site: &str) -> String {
 #[derive(Debug, Default)]
 pub struct SiteLeases {
     held: Mutex<BTreeMap<String, Instant>>,
+    /// Sites claimed at least once, held or not.
+    known: Mutex<BTreeSet<String>>,
 }
 
 impl SiteLeases {
@@ -55,7 +57,22 @@ impl SiteLeases {
             .collect()
     }
 
+    /// Of `sites`, those never claimed yet (new in the config or just
+    /// discovered).
+    fn unknown<'a>(&self, sites: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        sites
+            .into_iter()
+            .filter(|s| !known.contains(*s))
+            .map(str::to_owned)
+            .collect()
+    }
+
     fn set(&self, site: &str, until: Option<Instant>) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(site.to_owned());
         let mut held = self.lock();
         match until {
             Some(until) => {
@@ -69,11 +86,16 @@ impl SiteLeases {
 
     fn retain(&self, sites: &BTreeSet<String>) {
         self.lock().retain(|site, _| sites.contains(site));
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|site| sites.contains(site));
     }
 
     /// Forgets every lease (before releasing them in the store).
     pub fn clear(&self) {
         self.lock().clear();
+        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Instant>> {
@@ -99,8 +121,24 @@ pub async fn lease_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
 pub async fn claim_all(hub: &Hub, ttl: Duration) -> Result<(), StoreError> {
     let sites: BTreeSet<String> = site_views(hub).await?.into_iter().map(|s| s.name).collect();
     hub.leases.retain(&sites);
+    claim(hub, &sites, ttl).await;
+    metrics::gauge!("gw502_collector_site_leases_held").set(hub.leases.held().len() as f64);
+    Ok(())
+}
+
+/// Claims at once the leases of `sites` never claimed before (a site just
+/// discovered from a report), so its first evaluation does not wait for the
+/// next round.
+pub async fn claim_new<'a>(hub: &Hub, sites: impl IntoIterator<Item = &'a str>) {
+    let new: BTreeSet<String> = hub.leases.unknown(sites).into_iter().collect();
+    if !new.is_empty() {
+        claim(hub, &new, hub.config.lease_ttl).await;
+    }
+}
+
+async fn claim(hub: &Hub, sites: &BTreeSet<String>, ttl: Duration) {
     let ttl_ms = ttl.as_millis() as i64;
-    for site in &sites {
+    for site in sites {
         let started = Instant::now();
         let claim = match hub
             .store
@@ -127,8 +165,6 @@ pub async fn claim_all(hub: &Hub, ttl: Duration) -> Result<(), StoreError> {
             LeaseClaim::Renewed | LeaseClaim::HeldBy { .. } => {}
         }
     }
-    metrics::gauge!("gw502_collector_site_leases_held").set(hub.leases.held().len() as f64);
-    Ok(())
 }
 
 /// Gives the site leases back on a clean shutdown, so another collector

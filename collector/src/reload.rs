@@ -110,6 +110,8 @@ pub async fn apply(hub: &Hub, config: Config, supervisor: &Supervisor) -> Result
     drop(old);
     crate::sites::publish_configured(hub).await?;
     crate::server::refresh_open(hub).await?;
+    // New sites get their lease now rather than at the next round.
+    crate::leases::claim_all(hub, hub.config.lease_ttl).await?;
     for (hook, problem) in hub.reload_hooks.run(&config) {
         tracing::error!(hook, problem = %problem, "reload hook failed");
     }
