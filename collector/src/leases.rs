@@ -4,7 +4,7 @@
 //!
 //! [`lease_loop`] claims or renews the lease of every known site every third
 //! of `lease_ttl` ([`crate::store::Store::claim_lease`], a compare-and-set by
-//! the database's clock) and keeps the result in [`SiteLeases`], which the
+//! the database's clock) and keeps the result in [`crate::hub::SiteLeases`], which the
 //! probe and evaluation loops ask before touching a site. A lease counts as
 //! held locally only until two thirds of its ttl after the claim started, so
 //! a collector that cannot reach the database stops working a site before
@@ -13,8 +13,8 @@
 //! `gw502_collector_site_lease_takeovers_total`; on a clean shutdown the
 //! collector releases its leases so the others take them at once.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,78 +29,6 @@ pub const SITE_LEASE_PREFIX: &str = "site/";
 /// The lease name of a site.
 pub fn site_lease(site: &str) -> String {
     format!("{SITE_LEASE_PREFIX}{site}")
-}
-
-/// The sites this collector holds the lease of, each with the instant until
-/// which the holding counts.
-#[derive(Debug, Default)]
-pub struct SiteLeases {
-    held: Mutex<BTreeMap<String, Instant>>,
-    /// Sites claimed at least once, held or not.
-    known: Mutex<BTreeSet<String>>,
-}
-
-impl SiteLeases {
-    /// Whether this collector may probe and evaluate `site` now.
-    pub fn holds(&self, site: &str) -> bool {
-        let now = Instant::now();
-        self.lock().get(site).is_some_and(|until| *until > now)
-    }
-
-    /// The sites held now.
-    pub fn held(&self) -> BTreeSet<String> {
-        let now = Instant::now();
-        self.lock()
-            .iter()
-            .filter(|(_, until)| **until > now)
-            .map(|(site, _)| site.clone())
-            .collect()
-    }
-
-    /// Of `sites`, those never claimed yet (new in the config or just
-    /// discovered).
-    fn unknown<'a>(&self, sites: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        sites
-            .into_iter()
-            .filter(|s| !known.contains(*s))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn set(&self, site: &str, until: Option<Instant>) {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(site.to_owned());
-        let mut held = self.lock();
-        match until {
-            Some(until) => {
-                held.insert(site.to_owned(), until);
-            }
-            None => {
-                held.remove(site);
-            }
-        }
-    }
-
-    fn retain(&self, sites: &BTreeSet<String>) {
-        self.lock().retain(|site, _| sites.contains(site));
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|site| sites.contains(site));
-    }
-
-    /// Forgets every lease (before releasing them in the store).
-    pub fn clear(&self) {
-        self.lock().clear();
-        self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Instant>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Claims or renews every site's lease every third of `lease_ttl`. A failed

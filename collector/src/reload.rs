@@ -12,7 +12,7 @@
 //! with each config put in force.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use gw502_daemon::settings::ConfigError;
 use gw502_supervise::Supervisor;
@@ -20,50 +20,9 @@ use gw502_supervise::Supervisor;
 use crate::config::Config;
 use crate::deliveries::StoreDeliveryLog;
 use crate::hub::{Hub, Live};
+pub use crate::hub::{ReloadHook, ReloadHooks};
 use crate::routing::Dispatcher;
 use crate::store::StoreError;
-
-/// Called with every config put in force by a reload; returns the problems
-/// it met (logged, each with the hook's name). A hook that fails keeps its
-/// own previous state.
-pub type ReloadHook = Box<dyn Fn(&Config) -> Result<(), Vec<String>> + Send + Sync>;
-
-/// The hooks run on reload, in registration order.
-#[derive(Default)]
-pub struct ReloadHooks {
-    hooks: Mutex<Vec<(&'static str, ReloadHook)>>,
-}
-
-impl std::fmt::Debug for ReloadHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.lock().iter().map(|(name, _)| *name).collect();
-        f.debug_struct("ReloadHooks")
-            .field("hooks", &names)
-            .finish()
-    }
-}
-
-impl ReloadHooks {
-    /// Adds a hook called `name` (used in logs).
-    pub fn register(&self, name: &'static str, hook: ReloadHook) {
-        self.lock().push((name, hook));
-    }
-
-    /// Runs every hook; returns `(hook, problem)` for each problem reported.
-    pub fn run(&self, config: &Config) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        for (name, hook) in self.lock().iter() {
-            if let Err(found) = hook(config) {
-                problems.extend(found.into_iter().map(|p| (*name, p)));
-            }
-        }
-        problems
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, ReloadHook)>> {
-        self.hooks.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Reads and validates `path` for a reload. On problems, logs every one
 /// with its key and returns them; the caller keeps the running config.
@@ -109,7 +68,7 @@ pub async fn apply(hub: &Hub, config: Config, supervisor: &Supervisor) -> Result
     });
     drop(old);
     crate::sites::publish_configured(hub).await?;
-    crate::server::refresh_open(hub).await?;
+    crate::sites::refresh_open(hub).await?;
     // New sites get their lease now rather than at the next round.
     crate::leases::claim_all(hub, hub.config.lease_ttl).await?;
     for (hook, problem) in hub.reload_hooks.run(&config) {
@@ -161,4 +120,43 @@ fn needs_restart(running: &Config, new: &Config) -> Vec<&'static str> {
         running.shutdown_grace != new.shutdown_grace,
     );
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("collector.toml");
+        std::fs::write(&path, text).expect("write");
+        load(&path)
+    }
+
+    const BASE: &str = "listen = \"127.0.0.1:7502\"\n[tls]\nplaintext = true\n";
+
+    #[test]
+    fn a_bad_file_is_refused_with_every_problem() {
+        let error = config(&format!(
+            "bogus = 1\n{BASE}[evaluation]\nresolve_after = 0\n[[sites]]\nurl = \"ftp://x\"\n"
+        ))
+        .unwrap_err();
+        let keys: Vec<&str> = error.problems.iter().map(|p| p.key.as_str()).collect();
+        for key in ["bogus", "evaluation.resolve_after", "sites[0].url"] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn keys_read_only_at_start_are_named() {
+        let running = config(BASE).unwrap();
+        let mut new = config(&format!(
+            "lease_ttl = \"3s\"\n{BASE}[[sites]]\nurl = \"https://shop.example/\"\n"
+        ))
+        .unwrap();
+        assert_eq!(needs_restart(&running, &new), ["lease_ttl"], "sites reload");
+        new.listen = "127.0.0.1:7503".parse().unwrap();
+        assert_eq!(needs_restart(&running, &new), ["listen", "lease_ttl"]);
+        assert!(needs_restart(&running, &running.clone()).is_empty());
+    }
 }

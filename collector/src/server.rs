@@ -127,7 +127,7 @@ pub async fn serve(
         config,
     });
     sites::publish_configured(&hub).await?;
-    refresh_open(&hub).await?;
+    sites::refresh_open(&hub).await?;
     // Leases first, so the first probe round finds the sites it may probe.
     if let Err(error) = leases::claim_all(&hub, hub.config.lease_ttl).await {
         tracing::warn!(%error, "cannot claim site leases");
@@ -237,22 +237,6 @@ async fn apply_reloads(hub: Arc<Hub>, mut reloads: mpsc::Receiver<Config>, super
             tracing::error!(%error, "config reload incomplete");
         }
     }
-}
-
-/// Hands the incidents open in the store to the dispatcher, so Alertmanager
-/// keeps hearing about them after a restart (or a reload of routing).
-pub(crate) async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
-    let views = sites::site_views(hub).await?;
-    let open = hub.store.open_incidents(None).await?;
-    hub.live().dispatcher.refresh(open.iter().map(|row| {
-        let labels = views
-            .iter()
-            .find(|v| v.name == row.site)
-            .map(|v| v.labels.clone())
-            .unwrap_or_default();
-        (row.to_proto(), labels)
-    }));
-    Ok(())
 }
 
 /// A factory for the supervisor: each restart runs `f` on the shared state.
