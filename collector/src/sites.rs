@@ -173,6 +173,22 @@ impl<'h> HostIndex<'h> {
     }
 }
 
+/// Hands the incidents open in the store to the dispatcher, so Alertmanager
+/// keeps hearing about them after a restart (or a reload of routing).
+pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
+    let views = site_views(hub).await?;
+    let open = hub.store.open_incidents(None).await?;
+    hub.live().dispatcher.refresh(open.iter().map(|row| {
+        let labels = views
+            .iter()
+            .find(|v| v.name == row.site)
+            .map(|v| v.labels.clone())
+            .unwrap_or_default();
+        (row.to_proto(), labels)
+    }));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,20 +234,4 @@ mod tests {
             .collect();
         assert_eq!(ids, ["web1", "web2"]);
     }
-}
-
-/// Hands the incidents open in the store to the dispatcher, so Alertmanager
-/// keeps hearing about them after a restart (or a reload of routing).
-pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
-    let views = site_views(hub).await?;
-    let open = hub.store.open_incidents(None).await?;
-    hub.live().dispatcher.refresh(open.iter().map(|row| {
-        let labels = views
-            .iter()
-            .find(|v| v.name == row.site)
-            .map(|v| v.labels.clone())
-            .unwrap_or_default();
-        (row.to_proto(), labels)
-    }));
-    Ok(())
 }

@@ -62,7 +62,8 @@ pub async fn sender_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
             }
         }
         tokio::select! {
-            _ = closing.changed() => {}
+            // Closing, or the server is gone without saying so.
+            changed = closing.changed() => if changed.is_err() { break },
             () = hub.outbox.notified() => {}
             () = tokio::time::sleep(POLL) => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
