@@ -48,6 +48,8 @@ pub struct RawConfig {
     pub cross_probes: Vec<RawCrossProbe>,
     /// Address for Prometheus metrics (off when absent).
     pub metrics_listen: Option<String>,
+    /// How long SIGTERM waits for the report in flight.
+    pub shutdown_grace: Option<HumanDuration>,
     /// The container engine source.
     #[serde(default)]
     pub containers: RawContainers,
@@ -135,6 +137,8 @@ pub struct Config {
     pub cross_probes: Vec<(String, String)>,
     /// Metrics listener.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The bound on finishing the report in flight at shutdown.
+    pub shutdown_grace: Duration,
     /// The container engine source.
     pub containers: ContainersSettings,
     /// Per proxy with an API: its config file (when not the default) and
@@ -256,6 +260,7 @@ impl RawConfig {
                 .map(|p| (p.site, p.url))
                 .collect(),
             metrics_listen,
+            shutdown_grace: self.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
             containers,
             proxy_apis,
         };

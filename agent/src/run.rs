@@ -12,6 +12,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::FusedFuture;
 use gw502_proto::v1::HostReport;
 use gw502_supervise::{Ended, Policy, Supervisor};
 use tokio::sync::watch;
@@ -114,12 +116,25 @@ impl Agent {
         }
     }
 
-    /// Reports every interval until `stop` turns true.
-    async fn report_loop(mut self, mut stop: watch::Receiver<bool>) -> Result<(), RunError> {
+    /// Reports every interval until `stop` turns true. Then the report
+    /// being gathered still goes to the spool, and sending what waits gets
+    /// until `shutdown_grace` after the stop; what is not acknowledged by
+    /// then stays in the spool for the next start (the collector stores a
+    /// report sent twice once).
+    async fn report_loop(mut self, stop: watch::Receiver<bool>) -> Result<(), RunError> {
+        let mut stopped = stop.clone();
         let shutdown = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
+            let _ = stopped.wait_for(|stop| *stop).await;
         };
         tokio::pin!(shutdown);
+        let grace = self.config.shutdown_grace;
+        let give_up = async move {
+            let mut stop = stop;
+            let _ = stop.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(give_up);
+        let mut give_up = give_up.fuse();
         let mut tick = tokio::time::interval(self.config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let retry = tokio::time::sleep(Duration::MAX / 4);
@@ -130,11 +145,13 @@ impl Agent {
                 biased;
                 () = &mut shutdown => break,
                 _ = tick.tick() => {
+                    // Gathering is bounded by the sources' timeouts; a stop
+                    // meanwhile still spools the report.
                     self.enqueue().await?;
-                    retrying = !self.drain().await?;
+                    retrying = !self.drain_until(&mut give_up).await?;
                 }
                 _ = &mut retry, if retrying => {
-                    retrying = !self.drain().await?;
+                    retrying = !self.drain_until(&mut give_up).await?;
                 }
             }
             if retrying {
@@ -147,8 +164,31 @@ impl Agent {
                 retry.as_mut().reset(tokio::time::Instant::now() + delay);
             }
         }
+        if !self.spool.is_empty() && !retrying {
+            // Reports spooled just before the stop get the rest of the grace.
+            self.drain_until(&mut give_up).await?;
+        }
         tracing::info!(waiting = self.spool.len(), "agent stopped");
         Ok(())
+    }
+
+    /// [`Agent::drain`], abandoned when `give_up` resolves (the report being
+    /// sent then stays at the front of the spool). False when it did not
+    /// finish.
+    async fn drain_until(
+        &mut self,
+        give_up: &mut futures::future::Fuse<std::pin::Pin<&mut impl Future<Output = ()>>>,
+    ) -> Result<bool, RunError> {
+        if give_up.is_terminated() {
+            return Ok(false);
+        }
+        tokio::select! {
+            drained = self.drain() => drained,
+            () = give_up => {
+                tracing::warn!(waiting = self.spool.len(), "shutdown grace over, the rest stays in the spool");
+                Ok(false)
+            }
+        }
     }
 
     /// Gathers one report and puts it in the spool.

@@ -49,6 +49,10 @@ pub struct RawConfig {
     pub routing: Option<RoutingSettings>,
     /// Address for Prometheus metrics (off when absent).
     pub metrics_listen: Option<String>,
+    /// How long a site lease lasts unrenewed (several collectors, one database).
+    pub lease_ttl: Option<HumanDuration>,
+    /// How long SIGTERM waits for reports and deliveries in flight.
+    pub shutdown_grace: Option<HumanDuration>,
 }
 
 /// The `[evaluation]` table.
@@ -140,6 +144,10 @@ pub struct Config {
     pub router: Router,
     /// Metrics listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// Site lease lifetime.
+    pub lease_ttl: Duration,
+    /// The bound on draining at shutdown.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -186,6 +194,10 @@ impl RawConfig {
         let resolve_after = self.evaluation.resolve_after.unwrap_or(3);
         if resolve_after == 0 {
             problems.push("evaluation.resolve_after", "must be at least 1");
+        }
+        let lease_ttl = self.lease_ttl.map_or(Duration::from_secs(15), |d| d.0);
+        if lease_ttl < Duration::from_millis(300) {
+            problems.push("lease_ttl", "must be at least 300ms");
         }
         let mut sites = Vec::new();
         for (i, site) in self.sites.into_iter().enumerate() {
@@ -238,6 +250,8 @@ impl RawConfig {
             hosts,
             router,
             metrics_listen,
+            lease_ttl,
+            shutdown_grace: self.shutdown_grace.map_or(Duration::from_secs(10), |d| d.0),
         };
         problems.finish(path, config)
     }

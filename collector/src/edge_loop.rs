@@ -1,11 +1,12 @@
 //! The collector's periodic work: edge probes of every site with a public
 //! URL, re-evaluation of incidents, the incident change feed and retention.
 //!
-//! When several collectors share one PostgreSQL, the singleton loops (probes,
-//! evaluation, retention) run only on the collector holding the matching
-//! lease, so a site is probed once per interval and every incident opens once.
-//! The change feed runs on every collector: it streams incident changes made
-//! by any of them to that collector's `gw502ctl incidents watch` clients.
+//! When several collectors share one PostgreSQL, a site is probed and
+//! evaluated only by the collector holding its lease ([`crate::leases`]), so
+//! it is probed once per interval and its incidents change in one place;
+//! retention runs on the holder of the `retention` lease. The change feed
+//! runs on every collector: it streams incident changes made by any of them
+//! to that collector's `gw502ctl incidents watch` clients.
 //!
 //! Each loop runs under the server's [`gw502_supervise::Supervisor`]: a panic
 //! (or an error a loop cannot retry itself) restarts it with backoff and
@@ -69,15 +70,13 @@ async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
     }
 }
 
-/// Probes every site with a URL once per `probe_interval`.
+/// Probes every site with a URL whose lease this collector holds once per
+/// `probe_interval`.
 pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut tick = tokio::time::interval(hub.config.probe_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if !holds(&hub, "edge-probes", hub.config.probe_interval * 3).await {
-            continue;
-        }
         if let Err(error) = probe_all(&hub).await {
             tracing::warn!(%error, "edge probes failed");
         }
@@ -89,7 +88,7 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
     let sites: Vec<SiteView> = site_views(hub)
         .await?
         .into_iter()
-        .filter(|s| !s.url.is_empty())
+        .filter(|s| !s.url.is_empty() && hub.leases.holds(&s.name))
         .collect();
     let hosts = &HostIndex::new(&hosts);
     let probes = sites.iter().map(|site| probe_and_store(hub, site, hosts));
@@ -102,7 +101,8 @@ async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
 
 /// Re-evaluates the sites whose evidence changed as it arrives, and every
 /// site at least every `evaluation_interval` (verdicts also change as old
-/// evidence leaves the window).
+/// evidence leaves the window), of the sites whose lease this collector
+/// holds. Evidence that reached another collector is seen by the full pass.
 pub async fn evaluate_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut evaluator = Evaluator::new(hub.clone());
     let interval = hub.config.evaluation_interval;
@@ -111,9 +111,6 @@ pub async fn evaluate_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
         // Wake-ups coalesce: a burst of reports costs one evaluation.
         let _ = tokio::time::timeout(interval, hub.wake.notified()).await;
         let dirty = hub.take_dirty();
-        if !holds(&hub, "evaluator", interval * 3).await {
-            continue;
-        }
         let started = std::time::Instant::now();
         let (pass, result) = if last_full.elapsed() >= interval {
             last_full = tokio::time::Instant::now();

@@ -8,8 +8,10 @@
 //! keeps failing for another cause. Requiring several keeps a flapping cause
 //! from opening and closing incidents on every probe. The full rule,
 //! sharpening and blurring of `insufficient_evidence` included, is in
-//! [`lifecycle`]. Opened and resolved incidents go to the escalation
-//! dispatcher.
+//! [`lifecycle`]. An opened or resolved incident writes one delivery per
+//! routed receiver in the transaction of the change (the delivery log,
+//! [`crate::deliveries`], sends them). Only sites whose lease this collector
+//! holds are evaluated ([`crate::leases`]).
 
 pub mod lifecycle;
 
@@ -26,7 +28,7 @@ use crate::hub::{Dirty, Hub};
 use crate::routing::Event;
 use crate::sites::{HostIndex, SiteView, site_views, url_host};
 use crate::state::fold;
-use crate::store::{Change, HostRow, IncidentUpsert, StoreError};
+use crate::store::{Change, HostRow, IncidentRow, IncidentUpsert, Outgoing, StoreError};
 use lifecycle::IncidentKey;
 
 /// Re-evaluates sites, remembering which evidence it has already counted.
@@ -65,6 +67,13 @@ impl Evaluator {
     }
 
     async fn evaluate(&mut self, sites: &[SiteView]) -> Result<(), StoreError> {
+        crate::leases::claim_new(&self.hub, sites.iter().map(|s| s.name.as_str())).await;
+        let sites: Vec<SiteView> = sites
+            .iter()
+            .filter(|s| self.hub.leases.holds(&s.name))
+            .cloned()
+            .collect();
+        let sites = &sites[..];
         if sites.is_empty() {
             return Ok(());
         }
@@ -121,7 +130,8 @@ impl Evaluator {
             tracing::debug!(site = %site.name, host = %k.host, "insufficient evidence held back by an open named cause");
         }
         for &i in &plan.upsert {
-            let (row, change) = store.open_or_update_incident(&upserts[i]).await?;
+            let routes = self.routes(site);
+            let (row, change) = store.open_or_update_routed(&upserts[i], &routes).await?;
             if fresh {
                 store.record_bad_observation(row.id, now).await?;
             }
@@ -152,20 +162,43 @@ impl Evaluator {
         now: i64,
         why: &'static str,
     ) -> Result<(), StoreError> {
-        if let Some(row) = self.hub.store.resolve_incident(id, now).await? {
+        let routes = self.routes(site);
+        if let Some(row) = self.hub.store.resolve_routed(id, now, &routes).await? {
             tracing::info!(site = %row.site, host = %row.host, layer = %row.layer, cause = %row.cause, why, "incident resolved");
             self.dispatch(row.to_proto(), &site.labels, Event::Resolved);
         }
         Ok(())
     }
 
+    /// The change's deliveries are in the log: wake the sender, and keep
+    /// Alertmanager's re-sends in step.
     fn dispatch(
         &self,
         incident: Incident,
         labels: &std::collections::BTreeMap<String, String>,
         event: Event,
     ) {
-        self.hub.dispatcher.notify(incident, labels, event);
+        self.hub.outbox.notify_one();
+        self.hub.live().dispatcher.track(incident, labels, event);
+    }
+
+    /// Where a change of an incident of `site` is delivered, by the routing in force.
+    fn routes(
+        &self,
+        site: &SiteView,
+    ) -> impl Fn(&IncidentRow) -> Vec<Outgoing> + Send + Sync + use<> {
+        let router = self.hub.live().router.clone();
+        let labels = site.labels.clone();
+        move |row: &IncidentRow| {
+            router
+                .route(&row.to_proto(), &labels)
+                .into_iter()
+                .map(|r| Outgoing {
+                    receiver: r.receiver,
+                    owner_override: r.owner_override,
+                })
+                .collect()
+        }
     }
 }
 

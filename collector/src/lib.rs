@@ -9,12 +9,14 @@
 //!   `gw502-attribution` crate, re-exported).
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
 //! - [`args`]: the command line (also read by the man page and completion generator).
-//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
+//! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
+//!   [`reload`]: SIGHUP puts a new config's sites and routing in force.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
-//!   [`deliveries`]: the escalation delivery log in the store.
+//!   [`deliveries`]: the escalation delivery log in the store and its sender;
+//!   [`leases`]: which sites this collector probes and evaluates.
 //! - [`tenancy`]: labels of sites and hosts, and what a scoped operator may see.
 #![warn(missing_docs)]
 
@@ -27,7 +29,9 @@ pub mod edge_loop;
 pub mod hub;
 pub mod incidents;
 pub mod ingest;
+pub mod leases;
 pub mod query;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod sites;

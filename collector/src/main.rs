@@ -1,6 +1,7 @@
 //! `gw502-collector`: parses arguments, sets up logging, loads the config and
 //! hands a bound listener to the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -33,7 +34,7 @@ async fn main() -> ExitCode {
         Command::Run {
             config: ConfigFile { config: path },
         } => match load(&path) {
-            Ok(config) => run(config).await,
+            Ok(config) => run(config, path).await,
             Err(code) => return code,
         },
     };
@@ -69,11 +70,44 @@ fn raise_open_files_limit() {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// Serves until SIGTERM (or Ctrl-C), which drains within `shutdown_grace`
+/// and exits 0; SIGHUP reloads `path` (sites and routing; a bad file is
+/// refused with every problem logged and the running config stays).
+async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Before anything slow: SIGHUP's default action would end the process.
+    let hangups = signal(SignalKind::hangup())?;
     if let Some(addr) = config.metrics_listen {
         telemetry::serve_metrics(addr)?;
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    gw502_collector::server::run(config, listener, telemetry::shutdown_signal()).await?;
+    let (reload_tx, reloads) = tokio::sync::mpsc::channel(4);
+    let watcher = tokio::spawn(reload_on_hangup(hangups, path, reload_tx));
+    let served = gw502_collector::server::serve(
+        config,
+        listener,
+        telemetry::shutdown_signal(),
+        Some(reloads),
+    )
+    .await;
+    watcher.abort();
+    served?;
     Ok(())
+}
+
+/// Reads the config file again on every SIGHUP and hands a good one to the
+/// server; a bad one is logged (every problem) and dropped.
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    path: PathBuf,
+    reloads: tokio::sync::mpsc::Sender<Config>,
+) {
+    while hangups.recv().await.is_some() {
+        tracing::info!(path = %path.display(), "reloading config");
+        if let Ok(config) = gw502_collector::reload::load(&path)
+            && reloads.send(config).await.is_err()
+        {
+            return;
+        }
+    }
 }

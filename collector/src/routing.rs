@@ -22,7 +22,7 @@ mod lane;
 mod log;
 mod problem;
 mod receiver;
-mod retry;
+pub(crate) mod retry;
 mod rules;
 mod settings;
 mod validate;

@@ -1,6 +1,15 @@
 //! Runs a collector: opens the store, starts the periodic loops and serves
 //! gRPC on an injected listener until the shutdown future resolves (the
 //! mini-redis `server::run` shape, so tests bind port 0 and stop cleanly).
+//!
+//! Shutdown drains within `shutdown_grace`: the listener stops accepting,
+//! reports already being received are stored, webhook deliveries in flight
+//! finish and are recorded; then the collector gives its site leases and
+//! delivery claims back (another collector takes them at once) and returns
+//! `Ok`, exit code 0. What the grace cuts off is not lost: an agent keeps an
+//! unacknowledged report in its spool, and an unrecorded delivery is sent
+//! again under the same idempotency key. Configs received on the reload
+//! channel ([`serve`]) are put in force by [`crate::reload::apply`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +20,7 @@ use gw502_proto::v1::ingest_server::IngestServer;
 use gw502_proto::v1::query_server::QueryServer;
 use gw502_supervise::{Policy, Supervisor};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
@@ -19,12 +28,12 @@ use crate::auth::Mode;
 use crate::config::{Config, Tls};
 use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
-use crate::hub::Hub;
+use crate::hub::{Hub, Live};
 use crate::ingest::IngestService;
 use crate::query::QueryService;
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
-use crate::{edge_loop, sites};
+use crate::{deliveries, edge_loop, leases, reload, sites};
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve(config, listener, shutdown, None).await
+}
+
+/// Serves until `shutdown` resolves, putting each config received on
+/// `reloads` in force (sites and routing; see [`crate::reload`]).
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    reloads: Option<mpsc::Receiver<Config>>,
+) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     let mut server = Server::builder();
     let mode = match &config.tls {
@@ -99,18 +119,28 @@ pub async fn run(
         events: broadcast::channel(1024).0,
         wake: Notify::new(),
         dirty: Default::default(),
-        dispatcher,
-        closing,
+        live: Live::new(&config, dispatcher),
+        leases: Default::default(),
+        outbox: Notify::new(),
+        reload_hooks: Default::default(),
+        closing: closing.clone(),
         config,
     });
     sites::publish_configured(&hub).await?;
-    refresh_open(&hub).await?;
+    sites::refresh_open(&hub).await?;
+    // Leases first, so the first probe round finds the sites it may probe.
+    if let Err(error) = leases::claim_all(&hub, hub.config.lease_ttl).await {
+        tracing::warn!(%error, "cannot claim site leases");
+    }
+    let sender = supervisor.spawn("deliveries", looping(&hub, deliveries::sender_loop));
     let tasks = [
+        supervisor.spawn("site_leases", looping(&hub, leases::lease_loop)),
         supervisor.spawn("edge_probes", looping(&hub, edge_loop::probe_loop)),
         supervisor.spawn("evaluation", looping(&hub, edge_loop::evaluate_loop)),
         supervisor.spawn("change_feed", looping(&hub, edge_loop::change_feed)),
         supervisor.spawn("retention", looping(&hub, edge_loop::retention_loop)),
     ];
+    let reloader = reloads.map(|r| tokio::spawn(apply_reloads(hub.clone(), r, supervisor.clone())));
     tracing::info!(listen = %local, id = %hub.config.id, mode = ?hub.mode, "collector serving");
     let ingest = IngestServer::new(IngestService::new(hub.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -118,16 +148,30 @@ pub async fn run(
     let query = QueryServer::new(QueryService::new(hub.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let result = server
+    let serving = server
         .add_service(ingest)
         .add_service(query)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
-    stop.notify_waiters();
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let grace = hub.config.shutdown_grace;
+    let (result, deadline) = drain_within(serving, closing, grace).await;
+    // Deliveries in flight finish (the sender stops claiming once closing).
+    if tokio::time::timeout_at(deadline, sender).await.is_err() {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "deliveries still in flight at the end of the grace, they will be sent again"
+        );
+    }
     for task in tasks {
         task.abort();
     }
+    if let Some(task) = reloader {
+        task.abort();
+    }
+    leases::release_all(&hub).await;
+    deliveries::release(&hub).await;
+    stop.notify_waiters();
     hub.store.close().await;
+    tracing::info!("collector stopped");
     result?;
     match supervisor.gave_up().now_or_never() {
         Some(name) => Err(ServeError::LoopGaveUp(name)),
@@ -155,20 +199,44 @@ fn until_stopped(
     }
 }
 
-/// Hands the incidents open in the store to the dispatcher, so Alertmanager
-/// keeps hearing about them after a restart.
-async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
-    let views = sites::site_views(hub).await?;
-    let open = hub.store.open_incidents(None).await?;
-    hub.dispatcher.refresh(open.iter().map(|row| {
-        let labels = views
-            .iter()
-            .find(|v| v.name == row.site)
-            .map(|v| v.labels.clone())
-            .unwrap_or_default();
-        (row.to_proto(), labels)
-    }));
-    Ok(())
+/// Runs `serving` until it ends, or until `shutdown_grace` after `closing`
+/// turned true; returns its result (`Ok` when the grace cut it off) and
+/// the deadline the rest of the drain keeps to.
+async fn drain_within<E>(
+    serving: impl Future<Output = Result<(), E>>,
+    mut closing: watch::Receiver<bool>,
+    grace: std::time::Duration,
+) -> (Result<(), E>, tokio::time::Instant) {
+    tokio::pin!(serving);
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+        tokio::time::Instant::now() + grace
+    };
+    tokio::pin!(closed);
+    let mut deadline = None;
+    loop {
+        let until = deadline.unwrap_or_else(tokio::time::Instant::now);
+        tokio::select! {
+            result = &mut serving => {
+                let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + grace);
+                return (result, deadline);
+            }
+            at = &mut closed, if deadline.is_none() => deadline = Some(at),
+            () = tokio::time::sleep_until(until), if deadline.is_some() => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "requests still in flight at the end of the grace, closing them");
+                return (Ok(()), until);
+            }
+        }
+    }
+}
+
+/// Puts every config received on `reloads` in force.
+async fn apply_reloads(hub: Arc<Hub>, mut reloads: mpsc::Receiver<Config>, supervisor: Supervisor) {
+    while let Some(config) = reloads.recv().await {
+        if let Err(error) = reload::apply(&hub, config, &supervisor).await {
+            tracing::error!(%error, "config reload incomplete");
+        }
+    }
 }
 
 /// A factory for the supervisor: each restart runs `f` on the shared state.

@@ -55,7 +55,7 @@ impl SiteView {
 /// Writes the configured sites to the store, keeping discovered hosts.
 pub async fn publish_configured(hub: &Hub) -> Result<(), StoreError> {
     let stored = hub.store.list_sites().await?;
-    for site in &hub.config.sites {
+    for site in &hub.live().sites {
         let mut hosts = site.hosts.clone();
         if let Some(known) = stored.iter().find(|s| s.name == site.name) {
             hosts.extend(known.hosts.iter().cloned());
@@ -92,7 +92,7 @@ pub async fn site_views(hub: &Hub) -> Result<Vec<SiteView>, StoreError> {
             origin: s.origin,
         })
         .collect();
-    for site in &hub.config.sites {
+    for site in &hub.live().sites {
         match views.iter_mut().find(|v| v.name == site.name) {
             Some(view) => {
                 view.url.clone_from(&site.url);
@@ -199,6 +199,22 @@ impl<'h> HostIndex<'h> {
         out.dedup_by(|a, b| a.host_id == b.host_id);
         out
     }
+}
+
+/// Hands the incidents open in the store to the dispatcher, so Alertmanager
+/// keeps hearing about them after a restart (or a reload of routing).
+pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
+    let views = site_views(hub).await?;
+    let open = hub.store.open_incidents(None).await?;
+    hub.live().dispatcher.refresh(open.iter().map(|row| {
+        let labels = views
+            .iter()
+            .find(|v| v.name == row.site)
+            .map(|v| v.labels.clone())
+            .unwrap_or_default();
+        (row.to_proto(), labels)
+    }));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The collector's storage: agent reports and hosts, sites, edge observations,
 //! incidents with their verdict history and change feed, the
-//! delivery log of notifications, leases and retention.
+//! delivery log of notifications (an outbox senders claim), leases and
+//! retention.
 //!
 //! One [`Store`] speaks to embedded SQLite (the default: a file created if
 //! missing, WAL, `busy_timeout`, foreign keys on) or to PostgreSQL given a
@@ -53,7 +54,9 @@ macro_rules! host_columns {
 mod error;
 mod incident_queries;
 mod incidents;
+mod leases;
 mod maintenance;
+mod outbox;
 mod report_batch;
 mod reports;
 mod types;
@@ -67,6 +70,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 pub use error::StoreError;
+pub use incidents::Routes;
+pub use leases::LeaseClaim;
+pub use outbox::{AttemptOutcome, ClaimedDelivery, Outgoing};
 pub use report_batch::MAX_BATCH;
 pub use types::{
     Change, DeliveryRow, HistoryRow, HostRow, IncidentFilter, IncidentRow, IncidentUpsert,

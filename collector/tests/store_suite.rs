@@ -13,6 +13,8 @@ mod operations;
 mod reports;
 #[path = "store_suite/scopes.rs"]
 mod scopes;
+#[path = "store_suite/sharing.rs"]
+mod sharing;
 
 use std::time::{Duration, Instant};
 
@@ -131,6 +133,12 @@ store_suite!(
     operations::deliveries_log,
     operations::prune_keeps_open_incidents_and_last_full_report,
     scopes::site_scopes_restrict_incidents_and_deliveries,
+    sharing::site_leases_are_compare_and_set,
+    sharing::racing_claims_give_one_holder,
+    sharing::deliveries_are_written_with_the_change,
+    sharing::a_dead_senders_claim_expires_with_the_same_key,
+    sharing::a_retry_waits_for_its_backoff,
+    sharing::concurrent_senders_claim_each_row_once,
 );
 
 #[tokio::test]

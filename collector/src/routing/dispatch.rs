@@ -53,6 +53,9 @@ pub(crate) enum LaneMsg {
     Deliver(Job),
     /// The complete set of open incidents routed to this lane.
     Refresh(OpenIncidents),
+    /// Keep this incident's alert alive (firing) or stop (resolved); the
+    /// delivery itself goes through the delivery log.
+    Track(Job),
 }
 
 impl Dispatcher {
@@ -127,6 +130,29 @@ impl DispatcherHandle {
             }
         }
         queued
+    }
+
+    /// Tells the Alertmanager lanes an incident routes to that it fired or
+    /// resolved, so they keep re-sending exactly the open ones. Sends nothing
+    /// itself: the delivery log's sender delivers the change.
+    pub fn track(&self, incident: Incident, site_labels: &BTreeMap<String, String>, event: Event) {
+        let routes = self.router.route(&incident, site_labels);
+        let incident = Arc::new(incident);
+        for route in routes {
+            let keeps_alive = self
+                .router
+                .receivers
+                .get(&route.receiver)
+                .is_some_and(|r| matches!(**r, Receiver::Alertmanager(_)));
+            if keeps_alive {
+                let job = Job {
+                    incident: incident.clone(),
+                    owner_override: route.owner_override,
+                    event,
+                };
+                self.enqueue(&route.receiver, LaneMsg::Track(job));
+            }
+        }
     }
 
     /// Tells every Alertmanager lane which incidents are open now (e.g. from

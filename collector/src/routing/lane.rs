@@ -63,6 +63,11 @@ impl Lane {
                 }
                 msg = rx.recv() => match msg {
                     None => break,
+                    Some(LaneMsg::Track(job)) => {
+                        if resend.is_some() {
+                            open.track(&job);
+                        }
+                    }
                     Some(LaneMsg::Refresh(list)) => {
                         open.replace(list);
                         tick.reset_immediately();

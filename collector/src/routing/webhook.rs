@@ -76,8 +76,12 @@ pub(crate) async fn send(
             signature(receiver.secret.expose(), timestamp, body),
         )
         .header("X-Gw502-Event", event.as_str())
-        .header("X-Gw502-Delivery", delivery_id.unwrap_or(0).to_string())
-        .body(body.to_vec());
+        .header("X-Gw502-Delivery", delivery_id.unwrap_or(0).to_string());
+    let request = match delivery_id {
+        Some(id) => request.header("Idempotency-Key", idempotency_key(id)),
+        None => request,
+    }
+    .body(body.to_vec());
     match request.send().await {
         Ok(response) => Outcome::from_status(response.status().as_u16()),
         Err(e) => Outcome::Retry {
@@ -85,6 +89,12 @@ pub(crate) async fn send(
             error: transport_error(&e),
         },
     }
+}
+
+/// The `Idempotency-Key` of delivery `id`: the same on every redelivery of
+/// one delivery-log row, different for every other row.
+pub fn idempotency_key(delivery_id: i64) -> String {
+    format!("gw502-delivery-{delivery_id}")
 }
 
 /// A short lowercase description of a transport failure, with its causes.

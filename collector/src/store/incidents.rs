@@ -11,8 +11,15 @@
 
 use sqlx::{Any, Transaction};
 
+use prost::Message;
+
 use super::incident_queries::incident_from_row;
+use super::outbox::{self, Outgoing};
 use super::{Backend, Change, IncidentRow, IncidentUpsert, Store, StoreError, get_unsigned};
+
+/// The receivers an incident change is routed to, given the incident as the
+/// change leaves it; called inside the change's transaction.
+pub type Routes<'a> = &'a (dyn Fn(&IncidentRow) -> Vec<Outgoing> + Send + Sync);
 
 /// The PostgreSQL advisory lock key that orders the change feed: "gw502" and a zero byte.
 const CHANGE_FEED_LOCK: i64 = 0x6777_3530_3200;
@@ -29,6 +36,16 @@ impl Store {
         &self,
         i: &IncidentUpsert,
     ) -> Result<(IncidentRow, Change), StoreError> {
+        self.open_or_update_routed(i, &|_| Vec::new()).await
+    }
+
+    /// [`Store::open_or_update_incident`], and when it opens an incident, a
+    /// pending `firing` delivery for each of `routes` in the same transaction.
+    pub async fn open_or_update_routed(
+        &self,
+        i: &IncidentUpsert,
+        routes: Routes<'_>,
+    ) -> Result<(IncidentRow, Change), StoreError> {
         self.timed("open_or_update_incident", async {
             let mut tx = self.begin_write().await?;
             for _ in 0..UPSERT_ROUNDS {
@@ -38,7 +55,8 @@ impl Store {
                 if let Some(row) = opened {
                     let row = incident_from_row(&row)?;
                     add_history(&mut tx, &row).await?;
-                    self.add_change(&mut tx, row.id, "opened", i.at_ms).await?;
+                    let change = self.add_change(&mut tx, row.id, "opened", i.at_ms).await?;
+                    notify(&mut tx, &row, change, "firing", routes, i.at_ms).await?;
                     tx.commit().await?;
                     return Ok((row, Change::Opened));
                 }
@@ -138,6 +156,18 @@ impl Store {
         incident_id: i64,
         at_ms: i64,
     ) -> Result<Option<IncidentRow>, StoreError> {
+        self.resolve_routed(incident_id, at_ms, &|_| Vec::new())
+            .await
+    }
+
+    /// [`Store::resolve_incident`], with a pending `resolved` delivery for
+    /// each of `routes` written in the same transaction.
+    pub async fn resolve_routed(
+        &self,
+        incident_id: i64,
+        at_ms: i64,
+        routes: Routes<'_>,
+    ) -> Result<Option<IncidentRow>, StoreError> {
         self.timed("resolve_incident", async {
             let mut tx = self.begin_write().await?;
             let row = sqlx::query(concat!(
@@ -155,35 +185,57 @@ impl Store {
             };
             let row = incident_from_row(&row)?;
             add_history(&mut tx, &row).await?;
-            self.add_change(&mut tx, row.id, "resolved", at_ms).await?;
+            let change = self.add_change(&mut tx, row.id, "resolved", at_ms).await?;
+            notify(&mut tx, &row, change, "resolved", routes, at_ms).await?;
             tx.commit().await?;
             Ok(Some(row))
         })
         .await
     }
 
-    /// Appends a change row; the last statement of its transaction.
+    /// Appends a change row and returns its id; only the change's
+    /// deliveries are written after it in its transaction.
     async fn add_change(
         &self,
         tx: &mut Transaction<'static, Any>,
         incident_id: i64,
         kind: &str,
         at_ms: i64,
-    ) -> sqlx::Result<()> {
+    ) -> sqlx::Result<i64> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(CHANGE_FEED_LOCK)
                 .execute(&mut **tx)
                 .await?;
         }
-        sqlx::query("INSERT INTO incident_changes (incident_id, kind, at_ms) VALUES ($1, $2, $3)")
-            .bind(incident_id)
-            .bind(kind)
-            .bind(at_ms)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        let row = sqlx::query(
+            "INSERT INTO incident_changes (incident_id, kind, at_ms) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(kind)
+        .bind(at_ms)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::Row::try_get(&row, "id")
     }
+}
+
+/// Writes the deliveries of one change: the incident as the change left it,
+/// to every receiver `routes` names.
+async fn notify(
+    tx: &mut Transaction<'static, Any>,
+    row: &IncidentRow,
+    change_id: i64,
+    event: &str,
+    routes: Routes<'_>,
+    at_ms: i64,
+) -> sqlx::Result<()> {
+    let routes = routes(row);
+    if routes.is_empty() {
+        return Ok(());
+    }
+    let incident = row.to_proto().encode_to_vec();
+    outbox::enqueue(tx, row.id, change_id, event, &incident, &routes, at_ms).await
 }
 
 fn bind_upsert<'q>(

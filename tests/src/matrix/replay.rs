@@ -184,7 +184,10 @@ impl Recorder {
             events: tokio::sync::broadcast::channel(4).0,
             wake: tokio::sync::Notify::new(),
             dirty: Default::default(),
-            dispatcher,
+            live: gw502_collector::hub::Live::new(&config, dispatcher),
+            leases: Default::default(),
+            outbox: tokio::sync::Notify::new(),
+            reload_hooks: Default::default(),
             closing,
             config,
         };
