@@ -13,7 +13,7 @@
 //!
 //! # Layout
 //!
-//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`]: one module per proxy,
+//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`], [`varnish`]: one module per proxy,
 //!   each with its `config` (discovery) and `log` (error-log lines) parsers
 //!   and the [`Proxy`] impl that ties them together.
 //! - [`line`]: [`ErrorLine`], the parsed error-log line every proxy returns,
@@ -33,11 +33,13 @@ pub mod nginx;
 pub mod page;
 pub mod target;
 pub mod test;
+pub mod varnish;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use gw502_proto::v1::ProxyConfig;
+use gw502_vocab::Hop;
 pub use gw502_vocab::ProxyKind;
 
 pub use access::AccessFormat;
@@ -105,8 +107,21 @@ pub trait Proxy: Send + Sync {
     /// The systemd units that run it; the first is the one reported.
     fn units(&self) -> &'static [&'static str];
 
+    /// The hop it is when it makes an error page itself: `proxy`, or
+    /// `cache` for a cache in the chain (Varnish).
+    fn hop(&self) -> Hop {
+        Hop::Proxy
+    }
+
     /// Where its binary and config usually are (Debian layout).
     fn default_location(&self) -> ConfigLocation;
+
+    /// Where its config is according to its unit: `unit_files` are the unit
+    /// file and its drop-ins in the order systemd reads them (Varnish's
+    /// `ExecStart` names the VCL with `-f`). `None` keeps `at`.
+    fn locate(&self, _unit_files: &[String], _at: &ConfigLocation) -> Option<ConfigLocation> {
+        None
+    }
 
     /// How to obtain its config text.
     fn config_source(&self, at: &ConfigLocation) -> ConfigSource;
@@ -164,6 +179,7 @@ pub fn proxy(kind: ProxyKind) -> &'static dyn Proxy {
         ProxyKind::Haproxy => &haproxy::Haproxy,
         ProxyKind::Apache => &apache::Apache,
         ProxyKind::Caddy => &caddy::Caddy,
+        ProxyKind::Varnish => &varnish::Varnish,
     }
 }
 

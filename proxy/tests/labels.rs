@@ -4,9 +4,10 @@
 //! cause the parser must give it), grouped per proxy, and a cross-check that
 //! no two proxies disagree on the same transport failure.
 //!
-//! nginx, HAProxy and Apache lines are captured from the real software
-//! (`proxy/fixtures/*/README.md`); Caddy is not packaged here, so its lines
-//! are documented shapes (`proxy/fixtures/caddy/README.md`).
+//! nginx, HAProxy, Apache and Varnish lines are captured from the real
+//! software (`proxy/fixtures/*/README.md`; Varnish's are the `FetchError`
+//! records of `varnishlog`); Caddy is not packaged here, so its lines are
+//! documented shapes (`proxy/fixtures/caddy/README.md`).
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ const NGINX: &str = include_str!("../fixtures/nginx/error.log");
 const HAPROXY: &str = include_str!("../fixtures/haproxy/haproxy.log");
 const APACHE: &str = include_str!("../fixtures/apache/error.log");
 const CADDY: &str = include_str!("../fixtures/caddy/error.log");
+const VARNISH: &str = include_str!("../fixtures/varnish/varnishlog-fetcherror.txt");
 
 /// One transport failure, as each proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +42,7 @@ fn fixture(kind: ProxyKind) -> &'static str {
         ProxyKind::Haproxy => HAPROXY,
         ProxyKind::Apache => APACHE,
         ProxyKind::Caddy => CADDY,
+        ProxyKind::Varnish => VARNISH,
     }
 }
 
@@ -160,6 +163,21 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
                 Some(NothingUp),
             ),
         ],
+        ProxyKind::Varnish => vec![
+            ("fail errno 111", REFUSED, 503, Some(ConnectRefused)),
+            ("first byte timeout", &[Timeout], 503, Some(ReadTimeout)),
+            ("HTC eof", CLOSED_OR_RESET, 503, Some(ClosedBeforeHeader)),
+            ("overflow", &[HeaderTooBig], 503, Some(OversizedHeader)),
+            ("unhealthy", &[NoLiveUpstreams], 503, Some(NothingUp)),
+            (
+                "backend write error: 104",
+                &[ConnectionReset],
+                503,
+                Some(Reset),
+            ),
+            ("straight insufficient bytes", &[InvalidBody], 0, None),
+            ("Could not get storage", &[], 0, None),
+        ],
     }
 }
 
@@ -246,6 +264,10 @@ fn connect_timeouts_are_firewall_blocked_everywhere() {
         (
             ProxyKind::Caddy,
             r#"{"level":"error","ts":1795636217.5,"logger":"http.log.error","msg":"dial tcp 10.0.0.9:80: i/o timeout","status":502}"#,
+        ),
+        (
+            ProxyKind::Varnish,
+            "--  FetchError     backend default: fail errno 110 (Connection timed out)",
         ),
     ];
     for (kind, line) in shapes {

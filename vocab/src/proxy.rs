@@ -14,6 +14,8 @@ vocabulary! {
         Apache => "apache",
         /// Caddy 2.
         Caddy => "caddy",
+        /// Varnish Cache, a caching hop in front of the proxy or the app.
+        Varnish => "varnish",
     }
 }
 
