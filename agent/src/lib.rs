@@ -8,7 +8,7 @@
 //! - [`source`]: the `Source` trait every evidence source implements, and the
 //!   `Scope` earlier sources hand to later ones.
 //! - One module per evidence source: [`proxy_config`], [`sockets`],
-//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`].
+//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`], [`varnish`].
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
 //! - [`bound`]: keeps every report under a byte bound.
 //! - [`spool`]: the bounded on-disk queue that survives collector outages.
@@ -37,3 +37,4 @@ pub mod sockets;
 pub mod source;
 pub mod spool;
 pub mod systemd;
+pub mod varnish;

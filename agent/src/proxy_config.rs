@@ -11,7 +11,8 @@
 //! create nginx's pid file) is listed with `test.ran = false` and the reason,
 //! and its config files are read directly instead.
 
-mod command;
+pub(crate) mod command;
+pub(crate) mod unit_files;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,7 +106,21 @@ impl ProxyConfigSource {
     /// Reads one proxy's config the way its model says; `None` when the
     /// proxy is not installed.
     async fn read(&self, proxy: &dyn Proxy, roots: &Roots) -> Option<Read> {
-        let at = self.settings.location(proxy);
+        let mut at = self.settings.location(proxy);
+        if proxy.reads_unit() {
+            let unit = proxy.units()[0];
+            let process = at
+                .bin
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !unit_files::in_use(roots, unit, &process).await {
+                return None;
+            }
+            if let Some(moved) = proxy.locate(&unit_files::read(roots, unit).await, &at) {
+                at = moved;
+            }
+        }
         let timeout = self.settings.timeout;
         let (text, hashed, test) = match proxy.config_source(&at) {
             ConfigSource::Dump { args, fallback } => {

@@ -116,6 +116,15 @@ pub trait Proxy: Send + Sync {
     /// Where its binary and config usually are (Debian layout).
     fn default_location(&self) -> ConfigLocation;
 
+    /// Whether the agent reads its unit files ([`Proxy::locate`]) and lists
+    /// it only while its unit is enabled or its binary runs: a package
+    /// whose shipped config already names a backend (Varnish's default VCL
+    /// names `127.0.0.1:8080`) would otherwise add a phantom target on every
+    /// host where it is installed but unused.
+    fn reads_unit(&self) -> bool {
+        false
+    }
+
     /// Where its config is according to its unit: `unit_files` are the unit
     /// file and its drop-ins in the order systemd reads them (Varnish's
     /// `ExecStart` names the VCL with `-f`). `None` keeps `at`.

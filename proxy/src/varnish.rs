@@ -51,6 +51,10 @@ impl Proxy for Varnish {
         Hop::Cache
     }
 
+    fn reads_unit(&self) -> bool {
+        true
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("varnishd"),
@@ -146,7 +150,8 @@ mod tests {
             Varnish.locate(&[DEBIAN_UNIT.to_string()], &at),
             Some(at.clone())
         );
-        let drop_in = "[Service]\nExecStart=\nExecStart=/usr/sbin/varnishd -a :80 -f /etc/varnish/site.vcl\n";
+        let drop_in =
+            "[Service]\nExecStart=\nExecStart=/usr/sbin/varnishd -a :80 -f /etc/varnish/site.vcl\n";
         let moved = Varnish
             .locate(&[DEBIAN_UNIT.to_string(), drop_in.to_string()], &at)
             .unwrap();

@@ -110,7 +110,11 @@ mod tests {
         }
         let probed = json.iter().find(|b| b.name == "boot.app_probed").unwrap();
         assert_eq!(
-            (probed.admin.as_str(), probed.probe_good, probed.probe_window),
+            (
+                probed.admin.as_str(),
+                probed.probe_good,
+                probed.probe_window
+            ),
             ("probe", 5, 5)
         );
         assert_eq!(probed.last_change_ms, 1_796_153_955_075);

@@ -43,6 +43,8 @@ pub fn classify(message: &str) -> &'static [Cause] {
             Some(2) => NO_SOCKET,
             Some(13) => &[SocketPermissionDenied],
             Some(11) => &[Saturated],
+            // `errno 0`: the pool holds the backend down after a recent
+            // connect error and did not try; the agent gives it that error's cause.
             _ => NO_CONNECTION,
         };
     }

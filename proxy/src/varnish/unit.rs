@@ -56,7 +56,9 @@ pub fn exec_start(files: &[String]) -> Option<Vec<String>> {
     argv.map(|mut a| {
         // Exec prefixes (`-`, `@`, `+`, `!`, `:`) on the binary.
         if let Some(first) = a.first_mut() {
-            *first = first.trim_start_matches(['-', '@', '+', '!', ':']).to_string();
+            *first = first
+                .trim_start_matches(['-', '@', '+', '!', ':'])
+                .to_string();
         }
         a
     })
@@ -74,8 +76,24 @@ pub fn invocation(argv: &[String]) -> Invocation {
         };
         let takes = matches!(
             flag,
-            "-f" | "-a" | "-T" | "-S" | "-n" | "-s" | "-p" | "-j" | "-l" | "-P" | "-t" | "-b" | "-i"
-                | "-M" | "-I" | "-E" | "-h" | "-r" | "-W"
+            "-f" | "-a"
+                | "-T"
+                | "-S"
+                | "-n"
+                | "-s"
+                | "-p"
+                | "-j"
+                | "-l"
+                | "-P"
+                | "-t"
+                | "-b"
+                | "-i"
+                | "-M"
+                | "-I"
+                | "-E"
+                | "-h"
+                | "-r"
+                | "-W"
         );
         if !takes {
             continue;
@@ -168,6 +186,9 @@ mod tests {
             None
         );
         assert_eq!(exec_start(&["[Unit]\nExecStart=/bin/x\n".into()]), None);
-        assert_eq!(invocation(&["varnishd".into(), "-f".into()]), Invocation::default());
+        assert_eq!(
+            invocation(&["varnishd".into(), "-f".into()]),
+            Invocation::default()
+        );
     }
 }

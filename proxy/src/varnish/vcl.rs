@@ -179,10 +179,18 @@ mod tests {
         assert_eq!(c.targets.len(), 1);
         let t = &c.targets[0];
         assert_eq!(
-            (t.address.as_str(), t.host.as_str(), t.port, t.group.as_str()),
+            (
+                t.address.as_str(),
+                t.host.as_str(),
+                t.port,
+                t.group.as_str()
+            ),
             ("127.0.0.1:8080", "127.0.0.1", 8080, "default")
         );
-        assert_eq!((t.protocol.as_str(), t.directive.as_str()), ("http", "backend"));
+        assert_eq!(
+            (t.protocol.as_str(), t.directive.as_str()),
+            ("http", "backend")
+        );
     }
 
     #[test]
@@ -206,7 +214,11 @@ mod tests {
                 "write_err"
             ]
         );
-        assert!(c.targets.iter().all(|t| t.host == "127.0.0.1" && t.port > 0));
+        assert!(
+            c.targets
+                .iter()
+                .all(|t| t.host == "127.0.0.1" && t.port > 0)
+        );
     }
 
     #[test]
@@ -224,7 +236,13 @@ mod tests {
         let addrs: Vec<&str> = c.targets.iter().map(|t| t.address.as_str()).collect();
         assert_eq!(addrs, ["unix:/run/app.sock", "[::1]:80"]);
         assert_eq!(c.targets[0].unix_path, "/run/app.sock");
-        for junk in ["backend", "backend x {", "backend { .host = \"a\"; }", "\"", "/*"] {
+        for junk in [
+            "backend",
+            "backend x {",
+            "backend { .host = \"a\"; }",
+            "\"",
+            "/*",
+        ] {
             let _ = parse_vcl(junk);
         }
     }

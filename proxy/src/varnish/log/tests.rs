@@ -58,7 +58,10 @@ fn raw_records_and_bare_texts_parse_the_same() {
         refused.message,
         "backend refused: fail errno 111 (Connection refused)"
     );
-    assert_eq!(parse_line("FetchError first byte timeout").map(|l| l.cause), Some(&[Timeout][..]));
+    assert_eq!(
+        parse_line("FetchError first byte timeout").map(|l| l.cause),
+        Some(&[Timeout][..])
+    );
     // Other tags, other proxies' lines and junk are not FetchError records.
     for other in [
         "--  BereqURL       /refused",
@@ -78,19 +81,49 @@ fn documented_texts_of_other_releases() {
         ("no backend connection", NO_CONNECTION, 503),
         ("http first read error: EOF", CLOSED_OR_RESET, 503),
         ("http read error: EOF", CLOSED_OR_RESET, 503),
-        ("backend write error: 32 (Broken pipe)", CLOSED_OR_RESET, 503),
-        ("http first read error: -1 104 (Connection reset by peer)", &[ConnectionReset], 503),
+        (
+            "backend write error: 32 (Broken pipe)",
+            CLOSED_OR_RESET,
+            503,
+        ),
+        (
+            "http first read error: -1 104 (Connection reset by peer)",
+            &[ConnectionReset],
+            503,
+        ),
         ("Received junk", NOT_HTTP_OR_BAD_HEADER, 503),
         ("Received too many headers", &[HeaderTooBig], 503),
-        ("backend default: fail errno 110 (Connection timed out)", &[FirewallBlocked], 503),
-        ("backend default: fail errno 113 (No route to host)", &[FirewallBlocked], 503),
-        ("backend sock: fail errno 2 (No such file or directory)", NO_SOCKET, 503),
-        ("backend sock: fail errno 13 (Permission denied)", &[SocketPermissionDenied], 503),
+        (
+            "backend default: fail errno 110 (Connection timed out)",
+            &[FirewallBlocked],
+            503,
+        ),
+        (
+            "backend default: fail errno 113 (No route to host)",
+            &[FirewallBlocked],
+            503,
+        ),
+        (
+            "backend sock: fail errno 2 (No such file or directory)",
+            NO_SOCKET,
+            503,
+        ),
+        (
+            "backend sock: fail errno 13 (Permission denied)",
+            &[SocketPermissionDenied],
+            503,
+        ),
         ("backend default: busy", &[Saturated], 503),
+        // Hold-down after a connect error (captured by agent/src/varnish/tests.rs).
+        ("backend app: fail errno 0 (Success)", NO_CONNECTION, 503),
         ("between bytes timeout", &[Timeout], 503),
         ("chunked header non-hex", &[InvalidBody], 0),
         ("Could not get storage", &[], 0),
-        ("req.body read error: 104 (Connection reset by peer)", &[], 0),
+        (
+            "req.body read error: 104 (Connection reset by peer)",
+            &[],
+            0,
+        ),
         ("something new", &[], 0),
     ];
     for (text, cause, status) in rows {
@@ -107,7 +140,14 @@ fn partial_and_hostile_dumps() {
     let f = fetch_failures(dump);
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].vxid, f[0].status, f[0].at_ms), (7, 0, 0));
-    for junk in ["*", "** << BeReq >>", "--", "-- Timestamp Start: x.y", "--  BackendOpen 1", "\u{0}*"] {
+    for junk in [
+        "*",
+        "** << BeReq >>",
+        "--",
+        "-- Timestamp Start: x.y",
+        "--  BackendOpen 1",
+        "\u{0}*",
+    ] {
         let _ = fetch_failures(junk);
     }
     assert!(fetch_failures("*   << Request  >> 6\n-   RespStatus 200\n").is_empty());
