@@ -17,6 +17,7 @@ mod proxy;
 mod response_dependency;
 mod site_builder;
 mod upstream;
+mod varnish;
 
 use gw502_proto::v1::*;
 
@@ -36,6 +37,7 @@ fn all_rows() -> Vec<Row> {
         upstream::rows(),
         response_dependency::rows(),
         fronts::rows(),
+        varnish::rows(),
     ] {
         rows.extend(more);
     }
