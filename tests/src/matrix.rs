@@ -31,11 +31,20 @@ pub enum Proxy {
     Apache,
     /// Caddy (only where `apt-cache policy caddy` has a candidate, as on Debian 12).
     Caddy,
+    /// Varnish Cache in front of the app (`pass`, so every request reaches it): its own
+    /// `503 Backend fetch failed` for every failed fetch, `emitted_by: cache`.
+    Varnish,
 }
 
 impl Proxy {
     /// Every proxy, in matrix order.
-    pub const ALL: [Proxy; 4] = [Proxy::Nginx, Proxy::Haproxy, Proxy::Apache, Proxy::Caddy];
+    pub const ALL: [Proxy; 5] = [
+        Proxy::Nginx,
+        Proxy::Haproxy,
+        Proxy::Apache,
+        Proxy::Caddy,
+        Proxy::Varnish,
+    ];
 
     /// Its systemd unit.
     pub fn unit(self) -> &'static str {
@@ -44,14 +53,15 @@ impl Proxy {
             Proxy::Haproxy => "haproxy.service",
             Proxy::Apache => "apache2.service",
             Proxy::Caddy => "caddy.service",
+            Proxy::Varnish => "varnish.service",
         }
     }
 
-    /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`) and
-    /// Apache (`AH01114`) answer 503, nginx and Caddy 502.
+    /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`),
+    /// Apache (`AH01114`) and Varnish (`fail errno 111`) answer 503, nginx and Caddy 502.
     pub fn refused_status(self) -> u64 {
         match self {
-            Proxy::Haproxy | Proxy::Apache => 503,
+            Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
             Proxy::Nginx | Proxy::Caddy => 502,
         }
     }
@@ -62,16 +72,17 @@ impl Proxy {
     pub fn tls_failure_status(self) -> u64 {
         match self {
             Proxy::Apache => 500,
+            Proxy::Varnish => 503,
             Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy => 502,
         }
     }
 
-    /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`) and Apache
-    /// 503, Caddy 502.
+    /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`), Apache and
+    /// Varnish 503, Caddy 502.
     pub fn timeout_status(self) -> u64 {
         match self {
             Proxy::Nginx => 504,
-            Proxy::Haproxy | Proxy::Apache => 503,
+            Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
             Proxy::Caddy => 502,
         }
     }
@@ -82,6 +93,7 @@ impl Proxy {
             Proxy::Haproxy => "haproxy",
             Proxy::Apache => "apache",
             Proxy::Caddy => "caddy",
+            Proxy::Varnish => "varnish",
         }
     }
 }
@@ -280,6 +292,12 @@ impl Cell {
             return Some("one healthy control per proxy and condition (loopback, single)");
         }
         match f {
+            _ if p == Proxy::Varnish && t != T::Loopback => Some(
+                "Varnish Cache has no FastCGI or TLS backends; its TCP backend on loopback stands for the rest",
+            ),
+            F::TlsMismatch if p == Proxy::Varnish => {
+                Some("Varnish Cache speaks no TLS to its backends")
+            }
             F::TlsMismatch if t != T::Loopback => {
                 Some("TLS to a plain listener is a TCP fault; loopback TCP stands for it")
             }
@@ -345,7 +363,15 @@ impl Cell {
             // The HAProxy edge answers 503 when its origin refuses.
             F::ProxyDown => expect("proxy", "proxy_down", 503, "edge"),
         };
-        Some(e)
+        Some(match p {
+            // Varnish answers every failed fetch with its own 503, as the cache hop.
+            Proxy::Varnish if e.emitted_by == "proxy" => Expect {
+                status: 503,
+                emitted_by: "cache",
+                ..e
+            },
+            _ => e,
+        })
     }
 }
 
@@ -400,7 +426,7 @@ mod tests {
     #[test]
     fn every_runnable_cell_has_a_verdict_or_is_a_control() {
         let all = cells();
-        assert_eq!(all.len(), 10 * 4 * 5 * 3 * 5);
+        assert_eq!(all.len(), 10 * Proxy::ALL.len() * 5 * 3 * 5);
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         assert!(runnable.len() > 100, "{}", runnable.len());
         for c in &runnable {
@@ -428,6 +454,47 @@ mod tests {
             );
         }
         assert!(a.iter().all(|c| c.skip().is_none()));
+    }
+
+    #[test]
+    fn varnish_cells_are_its_own_503_on_loopback() {
+        let cell = |fault| Cell {
+            fault,
+            proxy: Proxy::Varnish,
+            transport: Transport::Loopback,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let text = |fault| cell(fault).expected().map(|e| e.text());
+        assert_eq!(
+            text(Fault::ServiceDown).as_deref(),
+            Some("upstream / service_down / 503 / cache")
+        );
+        assert_eq!(
+            text(Fault::PrematureClose).as_deref(),
+            Some("response / premature_close / 503 / cache")
+        );
+        assert_eq!(
+            text(Fault::AppError).as_deref(),
+            Some("upstream / upstream_returned_error / 503 / upstream")
+        );
+        assert!(cell(Fault::TlsMismatch).skip().is_some());
+        assert!(
+            Cell {
+                transport: Transport::Unix,
+                ..cell(Fault::ServiceDown)
+            }
+            .skip()
+            .is_some()
+        );
+        let edge = Cell {
+            topology: Topology::Edge,
+            ..cell(Fault::ProxyDown)
+        };
+        assert_eq!(
+            edge.expected().map(|e| e.text()).as_deref(),
+            Some("proxy / proxy_down / 503 / edge")
+        );
     }
 
     #[test]
