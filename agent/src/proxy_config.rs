@@ -114,10 +114,12 @@ impl ProxyConfigSource {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if !unit_files::in_use(roots, unit, &process).await {
+            // No unit file: not installed, and no walk of /proc for its process.
+            let files = unit_files::read(roots, unit).await;
+            if files.is_empty() || !unit_files::in_use(roots, unit, &process).await {
                 return None;
             }
-            if let Some(moved) = proxy.locate(&unit_files::read(roots, unit).await, &at) {
+            if let Some(moved) = proxy.locate(&files, &at) {
                 at = moved;
             }
         }
