@@ -34,22 +34,26 @@ pub enum Proxy {
     /// Varnish Cache in front of the app (`pass`, so every request reaches it): its own
     /// `503 Backend fetch failed` for every failed fetch, `emitted_by: cache`.
     Varnish,
+    /// Varnish on port 80 in front of nginx on 127.0.0.1:8081, nginx in front of the app:
+    /// the faults hit nginx and the app; nginx's own errors pass through Varnish.
+    VarnishNginx,
 }
 
 impl Proxy {
     /// Every proxy, in matrix order.
-    pub const ALL: [Proxy; 5] = [
+    pub const ALL: [Proxy; 6] = [
         Proxy::Nginx,
         Proxy::Haproxy,
         Proxy::Apache,
         Proxy::Caddy,
         Proxy::Varnish,
+        Proxy::VarnishNginx,
     ];
 
-    /// Its systemd unit.
+    /// Its systemd unit (for a stack, the proxy the faults act on).
     pub fn unit(self) -> &'static str {
         match self {
-            Proxy::Nginx => "nginx.service",
+            Proxy::Nginx | Proxy::VarnishNginx => "nginx.service",
             Proxy::Haproxy => "haproxy.service",
             Proxy::Apache => "apache2.service",
             Proxy::Caddy => "caddy.service",
@@ -57,12 +61,17 @@ impl Proxy {
         }
     }
 
+    /// The cache in front of it, for a stack: enabled too, never the fault's target.
+    pub fn front(self) -> Option<&'static str> {
+        (self == Proxy::VarnishNginx).then_some("varnish.service")
+    }
+
     /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`),
     /// Apache (`AH01114`) and Varnish (`fail errno 111`) answer 503, nginx and Caddy 502.
     pub fn refused_status(self) -> u64 {
         match self {
             Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
-            Proxy::Nginx | Proxy::Caddy => 502,
+            Proxy::Nginx | Proxy::Caddy | Proxy::VarnishNginx => 502,
         }
     }
 
@@ -73,7 +82,7 @@ impl Proxy {
         match self {
             Proxy::Apache => 500,
             Proxy::Varnish => 503,
-            Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy => 502,
+            Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy | Proxy::VarnishNginx => 502,
         }
     }
 
@@ -81,7 +90,7 @@ impl Proxy {
     /// Varnish 503, Caddy 502.
     pub fn timeout_status(self) -> u64 {
         match self {
-            Proxy::Nginx => 504,
+            Proxy::Nginx | Proxy::VarnishNginx => 504,
             Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
             Proxy::Caddy => 502,
         }
@@ -94,6 +103,7 @@ impl Proxy {
             Proxy::Apache => "apache",
             Proxy::Caddy => "caddy",
             Proxy::Varnish => "varnish",
+            Proxy::VarnishNginx => "varnish_nginx",
         }
     }
 }
@@ -298,6 +308,14 @@ impl Cell {
             F::TlsMismatch if p == Proxy::Varnish => {
                 Some("Varnish Cache speaks no TLS to its backends")
             }
+            _ if p == Proxy::VarnishNginx && t != T::Loopback => {
+                Some("the cache in front of nginx does not depend on how nginx reaches the app")
+            }
+            _ if p == Proxy::VarnishNginx && self.topology == Topology::RoundRobin => {
+                Some("one Varnish-fronted origin behind an edge stands for the round robin")
+            }
+            // nginx stopped behind the cache: Varnish answers 503 itself, not a refusal.
+            F::ProxyDown if p == Proxy::VarnishNginx => None,
             F::TlsMismatch if t != T::Loopback => {
                 Some("TLS to a plain listener is a TCP fault; loopback TCP stands for it")
             }
@@ -370,6 +388,10 @@ impl Cell {
                 emitted_by: "cache",
                 ..e
             },
+            // nginx stopped behind Varnish: Varnish's 503, relayed by an edge in front.
+            Proxy::VarnishNginx if self.fault == F::ProxyDown => {
+                expect("proxy", "proxy_down", 503, "cache")
+            }
             _ => e,
         })
     }
@@ -495,6 +517,31 @@ mod tests {
             edge.expected().map(|e| e.text()).as_deref(),
             Some("proxy / proxy_down / 503 / edge")
         );
+    }
+
+    #[test]
+    fn nginx_stopped_behind_varnish_is_varnishs_503() {
+        let cell = Cell {
+            fault: Fault::ProxyDown,
+            proxy: Proxy::VarnishNginx,
+            transport: Transport::Loopback,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        assert_eq!(cell.skip(), None);
+        assert_eq!(
+            cell.expected().map(|e| e.text()).as_deref(),
+            Some("proxy / proxy_down / 503 / cache")
+        );
+        let app_down = Cell {
+            fault: Fault::ServiceDown,
+            ..cell
+        };
+        assert_eq!(
+            app_down.expected().map(|e| e.text()).as_deref(),
+            Some("upstream / service_down / 502 / proxy")
+        );
+        assert_eq!(Proxy::VarnishNginx.front(), Some("varnish.service"));
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
                 cell.condition != Condition::ByAddress,
             ))
             .enabled(cell.proxy.unit());
+        if let Some(front) = cell.proxy.front() {
+            spec = spec.enabled(front);
+        }
         if remote_app.is_none() {
             spec = spec.files(app_files(cell.transport, "127.0.0.1"));
             spec = spec.enabled(app_unit(cell.transport));

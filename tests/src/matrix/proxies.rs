@@ -72,14 +72,16 @@ pub fn site_files(
             files
         }
         Proxy::Caddy => vec![("/etc/caddy/Caddyfile".into(), caddy(upstream, name), 0o644)],
-        Proxy::Varnish => vec![
-            (VARNISH_VCL.into(), varnish(upstream, name, site_default), 0o644),
-            (
-                "/etc/systemd/system/varnish.service.d/gw502-lab.conf".into(),
-                VARNISH_DROP_IN.into(),
-                0o644,
-            ),
-        ],
+        Proxy::Varnish => varnish_files(upstream, name, site_default),
+        // nginx on 127.0.0.1:8081 behind Varnish on 80.
+        Proxy::VarnishNginx => {
+            let inner = nginx(upstream, name, site_default)
+                .replace("listen 80", &format!("listen {VARNISH_NGINX}"));
+            let mut files =
+                varnish_files(&Upstream::Http(VARNISH_NGINX.into()), name, site_default);
+            files.push(("/etc/nginx/sites-enabled/default".into(), inner, 0o644));
+            files
+        }
     }
 }
 
@@ -231,9 +233,29 @@ const VARNISH_DROP_IN: &str = "# gw502 lab matrix: Varnish on port 80 with the s
      ExecStart=/usr/sbin/varnishd -j unix,user=vcache -F -a :80 -T localhost:6082 \
      -f /etc/varnish/gw502-site.vcl -S /etc/varnish/secret -s malloc,64m -p vsl_space=16M\n";
 
+/// Where nginx listens behind Varnish in the Varnish-and-nginx stack.
+const VARNISH_NGINX: &str = "127.0.0.1:8081";
+
+fn varnish_files(upstream: &Upstream, name: &str, site_default: bool) -> Vec<LabFile> {
+    vec![
+        (
+            VARNISH_VCL.into(),
+            varnish(upstream, name, site_default),
+            0o644,
+        ),
+        (
+            "/etc/systemd/system/varnish.service.d/gw502-lab.conf".into(),
+            VARNISH_DROP_IN.into(),
+            0o644,
+        ),
+    ]
+}
+
 fn varnish(upstream: &Upstream, name: &str, site_default: bool) -> String {
     let backend = match upstream {
-        Upstream::Unix(p) | Upstream::FastCgi(p) if p.starts_with('/') => format!(".path = \"{p}\";"),
+        Upstream::Unix(p) | Upstream::FastCgi(p) if p.starts_with('/') => {
+            format!(".path = \"{p}\";")
+        }
         Upstream::Http(a) | Upstream::Https(a) | Upstream::Unix(a) | Upstream::FastCgi(a) => {
             let (host, port) = a.rsplit_once(':').unwrap_or((a.as_str(), "80"));
             format!(".host = \"{host}\"; .port = \"{port}\";")
@@ -279,12 +301,23 @@ mod tests {
         assert!(nginx.contains("proxy_pass http://unix:/run/lab-app/app.sock:;"));
         assert!(nginx.contains("listen 80 default_server;\n    server_name status.internal;"));
         let vcl = &site_files(Proxy::Varnish, &ups[0], "shop.example", true)[0].1;
-        assert!(vcl.contains(".host = \"127.0.0.1\"; .port = \"8080\";"), "{vcl}");
+        assert!(
+            vcl.contains(".host = \"127.0.0.1\"; .port = \"8080\";"),
+            "{vcl}"
+        );
         let drop_in = site_files(Proxy::Varnish, &ups[2], "shop.example", false);
         assert!(drop_in[0].1.contains(".path = \"/run/lab-app/app.sock\";"));
         assert!(drop_in[0].1.contains("req.http.host != \"shop.example\""));
-        assert!(drop_in[1].1.contains("ExecStart=\nExecStart=/usr/sbin/varnishd"));
+        assert!(
+            drop_in[1]
+                .1
+                .contains("ExecStart=\nExecStart=/usr/sbin/varnishd")
+        );
         assert!(drop_in[1].1.contains(&format!("-f {VARNISH_VCL} ")));
+        let stack = site_files(Proxy::VarnishNginx, &ups[0], "shop.example", true);
+        assert!(stack[0].1.contains(".port = \"8081\";"), "{}", stack[0].1);
+        assert!(stack[2].1.contains("listen 127.0.0.1:8081 default_server;"));
+        assert!(stack[2].1.contains("proxy_pass http://127.0.0.1:8080;"));
         let apache = &site_files(Proxy::Apache, &ups[3], "shop.example", true)[5].1;
         assert!(apache.contains("unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www"));
     }
