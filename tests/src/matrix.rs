@@ -34,7 +34,7 @@ pub enum Proxy {
     /// Varnish Cache in front of the app (`pass`, so every request reaches it): its own
     /// `503 Backend fetch failed` for every failed fetch, `emitted_by: cache`.
     Varnish,
-    /// Varnish on port 80 in front of nginx on 127.0.0.1:8081, nginx in front of the app:
+    /// Varnish on port 80 in front of nginx on 127.0.0.1:8088, nginx in front of the app:
     /// the faults hit nginx and the app; nginx's own errors pass through Varnish.
     VarnishNginx,
 }

@@ -73,7 +73,7 @@ pub fn site_files(
         }
         Proxy::Caddy => vec![("/etc/caddy/Caddyfile".into(), caddy(upstream, name), 0o644)],
         Proxy::Varnish => varnish_files(upstream, name, site_default),
-        // nginx on 127.0.0.1:8081 behind Varnish on 80.
+        // nginx on 127.0.0.1:8088 (not 8081: the wrong port of `WrongTarget`) behind Varnish on 80.
         Proxy::VarnishNginx => {
             let inner = nginx(upstream, name, site_default)
                 .replace("listen 80", &format!("listen {VARNISH_NGINX}"));
@@ -234,7 +234,7 @@ const VARNISH_DROP_IN: &str = "# gw502 lab matrix: Varnish on port 80 with the s
      -f /etc/varnish/gw502-site.vcl -S /etc/varnish/secret -s malloc,64m -p vsl_space=16M\n";
 
 /// Where nginx listens behind Varnish in the Varnish-and-nginx stack.
-const VARNISH_NGINX: &str = "127.0.0.1:8081";
+const VARNISH_NGINX: &str = "127.0.0.1:8088";
 
 fn varnish_files(upstream: &Upstream, name: &str, site_default: bool) -> Vec<LabFile> {
     vec![
@@ -315,8 +315,8 @@ mod tests {
         );
         assert!(drop_in[1].1.contains(&format!("-f {VARNISH_VCL} ")));
         let stack = site_files(Proxy::VarnishNginx, &ups[0], "shop.example", true);
-        assert!(stack[0].1.contains(".port = \"8081\";"), "{}", stack[0].1);
-        assert!(stack[2].1.contains("listen 127.0.0.1:8081 default_server;"));
+        assert!(stack[0].1.contains(".port = \"8088\";"), "{}", stack[0].1);
+        assert!(stack[2].1.contains("listen 127.0.0.1:8088 default_server;"));
         assert!(stack[2].1.contains("proxy_pass http://127.0.0.1:8080;"));
         let apache = &site_files(Proxy::Apache, &ups[3], "shop.example", true)[5].1;
         assert!(apache.contains("unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www"));
