@@ -14,6 +14,7 @@ packages=(
   tzdata                 # /usr/share/zoneinfo for the matrix's non-UTC hosts
   postgresql             # the PostgreSQL half of the storage suite
   prometheus-alertmanager # real Alertmanager for escalation routing
+  varnish                # real varnishd: the agent's Varnish source and the Varnish matrix cells
   systemd-container      # systemd-nspawn: the lab's real systemd hosts
   chromium fonts-dejavu-core fonts-liberation # headless browser tests of `gw502ctl ui`
   docker.io              # the Docker Engine of the matrix's container hosts (dockerd, docker-proxy, runc)

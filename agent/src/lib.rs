@@ -8,7 +8,7 @@
 //! - [`source`]: the `Source` trait every evidence source implements, and the
 //!   `Scope` earlier sources hand to later ones.
 //! - One module per evidence source: [`proxy_config`], [`sockets`],
-//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`],
+//!   [`systemd`], [`journal`], [`probe`], [`dns`], [`proxy_log`], [`varnish`],
 //!   [`containers`] (the Docker Engine API; it also maps published ports to
 //!   their container).
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
@@ -42,3 +42,4 @@ pub mod sockets;
 pub mod source;
 pub mod spool;
 pub mod systemd;
+pub mod varnish;

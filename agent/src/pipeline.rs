@@ -15,6 +15,7 @@ use crate::report::{SourceHealth, gather, learn_listeners, learn_proxies};
 use crate::sockets::{SocketsSettings, SocketsSource};
 use crate::source::{Scope, UnitMemory, UnitRole};
 use crate::systemd::{SystemdSettings, SystemdSource};
+use crate::varnish::{VarnishSettings, VarnishSource};
 
 /// Every evidence source of one agent, with their state between reports.
 pub struct Sources {
@@ -28,6 +29,7 @@ pub struct Sources {
     access_log: AccessLogSource,
     cross_probes: CrossProbeSource,
     containers: ContainersSource,
+    varnish: VarnishSource,
     units: UnitMemory,
     health: SourceHealth,
 }
@@ -61,6 +63,7 @@ impl Sources {
             access_log,
             cross_probes: CrossProbeSource::new(&config.host_id, &config.cross_probes),
             containers: ContainersSource::new(config.containers.clone()),
+            varnish: VarnishSource::new(VarnishSettings::default()),
             units: UnitMemory::new(SystemdSettings::default().max_units),
             health: SourceHealth::default(),
         }
@@ -95,7 +98,7 @@ impl Sources {
             scope.watch(unit, UnitRole::Candidate);
         }
         let scope = scope;
-        let (systemd, journal, probes, dns, proxy_log, access_log, cross_probes) = tokio::join!(
+        let (systemd, journal, probes, dns, mut proxy_log, access_log, cross_probes, varnish) = tokio::join!(
             gather(&mut self.systemd, &scope, &self.health),
             gather(&mut self.journal, &scope, &self.health),
             gather(&mut self.probes, &scope, &self.health),
@@ -103,7 +106,10 @@ impl Sources {
             gather(&mut self.proxy_log, &scope, &self.health),
             gather(&mut self.access_log, &scope, &self.health),
             gather(&mut self.cross_probes, &scope, &self.health),
+            gather(&mut self.varnish, &scope, &self.health),
         );
+        let mut proxy_config = proxy_config;
+        varnish.apply(&mut proxy_config, &mut proxy_log);
         for unit in systemd.units.iter().filter(|u| u.load_state == "not-found") {
             self.units.forget(&unit.name);
         }

@@ -12,8 +12,9 @@
 //! and its config files are read directly instead.
 
 pub mod api;
-mod command;
+pub(crate) mod command;
 pub mod http_get;
+pub(crate) mod unit_files;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -135,7 +136,23 @@ impl ProxyConfigSource {
     /// Reads one proxy's config the way its model says; `None` when the
     /// proxy is not installed.
     async fn read(&self, proxy: &dyn Proxy, roots: &Roots) -> Option<Read> {
-        let at = self.settings.location(proxy);
+        let mut at = self.settings.location(proxy);
+        if proxy.reads_unit() {
+            let unit = proxy.units()[0];
+            let process = at
+                .bin
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            // No unit file: not installed, and no walk of /proc for its process.
+            let files = unit_files::read(roots, unit).await;
+            if files.is_empty() || !unit_files::in_use(roots, unit, &process).await {
+                return None;
+            }
+            if let Some(moved) = proxy.locate(&files, &at) {
+                at = moved;
+            }
+        }
         let timeout = self.settings.timeout;
         let (text, hashed, test) = match proxy.config_source(&at) {
             ConfigSource::Dump { args, fallback } => {

@@ -9,7 +9,7 @@
 //! and truncation, and [`zone`] turns the zone-less local times of nginx,
 //! HAProxy and Apache into instants with the host's zone rules.
 
-mod signals;
+pub(crate) mod signals;
 pub mod tail;
 pub mod unit_journal;
 pub mod zone;

@@ -7,6 +7,7 @@
 //! made the error while the origin answers direct probes). Then, per host that
 //! serves the site, [`finding`] turns log signals, probes and access counts
 //! into triggers with candidate causes, and the layer rules ([`proxy`],
+//! [`cache`] for a proxy behind a cache on the same host,
 //! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
 //! with sockets, systemd and the journal into findings that carry their
 //! evidence; [`container`] does the same for containerised upstreams. The best finding per failing host becomes a verdict: which cause
@@ -15,6 +16,7 @@
 //! When nothing confirms a cause the verdict is
 //! `unknown/insufficient_evidence` naming what is missing.
 
+mod cache;
 mod chain;
 mod change;
 mod client;

@@ -328,7 +328,7 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
                 return Hop::Edge;
             }
         }
-        return Hop::Proxy;
+        return proxy.hop();
     }
     if fp == "app" {
         return Hop::Upstream;
@@ -354,13 +354,14 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
 }
 
 /// Who emitted the status of a proxy's log line: the upstream when the proxy
-/// relayed its answer (HAProxy's `----` 503 is the app's own), else the proxy.
+/// relayed its answer (HAProxy's `----` 503 is the app's own), else the hop
+/// the logging proxy is (a cache's own 503 is the cache's).
 fn logged_hop(s: &crate::host::Signal) -> Hop {
     if s.causes
         .contains(&gw502_vocab::Cause::UpstreamReturnedError)
     {
         Hop::Upstream
     } else {
-        Hop::Proxy
+        gw502_proxy::by_word(&s.proxy).map_or(Hop::Proxy, |p| p.hop())
     }
 }

@@ -19,6 +19,7 @@ mod response_dependency;
 mod site_builder;
 mod traefik_envoy;
 mod upstream;
+mod varnish;
 
 use gw502_proto::v1::*;
 
@@ -40,6 +41,7 @@ fn all_rows() -> Vec<Row> {
         response_dependency::rows(),
         fronts::rows(),
         traefik_envoy::rows(),
+        varnish::rows(),
     ] {
         rows.extend(more);
     }

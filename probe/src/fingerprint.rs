@@ -480,7 +480,7 @@ mod tests {
         // The origin's own Varnish page has no Fastly header: not Fastly's.
         let varnish = captured(include_bytes!("../fixtures/pages/varnish-503-origin.http"));
         assert_eq!((varnish.edge, varnish.edge_error.as_str()), ("", ""));
-        assert_ne!(varnish.maker, "fastly");
+        assert_eq!(varnish.maker, "varnish");
         // The origin's nginx page relayed through Akamai and Bunny is nginx's.
         let nginx = include_bytes!("../fixtures/pages/nginx-502.http");
         let head = parse_response_head(nginx).unwrap();

@@ -13,9 +13,9 @@
 //!
 //! # Layout
 //!
-//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`], [`traefik`], [`envoy`]:
-//!   one module per proxy, each with its `config` (discovery) and `log`
-//!   (error-log lines) parsers and the [`Proxy`] impl that ties them
+//! - [`nginx`], [`haproxy`], [`apache`], [`caddy`], [`varnish`], [`traefik`],
+//!   [`envoy`]: one module per proxy, each with its `config` (discovery) and
+//!   `log` (error-log lines) parsers and the [`Proxy`] impl that ties them
 //!   together; Traefik and Envoy also read their APIs' answers (`api`,
 //!   `admin`), which the agent fetches on loopback.
 //! - [`yaml`]: the YAML reader of the Traefik and Envoy config parsers.
@@ -38,12 +38,14 @@ pub mod page;
 pub mod target;
 pub mod test;
 pub mod traefik;
+pub mod varnish;
 pub mod yaml;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use gw502_proto::v1::ProxyConfig;
+use gw502_vocab::Hop;
 pub use gw502_vocab::ProxyKind;
 
 pub use access::AccessFormat;
@@ -115,8 +117,30 @@ pub trait Proxy: Send + Sync {
     /// The systemd units that run it; the first is the one reported.
     fn units(&self) -> &'static [&'static str];
 
+    /// The hop it is when it makes an error page itself: `proxy`, or
+    /// `cache` for a cache in the chain (Varnish).
+    fn hop(&self) -> Hop {
+        Hop::Proxy
+    }
+
     /// Where its binary and config usually are (Debian layout).
     fn default_location(&self) -> ConfigLocation;
+
+    /// Whether the agent reads its unit files ([`Proxy::locate`]) and lists
+    /// it only while its unit is enabled or its binary runs: a package
+    /// whose shipped config already names a backend (Varnish's default VCL
+    /// names `127.0.0.1:8080`) would otherwise add a phantom target on every
+    /// host where it is installed but unused.
+    fn reads_unit(&self) -> bool {
+        false
+    }
+
+    /// Where its config is according to its unit: `unit_files` are the unit
+    /// file and its drop-ins in the order systemd reads them (Varnish's
+    /// `ExecStart` names the VCL with `-f`). `None` keeps `at`.
+    fn locate(&self, _unit_files: &[String], _at: &ConfigLocation) -> Option<ConfigLocation> {
+        None
+    }
 
     /// How to obtain its config text.
     fn config_source(&self, at: &ConfigLocation) -> ConfigSource;
@@ -176,6 +200,7 @@ pub fn proxy(kind: ProxyKind) -> &'static dyn Proxy {
         ProxyKind::Caddy => &caddy::Caddy,
         ProxyKind::Traefik => &traefik::Traefik,
         ProxyKind::Envoy => &envoy::Envoy,
+        ProxyKind::Varnish => &varnish::Varnish,
     }
 }
 

@@ -4,10 +4,11 @@
 //! cause the parser must give it), grouped per proxy, and a cross-check that
 //! no two proxies disagree on the same transport failure.
 //!
-//! nginx, HAProxy and Apache lines are captured from the real software
-//! (`proxy/fixtures/*/README.md`), Traefik and Envoy lines from their real
-//! release binaries run on loopback (not in the lab); Caddy is not packaged
-//! here, so its lines are documented shapes (`proxy/fixtures/caddy/README.md`).
+//! nginx, HAProxy, Apache and Varnish lines are captured from the real
+//! software (`proxy/fixtures/*/README.md`; Varnish's are the `FetchError`
+//! records of `varnishlog`), Traefik and Envoy lines from their real release
+//! binaries run on loopback (not in the lab); Caddy is not packaged here, so
+//! its lines are documented shapes (`proxy/fixtures/caddy/README.md`).
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,7 @@ const ENVOY: &str = concat!(
     include_str!("../fixtures/envoy/access.log"),
     include_str!("../fixtures/envoy/access.json.log"),
 );
+const VARNISH: &str = include_str!("../fixtures/varnish/varnishlog-fetcherror.txt");
 
 /// One transport failure, as each proxy reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +59,7 @@ fn fixture(kind: ProxyKind) -> &'static str {
         ProxyKind::Caddy => CADDY,
         ProxyKind::Traefik => TRAEFIK,
         ProxyKind::Envoy => ENVOY,
+        ProxyKind::Varnish => VARNISH,
     }
 }
 
@@ -268,6 +271,21 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
             ),
             ("\"response_flags\":\"UT\"", &[Timeout], 504, None),
         ],
+        ProxyKind::Varnish => vec![
+            ("fail errno 111", REFUSED, 503, Some(ConnectRefused)),
+            ("first byte timeout", &[Timeout], 503, Some(ReadTimeout)),
+            ("HTC eof", CLOSED_OR_RESET, 503, Some(ClosedBeforeHeader)),
+            ("overflow", &[HeaderTooBig], 503, Some(OversizedHeader)),
+            ("unhealthy", &[NoLiveUpstreams], 503, Some(NothingUp)),
+            (
+                "backend write error: 104",
+                &[ConnectionReset],
+                503,
+                Some(Reset),
+            ),
+            ("straight insufficient bytes", &[InvalidBody], 0, None),
+            ("Could not get storage", &[], 0, None),
+        ],
     }
 }
 
@@ -364,6 +382,10 @@ fn connect_timeouts_are_firewall_blocked_everywhere() {
         (
             ProxyKind::Envoy,
             r#"{"response_code":"503","response_flags":"UF","response_code_details":"upstream_reset_before_response_started{connection_timeout}","authority":"plain.test"}"#,
+        ),
+        (
+            ProxyKind::Varnish,
+            "--  FetchError     backend default: fail errno 110 (Connection timed out)",
         ),
     ];
     for (kind, line) in shapes {

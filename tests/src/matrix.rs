@@ -32,28 +32,47 @@ pub enum Proxy {
     Apache,
     /// Caddy (only where `apt-cache policy caddy` has a candidate, as on Debian 12).
     Caddy,
+    /// Varnish Cache in front of the app (`pass`, so every request reaches it): its own
+    /// `503 Backend fetch failed` for every failed fetch, `emitted_by: cache`.
+    Varnish,
+    /// Varnish on port 80 in front of nginx on 127.0.0.1:8088, nginx in front of the app:
+    /// the faults hit nginx and the app; nginx's own errors pass through Varnish.
+    VarnishNginx,
 }
 
 impl Proxy {
     /// Every proxy, in matrix order.
-    pub const ALL: [Proxy; 4] = [Proxy::Nginx, Proxy::Haproxy, Proxy::Apache, Proxy::Caddy];
+    pub const ALL: [Proxy; 6] = [
+        Proxy::Nginx,
+        Proxy::Haproxy,
+        Proxy::Apache,
+        Proxy::Caddy,
+        Proxy::Varnish,
+        Proxy::VarnishNginx,
+    ];
 
-    /// Its systemd unit.
+    /// Its systemd unit (for a stack, the proxy the faults act on).
     pub fn unit(self) -> &'static str {
         match self {
-            Proxy::Nginx => "nginx.service",
+            Proxy::Nginx | Proxy::VarnishNginx => "nginx.service",
             Proxy::Haproxy => "haproxy.service",
             Proxy::Apache => "apache2.service",
             Proxy::Caddy => "caddy.service",
+            Proxy::Varnish => "varnish.service",
         }
     }
 
-    /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`) and
-    /// Apache (`AH01114`) answer 503, nginx and Caddy 502.
+    /// The cache in front of it, for a stack: enabled too, never the fault's target.
+    pub fn front(self) -> Option<&'static str> {
+        (self == Proxy::VarnishNginx).then_some("varnish.service")
+    }
+
+    /// The status it answers when it cannot connect to the upstream: HAProxy (`SC`),
+    /// Apache (`AH01114`) and Varnish (`fail errno 111`) answer 503, nginx and Caddy 502.
     pub fn refused_status(self) -> u64 {
         match self {
-            Proxy::Haproxy | Proxy::Apache => 503,
-            Proxy::Nginx | Proxy::Caddy => 502,
+            Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
+            Proxy::Nginx | Proxy::Caddy | Proxy::VarnishNginx => 502,
         }
     }
 
@@ -63,16 +82,17 @@ impl Proxy {
     pub fn tls_failure_status(self) -> u64 {
         match self {
             Proxy::Apache => 500,
-            Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy => 502,
+            Proxy::Varnish => 503,
+            Proxy::Nginx | Proxy::Haproxy | Proxy::Caddy | Proxy::VarnishNginx => 502,
         }
     }
 
-    /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`) and Apache
-    /// 503, Caddy 502.
+    /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`), Apache and
+    /// Varnish 503, Caddy 502.
     pub fn timeout_status(self) -> u64 {
         match self {
-            Proxy::Nginx => 504,
-            Proxy::Haproxy | Proxy::Apache => 503,
+            Proxy::Nginx | Proxy::VarnishNginx => 504,
+            Proxy::Haproxy | Proxy::Apache | Proxy::Varnish => 503,
             Proxy::Caddy => 502,
         }
     }
@@ -83,6 +103,8 @@ impl Proxy {
             Proxy::Haproxy => "haproxy",
             Proxy::Apache => "apache",
             Proxy::Caddy => "caddy",
+            Proxy::Varnish => "varnish",
+            Proxy::VarnishNginx => "varnish_nginx",
         }
     }
 }
@@ -306,6 +328,20 @@ impl Cell {
             );
         }
         match f {
+            _ if p == Proxy::Varnish && t != T::Loopback => Some(
+                "Varnish Cache has no FastCGI or TLS backends; its TCP backend on loopback stands for the rest",
+            ),
+            F::TlsMismatch if p == Proxy::Varnish => {
+                Some("Varnish Cache speaks no TLS to its backends")
+            }
+            _ if p == Proxy::VarnishNginx && t != T::Loopback => {
+                Some("the cache in front of nginx does not depend on how nginx reaches the app")
+            }
+            _ if p == Proxy::VarnishNginx && self.topology == Topology::RoundRobin => {
+                Some("one Varnish-fronted origin behind an edge stands for the round robin")
+            }
+            // nginx stopped behind the cache: Varnish answers 503 itself, not a refusal.
+            F::ProxyDown if p == Proxy::VarnishNginx => None,
             F::TlsMismatch if t != T::Loopback => {
                 Some("TLS to a plain listener is a TCP fault; loopback TCP stands for it")
             }
@@ -412,7 +448,19 @@ impl Cell {
             // The HAProxy edge answers 503 when its origin refuses.
             F::ProxyDown => expect("proxy", "proxy_down", 503, "edge"),
         };
-        Some(e)
+        Some(match p {
+            // Varnish answers every failed fetch with its own 503, as the cache hop.
+            Proxy::Varnish if e.emitted_by == "proxy" => Expect {
+                status: 503,
+                emitted_by: "cache",
+                ..e
+            },
+            // nginx stopped behind Varnish: Varnish's 503, relayed by an edge in front.
+            Proxy::VarnishNginx if self.fault == F::ProxyDown => {
+                expect("proxy", "proxy_down", 503, "cache")
+            }
+            _ => e,
+        })
     }
 }
 
@@ -473,7 +521,10 @@ mod tests {
     #[test]
     fn every_runnable_cell_has_a_verdict_or_is_a_control() {
         let all = cells();
-        assert_eq!(all.len(), 13 * 4 * 6 * 3 * 5);
+        assert_eq!(
+            all.len(),
+            Fault::ALL.len() * Proxy::ALL.len() * Transport::ALL.len() * 3 * 5
+        );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         assert!(runnable.len() > 100, "{}", runnable.len());
         for c in &runnable {
@@ -517,6 +568,72 @@ mod tests {
             .into_iter()
             .filter(|c| c.fault == Fault::OomKilled && c.transport != Transport::Container);
         assert!(own.clone().count() > 0 && own.into_iter().all(|c| c.skip().is_some()));
+    }
+
+    #[test]
+    fn varnish_cells_are_its_own_503_on_loopback() {
+        let cell = |fault| Cell {
+            fault,
+            proxy: Proxy::Varnish,
+            transport: Transport::Loopback,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let text = |fault| cell(fault).expected().map(|e| e.text());
+        assert_eq!(
+            text(Fault::ServiceDown).as_deref(),
+            Some("upstream / service_down / 503 / cache")
+        );
+        assert_eq!(
+            text(Fault::PrematureClose).as_deref(),
+            Some("response / premature_close / 503 / cache")
+        );
+        assert_eq!(
+            text(Fault::AppError).as_deref(),
+            Some("upstream / upstream_returned_error / 503 / upstream")
+        );
+        assert!(cell(Fault::TlsMismatch).skip().is_some());
+        assert!(
+            Cell {
+                transport: Transport::Unix,
+                ..cell(Fault::ServiceDown)
+            }
+            .skip()
+            .is_some()
+        );
+        let edge = Cell {
+            topology: Topology::Edge,
+            ..cell(Fault::ProxyDown)
+        };
+        assert_eq!(
+            edge.expected().map(|e| e.text()).as_deref(),
+            Some("proxy / proxy_down / 503 / edge")
+        );
+    }
+
+    #[test]
+    fn nginx_stopped_behind_varnish_is_varnishs_503() {
+        let cell = Cell {
+            fault: Fault::ProxyDown,
+            proxy: Proxy::VarnishNginx,
+            transport: Transport::Loopback,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        assert_eq!(cell.skip(), None);
+        assert_eq!(
+            cell.expected().map(|e| e.text()).as_deref(),
+            Some("proxy / proxy_down / 503 / cache")
+        );
+        let app_down = Cell {
+            fault: Fault::ServiceDown,
+            ..cell
+        };
+        assert_eq!(
+            app_down.expected().map(|e| e.text()).as_deref(),
+            Some("upstream / service_down / 502 / proxy")
+        );
+        assert_eq!(Proxy::VarnishNginx.front(), Some("varnish.service"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ vocabulary! {
         Traefik => "traefik",
         /// Envoy.
         Envoy => "envoy",
+        /// Varnish Cache, a caching hop in front of the proxy or the app.
+        Varnish => "varnish",
     }
 }
 

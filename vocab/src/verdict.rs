@@ -13,6 +13,9 @@ vocabulary! {
         Proxy => "proxy",
         /// The app or pool behind the proxy, relayed unchanged.
         Upstream => "upstream",
+        /// A cache in the chain (Varnish), in front of the proxy or the app:
+        /// its own `503 Backend fetch failed`.
+        Cache => "cache",
         /// No HTTP answer at all, or nothing tells who answered.
         Unknown => "unknown",
     }

@@ -3,7 +3,8 @@
 //!
 //! The hop at fault (the verdict's `layer`) carries `✗ (cause)`; a handoff
 //! failure is drawn on the link between proxy and upstream; the hop named by
-//! `emitted_by` carries `[<status> emitted here]`.
+//! `emitted_by` carries `[<status> emitted here]`. A cache that emitted the
+//! status (Varnish's own 503) is drawn as a `cache` hop before the proxy.
 
 use super::escape;
 
@@ -59,13 +60,14 @@ pub fn draw(emitted_by: &str, layer: &str, cause: &str, status: u32) -> String {
                 out.push_str(ARROW);
             }
         }
+        if i == 2 && emitted_by == "cache" {
+            out.push_str("cache");
+            out.push_str(&emitted(status));
+            out.push_str(ARROW);
+        }
         out.push_str(hop);
         if emitter == Some(i) {
-            if status == 0 {
-                out.push_str(" [error emitted here]");
-            } else {
-                out.push_str(&format!(" [{status} emitted here]"));
-            }
+            out.push_str(&emitted(status));
         }
         if fault == Fault::Hop(i) {
             if layer == "response" {
@@ -81,9 +83,26 @@ pub fn draw(emitted_by: &str, layer: &str, cause: &str, status: u32) -> String {
     out
 }
 
+/// ` [502 emitted here]`, or ` [error emitted here]` when no status came.
+fn emitted(status: u32) -> String {
+    if status == 0 {
+        " [error emitted here]".to_string()
+    } else {
+        format!(" [{status} emitted here]")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_that_emitted_is_drawn_before_the_proxy() {
+        assert_eq!(
+            draw("cache", "proxy", "proxy_down", 503),
+            "visitor ─▶ edge ─▶ cache [503 emitted here] ─▶ proxy ✗ (proxy_down) ─▶ upstream"
+        );
+    }
 
     #[test]
     fn upstream_fault_matches_the_documented_example() {

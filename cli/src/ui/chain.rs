@@ -7,7 +7,8 @@
 //! failure marks the upstream (its bytes were bad). The hop that produced the
 //! status (`emitted_by`) carries a separate amber badge and
 //! `data-emitted="true"`, so the messenger is never mistaken for the culprit.
-//! The same placement rules as the text chain ([`crate::render::chain`]),
+//! A cache that emitted the status (Varnish's own 503) is drawn as a `cache`
+//! hop before the proxy. The same placement rules as the text chain ([`crate::render::chain`]),
 //! whose line is the SVG's accessible title.
 
 use gw502_vocab::{Hop, Layer};
@@ -17,7 +18,7 @@ use crate::json::VerdictJson;
 use crate::render::chain::draw;
 
 /// Hops in request order, with the words under their names.
-const HOPS: [(&str, &str); 5] = [
+const HOPS: [HopBox; 5] = [
     ("visitor", "browser, client"),
     ("edge", "CDN, load balancer"),
     ("proxy", "nginx, HAProxy, …"),
@@ -31,11 +32,17 @@ const BOX_W: i32 = 136;
 const BOX_H: i32 = 64;
 const BOX_Y: i32 = 58;
 
+/// The cache hop, drawn only when the cache emitted the status.
+const CACHE: HopBox = ("cache", "Varnish, HTTP cache");
+
+/// A hop's name and the words under it.
+type HopBox = (&'static str, &'static str);
+
 /// Where the fault of `layer` is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// On a hop (index into the chain).
-    Hop(usize),
+    /// On the hop of this name.
+    Hop(&'static str),
     /// On the link between proxy and upstream.
     Handoff,
     /// Not known.
@@ -45,24 +52,34 @@ pub enum Fault {
 /// Where a layer's fault goes on the chain.
 pub fn fault_of(layer: &str) -> Fault {
     match layer.parse::<Layer>() {
-        Ok(Layer::Client) => Fault::Hop(0),
-        Ok(Layer::Edge) => Fault::Hop(1),
-        Ok(Layer::Proxy) => Fault::Hop(2),
+        Ok(Layer::Client) => Fault::Hop("visitor"),
+        Ok(Layer::Edge) => Fault::Hop("edge"),
+        Ok(Layer::Proxy) => Fault::Hop("proxy"),
         Ok(Layer::Handoff) => Fault::Handoff,
-        Ok(Layer::Upstream | Layer::Response) => Fault::Hop(3),
-        Ok(Layer::Dependency) => Fault::Hop(4),
+        Ok(Layer::Upstream | Layer::Response) => Fault::Hop("upstream"),
+        Ok(Layer::Dependency) => Fault::Hop("dependency"),
         Ok(Layer::Unknown) | Err(_) => Fault::Unknown,
     }
 }
 
-/// The chain index of the hop named by `emitted_by`, if it is one.
-pub fn emitter_of(emitted_by: &str) -> Option<usize> {
+/// The name of the hop `emitted_by` names, if it is one.
+pub fn emitter_of(emitted_by: &str) -> Option<&'static str> {
     match emitted_by.parse::<Hop>() {
-        Ok(Hop::Edge) => Some(1),
-        Ok(Hop::Proxy) => Some(2),
-        Ok(Hop::Upstream) => Some(3),
+        Ok(Hop::Edge) => Some("edge"),
+        Ok(Hop::Cache) => Some("cache"),
+        Ok(Hop::Proxy) => Some("proxy"),
+        Ok(Hop::Upstream) => Some("upstream"),
         Ok(Hop::Unknown) | Err(_) => None,
     }
+}
+
+/// The hops drawn for a verdict: the cache only when it emitted the status.
+fn hops(emitter: Option<&str>) -> Vec<HopBox> {
+    let mut hops = HOPS.to_vec();
+    if emitter == Some(CACHE.0) {
+        hops.insert(2, CACHE);
+    }
+    hops
 }
 
 fn left_of(i: usize) -> i32 {
@@ -73,13 +90,14 @@ fn left_of(i: usize) -> i32 {
 pub fn svg(v: &VerdictJson) -> Markup {
     let fault = fault_of(&v.layer);
     let emitter = emitter_of(&v.emitted_by);
+    let hops = hops(emitter);
     let line = draw(&v.emitted_by, &v.layer, &v.cause, v.status);
     let status = if v.status == 0 {
         "error".to_string()
     } else {
         v.status.to_string()
     };
-    let width = left_of(HOPS.len() - 1) + BOX_W + LEFT;
+    let width = left_of(hops.len() - 1) + BOX_W + LEFT;
     let mid_y = BOX_Y + BOX_H / 2;
     html! {
         svg.chain xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="chain-title"
@@ -93,11 +111,12 @@ pub fn svg(v: &VerdictJson) -> Markup {
                     path.arrowhead-bad d="M0,0 L10,5 L0,10 z" {}
                 }
             }
-            @for i in 1..HOPS.len() {
+            @for i in 1..hops.len() {
                 @let x1 = left_of(i - 1) + BOX_W;
                 @let x2 = left_of(i) - 4;
-                @let bad = i == 3 && fault == Fault::Handoff;
-                @let hop = if i == 3 { "handoff" } else { "link" };
+                @let into_upstream = hops[i].0 == "upstream";
+                @let bad = into_upstream && fault == Fault::Handoff;
+                @let hop = if into_upstream { "handoff" } else { "link" };
                 g class=(if bad { "link failing" } else { "link" }) data-hop=(hop)
                     data-failing=(bad) data-layer=[bad.then_some(v.layer.as_str())] {
                     line x1=(x1) y1=(mid_y) x2=(x2) y2=(mid_y)
@@ -109,10 +128,10 @@ pub fn svg(v: &VerdictJson) -> Markup {
                     }
                 }
             }
-            @for (i, (name, sub)) in HOPS.iter().enumerate() {
+            @for (i, (name, sub)) in hops.iter().enumerate() {
                 @let x = left_of(i);
-                @let failing = fault == Fault::Hop(i);
-                @let emitted = emitter == Some(i);
+                @let failing = fault == Fault::Hop(name);
+                @let emitted = emitter == Some(*name);
                 @let class = match (failing, emitted) {
                     (true, true) => "hop failing emitted",
                     (true, false) => "hop failing",
@@ -219,6 +238,36 @@ mod tests {
                 "visitor ─▶ edge ─▶ proxy [502 emitted here] ─▶ upstream ✗ (service_down)"
             )
         );
+    }
+
+    #[test]
+    fn a_cache_that_emitted_is_a_hop_before_the_proxy() {
+        let out = svg(&verdict("cache", "proxy", "proxy_down", 503)).into_string();
+        assert_eq!(failing(&out), ["proxy"], "{out}");
+        let hops: Vec<&str> = out
+            .split("data-hop=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|h| !matches!(*h, "link" | "handoff"))
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                "visitor",
+                "edge",
+                "cache",
+                "proxy",
+                "upstream",
+                "dependency"
+            ]
+        );
+        assert!(
+            out.contains(r#"class="hop emitted" data-hop="cache""#),
+            "{out}"
+        );
+        let plain = svg(&verdict("proxy", "handoff", "wrong_port", 502)).into_string();
+        assert!(!plain.contains(r#"data-hop="cache""#), "{plain}");
+        assert_eq!(failing(&plain), ["handoff"], "{plain}");
     }
 
     #[test]

@@ -249,6 +249,7 @@ fn fill_snapshot(report: &mut HostReport, site: &str, now: i64) {
             targets: vec![target(8000), target(8001)],
             error_logs: vec!["/var/log/nginx/error.log".into()],
             access_logs: vec!["/var/log/nginx/access.log".into()],
+            runtime: None,
         }],
         ..Default::default()
     });

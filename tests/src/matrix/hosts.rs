@@ -91,6 +91,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
                 cell.condition != Condition::ByAddress,
             ))
             .enabled(cell.proxy.unit());
+        if let Some(front) = cell.proxy.front() {
+            spec = spec.enabled(front);
+        }
         if cell.transport == Transport::Container {
             spec = containers::host(spec);
         } else if remote_app.is_none() {

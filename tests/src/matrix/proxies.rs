@@ -1,6 +1,7 @@
 //! The origin proxy of a matrix host, written once per proxy and upstream: nginx,
-//! HAProxy, Apache (mod_proxy, mod_proxy_fcgi) and Caddy, each in front of an HTTP app
-//! on TCP, an HTTP app on a unix socket, or a PHP-FPM pool over FastCGI. Every config
+//! HAProxy, Apache (mod_proxy, mod_proxy_fcgi), Caddy and Varnish, each in front of an
+//! HTTP app on TCP, an HTTP app on a unix socket, or a PHP-FPM pool over FastCGI
+//! (Varnish: TCP and unix backends only). Every config
 //! serves the site under its name plus a second, healthy vhost (`status.internal`), as
 //! real hosts do. A fault that changes the proxy's config writes a new one with
 //! [`site_files`] and reloads with [`reload`].
@@ -71,6 +72,16 @@ pub fn site_files(
             files
         }
         Proxy::Caddy => vec![("/etc/caddy/Caddyfile".into(), caddy(upstream, name), 0o644)],
+        Proxy::Varnish => varnish_files(upstream, name, site_default),
+        // nginx on 127.0.0.1:8088 (not 8081: the wrong port of `WrongTarget`) behind Varnish on 80.
+        Proxy::VarnishNginx => {
+            let inner = nginx(upstream, name, site_default)
+                .replace("listen 80", &format!("listen {VARNISH_NGINX}"));
+            let mut files =
+                varnish_files(&Upstream::Http(VARNISH_NGINX.into()), name, site_default);
+            files.push(("/etc/nginx/sites-enabled/default".into(), inner, 0o644));
+            files
+        }
     }
 }
 
@@ -211,6 +222,61 @@ fn caddy(upstream: &Upstream, name: &str) -> String {
     )
 }
 
+/// The VCL the lab's Varnish loads: named by the unit's `ExecStart` (a drop-in),
+/// not Debian's `default.vcl`, as the agent must find it there.
+const VARNISH_VCL: &str = "/etc/varnish/gw502-site.vcl";
+
+/// Debian's `ExecStart` on port 80 with the lab's VCL and a 16 MB log ring (the
+/// default 80 MB would sit in every Varnish host's tmpfs).
+const VARNISH_DROP_IN: &str = "# gw502 lab matrix: Varnish on port 80 with the site's VCL.\n\
+     [Service]\nExecStart=\n\
+     ExecStart=/usr/sbin/varnishd -j unix,user=vcache -F -a :80 -T localhost:6082 \
+     -f /etc/varnish/gw502-site.vcl -S /etc/varnish/secret -s malloc,64m -p vsl_space=16M\n";
+
+/// Where nginx listens behind Varnish in the Varnish-and-nginx stack.
+const VARNISH_NGINX: &str = "127.0.0.1:8088";
+
+fn varnish_files(upstream: &Upstream, name: &str, site_default: bool) -> Vec<LabFile> {
+    vec![
+        (
+            VARNISH_VCL.into(),
+            varnish(upstream, name, site_default),
+            0o644,
+        ),
+        (
+            "/etc/systemd/system/varnish.service.d/gw502-lab.conf".into(),
+            VARNISH_DROP_IN.into(),
+            0o644,
+        ),
+    ]
+}
+
+fn varnish(upstream: &Upstream, name: &str, site_default: bool) -> String {
+    let backend = match upstream {
+        Upstream::Unix(p) | Upstream::FastCgi(p) if p.starts_with('/') => {
+            format!(".path = \"{p}\";")
+        }
+        Upstream::Http(a) | Upstream::Https(a) | Upstream::Unix(a) | Upstream::FastCgi(a) => {
+            let (host, port) = a.rsplit_once(':').unwrap_or((a.as_str(), "80"));
+            format!(".host = \"{host}\"; .port = \"{port}\";")
+        }
+    };
+    // The healthy vhost answers from Varnish itself; with the site not the default,
+    // every other name does.
+    let other = if site_default {
+        "req.http.host == \"status.internal\"".to_string()
+    } else {
+        format!("req.http.host != \"{name}\"")
+    };
+    format!(
+        "# gw502 lab matrix: Varnish caching the app; `pass` so every request reaches it.\n\
+         vcl 4.1;\n\n\
+         backend app {{\n    {backend}\n    .connect_timeout = 5s;\n    .first_byte_timeout = 10s;\n}}\n\n\
+         sub vcl_recv {{\n    if ({other}) {{\n        return (synth(200, \"ok\"));\n    }}\n    \
+         return (pass);\n}}\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +300,24 @@ mod tests {
         let nginx = &site_files(Proxy::Nginx, &ups[2], "shop.example", false)[0].1;
         assert!(nginx.contains("proxy_pass http://unix:/run/lab-app/app.sock:;"));
         assert!(nginx.contains("listen 80 default_server;\n    server_name status.internal;"));
+        let vcl = &site_files(Proxy::Varnish, &ups[0], "shop.example", true)[0].1;
+        assert!(
+            vcl.contains(".host = \"127.0.0.1\"; .port = \"8080\";"),
+            "{vcl}"
+        );
+        let drop_in = site_files(Proxy::Varnish, &ups[2], "shop.example", false);
+        assert!(drop_in[0].1.contains(".path = \"/run/lab-app/app.sock\";"));
+        assert!(drop_in[0].1.contains("req.http.host != \"shop.example\""));
+        assert!(
+            drop_in[1]
+                .1
+                .contains("ExecStart=\nExecStart=/usr/sbin/varnishd")
+        );
+        assert!(drop_in[1].1.contains(&format!("-f {VARNISH_VCL} ")));
+        let stack = site_files(Proxy::VarnishNginx, &ups[0], "shop.example", true);
+        assert!(stack[0].1.contains(".port = \"8088\";"), "{}", stack[0].1);
+        assert!(stack[2].1.contains("listen 127.0.0.1:8088 default_server;"));
+        assert!(stack[2].1.contains("proxy_pass http://127.0.0.1:8080;"));
         let apache = &site_files(Proxy::Apache, &ups[3], "shop.example", true)[5].1;
         assert!(apache.contains("unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www"));
     }
