@@ -12,6 +12,7 @@
 //! - [`render`]: tables, the request chain, escaping of remote text.
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
+//! - [`revocation`]: `pki revoke` and `pki list`, the revocation list.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod customer;
 pub mod error;
 pub mod json;
 pub mod render;
+pub mod revocation;
 pub mod settings;
 pub mod since;
 

@@ -6,10 +6,19 @@
 //! either. In plaintext mode (loopback only, explicit flag) there is no
 //! certificate and every caller is trusted, which is why that mode exists only
 //! for local tests.
+//!
+//! Every refusal is logged with the caller's identity, so an operator sees
+//! who tried what. The handshake checks revocation once per connection; the
+//! per-RPC check against the list in force also refuses calls on a
+//! connection opened before its certificate was revoked.
+
+use std::sync::Arc;
 
 use tonic::{Request, Status};
 
 use gw502_pki::{Identity, Role, identity_from_der};
+
+use crate::revocation::Revocation;
 
 /// The caller of one RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,35 +30,41 @@ pub enum Caller {
 }
 
 /// Whether the listener runs mTLS (and so every caller must have a certificate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Mode {
-    /// Client certificates are required.
-    Mutual,
+    /// Client certificates are required, checked against this revocation list.
+    Mutual(Arc<Revocation>),
     /// Plaintext on loopback.
     Plaintext,
 }
 
 impl Mode {
     /// Identifies the caller of `request`.
-    pub fn caller<T>(self, request: &Request<T>) -> Result<Caller, Status> {
-        if self == Mode::Plaintext {
+    pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let Mode::Mutual(revocation) = self else {
             return Ok(Caller::Unauthenticated);
-        }
+        };
         let certs = request
             .peer_certs()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let leaf = certs
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        identity_from_der(leaf.as_ref())
-            .map(Caller::Certified)
-            .map_err(|e| {
-                Status::unauthenticated(format!("client certificate has no gw502 identity: {e}"))
-            })
+        let identity = identity_from_der(leaf.as_ref()).map_err(|e| {
+            tracing::warn!(error = %e, "refused a certificate without a gw502 identity");
+            Status::unauthenticated(format!("client certificate has no gw502 identity: {e}"))
+        })?;
+        if revocation.is_revoked(leaf.as_ref()) {
+            tracing::warn!(%identity, "refused a call on a connection whose certificate was revoked");
+            return Err(Status::unauthenticated(format!(
+                "certificate of {identity} is revoked"
+            )));
+        }
+        Ok(Caller::Certified(identity))
     }
 
     /// Admits an agent reporting as `host_id`, and no one else.
-    pub fn require_agent<T>(self, request: &Request<T>, host_id: &str) -> Result<(), Status> {
+    pub fn require_agent<T>(&self, request: &Request<T>, host_id: &str) -> Result<(), Status> {
         match self.caller(request)? {
             Caller::Unauthenticated => Ok(()),
             Caller::Certified(Identity {
@@ -59,28 +74,37 @@ impl Mode {
             Caller::Certified(Identity {
                 role: Role::Agent,
                 name,
-            }) => Err(Status::permission_denied(format!(
-                "certificate is for host {name:?}; it may not report as {host_id:?}"
-            ))),
-            Caller::Certified(identity) => Err(Status::permission_denied(format!(
-                "role {} may not report; only agent certificates may",
-                identity.role.as_str()
-            ))),
+            }) => {
+                tracing::warn!(certificate = %name, claimed = %host_id.escape_debug(), "refused a report for another host");
+                Err(Status::permission_denied(format!(
+                    "certificate is for host {name:?}; it may not report as {host_id:?}"
+                )))
+            }
+            Caller::Certified(identity) => {
+                tracing::warn!(%identity, "refused a report from a certificate that is not an agent's");
+                Err(Status::permission_denied(format!(
+                    "role {} may not report; only agent certificates may",
+                    identity.role.as_str()
+                )))
+            }
         }
     }
 
     /// Admits operators (and collectors, for fleet tooling), not agents.
-    pub fn require_operator<T>(self, request: &Request<T>) -> Result<(), Status> {
+    pub fn require_operator<T>(&self, request: &Request<T>) -> Result<(), Status> {
         match self.caller(request)? {
             Caller::Unauthenticated => Ok(()),
             Caller::Certified(Identity {
                 role: Role::Operator | Role::Collector,
                 ..
             }) => Ok(()),
-            Caller::Certified(identity) => Err(Status::permission_denied(format!(
-                "role {} may not query the collector; use an operator certificate",
-                identity.role.as_str()
-            ))),
+            Caller::Certified(identity) => {
+                tracing::warn!(%identity, "refused a query from a certificate that is not an operator's");
+                Err(Status::permission_denied(format!(
+                    "role {} may not query the collector; use an operator certificate",
+                    identity.role.as_str()
+                )))
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
+//! - [`tls`]: the mTLS listener; [`revocation`]: the CRL in its client verifier, reloaded live.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
@@ -25,10 +26,12 @@ pub mod hub;
 pub mod incidents;
 pub mod ingest;
 pub mod query;
+pub mod revocation;
 pub mod routing;
 pub mod server;
 pub mod sites;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use gw502_attribution as attribution;

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use gw502_proto::MAX_MESSAGE_BYTES;
 use gw502_proto::v1::ingest_server::IngestServer;
 use gw502_proto::v1::query_server::QueryServer;
@@ -13,7 +13,7 @@ use gw502_supervise::{Policy, Supervisor};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::auth::Mode;
 use crate::config::{Config, Tls};
@@ -22,9 +22,10 @@ use crate::edge::EdgeProber;
 use crate::hub::Hub;
 use crate::ingest::IngestService;
 use crate::query::QueryService;
+use crate::revocation::{self, CrlError, Revocation};
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
-use crate::{edge_loop, sites};
+use crate::{edge_loop, sites, tls};
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,13 @@ pub enum ServeError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The revocation list at start is unusable (starting without it would
+    /// let revoked certificates in).
+    #[error("revocation list: {0}")]
+    Crl(#[from] CrlError),
+    /// The collector's certificate or key is unusable.
+    #[error("tls: {0}")]
+    Tls(String),
     /// Plaintext on a non-loopback listener.
     #[error("plaintext is only allowed on loopback, not {0}")]
     PlaintextNotLoopback(std::net::SocketAddr),
@@ -66,15 +74,19 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     let mut server = Server::builder();
-    let mode = match &config.tls {
+    let (mode, incoming) = match &config.tls {
         Tls::Mutual { ca, cert, key } => {
-            let tls = ServerTlsConfig::new()
-                .identity(Identity::from_pem(read(cert)?, read(key)?))
-                .client_ca_root(Certificate::from_pem(read(ca)?));
-            server = server.tls_config(tls)?;
-            Mode::Mutual
+            let crl = config.crl.clone().unwrap_or_else(|| crl_beside(ca));
+            let revocation = Arc::new(Revocation::load(&read(ca)?, &read(cert)?, crl)?);
+            let tls = tls::server_config(&read(cert)?, &read(key)?, revocation.clone())
+                .map_err(ServeError::Tls)?;
+            let incoming = Incoming::Tls(tls::incoming(listener, tls).boxed());
+            (Mode::Mutual(revocation), incoming)
         }
-        Tls::Plaintext if local.ip().is_loopback() => Mode::Plaintext,
+        Tls::Plaintext if local.ip().is_loopback() => {
+            let incoming = Incoming::Plain(TcpListenerStream::new(listener));
+            (Mode::Plaintext, incoming)
+        }
         Tls::Plaintext => return Err(ServeError::PlaintextNotLoopback(local)),
     };
     let store = Store::connect(&config.database).await?;
@@ -105,6 +117,19 @@ pub async fn run(
     });
     sites::publish_configured(&hub).await?;
     refresh_open(&hub).await?;
+    let crl_watch = match &hub.mode {
+        Mode::Mutual(revocation) => {
+            let revocation = revocation.clone();
+            Some(supervisor.spawn("crl_watch", move || {
+                let watched = revocation::watch(revocation.clone(), revocation::POLL_INTERVAL);
+                async move {
+                    watched.await;
+                    Ok::<(), StoreError>(())
+                }
+            }))
+        }
+        Mode::Plaintext => None,
+    };
     let tasks = [
         supervisor.spawn("edge_probes", looping(&hub, edge_loop::probe_loop)),
         supervisor.spawn("evaluation", looping(&hub, edge_loop::evaluate_loop)),
@@ -118,13 +143,21 @@ pub async fn run(
     let query = QueryServer::new(QueryService::new(hub.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let result = server
-        .add_service(ingest)
-        .add_service(query)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+    let router = server.add_service(ingest).add_service(query);
+    let result = match incoming {
+        Incoming::Tls(incoming) => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Incoming::Plain(incoming) => {
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
     stop.notify_waiters();
-    for task in tasks {
+    for task in tasks.into_iter().chain(crl_watch) {
         task.abort();
     }
     hub.store.close().await;
@@ -133,6 +166,26 @@ pub async fn run(
         Some(name) => Err(ServeError::LoopGaveUp(name)),
         None => Ok(()),
     }
+}
+
+/// The accepted connections: mTLS streams whose handshake passed the
+/// reloading verifier, or plaintext TCP on loopback.
+enum Incoming {
+    Tls(
+        futures::stream::BoxStream<
+            'static,
+            std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        >,
+    ),
+    Plain(TcpListenerStream),
+}
+
+/// The CRL a collector watches when `tls.crl` is not set: `crl.pem` beside
+/// the CA certificate, where `gw502ctl pki revoke` writes it.
+fn crl_beside(ca: &std::path::Path) -> std::path::PathBuf {
+    ca.parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(gw502_pki::CRL_FILE)
 }
 
 /// Resolves when `shutdown` does, or when the supervisor gives up on a loop:
