@@ -10,7 +10,8 @@
 //! - [`routing`]: escalation rules, webhook and Alertmanager receivers.
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
-//! - [`tls`]: the mTLS listener; [`revocation`]: the CRL in its client verifier, reloaded live.
+//! - [`tls`]: the mTLS listener; [`revocation`]: the CRL in its client verifier, reloaded live;
+//!   [`limits`]: report size limits and the log line of every size refusal.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
@@ -25,6 +26,7 @@ pub mod edge_loop;
 pub mod hub;
 pub mod incidents;
 pub mod ingest;
+pub mod limits;
 pub mod query;
 pub mod revocation;
 pub mod routing;

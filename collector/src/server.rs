@@ -21,6 +21,7 @@ use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
 use crate::hub::Hub;
 use crate::ingest::IngestService;
+use crate::limits::Logged;
 use crate::query::QueryService;
 use crate::revocation::{self, CrlError, Revocation};
 use crate::routing::Dispatcher;
@@ -143,7 +144,9 @@ pub async fn run(
     let query = QueryServer::new(QueryService::new(hub.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let router = server.add_service(ingest).add_service(query);
+    let router = server
+        .add_service(Logged(ingest))
+        .add_service(Logged(query));
     let result = match incoming {
         Incoming::Tls(incoming) => {
             router
