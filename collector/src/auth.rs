@@ -39,6 +39,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The revocation list in force (mTLS only). The SIGHUP handler reloads
+    /// it with [`crate::revocation::reload_and_log`].
+    pub fn revocation(&self) -> Option<&Arc<Revocation>> {
+        match self {
+            Mode::Mutual(revocation) => Some(revocation),
+            Mode::Plaintext => None,
+        }
+    }
+
     /// Identifies the caller of `request`.
     pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
         let Mode::Mutual(revocation) = self else {

@@ -228,6 +228,18 @@ pub async fn watch(revocation: Arc<Revocation>, every: Duration) {
     }
 }
 
+/// Re-reads the CRL file now and logs the outcome: the hook a SIGHUP
+/// handler calls (`if let Some(r) = hub.mode.revocation() { reload_and_log(r) }`).
+pub fn reload_and_log(revocation: &Revocation) -> Result<Reloaded, String> {
+    let outcome = revocation.reload();
+    let result = match &outcome {
+        Ok(reloaded) => Ok(reloaded.clone()),
+        Err(error) => Err(error.to_string()),
+    };
+    log_reload(revocation, outcome);
+    result
+}
+
 /// Logs the outcome of a reload (shared by the watcher and the SIGHUP hook).
 pub fn log_reload(revocation: &Revocation, outcome: Result<Reloaded, CrlError>) {
     let path = revocation.path().display();
