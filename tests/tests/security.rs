@@ -371,6 +371,11 @@ async fn a_report_with_100k_evidence_lines_is_refused_whole_and_the_agent_bounds
     assert!(cut > 0 && journal.dropped as usize == cut, "cut {cut}");
     assert_eq!(journal.entries.len() + cut, 100_000);
     assert_eq!(journal.entries.last().unwrap().message, "timed out 99999");
+    eprintln!(
+        "100k lines: {len} bytes refused; bounded to {} bytes, {} lines kept, {cut} cut",
+        prost::Message::encoded_len(&flood),
+        journal.entries.len()
+    );
     agent
         .report(flood)
         .await
