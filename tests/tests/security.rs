@@ -251,6 +251,24 @@ async fn a_certificate_revoked_while_running_is_refused_after_the_reload() {
     let said = String::from_utf8_lossy(&revoke.stdout);
     assert!(said.contains("revoked agent/web-1"), "{said}");
     collector.wait_log(&["revocation list loaded", "crl_number=1", "revoked=1"]);
+    let list = Command::new(bin("gw502ctl"))
+        .args(["--json", "pki", "list", "--dir"])
+        .arg(fleet.pki())
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{list:?}");
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let row = |id: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["identity"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed: {rows}"))
+    };
+    assert_eq!(row("agent/web-1")["reason"], "key-compromise");
+    assert!(row("agent/web-1")["revoked_at"].is_string());
+    assert!(row("collector/collector")["revoked_at"].is_null());
 
     // A new connection with the revoked certificate fails its handshake.
     let after = async {
