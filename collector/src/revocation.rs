@@ -326,3 +326,83 @@ impl ClientCertVerifier for ReloadingVerifier {
         self.0.loaded().verifier.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gw502_pki::{RevokeReason, Role, inventory};
+
+    fn der(path: &Path) -> Vec<u8> {
+        let pem = std::fs::read(path).unwrap();
+        rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .unwrap()
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn lists_swap_in_and_bad_ones_keep_the_previous() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path();
+        gw502_pki::init(pki).unwrap();
+        let collector = gw502_pki::issue(pki, Role::Collector, "c", &[]).unwrap();
+        let agent = gw502_pki::issue(pki, Role::Agent, "web-1", &[]).unwrap();
+        let crl = gw502_pki::crl_path(pki);
+        let revocation = Revocation::load(
+            &std::fs::read(pki.join("ca.crt")).unwrap(),
+            &std::fs::read(&collector.cert).unwrap(),
+            crl.clone(),
+        )
+        .unwrap();
+        assert!(!revocation.is_revoked(&der(&agent.cert)));
+        assert_eq!(revocation.reload_if_changed().unwrap(), Reloaded::Unchanged);
+
+        inventory::revoke_name(pki, "web-1", RevokeReason::KeyCompromise).unwrap();
+        assert_eq!(
+            revocation.reload_if_changed().unwrap(),
+            Reloaded::Loaded {
+                number: 1,
+                revoked: 1
+            }
+        );
+        assert!(revocation.is_revoked(&der(&agent.cert)));
+        assert!(!revocation.is_revoked(&der(&collector.cert)));
+        assert_eq!(revocation.reload_if_changed().unwrap(), Reloaded::Unchanged);
+
+        // A CRL signed by another CA (same name, other key) is refused.
+        let other = tempfile::tempdir().unwrap();
+        gw502_pki::init(other.path()).unwrap();
+        let serial: Serial = "0badc0de".parse().unwrap();
+        gw502_pki::crl::revoke_serial(other.path(), &serial, RevokeReason::Unspecified).unwrap();
+        std::fs::copy(gw502_pki::crl_path(other.path()), &crl).unwrap();
+        let err = revocation.reload().unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
+        assert!(
+            revocation.is_revoked(&der(&agent.cert)),
+            "previous list kept"
+        );
+
+        // Garbage is refused; removing the file keeps the list too.
+        std::fs::write(&crl, "junk").unwrap();
+        assert!(revocation.reload().is_err());
+        std::fs::remove_file(&crl).unwrap();
+        assert_eq!(revocation.reload().unwrap(), Reloaded::Unchanged);
+        assert!(revocation.is_revoked(&der(&agent.cert)));
+    }
+
+    #[test]
+    fn a_bad_list_at_start_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path();
+        gw502_pki::init(pki).unwrap();
+        let collector = gw502_pki::issue(pki, Role::Collector, "c", &[]).unwrap();
+        std::fs::write(gw502_pki::crl_path(pki), "junk").unwrap();
+        let started = Revocation::load(
+            &std::fs::read(pki.join("ca.crt")).unwrap(),
+            &std::fs::read(&collector.cert).unwrap(),
+            gw502_pki::crl_path(pki),
+        );
+        assert!(started.is_err());
+    }
+}
