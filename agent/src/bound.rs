@@ -11,7 +11,7 @@ use gw502_proto::v1::HostReport;
 use prost::Message;
 
 /// Reports stay well under the collector's message limit.
-pub const MAX_REPORT_BYTES: usize = gw502_proto::MAX_MESSAGE_BYTES / 4;
+pub const MAX_REPORT_BYTES: usize = gw502_proto::MAX_REPORT_BYTES;
 
 /// Shrinks `report` until it encodes to at most `max` bytes. Returns how many
 /// list items were cut.

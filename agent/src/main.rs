@@ -17,7 +17,10 @@ async fn main() -> ExitCode {
         // A snapshot works without a config: it needs no collector.
         Command::Snapshot { .. } if !args.config.exists() => Config::local_default(),
         _ => match Config::load(&args.config) {
-            Ok(config) => config,
+            Ok(config) => {
+                gw502_daemon::exposure::warn_exposed(&args.config);
+                config
+            }
             Err(error) => {
                 eprintln!("{error}");
                 return ExitCode::from(EXIT_CONFIG as u8);

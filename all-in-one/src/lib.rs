@@ -48,6 +48,7 @@ pub async fn run(
             cert: Some(cert),
             key: Some(key),
             plaintext: false,
+            crl: None,
         },
         ..RawConfig::default()
     };
@@ -69,6 +70,7 @@ pub async fn run(
             cert: Some(agent_cert),
             key: Some(agent_key),
             plaintext: false,
+            crl: None,
         },
         ..gw502_agent::config::RawConfig::default()
     }

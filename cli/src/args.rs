@@ -187,6 +187,48 @@ pub enum PkiCommand {
         #[arg(long, value_name = "KEY=VALUE")]
         scope: Vec<String>,
     },
+    /// Revoke a certificate: add it to DIR/crl.pem, which collectors reload by themselves
+    #[command(
+        after_help = "Examples:\n  gw502ctl pki revoke web-1 --dir /etc/gw502/pki --reason key-compromise\n  gw502ctl pki revoke operator/alice --dir /etc/gw502/pki --reason affiliation-changed\n  gw502ctl pki revoke --serial 3fa2c1 --dir /etc/gw502/pki"
+    )]
+    Revoke {
+        /// Certificate name, or ROLE/NAME when the name exists for several roles
+        #[arg(required_unless_present = "serial", conflicts_with = "serial")]
+        name: Option<String>,
+        /// Serial number in hex (as `pki list` prints it), for a certificate no longer on disk
+        #[arg(long, value_name = "HEX")]
+        serial: Option<String>,
+        /// Why (recorded in the CRL entry)
+        #[arg(long, value_enum, default_value = "unspecified")]
+        reason: ReasonArg,
+        /// PKI directory holding ca.crt and ca.key
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// List the issued certificates with serial, expiry and revocation
+    #[command(after_help = "Example:\n  gw502ctl pki list --dir /etc/gw502/pki")]
+    List {
+        /// PKI directory
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Why a certificate is revoked, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReasonArg {
+    /// No reason given
+    Unspecified,
+    /// The private key leaked or may have
+    KeyCompromise,
+    /// The host left the fleet or the person left the team
+    AffiliationChanged,
+    /// Replaced by a newer certificate
+    Superseded,
+    /// The host or service no longer exists
+    CessationOfOperation,
+    /// The holder may no longer do what the certificate allowed
+    PrivilegeWithdrawn,
 }
 
 /// A certificate role on the command line.

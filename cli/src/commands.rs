@@ -304,6 +304,16 @@ fn run_pki(cmd: &PkiCommand, as_json: bool, out: &mut (dyn Write + Send)) -> Res
         scope: Vec<String>,
     }
     let written = match cmd {
+        PkiCommand::Revoke {
+            name,
+            serial,
+            reason,
+            dir,
+        } => {
+            let (name, serial) = (name.as_deref(), serial.as_deref());
+            return crate::revocation::revoke(dir, name, serial, *reason, as_json, out);
+        }
+        PkiCommand::List { dir } => return crate::revocation::list(dir, as_json, out),
         PkiCommand::Init { dir, force } => {
             let p = pki::init_with(dir, *force).map_err(|e| match e {
                 pki::PkiError::CaExists { .. } => {

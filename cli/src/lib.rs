@@ -13,6 +13,7 @@
 //! - [`render`]: tables, the request chain, escaping of remote text.
 //! - [`json`]: the `--json` contract (docs/JSON.md).
 //! - [`customer`]: `explain --for customer`, the text a support engineer pastes into a ticket.
+//! - [`revocation`]: `pki revoke` and `pki list`, the revocation list.
 //! - [`since`]: `--since 30d|12h|15m|RFC3339`.
 //! - [`labels`]: `--label KEY=VALUE` filters and the labels column.
 //! - [`ui`]: `gw502ctl ui`, the web view on loopback.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod json;
 pub mod labels;
 pub mod render;
+pub mod revocation;
 pub mod settings;
 pub mod since;
 pub mod ui;

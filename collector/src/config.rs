@@ -124,6 +124,8 @@ pub struct Config {
     pub id: String,
     /// Listener security.
     pub tls: Tls,
+    /// The revocation list set by `tls.crl` (default: `crl.pem` beside the CA).
+    pub crl: Option<std::path::PathBuf>,
     /// Re-evaluation period.
     pub evaluation_interval: Duration,
     /// Evidence window.
@@ -184,6 +186,15 @@ impl RawConfig {
         {
             problems.push("database", "must start with sqlite: or postgres://");
         }
+        let crl = self.tls.crl.clone();
+        if let Some(crl) = &crl
+            && !crl.exists()
+        {
+            problems.push(
+                "tls.crl",
+                format!("{} does not exist (leave tls.crl unset to use crl.pem beside the CA when present)", crl.display()),
+            );
+        }
         let tls = self.tls.validate(&mut problems);
         if tls == Some(Tls::Plaintext) && listen.is_some_and(|addr| !addr.ip().is_loopback()) {
             problems.push(
@@ -232,6 +243,7 @@ impl RawConfig {
             database,
             id: self.id.unwrap_or_else(default_id),
             tls,
+            crl,
             evaluation_interval: self
                 .evaluation
                 .interval

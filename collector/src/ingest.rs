@@ -107,6 +107,7 @@ impl Ingest for IngestService {
             ));
         }
         self.hub.mode.require_agent(&request, &report.host_id)?;
+        crate::limits::check_report_size(report)?;
         let report = request.into_inner();
         let _admitted = self.admit()?;
         let received_at_ms = now_ms();

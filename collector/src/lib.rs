@@ -12,6 +12,8 @@
 //! - [`config`]: the collector config; [`server`]: `run(config, listener, shutdown)`;
 //!   [`reload`]: SIGHUP puts a new config's sites and routing in force.
 //! - [`auth`]: roles from client certificates; [`ingest`] and [`query`]: the two gRPC services.
+//! - [`tls`]: the mTLS listener; [`revocation`]: the CRL in its client verifier, reloaded live;
+//!   [`limits`]: report size limits and the log line of every size refusal.
 //! - [`hub`]: shared state; [`state`]: folds stored reports into a host's current picture;
 //!   [`sites`]: configured and discovered sites; [`incidents`]: evaluation and incident lifecycle;
 //!   [`edge_loop`]: the periodic probe, evaluation, change-feed and retention loops;
@@ -30,13 +32,16 @@ pub mod hub;
 pub mod incidents;
 pub mod ingest;
 pub mod leases;
+pub mod limits;
 pub mod query;
 pub mod reload;
+pub mod revocation;
 pub mod routing;
 pub mod server;
 pub mod sites;
 pub mod state;
 pub mod store;
 pub mod tenancy;
+pub mod tls;
 
 pub use gw502_attribution as attribution;

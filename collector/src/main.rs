@@ -49,10 +49,12 @@ async fn main() -> ExitCode {
 
 /// Loads a config, printing every problem and giving exit code 64 when bad.
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|error| {
+    let config = Config::load(path).map_err(|error| {
         eprintln!("{error}");
         ExitCode::from(EXIT_CONFIG as u8)
-    })
+    })?;
+    gw502_daemon::exposure::warn_exposed(path);
+    Ok(config)
 }
 
 /// Every agent holds a connection, and systemd starts services with a soft

@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use gw502_proto::MAX_MESSAGE_BYTES;
 use gw502_proto::v1::ingest_server::IngestServer;
 use gw502_proto::v1::query_server::QueryServer;
@@ -22,7 +22,7 @@ use gw502_supervise::{Policy, Supervisor};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 use crate::auth::Mode;
 use crate::config::{Config, Tls};
@@ -30,10 +30,12 @@ use crate::deliveries::StoreDeliveryLog;
 use crate::edge::EdgeProber;
 use crate::hub::{Hub, Live};
 use crate::ingest::IngestService;
+use crate::limits::Logged;
 use crate::query::QueryService;
+use crate::revocation::{self, CrlError, Revocation};
 use crate::routing::Dispatcher;
 use crate::store::{Store, StoreError};
-use crate::{deliveries, edge_loop, leases, reload, sites};
+use crate::{deliveries, edge_loop, leases, reload, sites, tls};
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,13 @@ pub enum ServeError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The revocation list at start is unusable (starting without it would
+    /// let revoked certificates in).
+    #[error("revocation list: {0}")]
+    Crl(#[from] CrlError),
+    /// The collector's certificate or key is unusable.
+    #[error("tls: {0}")]
+    Tls(String),
     /// Plaintext on a non-loopback listener.
     #[error("plaintext is only allowed on loopback, not {0}")]
     PlaintextNotLoopback(std::net::SocketAddr),
@@ -86,15 +95,19 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     let mut server = Server::builder();
-    let mode = match &config.tls {
+    let (mode, incoming) = match &config.tls {
         Tls::Mutual { ca, cert, key } => {
-            let tls = ServerTlsConfig::new()
-                .identity(Identity::from_pem(read(cert)?, read(key)?))
-                .client_ca_root(Certificate::from_pem(read(ca)?));
-            server = server.tls_config(tls)?;
-            Mode::Mutual
+            let crl = config.crl.clone().unwrap_or_else(|| crl_beside(ca));
+            let revocation = Arc::new(Revocation::load(&read(ca)?, &read(cert)?, crl)?);
+            let tls = tls::server_config(&read(cert)?, &read(key)?, revocation.clone())
+                .map_err(ServeError::Tls)?;
+            let incoming = Incoming::Tls(tls::incoming(listener, tls).boxed());
+            (Mode::Mutual(revocation), incoming)
         }
-        Tls::Plaintext if local.ip().is_loopback() => Mode::Plaintext,
+        Tls::Plaintext if local.ip().is_loopback() => {
+            let incoming = Incoming::Plain(TcpListenerStream::new(listener));
+            (Mode::Plaintext, incoming)
+        }
         Tls::Plaintext => return Err(ServeError::PlaintextNotLoopback(local)),
     };
     let store = Store::connect(&config.database).await?;
@@ -126,6 +139,17 @@ pub async fn serve(
         closing: closing.clone(),
         config,
     });
+    if let Some(revocation) = hub.mode.revocation().cloned() {
+        // SIGHUP re-reads the revocation list too, besides the file watch.
+        hub.reload_hooks.register(
+            "crl",
+            Box::new(move |_| {
+                revocation::reload_and_log(&revocation)
+                    .map(drop)
+                    .map_err(|e| vec![e])
+            }),
+        );
+    }
     sites::publish_configured(&hub).await?;
     sites::refresh_open(&hub).await?;
     // Leases first, so the first probe round finds the sites it may probe.
@@ -133,6 +157,19 @@ pub async fn serve(
         tracing::warn!(%error, "cannot claim site leases");
     }
     let sender = supervisor.spawn("deliveries", looping(&hub, deliveries::sender_loop));
+    let crl_watch = match &hub.mode {
+        Mode::Mutual(revocation) => {
+            let revocation = revocation.clone();
+            Some(supervisor.spawn("crl_watch", move || {
+                let watched = revocation::watch(revocation.clone(), revocation::POLL_INTERVAL);
+                async move {
+                    watched.await;
+                    Ok::<(), StoreError>(())
+                }
+            }))
+        }
+        Mode::Plaintext => None,
+    };
     let tasks = [
         supervisor.spawn("site_leases", looping(&hub, leases::lease_loop)),
         supervisor.spawn("edge_probes", looping(&hub, edge_loop::probe_loop)),
@@ -148,10 +185,17 @@ pub async fn serve(
     let query = QueryServer::new(QueryService::new(hub.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let serving = server
-        .add_service(ingest)
-        .add_service(query)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let router = server
+        .add_service(Logged(ingest))
+        .add_service(Logged(query));
+    let serving = match incoming {
+        Incoming::Tls(incoming) => router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .boxed(),
+        Incoming::Plain(incoming) => router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .boxed(),
+    };
     let grace = hub.config.shutdown_grace;
     let (result, deadline) = drain_within(serving, closing, grace).await;
     // Deliveries in flight finish (the sender stops claiming once closing).
@@ -161,7 +205,7 @@ pub async fn serve(
             "deliveries still in flight at the end of the grace, they will be sent again"
         );
     }
-    for task in tasks {
+    for task in tasks.into_iter().chain(crl_watch) {
         task.abort();
     }
     if let Some(task) = reloader {
@@ -177,6 +221,26 @@ pub async fn serve(
         Some(name) => Err(ServeError::LoopGaveUp(name)),
         None => Ok(()),
     }
+}
+
+/// The accepted connections: mTLS streams whose handshake passed the
+/// reloading verifier, or plaintext TCP on loopback.
+enum Incoming {
+    Tls(
+        futures::stream::BoxStream<
+            'static,
+            std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        >,
+    ),
+    Plain(TcpListenerStream),
+}
+
+/// The CRL a collector watches when `tls.crl` is not set: `crl.pem` beside
+/// the CA certificate, where `gw502ctl pki revoke` writes it.
+fn crl_beside(ca: &std::path::Path) -> std::path::PathBuf {
+    ca.parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(gw502_pki::CRL_FILE)
 }
 
 /// Resolves when `shutdown` does, or when the supervisor gives up on a loop:

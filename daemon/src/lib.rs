@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`exposure`]: a warning at start for secrets readable by everyone.
 //! - [`settings`]: layered config files (raw serde struct, `validate()`,
 //!   typed config) with every problem reported at once with its key, exit
 //!   code 64, and the TLS and duration/size settings both daemons use.
@@ -10,5 +11,6 @@
 //!   shutdown signal.
 #![warn(missing_docs)]
 
+pub mod exposure;
 pub mod settings;
 pub mod telemetry;

@@ -144,6 +144,9 @@ pub struct RawTls {
     /// No TLS at all: loopback only, for tests.
     #[serde(default)]
     pub plaintext: bool,
+    /// Certificate revocation list (PEM) of the fleet CA; only the collector
+    /// reads it (default: `crl.pem` beside the CA certificate, when present).
+    pub crl: Option<PathBuf>,
 }
 
 /// How a gw502 process secures its gRPC connection.
@@ -166,6 +169,9 @@ impl RawTls {
     /// mTLS when ca, cert and key are all set; plaintext only when asked for
     /// alone. Anything else records problems under `tls.*` and gives `None`.
     pub fn validate(self, problems: &mut Problems) -> Option<Tls> {
+        if self.plaintext && self.crl.is_some() {
+            problems.push("tls.crl", "a revocation list needs mTLS, not plaintext");
+        }
         match (self.plaintext, self.ca, self.cert, self.key) {
             (true, None, None, None) => Some(Tls::Plaintext),
             (true, ..) => {

@@ -13,15 +13,27 @@
 //! ```text
 //! ca.crt  ca.key (0600)
 //! agents/<name>.crt|.key  collectors/<name>.crt|.key  operators/<name>.crt|.key
+//! crl.pem (the revocation list, once something was revoked)
 //! ```
+//!
+//! # Layout
+//!
+//! - [`identity`](Identity): the SPIFFE identity in a certificate.
+//! - `files`: the directory layout and atomic, mode-restricted writes.
+//! - [`crl`]: the revocation list `gw502ctl pki revoke` maintains.
+//! - [`inventory`]: the issued certificates, revocation by name.
 
 #![warn(missing_docs)]
 
+pub mod crl;
 mod files;
 mod identity;
+pub mod inventory;
 mod scope;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_crl;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +44,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+pub use crl::{CRL_FILE, RevokeReason, Serial, crl_path};
 pub use identity::{Identity, MAX_NAME_LEN, Role, SPIFFE_PREFIX, identity_from_der, validate_name};
 pub use scope::{
     MAX_LABEL_KEY_LEN, Peer, SCOPE_URI_PREFIX, Scope, check_label_key, parse_pair, peer_from_der,
@@ -116,6 +129,26 @@ pub enum PkiError {
     SeveralIdentities {
         /// How many were found.
         count: usize,
+    },
+    /// A serial number is not hex.
+    #[error("invalid serial number \"{serial}\" (expected hex, e.g. 3f:a2:... or 3fa2...)")]
+    InvalidSerial {
+        /// The rejected text (escaped).
+        serial: String,
+    },
+    /// No certificate of that name was issued in the PKI directory.
+    #[error("no certificate named \"{name}\" under {}", dir.display())]
+    NotIssued {
+        /// The name asked for (escaped).
+        name: String,
+        /// The PKI directory.
+        dir: PathBuf,
+    },
+    /// A name was issued for several roles.
+    #[error("\"{name}\" names certificates of several roles; say which, e.g. agent/{name}")]
+    AmbiguousName {
+        /// The name.
+        name: String,
     },
     /// A gw502 identity URI is malformed.
     #[error("invalid gw502 identity \"{}\"", uri.escape_debug())]

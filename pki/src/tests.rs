@@ -13,25 +13,25 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::*;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+pub(crate) fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
     let pem = load_pem(path).unwrap();
     rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
         .unwrap()
 }
 
-fn key(path: &Path) -> PrivateKeyDer<'static> {
+pub(crate) fn key(path: &Path) -> PrivateKeyDer<'static> {
     let pem = load_pem(path).unwrap();
     rustls_pemfile::private_key(&mut pem.as_slice())
         .unwrap()
         .unwrap()
 }
 
-fn roots(dir: &Path) -> Arc<RootCertStore> {
+pub(crate) fn roots(dir: &Path) -> Arc<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for c in certs(&dir.join("ca.crt")) {
         roots.add(c).unwrap();
@@ -53,7 +53,7 @@ fn server_config(ca_dir: &Path, leaf: &IssuedPaths) -> Arc<ServerConfig> {
     )
 }
 
-fn client_config(ca_dir: &Path, leaf: &IssuedPaths) -> Arc<ClientConfig> {
+pub(crate) fn client_config(ca_dir: &Path, leaf: &IssuedPaths) -> Arc<ClientConfig> {
     Arc::new(
         ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -65,7 +65,7 @@ fn client_config(ca_dir: &Path, leaf: &IssuedPaths) -> Arc<ClientConfig> {
 }
 
 /// Runs one exchange; returns (server result with the peer identity, client result).
-async fn handshake(
+pub(crate) async fn handshake(
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
 ) -> (Result<Identity, String>, Result<Vec<u8>, String>) {

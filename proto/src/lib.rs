@@ -17,6 +17,11 @@ pub use v1::*;
 /// with `OUT_OF_RANGE`/`RESOURCE_EXHAUSTED` and the server keeps serving.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// The largest report an agent builds (1 MiB; it cuts the largest lists,
+/// counting what it cut) and so the largest a collector stores: a larger
+/// report is refused with `INVALID_ARGUMENT` naming this limit.
+pub const MAX_REPORT_BYTES: usize = MAX_MESSAGE_BYTES / 4;
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -64,6 +64,7 @@ impl Fleet {
                 cert: Some(cert),
                 key: Some(key),
                 plaintext: false,
+                crl: None,
             },
             ..RawConfig::default()
         };

@@ -43,6 +43,7 @@ fn agent(
             cert: Some(cert),
             key: Some(key),
             plaintext: false,
+            crl: None,
         },
         ..Default::default()
     }

@@ -294,6 +294,7 @@ async fn the_agent_loses_nothing_while_the_collector_is_down() -> anyhow::Result
             cert: Some(cert),
             key: Some(key),
             plaintext: false,
+            crl: None,
         },
         ..Default::default()
     }

@@ -180,7 +180,8 @@ impl Recorder {
         let hub = Hub {
             prober: EdgeProber::new(config.edge.clone(), "lab-recorder"),
             store,
-            mode: Mode::Mutual,
+            // Serves no RPC: the mode is never consulted.
+            mode: Mode::Plaintext,
             events: tokio::sync::broadcast::channel(4).0,
             wake: tokio::sync::Notify::new(),
             dirty: Default::default(),
