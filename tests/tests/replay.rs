@@ -19,7 +19,7 @@ fn replay_corpus_has_no_regressions() {
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no replay fixtures in {}", dir.display());
-    let (mut exact, mut layer, mut regressions) = (0, 0, Vec::new());
+    let (mut exact, mut layer, mut regressions, mut misses) = (0, 0, Vec::new(), Vec::new());
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
         let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap())
@@ -28,17 +28,23 @@ fn replay_corpus_has_no_regressions() {
         let ok = rec.judge(&verdicts, false);
         exact += usize::from(ok);
         layer += usize::from(rec.judge_layer(&verdicts));
+        let got: Vec<String> = verdicts
+            .iter()
+            .map(|v| {
+                let p = gw502_proto::v1::Verdict::from(v);
+                format!(
+                    "{} / {} / {} / {}",
+                    p.layer, p.cause, p.status, p.emitted_by
+                )
+            })
+            .collect();
+        if !ok {
+            misses.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                rec.cell, rec.expected
+            ));
+        }
         if rec.passed && !rec.judge(&verdicts, true) {
-            let got: Vec<String> = verdicts
-                .iter()
-                .map(|v| {
-                    let p = gw502_proto::v1::Verdict::from(v);
-                    format!(
-                        "{} / {} / {} / {}",
-                        p.layer, p.cause, p.status, p.emitted_by
-                    )
-                })
-                .collect();
             regressions.push(format!(
                 "{}: expected {:?}, got {got:?}",
                 rec.cell, rec.expected
@@ -46,6 +52,9 @@ fn replay_corpus_has_no_regressions() {
         }
     }
     let n = paths.len();
+    for miss in &misses {
+        println!("miss {miss}");
+    }
     println!(
         "replayed {n} cells: exact layer+cause {exact}/{n} ({:.1}%), layer {layer}/{n} ({:.1}%)",
         100.0 * exact as f64 / n as f64,
