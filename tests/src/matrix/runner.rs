@@ -50,9 +50,20 @@ pub struct CellResult {
     pub false_incidents: usize,
 }
 
+/// Hosts per batch: [`BATCH_HOSTS`], or `GW502_MATRIX_HOSTS` when set (a bigger lab
+/// for a faster full run on a machine that has the room).
+pub fn batch_hosts() -> u8 {
+    std::env::var("GW502_MATRIX_HOSTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &u8| (4..=60).contains(n))
+        .unwrap_or(BATCH_HOSTS)
+}
+
 /// Split `cells` into batches: cold cells apart from the others, each batch at most
-/// [`BATCH_HOSTS`] hosts.
+/// [`batch_hosts`] hosts.
 pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
+    let limit = batch_hosts();
     let mut out: Vec<(bool, Vec<Cell>)> = Vec::new();
     for cold in [false, true] {
         let mut batch = Vec::new();
@@ -62,7 +73,7 @@ pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
             .filter(|c| (c.condition == Condition::Cold) == cold)
         {
             let w = hosts::width(cell);
-            if used + w > BATCH_HOSTS && !batch.is_empty() {
+            if used + w > limit && !batch.is_empty() {
                 out.push((cold, std::mem::take(&mut batch)));
                 used = 0;
             }
