@@ -56,6 +56,7 @@ mod incidents;
 mod maintenance;
 mod report_batch;
 mod reports;
+mod served;
 mod types;
 mod url;
 mod wire;
@@ -68,6 +69,7 @@ use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 
 pub use error::StoreError;
 pub use report_batch::MAX_BATCH;
+pub use served::ServedRow;
 pub use types::{
     Change, DeliveryRow, HistoryRow, HostRow, IncidentFilter, IncidentRow, IncidentUpsert,
     InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow, StoredReport,

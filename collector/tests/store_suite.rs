@@ -128,6 +128,7 @@ store_suite!(
     operations::leases_exclude_other_holders,
     operations::deliveries_log,
     operations::prune_keeps_open_incidents_and_last_full_report,
+    operations::served_units_keep_the_latest_sighting_and_are_pruned,
 );
 
 #[tokio::test]
