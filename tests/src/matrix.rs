@@ -325,7 +325,8 @@ impl Cell {
             // Started after the fault, the agent never saw the app serve the target, and
             // nothing else ties the app's port to it (its command line names its own port):
             // naming it would be guessing, which the chain rule forbids (`attribution::chain`).
-            F::WrongTarget if self.condition == Condition::Cold => expect(
+            // The HAProxy site's backend is named `app`, which ties `app.service` by name.
+            F::WrongTarget if self.condition == Condition::Cold && p != Proxy::Haproxy => expect(
                 "unknown",
                 "insufficient_evidence",
                 p.refused_status(),
