@@ -12,7 +12,10 @@
 //! which writes `docs/ACCURACY.md`. Both record each judged cell's evidence under
 //! `tests/fixtures/replay/` (replayed without a lab by `tests/tests/replay.rs`).
 //! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it;
-//! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's.
+//! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's;
+//! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8. The full run
+//! goes in a seeded shuffle and rewrites `docs/ACCURACY.md` after every batch, marked
+//! as in progress until the last.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
