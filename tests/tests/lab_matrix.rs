@@ -11,7 +11,8 @@
 //!
 //! which writes `docs/ACCURACY.md`. Both record each judged cell's evidence under
 //! `tests/fixtures/replay/` (replayed without a lab by `tests/tests/replay.rs`).
-//! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it;
+//! `GW502_MATRIX_ONLY=<substring>[,<substring>...]` narrows either run to cells whose id
+//! contains one of them;
 //! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's;
 //! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8. The full run
 //! goes in a seeded shuffle and rewrites `docs/ACCURACY.md` after every batch, marked
@@ -56,7 +57,10 @@ fn run_with(
     let only = std::env::var("GW502_MATRIX_ONLY").ok();
     let cells: Vec<Cell> = cells
         .into_iter()
-        .filter(|c| only.as_ref().is_none_or(|o| c.id().contains(o.as_str())))
+        .filter(|c| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|part| c.id().contains(part.trim())))
+        })
         .collect();
     let started = Instant::now();
     let mut results = Vec::new();

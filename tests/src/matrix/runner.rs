@@ -118,6 +118,12 @@ pub fn run_batch(
         for name in &names {
             fleet.wait_reports(name, 2, Duration::from_secs(40))?;
         }
+        // Reports the agents spooled arrive at once; two more are reports sent live, so
+        // the collector has watched every site healthy before the fault.
+        for name in &names {
+            let live = reports_of(&fleet, name)? + 2;
+            fleet.wait_reports(name, live, Duration::from_secs(40))?;
+        }
     }
     let mut fault_at = OffsetDateTime::now_utc();
     for l in &layouts {
@@ -240,6 +246,18 @@ pub fn run_batch(
         std::thread::sleep(Duration::from_millis(700));
     }
     Ok(results.into_values().collect())
+}
+
+/// How many reports the collector holds from `host`.
+fn reports_of(fleet: &LabFleet, host: &str) -> anyhow::Result<u64> {
+    let hosts = fleet.ctl(&["hosts"])?;
+    Ok(hosts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["host"] == host)
+        .and_then(|h| h["reports"].as_u64())
+        .unwrap_or(0))
 }
 
 fn listing_text(incidents: &[&Value]) -> String {
