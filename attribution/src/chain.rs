@@ -9,7 +9,9 @@
 //! only when evidence ties it to the chain ([`Tie`]):
 //!
 //! - **served**: the agent saw it own a listener that a proxy targets (role
-//!   `upstream`, kept by the agent's unit memory after the unit stops), and
+//!   `upstream`, kept by the agent's unit memory after the unit stops; for an
+//!   app on a second host, which no agent sees both ends of, the collector
+//!   remembers it across hosts and sets the role, `incidents::served`), and
 //!   it does not serve another configured target right now (then it is that
 //!   target's upstream, e.g. a second, healthy vhost's app);
 //! - **named**: a distinctive word of its unit or process name appears in the

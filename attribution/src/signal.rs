@@ -134,7 +134,8 @@ impl<'a> SiteSignal<'a> {
             });
         }
         if failing.is_empty()
-            && let Some((first, last)) = intermittent(&public)
+            && let Some((first, last)) =
+                intermittent(&public).or_else(|| partial(&public, edge, hosts))
         {
             return Some(SiteSignal {
                 vantages,
@@ -144,7 +145,8 @@ impl<'a> SiteSignal<'a> {
         }
         if failing.is_empty() {
             let latest_ok = vantages.values().map(|o| o.at_ms).max().unwrap_or(0);
-            let last = host_last.filter(|l| *l > latest_ok)?;
+            let ongoing = hosts.iter().any(still_failing);
+            let last = host_last.filter(|l| *l > latest_ok || ongoing)?;
             return Some(SiteSignal {
                 vantages,
                 public_fail: None,
@@ -280,6 +282,49 @@ fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a
     let last = recent.iter().rposition(|o| is_failure(o))?;
     let good_between = recent[first..last].iter().any(|o| !is_failure(o));
     good_between.then(|| (recent[first].at_ms, recent[last]))
+}
+
+/// A partial failure whose latest public answers happen to be good: a public
+/// failure among the latest [`RECENT_PROBES`], and the failure is still there
+/// behind the edge (the collector's latest direct probe of one of the site's
+/// origins fails, or a serving host still saw failures in its latest report
+/// period). Round-robin over three origins with one down fails one request in
+/// three; the probes of a few seconds can miss it while that origin keeps
+/// failing. Returns the first recent public failure's time and the latest.
+fn partial<'a>(
+    public: &[&'a Observed<'a>],
+    edge: &'a [Observed<'a>],
+    hosts: &[HostView<'_>],
+) -> Option<(i64, &'a Observed<'a>)> {
+    let mut recent: Vec<&Observed<'a>> = public.to_vec();
+    recent.sort_by_key(|o| o.at_ms);
+    let recent = &recent[recent.len().saturating_sub(RECENT_PROBES)..];
+    let first = recent.iter().find(|o| is_failure(o))?;
+    let last = recent.iter().rev().find(|o| is_failure(o))?;
+    let mut origins: BTreeMap<&str, &Observed<'a>> = BTreeMap::new();
+    for o in edge.iter().filter(|o| o.target.starts_with("origin/")) {
+        let slot = origins.entry(o.target.as_str()).or_insert(o);
+        if o.at_ms >= slot.at_ms {
+            *slot = o;
+        }
+    }
+    let origin_fails = origins
+        .values()
+        .any(|o| is_failure(o) && o.at_ms >= last.at_ms);
+    (origin_fails || hosts.iter().any(still_failing)).then_some((first.at_ms, *last))
+}
+
+/// Whether the host still saw failures for the site in its latest report
+/// period (a failure going on, not one that ended).
+fn still_failing(h: &HostView<'_>) -> bool {
+    let period = i64::from(if h.ev.interval_ms == 0 {
+        2_000
+    } else {
+        h.ev.interval_ms
+    });
+    host_failure_times(h)
+        .iter()
+        .any(|(_, last)| *last >= h.ev.last_seen_ms - period)
 }
 
 /// (first, last) times of the host's failure signals for the site.

@@ -14,6 +14,7 @@
 //! holds are evaluated ([`crate::leases`]).
 
 pub mod lifecycle;
+pub mod served;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -35,7 +36,16 @@ use lifecycle::IncidentKey;
 pub struct Evaluator {
     hub: Arc<Hub>,
     stamps: HashMap<String, i64>,
+    /// Served-unit facts already stored, with when they were last written.
+    served: HashMap<ServedKey, i64>,
 }
+
+/// (host, unit, target, proxy host) of a served-unit fact.
+type ServedKey = (String, String, String, String);
+
+/// How often a served-unit fact already stored is written again (its `seen_ms`
+/// only keeps it from being pruned).
+const SERVED_REFRESH_MS: i64 = 60_000;
 
 impl Evaluator {
     /// An evaluator over the shared state.
@@ -43,6 +53,7 @@ impl Evaluator {
         Self {
             hub,
             stamps: HashMap::new(),
+            served: HashMap::new(),
         }
     }
 
@@ -91,7 +102,40 @@ impl Evaluator {
             })
             .buffered(EVIDENCE_READ_AHEAD);
         while let Some((site, read)) = evidence.next().await {
-            self.judge(&site, read?, now).await?;
+            let read = read?;
+            self.remember_served(&read, now).await?;
+            self.judge(&site, read, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the served-unit facts of `evidence` that are new or due a refresh.
+    async fn remember_served(
+        &mut self,
+        evidence: &SiteEvidence,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let due: Vec<_> = served::learn(evidence)
+            .into_iter()
+            .filter(|r| {
+                let key = (
+                    r.host_id.clone(),
+                    r.unit.clone(),
+                    r.target.clone(),
+                    r.proxy_host.clone(),
+                );
+                match self.served.get(&key) {
+                    Some(at) if now - at < SERVED_REFRESH_MS => false,
+                    _ => {
+                        self.served.insert(key, now);
+                        true
+                    }
+                }
+            })
+            .collect();
+        if !due.is_empty() {
+            tracing::debug!(facts = due.len(), "served units remembered");
+            self.hub.store.record_served(&due).await?;
         }
         Ok(())
     }
@@ -256,6 +300,12 @@ pub async fn site_evidence(
     for host in behind {
         evidence_hosts.push(host_evidence(hub, host, window_start).await?);
     }
+    // Units the collector saw serve a target of one of these hosts' proxies before.
+    let mut remembered = Vec::new();
+    for h in &evidence_hosts {
+        remembered.extend(hub.store.served_on(&h.host_id).await?);
+    }
+    served::apply(&mut evidence_hosts, &remembered);
     Ok(SiteEvidence {
         site: SiteRef {
             name: site.name.clone(),

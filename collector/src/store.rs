@@ -59,6 +59,7 @@ mod maintenance;
 mod outbox;
 mod report_batch;
 mod reports;
+mod served;
 mod types;
 mod url;
 mod wire;
@@ -74,6 +75,7 @@ pub use incidents::Routes;
 pub use leases::LeaseClaim;
 pub use outbox::{AttemptOutcome, ClaimedDelivery, Outgoing};
 pub use report_batch::MAX_BATCH;
+pub use served::ServedRow;
 pub use types::{
     Change, DeliveryRow, HistoryRow, HostRow, IncidentFilter, IncidentRow, IncidentUpsert,
     InsertOutcome, NewDelivery, NewReport, ObservationRow, PruneStats, SiteRow, StoredReport,

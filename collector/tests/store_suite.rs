@@ -139,6 +139,7 @@ store_suite!(
     sharing::a_dead_senders_claim_expires_with_the_same_key,
     sharing::a_retry_waits_for_its_backoff,
     sharing::concurrent_senders_claim_each_row_once,
+    operations::served_units_keep_the_latest_sighting_and_are_pruned,
 );
 
 #[tokio::test]

@@ -234,8 +234,49 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
             }
             result
         }
-        Err((failure, bytes)) => fail(result, failure, bytes),
+        Err((failure, bytes)) => {
+            let silent_close = matches!(failure.outcome, Outcome::Reset | Outcome::PrematureClose);
+            if req.protocol == Protocol::Http && silent_close && bytes == 0 && speaks_tls(req).await
+            {
+                let failure = Failure::new(
+                    Outcome::ProtocolMismatch,
+                    failure.phase,
+                    format!(
+                        "tls_peer: plain HTTP got no answer ({}) and the listener completes a TLS handshake",
+                        failure.outcome
+                    ),
+                );
+                return fail(result, failure, 0);
+            }
+            fail(result, failure, bytes)
+        }
     }
+}
+
+/// Whether the target completes a TLS handshake: asked when a plain HTTP request was
+/// closed or reset without a byte of answer, the way a TLS listener that does not
+/// answer plain HTTP with a 400 (OpenSSL-based app servers) drops it. The certificate
+/// is not checked: the question is only whether the port speaks TLS.
+async fn speaks_tls(req: &ProbeRequest) -> bool {
+    let Ok(connected) = connect(&req.endpoint, None, req.connect_timeout).await else {
+        return false;
+    };
+    let name = req.tls_name.clone().unwrap_or_else(|| match &req.endpoint {
+        Endpoint::Tcp { host, .. } => host.clone(),
+        Endpoint::Unix(_) => req.host_header.clone(),
+    });
+    let policy = TlsPolicy {
+        verify: false,
+        extra_roots: Vec::new(),
+    };
+    matches!(
+        tokio::time::timeout(
+            req.response_timeout,
+            handshake(connected.io, &name, &policy)
+        )
+        .await,
+        Ok(Ok(_))
+    )
 }
 
 type Exchanged = Result<(u16, usize, Vec<(String, String)>, String), (Failure, usize)>;

@@ -11,8 +11,12 @@
 //!
 //! which writes `docs/ACCURACY.md`. Both record each judged cell's evidence under
 //! `tests/fixtures/replay/` (replayed without a lab by `tests/tests/replay.rs`).
-//! `GW502_MATRIX_ONLY=<substring>` narrows either run to cells whose id contains it;
-//! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's.
+//! `GW502_MATRIX_ONLY=<substring>[,<substring>...]` narrows either run to cells whose id
+//! contains one of them;
+//! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's;
+//! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8. The full run
+//! goes in a seeded shuffle and rewrites `docs/ACCURACY.md` after every batch, marked
+//! as in progress until the last.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -41,14 +45,29 @@ fn replay_dir() -> PathBuf {
 }
 
 fn run(cells: Vec<Cell>) -> (Vec<CellResult>, f64) {
+    run_with(cells, |_, _, _| {})
+}
+
+/// Runs `cells` in batches; `after_batch(results so far, cells in all, seconds)` sees
+/// the results after each batch (the full run writes its report as it goes).
+fn run_with(
+    cells: Vec<Cell>,
+    mut after_batch: impl FnMut(&[CellResult], usize, f64),
+) -> (Vec<CellResult>, f64) {
     let only = std::env::var("GW502_MATRIX_ONLY").ok();
     let cells: Vec<Cell> = cells
         .into_iter()
-        .filter(|c| only.as_ref().is_none_or(|o| c.id().contains(o.as_str())))
+        .filter(|c| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|part| c.id().contains(part.trim())))
+        })
         .collect();
     let started = Instant::now();
     let mut results = Vec::new();
-    for (cold, batch) in runner::batches(&cells) {
+    let batches = interleave(runner::batches(&cells));
+    let total = batches.len();
+    for (i, (cold, batch)) in batches.into_iter().enumerate() {
+        let batch_started = Instant::now();
         match runner::run_batch(cold, &batch, Some(&replay_dir())) {
             Ok(r) => results.extend(r),
             Err(error) => {
@@ -67,8 +86,51 @@ fn run(cells: Vec<Cell>) -> (Vec<CellResult>, f64) {
                 }));
             }
         }
+        eprintln!(
+            "matrix batch {} of {total}: {} cells in {:.0} s, {} cells done in {:.0} s",
+            i + 1,
+            batch.len(),
+            batch_started.elapsed().as_secs_f64(),
+            results.len(),
+            started.elapsed().as_secs_f64()
+        );
+        after_batch(&results, cells.len(), started.elapsed().as_secs_f64());
     }
     (results, started.elapsed().as_secs_f64())
+}
+
+/// Warm and cold batches mixed in proportion, so that a run cut short has run both.
+fn interleave(batches: Vec<(bool, Vec<Cell>)>) -> Vec<(bool, Vec<Cell>)> {
+    let (cold, warm): (Vec<_>, Vec<_>) = batches.into_iter().partition(|(c, _)| *c);
+    let share = |i: usize, n: usize| (2 * i + 1) as f64 / (2 * n) as f64;
+    let mut all: Vec<(f64, (bool, Vec<Cell>))> = Vec::new();
+    let (nw, nc) = (warm.len(), cold.len());
+    all.extend(warm.into_iter().enumerate().map(|(i, b)| (share(i, nw), b)));
+    all.extend(cold.into_iter().enumerate().map(|(i, b)| (share(i, nc), b)));
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    all.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Every runnable cell in a seeded shuffle (splitmix64, as `matrix::sample`), so the
+/// cells run so far are a fair sample of the whole when a long run is cut short.
+fn shuffled(mut cells: Vec<Cell>, seed: u64) -> Vec<Cell> {
+    let mut state = seed;
+    for i in (1..cells.len()).rev() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        cells.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+    cells
+}
+
+/// Results in matrix order (the run order is shuffled).
+fn in_order(results: &[CellResult]) -> Vec<CellResult> {
+    let mut sorted = results.to_vec();
+    sorted.sort_by_key(|r| r.cell);
+    sorted
 }
 
 fn now() -> String {
@@ -142,10 +204,27 @@ fn matrix_full() {
     );
     let all = cells();
     let skipped: Vec<Cell> = all.iter().filter(|c| c.skip().is_some()).copied().collect();
-    let (results, secs) = run(all.into_iter().filter(|c| c.skip().is_none()).collect());
-    let table = report::markdown(&results, &skipped, "full matrix", &now(), secs);
-    if std::env::var_os("GW502_MATRIX_ONLY").is_none() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md");
+    let whole = std::env::var_os("GW502_MATRIX_ONLY").is_none();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md");
+    let started = now();
+    // The report is rewritten after every batch, marked as in progress until the last,
+    // so a run cut short still leaves its figures so far.
+    let runnable = all.into_iter().filter(|c| c.skip().is_none()).collect();
+    let (results, secs) = run_with(shuffled(runnable, SEED), |done, of, secs| {
+        if whole && done.len() < of {
+            let how = format!(
+                "full matrix, IN PROGRESS: {} of {of} runnable cells so far",
+                done.len()
+            );
+            let table = report::markdown(&in_order(done), &skipped, &how, &started, secs);
+            if let Err(error) = std::fs::write(&path, table) {
+                eprintln!("write {}: {error}", path.display());
+            }
+        }
+    });
+    let results = in_order(&results);
+    let table = report::markdown(&results, &skipped, "full matrix", &started, secs);
+    if whole {
         std::fs::write(&path, &table).expect("write docs/ACCURACY.md");
     }
     finish(&results, &table, FULL_TARGET);

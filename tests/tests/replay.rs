@@ -19,7 +19,7 @@ fn replay_corpus_has_no_regressions() {
         .collect();
     paths.sort();
     assert!(!paths.is_empty(), "no replay fixtures in {}", dir.display());
-    let (mut exact, mut layer, mut regressions) = (0, 0, Vec::new());
+    let (mut exact, mut layer, mut regressions, mut misses) = (0, 0, Vec::new(), Vec::new());
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
         let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap())
@@ -28,17 +28,23 @@ fn replay_corpus_has_no_regressions() {
         let ok = rec.judge(&verdicts, false);
         exact += usize::from(ok);
         layer += usize::from(rec.judge_layer(&verdicts));
+        let got: Vec<String> = verdicts
+            .iter()
+            .map(|v| {
+                let p = gw502_proto::v1::Verdict::from(v);
+                format!(
+                    "{} / {} / {} / {}",
+                    p.layer, p.cause, p.status, p.emitted_by
+                )
+            })
+            .collect();
+        if !ok {
+            misses.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                rec.cell, rec.expected
+            ));
+        }
         if rec.passed && !rec.judge(&verdicts, true) {
-            let got: Vec<String> = verdicts
-                .iter()
-                .map(|v| {
-                    let p = gw502_proto::v1::Verdict::from(v);
-                    format!(
-                        "{} / {} / {} / {}",
-                        p.layer, p.cause, p.status, p.emitted_by
-                    )
-                })
-                .collect();
             regressions.push(format!(
                 "{}: expected {:?}, got {got:?}",
                 rec.cell, rec.expected
@@ -46,6 +52,9 @@ fn replay_corpus_has_no_regressions() {
         }
     }
     let n = paths.len();
+    for miss in &misses {
+        println!("miss {miss}");
+    }
     println!(
         "replayed {n} cells: exact layer+cause {exact}/{n} ({:.1}%), layer {layer}/{n} ({:.1}%)",
         100.0 * exact as f64 / n as f64,
@@ -86,4 +95,53 @@ fn a_fixture_round_trips_and_a_changed_expectation_is_caught() {
         "unknown".into(),
     ]);
     assert!(!wrong.judge(&verdicts, false) || verdicts.is_empty() && rec.expected.is_none());
+}
+
+/// `wrong_target.nginx.remote.single.byaddr`, recorded before the collector remembered
+/// served units across hosts: nginx targets the app host's port 8081 and nothing on
+/// the app host ties `app.service` (on 8080) to the chain, so the verdict was
+/// `insufficient_evidence`. With the memory of the healthy period (the origin's probe
+/// of port 8080 answered while `app.service` listened there) the same evidence gives
+/// `handoff / wrong_port`, and forgetting it gives the old verdict back.
+#[test]
+fn the_collectors_memory_ties_an_app_on_another_host() {
+    use gw502_collector::incidents::served;
+    use gw502_collector::store::ServedRow;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/replay/wrong_target.nginx.remote.single.byaddr.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+    let origin = rec.evidence.site.origin_hosts[0].clone();
+    let app = rec
+        .evidence
+        .hosts
+        .iter()
+        .find(|h| h.host_id != origin)
+        .expect("the app host is in the evidence");
+    let address = app.state.addresses[0].split('/').next().unwrap().to_owned();
+    let memory = [ServedRow {
+        host_id: app.host_id.clone(),
+        unit: "app.service".into(),
+        target: format!("{address}:8080"),
+        proxy_host: origin,
+        seen_ms: rec.evidence.now_ms - 60_000,
+    }];
+    let mut without = rec.clone();
+    for h in &mut without.evidence.hosts {
+        for u in h.state.systemd.iter_mut().flat_map(|s| &mut s.units) {
+            u.roles
+                .retain(|r| r != "upstream" || u.name != "app.service");
+        }
+    }
+    let cause = |r: &Recorded| {
+        r.replay()
+            .iter()
+            .map(|v| gw502_proto::v1::Verdict::from(v).cause)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cause(&without), ["insufficient_evidence"]);
+    let mut with = without.clone();
+    served::apply(&mut with.evidence.hosts, &memory);
+    assert_eq!(cause(&with), ["wrong_port"]);
+    assert!(with.judge(&with.replay(), true), "{:?}", with.replay());
 }

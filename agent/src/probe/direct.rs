@@ -123,6 +123,8 @@ impl ProbeSource {
         request.response_timeout = self.settings.response_timeout;
         request.max_head = self.settings.max_head;
         request.tls = self.settings.tls.clone();
+        // A certificate problem fails the handoff only where the proxy verifies.
+        request.tls.verify &= target.tls_verify;
         Some(request)
     }
 }

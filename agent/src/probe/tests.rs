@@ -94,6 +94,27 @@ async fn probes_each_distinct_target_once() {
     assert_eq!(server.requests.lock().unwrap().len(), 1);
 }
 
+#[test]
+fn certificates_are_verified_only_where_the_proxy_verifies() {
+    let mut verified = target("https", "10.0.0.1:443", "10.0.0.1", 443, "", "/");
+    verified.tls_verify = true;
+    let unverified = target("https", "10.0.0.2:443", "10.0.0.2", 443, "", "/");
+    let scope = Scope {
+        proxies: vec![ProxyConfig {
+            kind: "nginx".into(),
+            targets: vec![verified, unverified],
+            ..Default::default()
+        }],
+        ..Scope::default()
+    };
+    let planned = ProbeSource::default().plan(&scope);
+    let verify: Vec<(&str, bool)> = planned
+        .iter()
+        .map(|(t, r)| (t.host.as_str(), r.tls.verify))
+        .collect();
+    assert_eq!(verify, [("10.0.0.1", true), ("10.0.0.2", false)]);
+}
+
 #[tokio::test]
 async fn cross_probe_reports_an_observation_per_site() {
     let page = include_bytes!("../../../probe/fixtures/pages/haproxy-503.http").to_vec();

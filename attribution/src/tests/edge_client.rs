@@ -182,6 +182,31 @@ fn a_partial_failure_rate_is_a_failure_a_recovery_is_not() {
     assert!(!attribute(&probes(&[502, 200, 502, 200])).is_empty());
 }
 
+/// One public failure and then good answers is a partial failure while the
+/// collector's own probe of one of the site's origins still fails after it;
+/// when every origin answers, it is a recovery.
+#[test]
+fn a_failing_origin_behind_good_answers_keeps_a_partial_failure() {
+    let case = |origin_status: u32| {
+        let mut case = site("shop.example")
+            .origins(&["web1", "web2"])
+            .host(web("web1"))
+            .host(web("web2"));
+        for (i, status) in [200, 200, 200, 502, 200, 200].iter().enumerate() {
+            let at = NOW - 60_000 + 10_000 * i64::try_from(i).unwrap();
+            let fp = if *status == 502 { "nginx" } else { "app" };
+            case = case.public_from("collector/c1", at, "ok", *status, fp);
+        }
+        // The origin probes come after the public failure (NOW - 30 s).
+        case.origin("web1", "ok", origin_status)
+            .origin("web2", "ok", 200)
+            .0
+    };
+    let v = attribute(&case(502));
+    assert_eq!(v.first().map(|v| v.status), Some(502), "{v:#?}");
+    assert!(attribute(&case(200)).is_empty());
+}
+
 /// A site configured by address (`url = "http://10.77.0.11/"`, `name =
 /// "shop.example"`) matches its vhost and log lines by its name.
 #[test]

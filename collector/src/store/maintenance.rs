@@ -170,6 +170,10 @@ impl Store {
                 .bind(older_than_ms)
                 .execute(&self.writer)
                 .await?;
+            sqlx::query("DELETE FROM served_units WHERE seen_ms < $1")
+                .bind(older_than_ms)
+                .execute(&self.writer)
+                .await?;
             // incident_history, incident_changes and deliveries cascade.
             let incidents = sqlx::query(
                 "DELETE FROM incidents WHERE state = 'resolved' AND resolved_at_ms < $1",

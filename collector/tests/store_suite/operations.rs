@@ -179,3 +179,34 @@ pub(crate) async fn prune_keeps_open_incidents_and_last_full_report(db: &TestDb)
     );
     assert_eq!(store.prune(cutoff).await.unwrap(), Default::default());
 }
+
+pub(crate) async fn served_units_keep_the_latest_sighting_and_are_pruned(db: &TestDb) {
+    use gw502_collector::store::ServedRow;
+    let store = db.store().await;
+    let row = |unit: &str, seen_ms: i64| ServedRow {
+        host_id: "app1".into(),
+        unit: unit.into(),
+        target: "10.0.0.13:8080".into(),
+        proxy_host: "web1".into(),
+        seen_ms,
+    };
+    store
+        .record_served(&[row("app.service", 2_000), row("old.service", 1_000)])
+        .await
+        .unwrap();
+    // An older sighting does not move the newest one back.
+    store
+        .record_served(&[row("app.service", 1_500)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.served_on("app1").await.unwrap(),
+        [row("old.service", 1_000), row("app.service", 2_000)]
+    );
+    assert!(store.served_on("web1").await.unwrap().is_empty());
+    store.prune(1_500).await.unwrap();
+    assert_eq!(
+        store.served_on("app1").await.unwrap(),
+        [row("app.service", 2_000)]
+    );
+}

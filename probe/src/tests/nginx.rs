@@ -162,3 +162,64 @@ async fn tls_outcomes_against_real_nginx() {
         "{fcgi_to_http:?}"
     );
 }
+
+/// A TLS server of Python's `ssl` module (OpenSSL, as app servers such as gunicorn run
+/// it): it answers no plain request with a 400, it drops the connection.
+const PYTHON_TLS: &str = r"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s = socket.socket()
+s.bind(('127.0.0.1', int(sys.argv[3])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        t.recv(4096)
+        t.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+        t.close()
+    except (ssl.SSLError, OSError):
+        c.close()
+";
+
+#[tokio::test]
+async fn plain_http_to_a_tls_listener_that_drops_it_is_a_tls_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = pki(&["site.test"], false);
+    let (cert, key) = (dir.path().join("app.crt"), dir.path().join("app.key"));
+    std::fs::write(&cert, &tls.cert_pem).unwrap();
+    std::fs::write(&key, &tls.key_pem).unwrap();
+    let port = closed_port();
+    let child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(PYTHON_TLS)
+        .arg(&cert)
+        .arg(&key)
+        .arg(port.to_string())
+        .spawn()
+        .unwrap();
+    let _running = crate::testing::Running { child };
+    crate::testing::wait_for("python tls server", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+
+    let untrusted = TlsPolicy::default();
+    let plain = probe(&request(
+        port,
+        Protocol::Http,
+        "site.test",
+        untrusted.clone(),
+    ))
+    .await;
+    assert_eq!(plain.outcome, Outcome::ProtocolMismatch, "{plain:?}");
+    assert!(plain.detail.starts_with("tls_peer:"), "{plain:?}");
+
+    // The same listener over TLS answers; its certificate is only untrusted.
+    let over_tls = probe(&request(port, Protocol::Https, "site.test", untrusted)).await;
+    assert_eq!(over_tls.status, 200, "{over_tls:?}");
+    assert!(
+        over_tls.detail.starts_with("certificate_untrusted:"),
+        "{over_tls:?}"
+    );
+}

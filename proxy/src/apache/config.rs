@@ -37,6 +37,9 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
     let mut vhost: Option<VirtualServer> = None;
     let mut location = String::new();
     let mut balancer = String::new();
+    // `SSLProxyVerify require` (or `optional`) at top level, in the open vhost, and the
+    // index of the open vhost's first target.
+    let (mut verify_all, mut verify_vhost, mut vhost_first) = (false, None, 0);
     for raw in text.lines() {
         let line = raw.trim();
         if line.starts_with('#') || line.is_empty() {
@@ -49,6 +52,8 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
         let lower = keyword.to_ascii_lowercase();
         match lower.as_str() {
             "<virtualhost" => {
+                vhost_first = out.config.targets.len();
+                verify_vhost = None;
                 vhost = Some(VirtualServer {
                     listens: args
                         .iter()
@@ -60,6 +65,20 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
             "</virtualhost>" => {
                 if let Some(vs) = vhost.take() {
                     out.config.servers.push(vs);
+                }
+                let verify = verify_vhost.take().unwrap_or(verify_all);
+                for t in &mut out.config.targets[vhost_first..] {
+                    t.tls_verify = verify && t.protocol == "https";
+                }
+                vhost_first = out.config.targets.len();
+            }
+            "sslproxyverify" => {
+                let on = args.first().is_some_and(|a| {
+                    matches!(a.to_ascii_lowercase().as_str(), "require" | "optional")
+                });
+                match vhost {
+                    Some(_) => verify_vhost = Some(on),
+                    None => verify_all = on,
                 }
             }
             "<location" | "<locationmatch" | "<filesmatch" | "<files" => {
@@ -138,6 +157,9 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
             }
             _ => {}
         }
+    }
+    for t in &mut out.config.targets[vhost_first..] {
+        t.tls_verify = verify_all && t.protocol == "https";
     }
     if out.config.error_logs.is_empty() {
         out.config.error_logs.push(format!("{LOG_DIR}/error.log"));
@@ -247,5 +269,18 @@ mod tests {
             ("fastcgi", "/run/php/php8.2-fpm.sock")
         );
         assert_eq!(t[0].server_names, ["shop.example"]);
+    }
+
+    #[test]
+    fn sslproxyverify_require_marks_the_vhost_https_targets() {
+        let c = parse_conf(
+            "<VirtualHost *:80>\n    ServerName a.example\n    SSLProxyEngine on\n\
+             \x20   SSLProxyVerify none\n    ProxyPass / https://127.0.0.1:8443/\n</VirtualHost>\n\
+             <VirtualHost *:80>\n    ServerName b.example\n    SSLProxyEngine on\n\
+             \x20   ProxyPass / https://10.0.0.2/\n    ProxyPass /plain http://10.0.0.3/\n\
+             \x20   SSLProxyVerify require\n</VirtualHost>\n",
+        );
+        let verify: Vec<bool> = c.config.targets.iter().map(|t| t.tls_verify).collect();
+        assert_eq!(verify, [false, true, false]);
     }
 }

@@ -17,6 +17,9 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
     let mut site: Option<VirtualServer> = None;
     let mut handle = String::new();
     let mut in_log = false;
+    // The targets of the `reverse_proxy` block being read (its transport may say
+    // `tls_insecure_skip_verify`).
+    let mut proxy_block = 0..0;
     for raw in text.lines() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -50,6 +53,7 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
             match words.first().copied() {
                 Some("reverse_proxy" | "php_fastcgi") => {
                     let directive = words[0];
+                    let first = config.targets.len();
                     for up in words[1..].iter().take_while(|w| **w != "{") {
                         if up.starts_with('/') || up.starts_with('@') || up.starts_with('*') {
                             continue;
@@ -66,12 +70,20 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
                             None => addr.to_string(),
                         };
                         let mut t = target(protocol, &addr, default_port(protocol), directive);
+                        // Caddy verifies an https upstream unless told not to.
+                        t.tls_verify = protocol == "https";
                         t.server_names = vs.names.clone();
                         t.location = match words.get(1) {
                             Some(m) if m.starts_with('/') || m.starts_with('@') => m.to_string(),
                             _ => handle.clone(),
                         };
                         config.targets.push(t);
+                    }
+                    proxy_block = first..config.targets.len();
+                }
+                Some("tls_insecure_skip_verify") => {
+                    for t in &mut config.targets[proxy_block.clone()] {
+                        t.tls_verify = false;
                     }
                 }
                 Some("handle" | "handle_path" | "route") if opens => {
@@ -142,5 +154,17 @@ mod tests {
         );
         assert_eq!((t[4].protocol.as_str(), t[4].port), ("https", 443));
         assert_eq!(t[4].server_names, vec!["legacy.example.test"]);
+    }
+
+    #[test]
+    fn https_upstreams_are_verified_unless_skipped() {
+        let c = parse_caddyfile(
+            "a.example {\n    reverse_proxy https://127.0.0.1:8443 {\n        transport http {\n\
+             \x20           tls_insecure_skip_verify\n        }\n    }\n}\n\
+             b.example {\n    reverse_proxy https://10.0.0.2\n}\n\
+             c.example {\n    reverse_proxy 10.0.0.3:80\n}\n",
+        );
+        let verify: Vec<bool> = c.targets.iter().map(|t| t.tls_verify).collect();
+        assert_eq!(verify, [false, true, false]);
     }
 }

@@ -84,6 +84,8 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
                 let mut t = target(protocol, address, 0, "server");
                 t.group = section.name.clone();
                 t.runtime_resolve = params.contains(&"resolvers");
+                // HAProxy verifies a server's certificate unless told not to.
+                t.tls_verify = ssl && !params.windows(2).any(|w| w == ["verify", "none"]);
                 section.servers.push(t);
             }
             _ => {}
@@ -170,5 +172,19 @@ mod tests {
             .collect();
         assert_eq!(protocols, [("php", "fastcgi"), ("tcp_fpm", "fastcgi")]);
         assert_eq!(c.targets[0].unix_path, "/run/php/php8.2-fpm.sock");
+    }
+
+    #[test]
+    fn ssl_servers_are_verified_unless_verify_none() {
+        let cfg = "defaults\n    mode http\nfrontend web\n    bind :80\n    default_backend app\n\
+                   backend app\n    server a 10.0.0.1:443 ssl verify none\n\
+                   \x20   server b 10.0.0.2:443 ssl verify required ca-file /etc/ssl/ca.pem\n\
+                   \x20   server c 10.0.0.3:80\n";
+        let verify: Vec<bool> = parse_cfg(cfg)
+            .targets
+            .iter()
+            .map(|t| t.tls_verify)
+            .collect();
+        assert_eq!(verify, [false, true, false]);
     }
 }

@@ -75,6 +75,7 @@ pub fn parse_dump_with_prefix(text: &str, prefix: &str) -> NginxDump {
         dump: &mut dump,
         prefix,
         groups: BTreeMap::new(),
+        verify: false,
     };
     walk.top(&top);
     dump
@@ -170,6 +171,17 @@ struct Walk<'a> {
     prefix: &'a str,
     /// upstream group name to its servers (address, runtime resolve).
     groups: BTreeMap<String, Vec<(String, bool)>>,
+    /// `proxy_ssl_verify on` in the `http` block (servers and locations inherit it).
+    verify: bool,
+}
+
+/// The `proxy_ssl_verify` (or `grpc_ssl_verify`) a block sets, else what it inherits.
+fn ssl_verify(body: &[Directive], inherited: bool) -> bool {
+    body.iter()
+        .rev()
+        .find(|d| d.name == "proxy_ssl_verify" || d.name == "grpc_ssl_verify")
+        .and_then(|d| d.args.first())
+        .map_or(inherited, |v| v == "on")
 }
 
 impl Walk<'_> {
@@ -205,6 +217,7 @@ impl Walk<'_> {
                 .collect();
             self.groups.insert(name.clone(), members);
         }
+        self.verify = !stream && ssl_verify(block, false);
         let mut has_access_log = false;
         for d in block {
             match d.name.as_str() {
@@ -250,7 +263,8 @@ impl Walk<'_> {
                 _ => {}
             }
         }
-        self.passes(body, &vs.names.clone(), "", stream, &mut vs);
+        let verify = ssl_verify(body, self.verify);
+        self.passes(body, &vs.names.clone(), "", stream, verify, &mut vs);
         self.dump.config.servers.push(vs);
     }
 
@@ -262,6 +276,7 @@ impl Walk<'_> {
         names: &[String],
         location: &str,
         stream: bool,
+        verify: bool,
         vs: &mut VirtualServer,
     ) {
         for d in body {
@@ -271,7 +286,7 @@ impl Walk<'_> {
                 } else {
                     location.to_string()
                 };
-                self.passes(block, names, &loc, stream, vs);
+                self.passes(block, names, &loc, stream, ssl_verify(block, verify), vs);
                 continue;
             }
             match d.name.as_str() {
@@ -284,6 +299,7 @@ impl Walk<'_> {
                     for mut t in self.pass_targets(&d.name, value, stream) {
                         t.server_names = names.to_vec();
                         t.location = location.to_string();
+                        t.tls_verify = verify && matches!(t.protocol.as_str(), "https" | "grpcs");
                         self.dump.config.targets.push(t);
                     }
                 }

@@ -16,6 +16,7 @@ use crate::scenario::{LabFleet, LabSite};
 
 use super::containers;
 use super::proxies::{self, DOCROOT, FPM_SOCKET, Upstream};
+use super::tls::{self, APP_CERT, APP_KEY};
 use super::{Cell, Condition, Fault, Topology, Transport};
 
 const FAULT_APP: &str = include_str!("../scenario/fault_app.py");
@@ -23,6 +24,8 @@ const MODE_PHP: &str = include_str!("../../fixtures/matrix/mode.php");
 const NOISE_PY: &str = include_str!("../../fixtures/matrix/noise.py");
 /// The unix socket of the app on unix transport.
 pub const APP_SOCKET: &str = "/run/lab-app/app.sock";
+/// The port of the app's TLS listener on HTTPS transport (on loopback).
+pub const HTTPS_PORT: u16 = 8443;
 
 /// A cell laid out on lab hosts.
 #[derive(Debug, Clone)]
@@ -149,6 +152,8 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
 
 fn upstream(transport: Transport, wrong: bool) -> Upstream {
     match (transport, wrong) {
+        (Transport::Https, false) => Upstream::Https(format!("127.0.0.1:{HTTPS_PORT}")),
+        (Transport::Https, true) => Upstream::Https(format!("127.0.0.1:{}", HTTPS_PORT + 1)),
         (Transport::Unix, false) => Upstream::Unix(APP_SOCKET.into()),
         (Transport::Unix, true) => Upstream::Unix("/run/lab-app/shop.sock".into()),
         (Transport::FastCgi, false) => Upstream::FastCgi(FPM_SOCKET.into()),
@@ -166,7 +171,8 @@ fn app_unit(transport: Transport) -> &'static str {
     }
 }
 
-/// The app of a host: `fault_app.py` on TCP or a unix socket, or PHP-FPM with `mode.php`.
+/// The app of a host: `fault_app.py` on TCP, a unix socket or TLS (with the certificate
+/// made for this run), or PHP-FPM with `mode.php`.
 fn app_files(transport: Transport, bind: &str) -> Vec<LabFile> {
     let mode = (MODE_FILE.into(), "ok\n".to_owned(), 0o644);
     match transport {
@@ -205,6 +211,29 @@ fn app_files(transport: Transport, bind: &str) -> Vec<LabFile> {
                 0o644,
             ),
         ],
+        Transport::Https => {
+            let mut files = tls::app_files();
+            files.extend([
+                mode,
+                (
+                    "/opt/gw502-lab/fault_app.py".into(),
+                    FAULT_APP.to_owned(),
+                    0o755,
+                ),
+                (
+                    "/etc/systemd/system/app.service".into(),
+                    format!(
+                        "[Unit]\nDescription=shop app on https://{bind}:{HTTPS_PORT}\n\
+                         After=network.target\nStartLimitIntervalSec=0\n\n[Service]\n\
+                         ExecStart=/usr/bin/python3 /opt/gw502-lab/fault_app.py --bind {bind} \
+                         --port {HTTPS_PORT} --tls-cert {APP_CERT} --tls-key {APP_KEY}\n\
+                         Restart=always\nRestartSec=1\n\n[Install]\nWantedBy=multi-user.target\n"
+                    ),
+                    0o644,
+                ),
+            ]);
+            files
+        }
         _ => shapes::app_unit(bind, 8080),
     }
 }
@@ -295,8 +324,12 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
             let files = proxies::site_files(l.cell.proxy, &up, &l.host_header, by_name);
             proxies::reload(origin, l.cell.proxy, &files)
         }
+        // Plain HTTP to the TLS listener on HTTPS transport, TLS to the plain one otherwise.
         Fault::TlsMismatch => {
-            let up = Upstream::Https("127.0.0.1:8080".into());
+            let up = match l.cell.transport {
+                Transport::Https => Upstream::Http(format!("127.0.0.1:{HTTPS_PORT}")),
+                _ => Upstream::Https("127.0.0.1:8080".into()),
+            };
             let files = proxies::site_files(l.cell.proxy, &up, &l.host_header, by_name);
             proxies::reload(origin, l.cell.proxy, &files)
         }

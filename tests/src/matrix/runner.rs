@@ -50,9 +50,20 @@ pub struct CellResult {
     pub false_incidents: usize,
 }
 
+/// Hosts per batch: [`BATCH_HOSTS`], or `GW502_MATRIX_HOSTS` when set (a bigger lab
+/// for a faster full run on a machine that has the room).
+pub fn batch_hosts() -> u8 {
+    std::env::var("GW502_MATRIX_HOSTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &u8| (4..=60).contains(n))
+        .unwrap_or(BATCH_HOSTS)
+}
+
 /// Split `cells` into batches: cold cells apart from the others, each batch at most
-/// [`BATCH_HOSTS`] hosts.
+/// [`batch_hosts`] hosts.
 pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
+    let limit = batch_hosts();
     let mut out: Vec<(bool, Vec<Cell>)> = Vec::new();
     for cold in [false, true] {
         let mut batch = Vec::new();
@@ -62,7 +73,7 @@ pub fn batches(cells: &[Cell]) -> Vec<(bool, Vec<Cell>)> {
             .filter(|c| (c.condition == Condition::Cold) == cold)
         {
             let w = hosts::width(cell);
-            if used + w > BATCH_HOSTS && !batch.is_empty() {
+            if used + w > limit && !batch.is_empty() {
                 out.push((cold, std::mem::take(&mut batch)));
                 used = 0;
             }
@@ -106,6 +117,12 @@ pub fn run_batch(
         fleet.start_collector(&sites)?;
         for name in &names {
             fleet.wait_reports(name, 2, Duration::from_secs(40))?;
+        }
+        // Reports the agents spooled arrive at once; two more are reports sent live, so
+        // the collector has watched every site healthy before the fault.
+        for name in &names {
+            let live = reports_of(&fleet, name)? + 2;
+            fleet.wait_reports(name, live, Duration::from_secs(40))?;
         }
     }
     let mut fault_at = OffsetDateTime::now_utc();
@@ -229,6 +246,18 @@ pub fn run_batch(
         std::thread::sleep(Duration::from_millis(700));
     }
     Ok(results.into_values().collect())
+}
+
+/// How many reports the collector holds from `host`.
+fn reports_of(fleet: &LabFleet, host: &str) -> anyhow::Result<u64> {
+    let hosts = fleet.ctl(&["hosts"])?;
+    Ok(hosts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["host"] == host)
+        .and_then(|h| h["reports"].as_u64())
+        .unwrap_or(0))
 }
 
 fn listing_text(incidents: &[&Value]) -> String {

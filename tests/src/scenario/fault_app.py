@@ -9,12 +9,15 @@ Every request reads the mode file (--mode-file); its first word decides the answ
   crash         read at start only: the program exits with an error at once, its command
                 line unchanged (a crash loop under Restart=always, as a bad config makes)
 --unix PATH listens on a unix socket (mode 0666) instead of --bind/--port.
+--tls-cert CERT --tls-key KEY serve HTTPS on --bind/--port (the handshake runs in the
+request's thread, so a client that never finishes it holds up no one else).
 --crash makes the program exit with an error right after start (a crash loop under
 Restart=always). Standard library of /usr/bin/python3 only.
 """
 import argparse
 import os
 import socketserver
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,6 +41,8 @@ def main():
     parser.add_argument("--mode-file", default="/etc/gw502-lab/mode")
     parser.add_argument("--unix")
     parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     if args.crash or read_mode(args.mode_file)[:1] == ["crash"]:
         sys.stderr.write("app: cannot load settings: /etc/gw502-lab/app.ini missing\n")
@@ -74,6 +79,21 @@ def main():
         server = UnixHTTPServer(args.unix, Handler)
         os.chmod(args.unix, 0o666)
         print("app listening on unix:%s" % args.unix, flush=True)
+    elif args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+
+        class TLSServer(ThreadingHTTPServer):
+            def finish_request(self, request, client_address):
+                try:
+                    request = context.wrap_socket(request, server_side=True)
+                except (ssl.SSLError, OSError) as e:
+                    sys.stderr.write("%s tls handshake failed: %s\n" % (client_address[0], e))
+                    return
+                super().finish_request(request, client_address)
+
+        server = TLSServer((args.bind, args.port), Handler)
+        print("app listening on https://%s:%d" % (args.bind, args.port), flush=True)
     else:
         server = ThreadingHTTPServer((args.bind, args.port), Handler)
         print("app listening on %s:%d" % (args.bind, args.port), flush=True)

@@ -177,3 +177,31 @@ fn files_read_by_hand_parse_like_the_real_dump() {
     assert_eq!(by_hand.config, real.config);
     assert_eq!(by_hand.access_log_formats, real.access_log_formats);
 }
+
+#[test]
+fn proxy_ssl_verify_is_inherited_and_overridden() {
+    let dump = parse_dump(
+        "# configuration file /etc/nginx/nginx.conf:\n\
+         http {\n  proxy_ssl_verify on;\n\
+         \x20 server {\n    server_name a;\n    location / { proxy_pass https://10.0.0.1; }\n\
+         \x20   location /off { proxy_ssl_verify off; proxy_pass https://10.0.0.2; }\n\
+         \x20   location /plain { proxy_pass http://10.0.0.3; }\n  }\n\
+         \x20 server {\n    server_name b;\n    proxy_ssl_verify off;\n\
+         \x20   location / { proxy_pass https://10.0.0.4; }\n  }\n}\n",
+    );
+    let verify: Vec<(&str, bool)> = dump
+        .config
+        .targets
+        .iter()
+        .map(|t| (t.host.as_str(), t.tls_verify))
+        .collect();
+    assert_eq!(
+        verify,
+        [
+            ("10.0.0.1", true),
+            ("10.0.0.2", false),
+            ("10.0.0.3", false),
+            ("10.0.0.4", false)
+        ]
+    );
+}
