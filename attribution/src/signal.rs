@@ -18,7 +18,7 @@ use gw502_vocab::Outcome;
 
 use super::host::HostView;
 use super::verdict::Hop;
-use super::wire::Observed;
+use super::wire::{Observed, Probed};
 
 /// Fingerprints of bodies an edge made itself.
 const EDGE_BODIES: &[&str] = &[
@@ -315,16 +315,25 @@ fn partial<'a>(
 }
 
 /// Whether the host still saw failures for the site in its latest report
-/// period (a failure going on, not one that ended).
+/// period (a failure going on, not one that ended). A failing direct probe is
+/// from the latest report; a logged failure counts only when it is newer than
+/// the host's latest good direct probe, so the log lines of a failure that
+/// ended before the app answered again are history, not an ongoing failure.
 fn still_failing(h: &HostView<'_>) -> bool {
     let period = i64::from(if h.ev.interval_ms == 0 {
         2_000
     } else {
         h.ev.interval_ms
     });
+    let probes = h.probes();
+    let failed = |p: &Probed<'_>| !p.is(Outcome::Ok) || p.status >= 500;
+    if probes.iter().any(failed) {
+        return true;
+    }
+    let healthy_at = probes.iter().map(|p| p.at_ms).max().unwrap_or(i64::MIN);
     host_failure_times(h)
         .iter()
-        .any(|(_, last)| *last >= h.ev.last_seen_ms - period)
+        .any(|(_, last)| *last >= h.ev.last_seen_ms - period && *last > healthy_at)
 }
 
 /// (first, last) times of the host's failure signals for the site.
