@@ -365,7 +365,7 @@ fn matchers_are_checked_against_the_vocabulary() {
     );
     assert!(got[1].contains("service_down"), "{}", got[1]);
     assert!(
-        got[3].ends_with("(one of: edge, proxy, upstream, unknown)"),
+        got[3].ends_with("(one of: edge, proxy, upstream, cache, unknown)"),
         "{}",
         got[3]
     );
