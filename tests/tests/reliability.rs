@@ -21,14 +21,20 @@
 //! Every test prints a `figures:` line; docs/RELIABILITY.md keeps them.
 //! Waits poll with a deadline; no assertion depends on a sleep or a timing.
 
+#[path = "reliability/cut.rs"]
+mod cut;
 #[path = "reliability/disk_full.rs"]
 mod disk_full;
 #[path = "reliability/load.rs"]
 mod load;
+#[path = "reliability/partition.rs"]
+mod partition;
 #[path = "reliability/pg.rs"]
 mod pg;
 #[path = "reliability/procs.rs"]
 mod procs;
+#[path = "reliability/real_agent.rs"]
+mod real_agent;
 #[path = "reliability/receiver.rs"]
 mod receiver;
 
