@@ -37,6 +37,8 @@ mod procs;
 mod real_agent;
 #[path = "reliability/receiver.rs"]
 mod receiver;
+#[path = "reliability/skew.rs"]
+mod skew;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

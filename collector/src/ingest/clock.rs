@@ -1,0 +1,185 @@
+//! Agent clocks: every time in a report is the agent's, and the evaluator
+//! judges evidence by it (the window is `generated_at_ms` and the entries'
+//! times against the collector's now). An agent 5 minutes behind would have
+//! its failure fall out of the window before it was seen; one 5 minutes
+//! ahead would keep a recovered failure in the window for 5 more minutes
+//! and order its reports after everyone else's.
+//!
+//! So the collector measures each agent's clock on every live report
+//! (`generated_at_ms` against the time it received the report) and, past
+//! [`TOLERANCE_MS`], moves every time in the report by the measured skew
+//! before storing it. A replayed report (from the spool, old by design)
+//! cannot be measured; it gets the last skew measured for that agent run,
+//! or, if it claims to come from the future, is pulled back to now. The
+//! skew is logged once per agent run and again when it changes, and kept in
+//! `gw502_collector_agent_clock_skew_seconds{host}`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use gw502_proto::v1::HostReport;
+
+/// Skew below this is transit time and ordinary NTP drift: left alone.
+pub const TOLERANCE_MS: i64 = 5_000;
+
+/// The last measured skew per `(host, agent instance)`.
+#[derive(Default)]
+pub struct Clocks {
+    skews: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl Clocks {
+    /// Measures `report`'s clock against `received_at_ms` and moves every
+    /// time in it onto the collector's clock. Returns the correction made
+    /// (agent time minus collector time, 0 within tolerance).
+    pub fn correct(&self, report: &mut HostReport, received_at_ms: i64) -> i64 {
+        let key = (report.host_id.clone(), report.agent_instance.clone());
+        let measured = report.generated_at_ms - received_at_ms;
+        let Ok(mut skews) = self.skews.lock() else {
+            return 0;
+        };
+        let skew = if report.replayed {
+            let known = skews.get(&key).copied().unwrap_or(0);
+            if measured - known > TOLERANCE_MS {
+                measured
+            } else {
+                known
+            }
+        } else {
+            metrics::gauge!("gw502_collector_agent_clock_skew_seconds", "host" => key.0.clone())
+                .set(measured as f64 / 1000.0);
+            let skew = if measured.abs() > TOLERANCE_MS {
+                measured
+            } else {
+                0
+            };
+            let before = skews.insert(key.clone(), skew).unwrap_or(0);
+            if (skew - before).abs() > TOLERANCE_MS {
+                if skew == 0 {
+                    tracing::info!(host = %key.0, agent_instance = %key.1, skew_ms = measured,
+                        "agent clock is right again");
+                } else {
+                    tracing::warn!(host = %key.0, agent_instance = %key.1, skew_ms = skew,
+                        "agent clock is off; its report times are moved onto the collector's clock");
+                }
+            }
+            skew
+        };
+        drop(skews);
+        if skew != 0 {
+            shift(report, -skew);
+        }
+        skew
+    }
+}
+
+/// Adds `by` to every time in `report` (times that are 0 mean unknown and
+/// stay 0).
+fn shift(report: &mut HostReport, by: i64) {
+    let mv = |t: &mut i64| {
+        if *t != 0 {
+            *t += by;
+        }
+    };
+    mv(&mut report.generated_at_ms);
+    if let Some(s) = report.systemd.as_mut() {
+        for u in &mut s.units {
+            mv(&mut u.state_change_ms);
+            mv(&mut u.active_enter_ms);
+            mv(&mut u.active_exit_ms);
+            mv(&mut u.inactive_enter_ms);
+        }
+    }
+    if let Some(s) = report.journal.as_mut() {
+        s.entries.iter_mut().for_each(|e| mv(&mut e.at_ms));
+        s.events.iter_mut().for_each(|e| mv(&mut e.at_ms));
+    }
+    if let Some(s) = report.proxy_config.as_mut() {
+        s.proxies.iter_mut().for_each(|p| mv(&mut p.changed_at_ms));
+    }
+    if let Some(s) = report.probes.as_mut() {
+        s.probes.iter_mut().for_each(|p| mv(&mut p.at_ms));
+    }
+    if let Some(s) = report.proxy_log.as_mut() {
+        for sig in &mut s.signals {
+            mv(&mut sig.first_at_ms);
+            mv(&mut sig.last_at_ms);
+        }
+    }
+    if let Some(s) = report.access_log.as_mut() {
+        s.counts.iter_mut().for_each(|c| mv(&mut c.last_at_ms));
+    }
+    if let Some(s) = report.cross_probes.as_mut() {
+        s.observations.iter_mut().for_each(|o| mv(&mut o.at_ms));
+    }
+    if let Some(s) = report.containers.as_mut() {
+        for c in &mut s.containers {
+            mv(&mut c.started_at_ms);
+            mv(&mut c.finished_at_ms);
+            c.logs.iter_mut().for_each(|l| mv(&mut l.at_ms));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gw502_proto::v1::{JournalEntry, JournalSection};
+
+    fn report(generated_at_ms: i64, replayed: bool) -> HostReport {
+        HostReport {
+            host_id: "web1".into(),
+            agent_instance: "i1".into(),
+            seq: 1,
+            generated_at_ms,
+            replayed,
+            journal: Some(JournalSection {
+                entries: vec![JournalEntry {
+                    at_ms: generated_at_ms - 1_000,
+                    ..JournalEntry::default()
+                }],
+                ..JournalSection::default()
+            }),
+            ..HostReport::default()
+        }
+    }
+
+    #[test]
+    fn a_right_clock_is_left_alone() {
+        let clocks = Clocks::default();
+        let mut r = report(1_000_000 + 300, false);
+        assert_eq!(clocks.correct(&mut r, 1_000_000), 0);
+        assert_eq!(r.generated_at_ms, 1_000_300);
+    }
+
+    #[test]
+    fn a_clock_ahead_or_behind_is_moved_with_every_time_in_the_report() {
+        for skew in [300_000, -300_000] {
+            let clocks = Clocks::default();
+            let mut r = report(1_000_000 + skew, false);
+            assert_eq!(clocks.correct(&mut r, 1_000_000), skew);
+            assert_eq!(r.generated_at_ms, 1_000_000);
+            let entries = &r
+                .journal
+                .as_ref()
+                .map(|j| j.entries.clone())
+                .unwrap_or_default();
+            assert_eq!(entries[0].at_ms, 999_000);
+            // A replay of the same run gets the same correction.
+            let mut old = report(900_000 + skew, true);
+            assert_eq!(clocks.correct(&mut old, 1_000_000), skew);
+            assert_eq!(old.generated_at_ms, 900_000);
+        }
+    }
+
+    #[test]
+    fn a_replay_from_the_future_is_pulled_back_to_now() {
+        let clocks = Clocks::default();
+        let mut r = report(1_060_000, true);
+        assert_eq!(clocks.correct(&mut r, 1_000_000), 60_000);
+        assert_eq!(r.generated_at_ms, 1_000_000);
+        // An old replay of an unmeasured run is history, not skew.
+        let mut old = report(400_000, true);
+        assert_eq!(clocks.correct(&mut old, 1_000_000), 0);
+    }
+}
