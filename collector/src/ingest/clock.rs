@@ -8,13 +8,14 @@
 //! So the collector measures each agent's clock on every live report
 //! (`generated_at_ms` against the time it received the report) and, past
 //! [`TOLERANCE_MS`], moves every time in the report by the measured skew
-//! before storing it. A replayed report (from the spool, old by design)
+//! before storing it (the skew is the largest offset of the agent run's
+//! last live reports, so a report that was merely late does not count). A replayed report (from the spool, old by design)
 //! cannot be measured; it gets the last skew measured for that agent run,
 //! or, if it claims to come from the future, is pulled back to now. The
 //! skew is logged once per agent run and again when it changes, and kept in
 //! `gw502_collector_agent_clock_skew_seconds{host}`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use gw502_proto::v1::HostReport;
@@ -22,50 +23,87 @@ use gw502_proto::v1::HostReport;
 /// Skew below this is transit time and ordinary NTP drift: left alone.
 pub const TOLERANCE_MS: i64 = 5_000;
 
-/// The last measured skew per `(host, agent instance)`.
+/// Live reports the estimate looks back over.
+const RECENT: usize = 8;
+
+/// What is known of one host's current agent run.
+struct Run {
+    instance: String,
+    /// `generated_at_ms - received_at_ms` of its last live reports.
+    recent: VecDeque<i64>,
+    /// The correction in force.
+    skew: i64,
+}
+
+/// The clock of each host's current agent run.
 #[derive(Default)]
 pub struct Clocks {
-    skews: Mutex<HashMap<(String, String), i64>>,
+    runs: Mutex<HashMap<String, Run>>,
 }
 
 impl Clocks {
     /// Measures `report`'s clock against `received_at_ms` and moves every
     /// time in it onto the collector's clock. Returns the correction made
     /// (agent time minus collector time, 0 within tolerance).
+    ///
+    /// A report that was delayed (a re-send after an outage) looks like
+    /// one from a clock behind; one from a clock ahead cannot look right.
+    /// So the estimate is the largest offset of the run's last [`RECENT`]
+    /// live reports: one late report does not move it, a clock that is
+    /// really behind shows in all of them.
     pub fn correct(&self, report: &mut HostReport, received_at_ms: i64) -> i64 {
-        let key = (report.host_id.clone(), report.agent_instance.clone());
         let measured = report.generated_at_ms - received_at_ms;
-        let Ok(mut skews) = self.skews.lock() else {
+        let Ok(mut runs) = self.runs.lock() else {
             return 0;
         };
+        let run = runs
+            .get(&report.host_id)
+            .filter(|r| r.instance == report.agent_instance);
+        let known = run.map_or(0, |r| r.skew);
         let skew = if report.replayed {
-            let known = skews.get(&key).copied().unwrap_or(0);
+            // From the spool, old by design: only a time in the future says
+            // something about the clock.
             if measured - known > TOLERANCE_MS {
                 measured
             } else {
                 known
             }
         } else {
-            metrics::gauge!("gw502_collector_agent_clock_skew_seconds", "host" => key.0.clone())
+            metrics::gauge!("gw502_collector_agent_clock_skew_seconds", "host" => report.host_id.clone())
                 .set(measured as f64 / 1000.0);
-            let skew = if measured.abs() > TOLERANCE_MS {
-                measured
+            let run = runs.entry(report.host_id.clone()).or_insert_with(|| Run {
+                instance: report.agent_instance.clone(),
+                recent: VecDeque::new(),
+                skew: 0,
+            });
+            if run.instance != report.agent_instance {
+                run.instance.clone_from(&report.agent_instance);
+                run.recent.clear();
+            }
+            if run.recent.len() == RECENT {
+                run.recent.pop_front();
+            }
+            run.recent.push_back(measured);
+            let estimate = run.recent.iter().copied().max().unwrap_or(measured);
+            let skew = if estimate.abs() > TOLERANCE_MS {
+                estimate
             } else {
                 0
             };
-            let before = skews.insert(key.clone(), skew).unwrap_or(0);
-            if (skew - before).abs() > TOLERANCE_MS {
+            if (skew - run.skew).abs() > TOLERANCE_MS {
                 if skew == 0 {
-                    tracing::info!(host = %key.0, agent_instance = %key.1, skew_ms = measured,
-                        "agent clock is right again");
+                    tracing::info!(host = %report.host_id, agent_instance = %report.agent_instance,
+                        skew_ms = estimate, "agent clock is right again");
                 } else {
-                    tracing::warn!(host = %key.0, agent_instance = %key.1, skew_ms = skew,
+                    tracing::warn!(host = %report.host_id, agent_instance = %report.agent_instance,
+                        skew_ms = skew,
                         "agent clock is off; its report times are moved onto the collector's clock");
                 }
             }
+            run.skew = skew;
             skew
         };
-        drop(skews);
+        drop(runs);
         if skew != 0 {
             shift(report, -skew);
         }
@@ -170,6 +208,18 @@ mod tests {
             assert_eq!(clocks.correct(&mut old, 1_000_000), skew);
             assert_eq!(old.generated_at_ms, 900_000);
         }
+    }
+
+    #[test]
+    fn a_late_report_is_not_a_clock_behind() {
+        let clocks = Clocks::default();
+        for at in [1_000_000, 1_001_000, 1_002_000] {
+            assert_eq!(clocks.correct(&mut report(at, false), at), 0);
+        }
+        // A re-send of the newest report after 30 s of outage.
+        let mut late = report(1_002_000, false);
+        assert_eq!(clocks.correct(&mut late, 1_032_000), 0);
+        assert_eq!(late.generated_at_ms, 1_002_000);
     }
 
     #[test]

@@ -138,8 +138,8 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
     let filled = fill(&filler)?;
     let full_at = Instant::now();
     load.set(0, Phase::Down);
-    // Held until the agents were refused several rounds each (10 s worth
-    // of reports in the short form, 60 s in the full one).
+    // Held until the agents were refused many times (15 tries per agent
+    // in the short form, 100 in the full one).
     let rounds = if full() { 400 } else { 60 } * n / 4;
     let refused = until("the collector refuses reports", async || {
         let lines = collector.log_lines("database unavailable");
@@ -177,6 +177,9 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
         "the log says the disk is full: {:?}",
         errors.first()
     );
+    // Reports that were late are not agents with a wrong clock.
+    let clock = collector.log_lines("agent clock");
+    assert!(clock.is_empty(), "late reports taken for skew: {clock:?}");
     println!(
         "figures: fault=sqlite-disk-full hosts={n} filler_bytes={filled} reports={} lost={} \
          duplicated={} refused={refused} acked_while_full={acked_while_full} incidents={} \

@@ -48,7 +48,6 @@ pub struct Ack {
 pub struct Load {
     stop: watch::Sender<bool>,
     phases: Arc<Mutex<BTreeMap<String, Phase>>>,
-    skews: Arc<Mutex<BTreeMap<String, i64>>>,
     acks: Arc<Mutex<Vec<Ack>>>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
 }
@@ -66,12 +65,29 @@ impl Load {
         hosts: usize,
         interval: Duration,
     ) -> Load {
+        Load::start_skewed(fleet, collectors, hosts, interval, &[])
+    }
+
+    /// [`Load::start`] with host `i`'s clock `ms` off from its first report,
+    /// for each `(i, ms)` of `skews` (every time in its reports is stamped by the skewed clock).
+    pub fn start_skewed(
+        fleet: Arc<Fleet>,
+        collectors: Vec<SocketAddr>,
+        hosts: usize,
+        interval: Duration,
+        skews: &[(usize, i64)],
+    ) -> Load {
         let (stop, stopped) = watch::channel(false);
         let phases: Arc<Mutex<BTreeMap<String, Phase>>> = Arc::new(Mutex::new(
             (0..hosts).map(|i| (host_site(i).0, Phase::Up)).collect(),
         ));
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let skews = Arc::new(Mutex::new(BTreeMap::new()));
+        let skews = Arc::new(Mutex::new(
+            skews
+                .iter()
+                .map(|&(i, ms)| (host_site(i).0, ms))
+                .collect::<BTreeMap<String, i64>>(),
+        ));
         let tasks = (0..hosts)
             .map(|i| {
                 let agent = Sim {
@@ -91,7 +107,6 @@ impl Load {
         Load {
             stop,
             phases,
-            skews,
             acks,
             tasks,
         }
@@ -101,14 +116,6 @@ impl Load {
     pub fn set(&self, i: usize, phase: Phase) {
         if let Ok(mut p) = self.phases.lock() {
             p.insert(host_site(i).0, phase);
-        }
-    }
-
-    /// Sets host `i`'s clock `ms` ahead (negative: behind) of the real one:
-    /// every time in its next reports is stamped by the skewed clock.
-    pub fn skew(&self, i: usize, ms: i64) {
-        if let Ok(mut s) = self.skews.lock() {
-            s.insert(host_site(i).0, ms);
         }
     }
 

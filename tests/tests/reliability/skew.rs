@@ -61,11 +61,15 @@ async fn agent_clocks_five_minutes_ahead_and_behind() -> anyhow::Result<()> {
     let a = bench.collector("collector-a", &hooks, "").await?;
     let b = bench.collector("collector-b", &hooks, "").await?;
     let n = hosts().max(3);
-    let load = Load::start(bench.fleet.clone(), vec![a.addr, b.addr], n, INTERVAL);
     // Host 0 is 5 minutes ahead, host 1 5 minutes behind, host 2 right.
-    load.skew(0, FIVE_MINUTES);
-    load.skew(1, -FIVE_MINUTES);
     let skewed_from = Instant::now();
+    let load = Load::start_skewed(
+        bench.fleet.clone(),
+        vec![a.addr, b.addr],
+        n,
+        INTERVAL,
+        &[(0, FIVE_MINUTES), (1, -FIVE_MINUTES)],
+    );
     until("every agent reported with its clock", async || {
         let hosts: std::collections::BTreeSet<String> = load
             .acks()
