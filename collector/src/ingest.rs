@@ -116,7 +116,7 @@ impl Ingest for IngestService {
         let mut report = request.into_inner();
         let _admitted = self.admit()?;
         let received_at_ms = now_ms();
-        self.clocks.correct(&mut report, received_at_ms);
+        let reading = self.clocks.correct(&mut report, received_at_ms);
         let sites = self.discovered.unknown(&report);
         let report_row = NewReport {
             host_id: report.host_id.clone(),
@@ -142,6 +142,9 @@ impl Ingest for IngestService {
             .write(report_row, sites.clone())
             .await
             .map_err(store_unavailable)?;
+        if let Some(reading) = reading.filter(|_| !outcome.duplicate) {
+            self.clocks.record(reading);
+        }
         self.discovered.remember(&report.host_id, sites);
         metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
         if !outcome.duplicate && !report.replayed {

@@ -13,7 +13,8 @@
 //! cannot be measured; it gets the last skew measured for that agent run,
 //! or, if it claims to come from the future, is pulled back to now. The
 //! skew is logged once per agent run and again when it changes, and kept in
-//! `gw502_collector_agent_clock_skew_seconds{host}`.
+//! `gw502_collector_agent_clock_skew_seconds{host}`. Only reports the store
+//! took count as readings: a try the collector refused comes back later.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -41,20 +42,29 @@ pub struct Clocks {
     runs: Mutex<HashMap<String, Run>>,
 }
 
+/// A live report's clock reading, recorded once the store took the report
+/// ([`Clocks::record`]); a refused try is a late report, not a reading.
+pub struct Reading {
+    host: String,
+    instance: String,
+    measured: i64,
+}
+
 impl Clocks {
-    /// Measures `report`'s clock against `received_at_ms` and moves every
-    /// time in it onto the collector's clock. Returns the correction made
-    /// (agent time minus collector time, 0 within tolerance).
+    /// Moves every time in `report` onto the collector's clock by the skew
+    /// its agent run is known to have, counting this report's own offset
+    /// (`generated_at_ms - received_at_ms`) in. Returns the reading of a
+    /// live report, for [`Clocks::record`].
     ///
     /// A report that was delayed (a re-send after an outage) looks like
     /// one from a clock behind; one from a clock ahead cannot look right.
     /// So the estimate is the largest offset of the run's last [`RECENT`]
     /// live reports: one late report does not move it, a clock that is
     /// really behind shows in all of them.
-    pub fn correct(&self, report: &mut HostReport, received_at_ms: i64) -> i64 {
+    pub fn correct(&self, report: &mut HostReport, received_at_ms: i64) -> Option<Reading> {
         let measured = report.generated_at_ms - received_at_ms;
-        let Ok(mut runs) = self.runs.lock() else {
-            return 0;
+        let Ok(runs) = self.runs.lock() else {
+            return None;
         };
         let run = runs
             .get(&report.host_id)
@@ -69,45 +79,64 @@ impl Clocks {
                 known
             }
         } else {
-            metrics::gauge!("gw502_collector_agent_clock_skew_seconds", "host" => report.host_id.clone())
-                .set(measured as f64 / 1000.0);
-            let run = runs.entry(report.host_id.clone()).or_insert_with(|| Run {
-                instance: report.agent_instance.clone(),
-                recent: VecDeque::new(),
-                skew: 0,
-            });
-            if run.instance != report.agent_instance {
-                run.instance.clone_from(&report.agent_instance);
-                run.recent.clear();
-            }
-            if run.recent.len() == RECENT {
-                run.recent.pop_front();
-            }
-            run.recent.push_back(measured);
-            let estimate = run.recent.iter().copied().max().unwrap_or(measured);
-            let skew = if estimate.abs() > TOLERANCE_MS {
-                estimate
-            } else {
-                0
-            };
-            if (skew - run.skew).abs() > TOLERANCE_MS {
-                if skew == 0 {
-                    tracing::info!(host = %report.host_id, agent_instance = %report.agent_instance,
-                        skew_ms = estimate, "agent clock is right again");
-                } else {
-                    tracing::warn!(host = %report.host_id, agent_instance = %report.agent_instance,
-                        skew_ms = skew,
-                        "agent clock is off; its report times are moved onto the collector's clock");
-                }
-            }
-            run.skew = skew;
-            skew
+            let recent = run.map(|r| r.recent.iter().copied().max().unwrap_or(measured));
+            skew_of(recent.map_or(measured, |r| r.max(measured)))
         };
         drop(runs);
         if skew != 0 {
             shift(report, -skew);
         }
-        skew
+        (!report.replayed).then(|| Reading {
+            host: report.host_id.clone(),
+            instance: report.agent_instance.clone(),
+            measured,
+        })
+    }
+
+    /// Counts a reading of a report the store took: updates the run's
+    /// skew, and logs it when it changed.
+    pub fn record(&self, reading: Reading) {
+        metrics::gauge!("gw502_collector_agent_clock_skew_seconds", "host" => reading.host.clone())
+            .set(reading.measured as f64 / 1000.0);
+        let Ok(mut runs) = self.runs.lock() else {
+            return;
+        };
+        let run = runs.entry(reading.host.clone()).or_insert_with(|| Run {
+            instance: reading.instance.clone(),
+            recent: VecDeque::new(),
+            skew: 0,
+        });
+        if run.instance != reading.instance {
+            run.instance.clone_from(&reading.instance);
+            run.recent.clear();
+            run.skew = 0;
+        }
+        if run.recent.len() == RECENT {
+            run.recent.pop_front();
+        }
+        run.recent.push_back(reading.measured);
+        let estimate = run.recent.iter().copied().max().unwrap_or(reading.measured);
+        let skew = skew_of(estimate);
+        if (skew - run.skew).abs() > TOLERANCE_MS {
+            if skew == 0 {
+                tracing::info!(host = %reading.host, agent_instance = %reading.instance,
+                    skew_ms = estimate, "agent clock is right again");
+            } else {
+                tracing::warn!(host = %reading.host, agent_instance = %reading.instance,
+                    skew_ms = skew,
+                    "agent clock is off; its report times are moved onto the collector's clock");
+            }
+        }
+        run.skew = skew;
+    }
+}
+
+/// The correction for an estimated offset: none within tolerance.
+fn skew_of(estimate: i64) -> i64 {
+    if estimate.abs() > TOLERANCE_MS {
+        estimate
+    } else {
+        0
     }
 }
 
@@ -182,11 +211,21 @@ mod tests {
         }
     }
 
+    /// `correct` then `record`, as ingest does for a report it stored;
+    /// the correction made.
+    fn take(clocks: &Clocks, r: &mut HostReport, received_at_ms: i64) -> i64 {
+        let before = r.generated_at_ms;
+        if let Some(reading) = clocks.correct(r, received_at_ms) {
+            clocks.record(reading);
+        }
+        before - r.generated_at_ms
+    }
+
     #[test]
     fn a_right_clock_is_left_alone() {
         let clocks = Clocks::default();
         let mut r = report(1_000_000 + 300, false);
-        assert_eq!(clocks.correct(&mut r, 1_000_000), 0);
+        assert_eq!(take(&clocks, &mut r, 1_000_000), 0);
         assert_eq!(r.generated_at_ms, 1_000_300);
     }
 
@@ -195,7 +234,7 @@ mod tests {
         for skew in [300_000, -300_000] {
             let clocks = Clocks::default();
             let mut r = report(1_000_000 + skew, false);
-            assert_eq!(clocks.correct(&mut r, 1_000_000), skew);
+            assert_eq!(take(&clocks, &mut r, 1_000_000), skew);
             assert_eq!(r.generated_at_ms, 1_000_000);
             let entries = &r
                 .journal
@@ -205,7 +244,7 @@ mod tests {
             assert_eq!(entries[0].at_ms, 999_000);
             // A replay of the same run gets the same correction.
             let mut old = report(900_000 + skew, true);
-            assert_eq!(clocks.correct(&mut old, 1_000_000), skew);
+            assert_eq!(take(&clocks, &mut old, 1_000_000), skew);
             assert_eq!(old.generated_at_ms, 900_000);
         }
     }
@@ -214,11 +253,15 @@ mod tests {
     fn a_late_report_is_not_a_clock_behind() {
         let clocks = Clocks::default();
         for at in [1_000_000, 1_001_000, 1_002_000] {
-            assert_eq!(clocks.correct(&mut report(at, false), at), 0);
+            assert_eq!(take(&clocks, &mut report(at, false), at), 0);
         }
-        // A re-send of the newest report after 30 s of outage.
+        // A re-send of the newest report, refused for 30 s, then taken.
         let mut late = report(1_002_000, false);
-        assert_eq!(clocks.correct(&mut late, 1_032_000), 0);
+        for received in (1_003_000..1_032_000).step_by(1_000) {
+            let mut tried = late.clone();
+            assert!(clocks.correct(&mut tried, received).is_some());
+        }
+        assert_eq!(take(&clocks, &mut late, 1_032_000), 0);
         assert_eq!(late.generated_at_ms, 1_002_000);
     }
 
@@ -226,10 +269,10 @@ mod tests {
     fn a_replay_from_the_future_is_pulled_back_to_now() {
         let clocks = Clocks::default();
         let mut r = report(1_060_000, true);
-        assert_eq!(clocks.correct(&mut r, 1_000_000), 60_000);
+        assert_eq!(take(&clocks, &mut r, 1_000_000), 60_000);
         assert_eq!(r.generated_at_ms, 1_000_000);
         // An old replay of an unmeasured run is history, not skew.
         let mut old = report(400_000, true);
-        assert_eq!(clocks.correct(&mut old, 1_000_000), 0);
+        assert_eq!(take(&clocks, &mut old, 1_000_000), 0);
     }
 }
