@@ -6,6 +6,8 @@
 //! config newly names (`server_name` → hosts, see `discovery.rs`), and then
 //! wakes the evaluator, which re-attributes the sites this host serves.
 //! Replayed reports are stored as history and never wake the evaluator.
+//! Every time in a report is moved onto the collector's clock first when the
+//! agent's clock is off (`clock.rs`).
 //!
 //! Admission is bounded: at most [`MAX_IN_FLIGHT`] reports are handled at
 //! once; the rest are shed at once with `RESOURCE_EXHAUSTED`, which the agent
@@ -14,6 +16,7 @@
 //! stores whatever has queued in one transaction (see docs/BENCHMARKS.md for
 //! what group commit changed).
 
+mod clock;
 mod discovery;
 mod writer;
 
@@ -30,6 +33,7 @@ use tonic::{Request, Response, Status};
 use crate::hub::Hub;
 use crate::store::{NewReport, ObservationRow};
 
+use clock::Clocks;
 use discovery::Discovered;
 
 pub use writer::ReportWriter;
@@ -43,6 +47,7 @@ pub struct IngestService {
     hub: Arc<Hub>,
     writer: ReportWriter,
     discovered: Arc<Discovered>,
+    clocks: Arc<Clocks>,
     in_flight: Arc<AtomicUsize>,
 }
 
@@ -55,6 +60,7 @@ impl IngestService {
             hub,
             writer,
             discovered: Arc::default(),
+            clocks: Arc::default(),
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -108,9 +114,10 @@ impl Ingest for IngestService {
         }
         self.hub.mode.require_agent(&request, &report.host_id)?;
         crate::limits::check_report_size(report)?;
-        let report = request.into_inner();
+        let mut report = request.into_inner();
         let _admitted = self.admit()?;
         let received_at_ms = now_ms();
+        let reading = self.clocks.correct(&mut report, received_at_ms);
         let sites = self.discovered.unknown(&report);
         let report_row = NewReport {
             host_id: report.host_id.clone(),
@@ -136,6 +143,9 @@ impl Ingest for IngestService {
             .write(report_row, sites.clone())
             .await
             .map_err(store_unavailable)?;
+        if let Some(reading) = reading.filter(|_| !outcome.duplicate) {
+            self.clocks.record(reading);
+        }
         self.discovered.remember(&report.host_id, sites);
         metrics::counter!("gw502_collector_reports_total", "replayed" => report.replayed.to_string()).increment(1);
         if !outcome.duplicate && !report.replayed {

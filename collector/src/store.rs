@@ -246,7 +246,20 @@ impl Store {
     /// lock up front (waiting on `busy_timeout`), plain `BEGIN` on PostgreSQL.
     async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Any>> {
         match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Sqlite => match self.writer.begin_with("BEGIN IMMEDIATE").await {
+                // A COMMIT that failed (SQLITE_FULL: the disk is full) leaves the
+                // connection counting a transaction that SQLite already rolled
+                // back, and every later BEGIN on it fails. Throw it away; the
+                // pool opens a fresh one.
+                Err(sqlx::Error::InvalidSavePointStatement) => {
+                    tracing::warn!(
+                        "sqlite writer connection stuck after a failed commit, reopening it"
+                    );
+                    drop(self.writer.acquire().await?.detach());
+                    self.writer.begin_with("BEGIN IMMEDIATE").await
+                }
+                begun => begun,
+            },
             Backend::Postgres => self.writer.begin().await,
         }
     }

@@ -21,14 +21,24 @@
 //! Every test prints a `figures:` line; docs/RELIABILITY.md keeps them.
 //! Waits poll with a deadline; no assertion depends on a sleep or a timing.
 
+#[path = "reliability/cut.rs"]
+mod cut;
+#[path = "reliability/disk_full.rs"]
+mod disk_full;
 #[path = "reliability/load.rs"]
 mod load;
+#[path = "reliability/partition.rs"]
+mod partition;
 #[path = "reliability/pg.rs"]
 mod pg;
 #[path = "reliability/procs.rs"]
 mod procs;
+#[path = "reliability/real_agent.rs"]
+mod real_agent;
 #[path = "reliability/receiver.rs"]
 mod receiver;
+#[path = "reliability/skew.rs"]
+mod skew;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -96,9 +106,15 @@ impl Bench {
         Collector::start(self.fleet.path(), id, port, &text).await
     }
 
-    async fn db(&self) -> anyhow::Result<sqlx::PgConnection> {
-        Ok(sqlx::PgConnection::connect(&self.pg.url()).await?)
+    async fn db(&self) -> anyhow::Result<sqlx::AnyConnection> {
+        connect(&self.pg.url()).await
     }
+}
+
+/// A connection to a collector's store, PostgreSQL or SQLite.
+async fn connect(url: &str) -> anyhow::Result<sqlx::AnyConnection> {
+    sqlx::any::install_default_drivers();
+    Ok(sqlx::AnyConnection::connect(url).await?)
 }
 
 /// Polls `check` until it gives a value, at most [`WAIT`].
@@ -118,7 +134,7 @@ async fn until<T>(
 
 /// `(site, state)` of every incident, by id.
 async fn incidents(
-    db: &mut sqlx::PgConnection,
+    db: &mut sqlx::AnyConnection,
 ) -> anyhow::Result<BTreeMap<i64, (String, String, String)>> {
     let rows = sqlx::query("SELECT id, site, cause, state FROM incidents")
         .fetch_all(db)
@@ -133,7 +149,7 @@ async fn incidents(
         .collect()
 }
 
-async fn open_fault(db: &mut sqlx::PgConnection, site: &str) -> anyhow::Result<Option<i64>> {
+async fn open_fault(db: &mut sqlx::AnyConnection, site: &str) -> anyhow::Result<Option<i64>> {
     Ok(incidents(db)
         .await?
         .into_iter()
@@ -144,7 +160,7 @@ async fn open_fault(db: &mut sqlx::PgConnection, site: &str) -> anyhow::Result<O
 /// Whether every incident of the simulated hosts' sites is resolved (a
 /// site added by a reload is probed for real and may keep failing; the
 /// routing rules send only the simulated sites' incidents).
-async fn all_resolved(db: &mut sqlx::PgConnection) -> anyhow::Result<bool> {
+async fn all_resolved(db: &mut sqlx::AnyConnection) -> anyhow::Result<bool> {
     Ok(incidents(db)
         .await?
         .values()
@@ -152,7 +168,7 @@ async fn all_resolved(db: &mut sqlx::PgConnection) -> anyhow::Result<bool> {
         .all(|(_, _, state)| state == "resolved"))
 }
 
-async fn pending_deliveries(db: &mut sqlx::PgConnection) -> anyhow::Result<i64> {
+async fn pending_deliveries(db: &mut sqlx::AnyConnection) -> anyhow::Result<i64> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")
         .fetch_one(db)
         .await?;
@@ -160,7 +176,7 @@ async fn pending_deliveries(db: &mut sqlx::PgConnection) -> anyhow::Result<i64> 
 }
 
 async fn site_lease_holders(
-    db: &mut sqlx::PgConnection,
+    db: &mut sqlx::AnyConnection,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let rows = sqlx::query(
         "SELECT name, holder FROM leases WHERE name LIKE 'site/%' AND holder <> '' \
@@ -187,7 +203,7 @@ struct Figures {
 /// Compares what the agents had acknowledged with the store, counts the
 /// fault's incidents per site and what each receiver took.
 async fn figures(
-    db: &mut sqlx::PgConnection,
+    db: &mut sqlx::AnyConnection,
     acks: &[Ack],
     receivers: &[(&str, &Receiver)],
 ) -> anyhow::Result<Figures> {
@@ -261,10 +277,14 @@ fn assert_exactly_once(f: &Figures, faulted: &[usize]) {
 
 /// Waits for `site`'s fault incident to open; returns its id.
 async fn opens(bench: &Bench, i: usize) -> anyhow::Result<i64> {
+    opens_in(&mut bench.db().await?, i).await
+}
+
+/// [`opens`] on a given store.
+async fn opens_in(db: &mut sqlx::AnyConnection, i: usize) -> anyhow::Result<i64> {
     let site = host_site(i).1;
-    let mut db = bench.db().await?;
     until(&format!("incident opens on {site}"), async || {
-        open_fault(&mut db, &site).await
+        open_fault(db, &site).await
     })
     .await
 }
@@ -272,12 +292,20 @@ async fn opens(bench: &Bench, i: usize) -> anyhow::Result<i64> {
 /// Ends the faults of `hosts`, and waits until every incident resolved and
 /// every delivery is done.
 async fn settle(bench: &Bench, load: &Load, faulted: &[usize]) -> anyhow::Result<()> {
+    settle_in(&mut bench.db().await?, load, faulted).await
+}
+
+/// [`settle`] on a given store.
+async fn settle_in(
+    db: &mut sqlx::AnyConnection,
+    load: &Load,
+    faulted: &[usize],
+) -> anyhow::Result<()> {
     for &i in faulted {
         load.set(i, Phase::Up);
     }
-    let mut db = bench.db().await?;
     until("incidents resolve and deliveries finish", async || {
-        Ok((all_resolved(&mut db).await? && pending_deliveries(&mut db).await? == 0).then_some(()))
+        Ok((all_resolved(db).await? && pending_deliveries(db).await? == 0).then_some(()))
     })
     .await
 }
@@ -747,7 +775,7 @@ async fn a_real_agent_drains_on_sigterm_and_exits_0() -> anyhow::Result<()> {
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;
     let mut db = bench.db().await?;
-    let stored = async |db: &mut sqlx::PgConnection| -> anyhow::Result<i64> {
+    let stored = async |db: &mut sqlx::AnyConnection| -> anyhow::Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM reports WHERE host_id = 'real1'")
             .fetch_one(db)
             .await?;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gw502_proto::v1::ingest_client::IngestClient;
-use gw502_tests::causes::host::{Host, web};
+use gw502_testkit::{Clock, Host};
 use gw502_tests::fleet::Fleet;
 use gw502_vocab::clock::now_ms;
 use tokio::sync::watch;
@@ -65,11 +65,29 @@ impl Load {
         hosts: usize,
         interval: Duration,
     ) -> Load {
+        Load::start_skewed(fleet, collectors, hosts, interval, &[])
+    }
+
+    /// [`Load::start`] with host `i`'s clock `ms` off from its first report,
+    /// for each `(i, ms)` of `skews` (every time in its reports is stamped by the skewed clock).
+    pub fn start_skewed(
+        fleet: Arc<Fleet>,
+        collectors: Vec<SocketAddr>,
+        hosts: usize,
+        interval: Duration,
+        skews: &[(usize, i64)],
+    ) -> Load {
         let (stop, stopped) = watch::channel(false);
         let phases: Arc<Mutex<BTreeMap<String, Phase>>> = Arc::new(Mutex::new(
             (0..hosts).map(|i| (host_site(i).0, Phase::Up)).collect(),
         ));
         let acks = Arc::new(Mutex::new(Vec::new()));
+        let skews = Arc::new(Mutex::new(
+            skews
+                .iter()
+                .map(|&(i, ms)| (host_site(i).0, ms))
+                .collect::<BTreeMap<String, i64>>(),
+        ));
         let tasks = (0..hosts)
             .map(|i| {
                 let agent = Sim {
@@ -80,6 +98,7 @@ impl Load {
                     host: host_site(i).0,
                     site: host_site(i).1,
                     phases: phases.clone(),
+                    skews: skews.clone(),
                     acks: acks.clone(),
                 };
                 tokio::spawn(agent.run(interval, stopped.clone()))
@@ -123,6 +142,7 @@ struct Sim {
     host: String,
     site: String,
     phases: Arc<Mutex<BTreeMap<String, Phase>>>,
+    skews: Arc<Mutex<BTreeMap<String, i64>>>,
     acks: Arc<Mutex<Vec<Ack>>>,
 }
 
@@ -144,6 +164,19 @@ impl Sim {
             .ok()
             .and_then(|p| p.get(&self.host).copied())
             .unwrap_or(Phase::Up);
+        let skew = self
+            .skews
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&self.host).copied())
+            .unwrap_or(0);
+        // The kit's live clock (a failure one minute old), skewed.
+        let now = now_ms() + skew;
+        let clock = Clock {
+            now,
+            t0: now - 60_000,
+        };
+        let web = |host: &str, site: &str| gw502_testkit::web(host, site, clock);
         let host: Host = match phase {
             Phase::Up => web(&self.host, &self.site)
                 .access(200, "200", 100)
@@ -165,7 +198,7 @@ impl Sim {
         let mut report = host.report;
         report.agent_instance = format!("{}-i1", self.host);
         report.seq = seq;
-        report.generated_at_ms = now_ms();
+        report.generated_at_ms = now;
         report
     }
 

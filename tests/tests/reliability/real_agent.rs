@@ -1,0 +1,160 @@
+//! A real `gw502-agent` process for the fault tests: its own certificate,
+//! a config naming the collectors (or relays in front of them), a state
+//! directory the test chooses (so it can sit on a small tmpfs), a one
+//! second interval, Prometheus metrics on a loopback port the test
+//! scrapes, and its stderr in a file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use gw502_pki::Role;
+use gw502_tests::fleet::Fleet;
+use gw502_tests::scenario::agent::workspace_bin;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::pg::free_port;
+use super::until;
+
+/// A running agent.
+pub struct RealAgent {
+    /// Its stderr.
+    pub log: PathBuf,
+    metrics: SocketAddr,
+    child: Option<Child>,
+}
+
+impl RealAgent {
+    /// Starts agent `host` reporting to `collectors` with its state in
+    /// `state`.
+    pub fn start(
+        fleet: &Fleet,
+        host: &str,
+        collectors: &[SocketAddr],
+        state: &Path,
+    ) -> anyhow::Result<RealAgent> {
+        let (cert, key) = fleet.issue(Role::Agent, host)?;
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let list: Vec<String> = collectors
+            .iter()
+            .map(|a| format!("\"https://{a}\""))
+            .collect();
+        let config = fleet.path().join(format!("{host}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "host_id = \"{host}\"\ncollectors = [{}]\ninterval = \"1s\"\n\
+                 state_dir = \"{}\"\nshutdown_grace = \"5s\"\nmetrics_listen = \"{metrics}\"\n\
+                 [tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                list.join(", "),
+                state.display(),
+                fleet.pki().join("ca.crt").display(),
+                cert.display(),
+                key.display()
+            ),
+        )?;
+        let log = fleet.path().join(format!("{host}.log"));
+        let child = Command::new(workspace_bin("gw502-agent")?)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env_remove("GW502_LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(RealAgent {
+            log,
+            metrics,
+            child: Some(child),
+        })
+    }
+
+    /// The sum of every series of metric `name` (0 when not exported yet).
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let mut stream = tokio::net::TcpStream::connect(self.metrics).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: agent\r\n\r\n")
+            .await?;
+        let mut body = String::new();
+        stream.read_to_string(&mut body).await?;
+        let mut sum = 0.0;
+        for line in body.lines() {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            if !(rest.starts_with(' ') || rest.starts_with('{')) {
+                continue;
+            }
+            if let Some(value) = rest.rsplit(' ').next() {
+                sum += value.parse::<f64>().unwrap_or(0.0);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Waits until the metrics endpoint answers.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        until("the agent serves metrics", async || {
+            Ok(self.metric("gw502_agent").await.is_ok().then_some(()))
+        })
+        .await
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// SIGTERM, and the exit status.
+    pub async fn stop(&mut self) -> anyhow::Result<ExitStatus> {
+        let child = self
+            .child
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("agent not running"))?;
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM)?;
+        let status = until("the agent exits", async || Ok(child.try_wait()?)).await?;
+        self.child = None;
+        Ok(status)
+    }
+}
+
+impl Drop for RealAgent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Per `seq` of `host`'s reports in the store, how often it is there, and
+/// the largest `spool_dropped` a stored report carried.
+pub async fn stored_seqs(
+    db: &mut sqlx::AnyConnection,
+    host: &str,
+) -> anyhow::Result<(std::collections::BTreeMap<i64, usize>, i64)> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT seq, spool_dropped FROM reports WHERE host_id = $1")
+        .bind(host)
+        .fetch_all(db)
+        .await?;
+    let mut seqs = std::collections::BTreeMap::new();
+    let mut dropped = 0;
+    for r in &rows {
+        *seqs.entry(r.try_get::<i64, _>("seq")?).or_default() += 1;
+        dropped = dropped.max(r.try_get::<i64, _>("spool_dropped")?);
+    }
+    Ok((seqs, dropped))
+}
