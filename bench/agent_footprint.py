@@ -12,18 +12,28 @@ connections (bench/hold_sockets.py), a plaintext loopback collector, then
      per report and % of one core from /proc/PID/stat.
   4. with NODE_EXPORTER (its binary), ROUNDS scrapes of Prometheus
      node_exporter with its systemd collector on: wall, exporter CPU, RSS.
+With SOURCES (comma list of `containers`, `varnish`; bench/footprint_sources.py)
+a Docker Engine with containers and a varnishd with traffic run in the same
+namespace and the agent reads them; the steady table then also counts the CPU
+of the agent's reaped child processes (varnishadm, varnishlog) and lists each
+source's mean wall time per report from the agent's own
+`gw502_agent_source_seconds` histogram (its metrics listener on 127.0.0.1:9502).
 Prints a markdown report with ratios against `ss -tlnp` measured in the same
 run. Environment: GW502_TARGET (default target/release), LISTENERS,
 CONNECTIONS, ROUNDS (default 10), STEADY (default 120), UNITS (comma list of
-systemd units the agent watches besides the discovered ones).
+systemd units the agent watches besides the discovered ones), SOURCES.
 """
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+
+from footprint_sources import Sources
 
 TARGET = os.environ.get("GW502_TARGET", "target/release")
 LISTENERS = int(os.environ.get("LISTENERS", "1000"))
@@ -32,6 +42,8 @@ ROUNDS = int(os.environ.get("ROUNDS", "10"))
 STEADY = int(os.environ.get("STEADY", "120"))
 UNITS = [u for u in os.environ.get("UNITS", "").split(",") if u]
 NODE_EXPORTER = os.environ.get("NODE_EXPORTER", "")
+SOURCES = [s for s in os.environ.get("SOURCES", "").split(",") if s]
+METRICS = "127.0.0.1:9502"
 TICK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,9 +63,21 @@ def series(name, argv):
     return {"name": name, "wall": med(0), "cpu": med(1), "rss": med(2)}
 
 
-def ticks(pid):
+def ticks(pid, children=False):
+    """utime+stime of pid, with children also cutime+cstime (reaped children)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    own = int(fields[11]) + int(fields[12])
+    return own + int(fields[13]) + int(fields[14]) if children else own
+
+
+def source_seconds():
+    """Per source (sum s, count) of the agent's gw502_agent_source_seconds."""
+    text = urllib.request.urlopen(f"http://{METRICS}/metrics", timeout=10).read().decode()
+    out = {}
+    for m in re.finditer(r'^gw502_agent_source_seconds_(sum|count)\{source="([^"]+)"\} (\S+)$', text, re.M):
+        kind, name, value = m.groups()
+        out.setdefault(name, [0.0, 0.0])[0 if kind == "sum" else 1] = float(value)
+    return out
 
 
 def rollup(pid):
@@ -92,6 +116,7 @@ def main():
     holder = subprocess.Popen([sys.executable, os.path.join(HERE, "hold_sockets.py"),
                                str(LISTENERS), str(CONNECTIONS), "8400", ready])
     procs = [holder]
+    sources = Sources(work, SOURCES)
     try:
         started = time.time()
         while not os.path.exists(ready):
@@ -102,9 +127,11 @@ def main():
         established = int(subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True, text=True).stdout.count("\n"))
         with open(os.path.join(work, "collector.toml"), "w") as f:
             f.write(f'listen = "127.0.0.1:7502"\ndatabase = "sqlite://{work}/c.db"\nid = "bench"\n[tls]\nplaintext = true\n')
+        sources.start(wait_port)
         with open(os.path.join(work, "agent.toml"), "w") as f:
             units = ", ".join(f'"{u}"' for u in UNITS)
-            f.write(f'host_id = "bench"\ncollector = "http://127.0.0.1:7502"\ninterval = "10s"\nstate_dir = "{work}/agent"\nunits = [{units}]\n[tls]\nplaintext = true\n')
+            metrics = f'metrics_listen = "{METRICS}"\n' if SOURCES else ""
+            f.write(f'host_id = "bench"\ncollector = "http://127.0.0.1:7502"\ninterval = "10s"\nstate_dir = "{work}/agent"\nunits = [{units}]\n{metrics}[tls]\nplaintext = true\n{sources.config}')
         collector = subprocess.Popen([f"{TARGET}/gw502-collector", "run", "--config", f"{work}/collector.toml"],
                                      stdout=subprocess.DEVNULL, stderr=open(f"{work}/collector.log", "w"))
         procs.append(collector)
@@ -121,17 +148,25 @@ def main():
         agent = subprocess.Popen([f"{TARGET}/gw502-agent", "--config", f"{work}/agent.toml", "run"],
                                  stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent.log", "w"))
         procs.append(agent)
+        sources.start_traffic()
         time.sleep(12)  # first (full) report and a warm owner cache
-        t0, w0 = ticks(agent.pid), time.time()
+        per_source0 = source_seconds() if SOURCES else {}
+        t0, c0, w0 = ticks(agent.pid), ticks(agent.pid, True), time.time()
         samples = []
         while time.time() - w0 < STEADY:
             samples.append(rollup(agent.pid))
             time.sleep(1)
-        t1, w1 = ticks(agent.pid), time.time()
+        t1, c1, w1 = ticks(agent.pid), ticks(agent.pid, True), time.time()
+        per_source1 = source_seconds() if SOURCES else {}
         reports = (w1 - w0) / 10
         cpu = (t1 - t0) / TICK
+        with_children = (c1 - c0) / TICK
         rss, pss, anon = (max(s[i] for s in samples) / 1024 for i in range(3))
         print(f"synthetic host: {listening} listening TCP sockets, {established} established, in a private netns\n")
+        for line in sources.describe():
+            print(f"- {line}")
+        if SOURCES:
+            print(f"- load average at the end: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} cores\n")
         print("| command | median wall ms | median CPU ms | max RSS MB | CPU ratio vs ss -tlnp |\n|---|---|---|---|---|")
         for s in (ss, snap, *peers):
             print(f"| `{s['name']}` | {s['wall']*1000:.0f} | {s['cpu']*1000:.0f} | {s['rss']/1024:.1f} | {s['cpu']/max(ss['cpu'], 0.001):.2f} |")
@@ -139,13 +174,25 @@ def main():
         print("| RSS max MB | PSS max MB | RssAnon max MB | CPU per report ms | % of one core | per-report CPU ratio vs ss -tlnp |\n|---|---|---|---|---|---|")
         per = cpu / reports
         print(f"| {rss:.1f} | {pss:.1f} | {anon:.1f} | {per*1000:.0f} | {cpu/(w1-w0)*100:.2f} | {per/max(ss['cpu'], 0.001):.2f} |")
+        if SOURCES:
+            per_all = with_children / reports
+            print(f"\nwith the agent's child processes (varnishadm, varnishlog, config tests): {per_all*1000:.0f} ms CPU per report, "
+                  f"{with_children/(w1-w0)*100:.2f}% of one core\n")
+            print("| source | reports | mean wall ms per report |\n|---|---|---|")
+            for name in sorted(per_source1):
+                s1, n1 = per_source1[name]
+                s0, n0 = per_source0.get(name, [0.0, 0.0])
+                if n1 > n0:
+                    print(f"| {name} | {n1-n0:.0f} | {(s1-s0)/(n1-n0)*1000:.1f} |")
     finally:
+        sources.stop()
         for p in reversed(procs):
             p.terminate()
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(os.path.join(work, "docker"), ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@
 //! exit code, OOM kill, health (with the last check's output), published
 //! ports, its addresses, compose labels, the TCP listeners inside its own
 //! network namespace (`/proc/<pid>/net/tcp`, the bind-mismatch evidence),
+//! (read again only when the container's process changes, else at most
+//! every [`NETNS_REFRESH`] and for at most [`MAX_NETNS_READS`] containers a
+//! report: the kernel answers a namespace's `net/tcp` by walking the whole
+//! host's TCP hash, 25 ms with 100,000 established connections),
 //! the host ports it published earlier, and its recent warning and error log
 //! lines, fetched `since` the previous fetch and kept for a few minutes so
 //! an unchanged section stays unchanged. [`ownership`] then maps the
@@ -38,6 +42,11 @@ use crate::source::{Scope, Source, Unavailable};
 
 /// The engine socket read when none is configured.
 pub const DEFAULT_SOCKET: &str = "/run/docker.sock";
+
+/// How long a container's namespace listeners are kept before a re-read.
+pub const NETNS_REFRESH: Duration = Duration::from_secs(60);
+/// The most namespace listener reads per report (the oldest go first).
+pub const MAX_NETNS_READS: usize = 4;
 
 /// Knobs of the containers source (`[containers]` in agent.toml).
 #[derive(Debug, Clone)]
@@ -85,6 +94,8 @@ pub struct ContainersSource {
     published: HashMap<String, BTreeSet<u32>>,
     /// Recent notable log lines and the last fetch time (epoch s), by id.
     logs: HashMap<String, (Vec<ContainerLogLine>, i64)>,
+    /// Namespace listeners by container id: (pid, read at epoch s, listeners).
+    netns: HashMap<String, (u32, i64, Vec<String>)>,
 }
 
 impl ContainersSource {
@@ -128,6 +139,7 @@ impl ContainersSource {
         let mut settled = HashMap::new();
         let mut containers = Vec::new();
         let mut fetches = 0;
+        let mut netns_reads = 0;
         for entry in &list {
             let key = entry.settled_key();
             let live = matches!(entry.state.as_str(), "running" | "restarting" | "paused");
@@ -151,7 +163,13 @@ impl ContainersSource {
             }
             let mut c = inspected.container.clone();
             if c.network_mode != "host" && inspected.pid > 0 {
-                c.listens = netns_listeners(&scope.roots.proc, inspected.pid);
+                c.listens = self.listeners(
+                    &scope.roots.proc,
+                    &c.id,
+                    inspected.pid,
+                    now_s,
+                    &mut netns_reads,
+                );
             }
             self.remember_ports(&mut c);
             let wants_log = fetches < self.settings.max_log_fetches
@@ -168,6 +186,7 @@ impl ContainersSource {
         self.settled = settled;
         let ids: BTreeSet<&str> = containers.iter().map(|c| c.id.as_str()).collect();
         self.logs.retain(|id, _| ids.contains(id.as_str()));
+        self.netns.retain(|id, _| ids.contains(id.as_str()));
         Ok(ContainersSection {
             unavailable: String::new(),
             engine: engine_words(&version),
@@ -175,6 +194,31 @@ impl ContainersSource {
             containers,
             dropped: u32::try_from(dropped).unwrap_or(u32::MAX),
         })
+    }
+
+    /// The listeners in the namespace of container `id` (process `pid`):
+    /// kept while the process is the same and younger than [`NETNS_REFRESH`],
+    /// else read again if this report has reads left ([`MAX_NETNS_READS`]).
+    fn listeners(
+        &mut self,
+        proc_root: &Path,
+        id: &str,
+        pid: u32,
+        now_s: i64,
+        reads: &mut usize,
+    ) -> Vec<String> {
+        let refresh = i64::try_from(NETNS_REFRESH.as_secs()).unwrap_or(i64::MAX);
+        match self.netns.get(id) {
+            Some((p, at, kept)) if *p == pid && now_s - at < refresh => return kept.clone(),
+            Some((_, _, kept)) if *reads >= MAX_NETNS_READS => return kept.clone(),
+            None if *reads >= MAX_NETNS_READS => return Vec::new(),
+            _ => {}
+        }
+        *reads += 1;
+        let fresh = netns_listeners(proc_root, pid);
+        self.netns
+            .insert(id.to_string(), (pid, now_s, fresh.clone()));
+        fresh
     }
 
     /// Records the container's current host ports and fills `past_host_ports`.

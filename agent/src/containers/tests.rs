@@ -247,6 +247,50 @@ fn listeners_inside_the_container_namespace_are_read() {
 }
 
 #[test]
+fn namespace_listeners_are_reread_on_a_new_process_or_after_the_refresh_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for pid in ["77", "79"] {
+        std::fs::create_dir_all(dir.path().join(pid).join("net")).unwrap();
+        std::fs::write(
+            dir.path().join(pid).join("net/tcp"),
+            fixture("netns-shop-bind.tcp"),
+        )
+        .unwrap();
+    }
+    let mut source = ContainersSource::default();
+    let mut reads = 0;
+    assert_eq!(
+        source.listeners(dir.path(), "a", 77, 1000, &mut reads),
+        ["127.0.0.1:8000"]
+    );
+    // The table changes; the same process within the refresh keeps the old reading.
+    std::fs::write(dir.path().join("77/net/tcp"), "").unwrap();
+    assert_eq!(
+        source.listeners(dir.path(), "a", 77, 1030, &mut reads),
+        ["127.0.0.1:8000"]
+    );
+    assert_eq!(reads, 1);
+    assert!(
+        source
+            .listeners(dir.path(), "a", 77, 1060, &mut reads)
+            .is_empty()
+    );
+    assert_eq!(
+        source.listeners(dir.path(), "a", 79, 1061, &mut reads),
+        ["127.0.0.1:8000"]
+    );
+    assert_eq!(reads, 3);
+    // Out of reads for this report: a container never read gets nothing yet.
+    let mut spent = MAX_NETNS_READS;
+    assert!(
+        source
+            .listeners(dir.path(), "b", 79, 1061, &mut spent)
+            .is_empty()
+    );
+    assert_eq!(spent, MAX_NETNS_READS);
+}
+
+#[test]
 fn error_answers_carry_the_engine_message() {
     let raw = b"HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 43\r\n\r\n{\"message\":\"No such container: shop-gone\"}\n";
     match engine::parse_response("/containers/shop-gone/json", raw) {
