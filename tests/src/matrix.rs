@@ -11,6 +11,7 @@
 
 pub mod containers;
 pub mod hosts;
+pub mod journal;
 pub mod proxies;
 pub mod replay;
 pub mod report;

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use gw502_tests::lab;
 use gw502_tests::matrix::runner::{self, CellResult};
-use gw502_tests::matrix::{Cell, cells, report, sample};
+use gw502_tests::matrix::{Cell, cells, journal, report, sample};
 
 /// The seed of the sample in the normal suite (`GW502_MATRIX_SEED` overrides it for a
 /// wider look; CI keeps the default).
@@ -204,28 +204,124 @@ fn matrix_full() {
     );
     let all = cells();
     let skipped: Vec<Cell> = all.iter().filter(|c| c.skip().is_some()).copied().collect();
-    let whole = std::env::var_os("GW502_MATRIX_ONLY").is_none();
+    let runnable: Vec<Cell> = all.into_iter().filter(|c| c.skip().is_none()).collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md");
-    let started = now();
-    // The report is rewritten after every batch, marked as in progress until the last,
-    // so a run cut short still leaves its figures so far.
-    let runnable = all.into_iter().filter(|c| c.skip().is_none()).collect();
-    let (results, secs) = run_with(shuffled(runnable, SEED), |done, of, secs| {
-        if whole && done.len() < of {
-            let how = format!(
-                "full matrix, IN PROGRESS: {} of {of} runnable cells so far",
-                done.len()
-            );
-            let table = report::markdown(&in_order(done), &skipped, &how, &started, secs);
-            if let Err(error) = std::fs::write(&path, table) {
-                eprintln!("write {}: {error}", path.display());
-            }
-        }
-    });
-    let results = in_order(&results);
-    let table = report::markdown(&results, &skipped, "full matrix", &started, secs);
-    if whole {
-        std::fs::write(&path, &table).expect("write docs/ACCURACY.md");
+    let journal_path = std::env::var_os("GW502_MATRIX_JOURNAL").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/matrix/full-run.jsonl"),
+        PathBuf::from,
+    );
+    if std::env::var_os("GW502_MATRIX_FRESH").is_some() {
+        let _ = std::fs::remove_file(&journal_path);
     }
+    let commit = commit();
+    let mut journal = journal::load(&journal_path).expect("read the matrix journal");
+    let todo: Vec<Cell> = runnable
+        .iter()
+        .filter(|c| !journal.contains_key(c))
+        .copied()
+        .collect();
+    eprintln!(
+        "matrix: {} of {} runnable cells already in {}, {} to run",
+        runnable.len() - todo.len(),
+        runnable.len(),
+        journal_path.display(),
+        todo.len()
+    );
+    let started = now();
+    let mut written = 0;
+    // Every judged cell goes to the journal at once and the report is rewritten after
+    // every batch, marked as in progress until the journal holds every runnable cell.
+    let resumed = !journal.is_empty();
+    let (_, secs) = run_with(shuffled(todo, SEED), |done, _, secs| {
+        for r in &done[written..] {
+            if let Err(error) = journal::append(&journal_path, r, &commit) {
+                eprintln!("{error:#}");
+            }
+            journal.insert(r.cell, (r.clone(), commit.clone()));
+        }
+        written = done.len();
+        write_report(
+            &path,
+            &journal,
+            runnable.len(),
+            &skipped,
+            &started,
+            secs,
+            resumed,
+        );
+    });
+    let results = write_report(
+        &path,
+        &journal,
+        runnable.len(),
+        &skipped,
+        &started,
+        secs,
+        resumed,
+    );
+    let table = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        results.len(),
+        runnable.len(),
+        "the journal does not hold every runnable cell yet: run again to go on"
+    );
     finish(&results, &table, FULL_TARGET);
+}
+
+/// Write `docs/ACCURACY.md` from the journal, keeping whatever follows the
+/// [`report::NOTES`] marker (hand-written notes about the run); returns the results.
+fn write_report(
+    path: &Path,
+    journal: &std::collections::BTreeMap<Cell, (CellResult, String)>,
+    runnable: usize,
+    skipped: &[Cell],
+    started: &str,
+    secs: f64,
+    resumed: bool,
+) -> Vec<CellResult> {
+    let results: Vec<CellResult> = journal.values().map(|(r, _)| r.clone()).collect();
+    let mut commits: Vec<&str> = journal.values().map(|(_, c)| c.as_str()).collect();
+    commits.sort_unstable();
+    commits.dedup();
+    let how = if results.len() < runnable {
+        format!(
+            "full matrix, IN PROGRESS: {} of {runnable} runnable cells so far",
+            results.len()
+        )
+    } else {
+        "full matrix".to_owned()
+    };
+    let how = format!(
+        "{how}, on commit(s) {}{}",
+        commits.join(", "),
+        if resumed {
+            ", resumed from the journal (seconds are this part's)"
+        } else {
+            ""
+        }
+    );
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let notes = old
+        .find(report::NOTES)
+        .map_or(String::new(), |at| format!("\n{}", &old[at..]));
+    let table = report::markdown(&results, skipped, &how, started, secs) + &notes;
+    if let Err(error) = std::fs::write(path, table) {
+        eprintln!("write {}: {error}", path.display());
+    }
+    results
+}
+
+/// The commit under test, `-dirty` when the tree has changes.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    if dirty { format!("{head}-dirty") } else { head }
 }

@@ -7,6 +7,10 @@ use std::fmt::Write as _;
 use super::runner::CellResult;
 use super::{Cell, Condition};
 
+/// Where the generated part of `docs/ACCURACY.md` ends: what follows is hand-written
+/// (notes on a run, re-runs after fixes) and a full run keeps it.
+pub const NOTES: &str = "<!-- notes: kept by the full run -->";
+
 /// The figures of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
