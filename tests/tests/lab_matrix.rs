@@ -15,8 +15,12 @@
 //! contains one of them;
 //! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's;
 //! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8. The full run
-//! goes in a seeded shuffle and rewrites `docs/ACCURACY.md` after every batch, marked
-//! as in progress until the last.
+//! goes in a seeded shuffle, appends every judged cell to its journal
+//! (`tests/fixtures/matrix/full-run.jsonl`, `GW502_MATRIX_JOURNAL` elsewhere) and rewrites
+//! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the
+//! journal holds every runnable cell. Run again, it resumes: only cells the journal lacks
+//! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed;
+//! `GW502_MATRIX_FRESH=1` starts a new journal).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -126,13 +130,6 @@ fn shuffled(mut cells: Vec<Cell>, seed: u64) -> Vec<Cell> {
     cells
 }
 
-/// Results in matrix order (the run order is shuffled).
-fn in_order(results: &[CellResult]) -> Vec<CellResult> {
-    let mut sorted = results.to_vec();
-    sorted.sort_by_key(|r| r.cell);
-    sorted
-}
-
 fn now() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -215,9 +212,12 @@ fn matrix_full() {
     }
     let commit = commit();
     let mut journal = journal::load(&journal_path).expect("read the matrix journal");
+    // `GW502_MATRIX_RETRY=failed` also runs again the cells whose last result failed
+    // (after a fix; the journal keeps the newest result of a cell).
+    let retry = std::env::var("GW502_MATRIX_RETRY").as_deref() == Ok("failed");
     let todo: Vec<Cell> = runnable
         .iter()
-        .filter(|c| !journal.contains_key(c))
+        .filter(|c| journal.get(c).is_none_or(|(r, _)| retry && !r.pass))
         .copied()
         .collect();
     eprintln!(
