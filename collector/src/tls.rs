@@ -7,11 +7,15 @@
 //! `tokio_rustls::server::TlsStream`s keeps `Request::peer_certs` working
 //! (tonic reads the certificates from the stream's connect info). A refused
 //! handshake is logged with the peer address and rustls' reason: a
-//! certificate from another CA, a revoked one, or no certificate at all.
+//! certificate from another CA, a revoked one, or no certificate at all. The
+//! same refusal from the same address is logged at most a few times a minute,
+//! the next line saying how many were not logged in between, so a client
+//! retrying with a bad certificate (or a scanner) cannot flood the log.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -25,6 +29,13 @@ use crate::revocation::{ReloadingVerifier, Revocation};
 
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per refusal and address, at most [`REFUSAL_LOG_BURST`] lines in this period.
+const REFUSAL_LOG_PERIOD: Duration = Duration::from_secs(60);
+/// Lines per refusal and address in [`REFUSAL_LOG_PERIOD`].
+const REFUSAL_LOG_BURST: u32 = 5;
+/// Refusals remembered for rate limiting; past this the memory starts over
+/// (a flood from many addresses then logs a line per address again, bounded).
+const REFUSALS_KEPT: usize = 4096;
 
 /// Builds the server config: this collector's certificate and key, client
 /// certificates checked by `revocation`'s verifier in force, ALPN h2.
@@ -58,6 +69,7 @@ pub fn incoming(
 ) -> impl futures::Stream<Item = Result<TlsStream<TcpStream>, std::io::Error>> {
     let (tx, rx) = mpsc::channel::<TlsStream<TcpStream>>(64);
     let acceptor = TlsAcceptor::from(config);
+    let refusals = Arc::new(Refusals::default());
     tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -73,9 +85,9 @@ pub fn incoming(
                     continue;
                 }
             };
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let (acceptor, tx, refusals) = (acceptor.clone(), tx.clone(), refusals.clone());
             tokio::spawn(async move {
-                if let Some(stream) = handshake(&acceptor, tcp, peer).await {
+                if let Some(stream) = handshake(&acceptor, &refusals, tcp, peer).await {
                     let _ = tx.send(stream).await;
                 }
             });
@@ -86,6 +98,7 @@ pub fn incoming(
 
 async fn handshake(
     acceptor: &TlsAcceptor,
+    refusals: &Refusals,
     tcp: TcpStream,
     peer: SocketAddr,
 ) -> Option<TlsStream<TcpStream>> {
@@ -93,12 +106,118 @@ async fn handshake(
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => Some(stream),
         Ok(Err(error)) => {
-            tracing::warn!(%peer, %error, "tls handshake refused");
+            let reason = error.to_string();
+            if let Verdict::Log { suppressed } =
+                refusals.failure(peer.ip(), &reason, Instant::now())
+            {
+                tracing::warn!(%peer, error = reason, suppressed, "tls handshake refused");
+            }
             None
         }
         Err(_) => {
-            tracing::warn!(%peer, timeout = ?HANDSHAKE_TIMEOUT, "tls handshake timed out");
+            if let Verdict::Log { suppressed } =
+                refusals.failure(peer.ip(), "timeout", Instant::now())
+            {
+                tracing::warn!(%peer, timeout = ?HANDSHAKE_TIMEOUT, suppressed, "tls handshake timed out");
+            }
             None
         }
+    }
+}
+
+/// The rate limits of refused handshakes, per address and reason.
+#[derive(Default)]
+struct Refusals(Mutex<HashMap<(IpAddr, String), Window>>);
+
+/// One address and reason's current period.
+struct Window {
+    started: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+/// Whether to log a refusal.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Log it; `suppressed` refusals were not logged before it.
+    Log { suppressed: u64 },
+    /// Count it for the next line.
+    Quiet,
+}
+
+impl Refusals {
+    /// A refusal of `ip` for `reason` at `now`: whether to log it.
+    fn failure(&self, ip: IpAddr, reason: &str, now: Instant) -> Verdict {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (ip, reason.to_owned());
+        if seen.len() >= REFUSALS_KEPT && !seen.contains_key(&key) {
+            seen.clear();
+        }
+        let window = seen.entry(key).or_insert(Window {
+            started: now,
+            logged: 0,
+            suppressed: 0,
+        });
+        if now.duration_since(window.started) >= REFUSAL_LOG_PERIOD {
+            window.started = now;
+            window.logged = 0;
+        }
+        if window.logged < REFUSAL_LOG_BURST {
+            window.logged += 1;
+            Verdict::Log {
+                suppressed: std::mem::take(&mut window.suppressed),
+            }
+        } else {
+            window.suppressed += 1;
+            Verdict::Quiet
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_refusal_is_logged_a_few_times_a_period_and_others_at_once() {
+        let refusals = Refusals::default();
+        let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let t0 = Instant::now();
+        for _ in 0..REFUSAL_LOG_BURST {
+            assert_eq!(
+                refusals.failure(a, "UnknownIssuer", t0),
+                Verdict::Log { suppressed: 0 }
+            );
+        }
+        for _ in 0..100 {
+            assert_eq!(refusals.failure(a, "UnknownIssuer", t0), Verdict::Quiet);
+        }
+        // Another reason, or another address, is news.
+        assert_eq!(
+            refusals.failure(a, "Revoked", t0),
+            Verdict::Log { suppressed: 0 }
+        );
+        assert_eq!(
+            refusals.failure(b, "UnknownIssuer", t0),
+            Verdict::Log { suppressed: 0 }
+        );
+        let later = t0 + REFUSAL_LOG_PERIOD;
+        assert_eq!(
+            refusals.failure(a, "UnknownIssuer", later),
+            Verdict::Log { suppressed: 100 }
+        );
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let refusals = Refusals::default();
+        let now = Instant::now();
+        for n in 0..(REFUSALS_KEPT as u32 + 10) {
+            refusals.failure(IpAddr::from(n.to_be_bytes()), "x", now);
+        }
+        assert!(refusals.0.lock().unwrap().len() <= REFUSALS_KEPT);
     }
 }
