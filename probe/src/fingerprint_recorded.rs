@@ -63,6 +63,11 @@ const POSTGREST_401: &str = include_str!("../fixtures/recorded/postgrest-401-pro
 const FASTLY_503_BODY: &str =
     include_str!("../fixtures/recorded/fastly-503-first-byte-timeout.html");
 const CLOUDFRONT_502_TEXT: &str = include_str!("../fixtures/recorded/cloudfront-502-rendered.txt");
+const CLOUDFRONT_503_LAMBDA: &str =
+    include_str!("../fixtures/recorded/cloudfront-503-lambda-invalid.html");
+const CLOUDFRONT_504_TEXT: &str = include_str!("../fixtures/recorded/cloudfront-504-rendered.txt");
+const CF_1016_TEXT: &str = include_str!("../fixtures/recorded/cloudflare-1016-rendered.txt");
+const CF_502_TEXT: &str = include_str!("../fixtures/recorded/cloudflare-502-branded-rendered.txt");
 
 /// A recorded head (and body, where one was recorded) and its verdict.
 type Row = (&'static str, (&'static str, &'static str, &'static str));
@@ -123,16 +128,52 @@ fn akamai_recorded_page_heading_is_read() {
     assert_eq!(verdict(&fp), ("akamai", "akamai", "Access Denied"));
 }
 
+/// A body recorded without its head, the status it came with, and its verdict.
+type BodyRow = (
+    &'static str,
+    u16,
+    (&'static str, &'static str, &'static str),
+);
+
 /// Bodies recorded without their head: the page alone names the edge.
 #[test]
 fn recorded_bodies_name_their_edge_without_headers() {
-    let fastly = fingerprint(503, &[], FASTLY_503_BODY.as_bytes());
-    assert_eq!(verdict(&fastly), ("fastly", "fastly", "first byte timeout"));
-    let cloudfront = fingerprint(502, &[], CLOUDFRONT_502_TEXT.as_bytes());
-    assert_eq!(
-        verdict(&cloudfront),
-        ("cloudfront", "cloudfront", "OriginConnectError")
-    );
+    let rows: [BodyRow; 6] = [
+        (
+            FASTLY_503_BODY,
+            503,
+            ("fastly", "fastly", "first byte timeout"),
+        ),
+        (
+            CLOUDFRONT_502_TEXT,
+            502,
+            ("cloudfront", "cloudfront", "OriginConnectError"),
+        ),
+        // "attempted to establish a connection ... or the origin closed the
+        // connection": the page does not tell a timeout from a close.
+        (
+            CLOUDFRONT_504_TEXT,
+            504,
+            ("cloudfront", "cloudfront", "OriginReadError"),
+        ),
+        // The edge's own function failed: no origin result type.
+        (CLOUDFRONT_503_LAMBDA, 503, ("cloudfront", "cloudfront", "")),
+        // 1016 is Cloudflare's 530 (the issue did not record the status).
+        (
+            CF_1016_TEXT,
+            530,
+            ("cloudflare_branded", "cloudflare", "1016"),
+        ),
+        // The branded page over an origin's 502: Cloudflare's page, no code.
+        (CF_502_TEXT, 502, ("cloudflare_branded", "cloudflare", "")),
+    ];
+    for (body, status, want) in rows {
+        let fp = fingerprint(status, &[], body.as_bytes());
+        assert_eq!(verdict(&fp), want, "{body}");
+    }
+    // An app's page that mentions a ray id is not Cloudflare's.
+    let quoted = fingerprint(500, &[], b"support asked for the Ray ID: abc, see docs");
+    assert_eq!(verdict(&quoted), ("app", "", ""));
     // A self-hosted Varnish page spells it `Meditation` and names no
     // `cache-` node: not Fastly's (captured here, `pages/`).
     let varnish = include_bytes!("../fixtures/pages/varnish-503-origin.http");
