@@ -7,6 +7,8 @@
 //! `curl -I` print the head as received, `curl -v` prefixes it with `< `, an
 //! issue quoting a log prefixes it with `> `, and some sources kept only the
 //! body. [`printed`] reads those back without touching the bytes themselves.
+//! Envoy's `proxy-status` pages, captured here from the real Envoy, are
+//! checked at the end.
 
 use super::fingerprint::{Fingerprint, fingerprint};
 use super::head::{header, parse_response_head};
@@ -201,4 +203,48 @@ fn recorded_edge_heads_over_a_forwarded_body_are_the_origins() {
     let p = printed(CF_520);
     let fp = fingerprint(502, &p.headers, br#"{"error":"db down"}"#);
     assert_eq!(verdict(&fp), ("app", "cloudflare", ""));
+}
+
+/// Envoy 1.40 with `proxy_status_config` (captured here, `pages/`): its own
+/// error pages stay Envoy's, and `proxy-status` names the RFC 9209 type with
+/// the response flag in `details`.
+#[test]
+fn envoy_captured_pages_carry_proxy_status() {
+    let rows: [(&[u8], u16, &str, &str); 3] = [
+        (
+            include_bytes!("../fixtures/pages/envoy-503-proxy-status-refused.http"),
+            503,
+            "connection_refused",
+            "UF",
+        ),
+        (
+            include_bytes!("../fixtures/pages/envoy-504-proxy-status-hang.http"),
+            504,
+            "http_response_timeout",
+            "UT",
+        ),
+        (
+            include_bytes!("../fixtures/pages/envoy-502-proxy-status-garbage.http"),
+            502,
+            "http_protocol_error",
+            "UPE",
+        ),
+    ];
+    for (raw, status, error, flag) in rows {
+        let head = parse_response_head(raw).expect("a head");
+        assert_eq!(head.status, status);
+        let fp = fingerprint(head.status, &head.headers, &raw[head.head_len..]);
+        assert_eq!((fp.maker, fp.edge), ("envoy", ""));
+        let value = head.header("proxy-status").expect("a proxy-status");
+        let members = crate::proxy_status::parse(value).expect("a valid value");
+        let first = crate::proxy_status::first_error(&members).expect("an error");
+        assert_eq!(first.proxy, "envoy");
+        let word = first
+            .error
+            .clone()
+            .and_then(Result::ok)
+            .map(|e| e.to_string());
+        assert_eq!(word.as_deref(), Some(error));
+        assert!(first.details.as_deref().is_some_and(|d| d.ends_with(flag)));
+    }
 }

@@ -91,6 +91,21 @@ pub(super) fn rows() -> Vec<Row> {
             is(ServiceDown, 502, Hop::Proxy),
         ),
         row(
+            "proxy-status captured from Envoy 1.40: connection_refused with its UF details, app.service failed",
+            status_says(
+                503,
+                r#"envoy; error=connection_refused; details="upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}; UF""#,
+            )
+            .host(web("web1").unit("app.service", "failed", "failed", "upstream").no_listeners("app.service")),
+            is(ServiceDown, 503, Hop::Proxy),
+        ),
+        row(
+            "proxy-status captured from Envoy 1.40: http_response_timeout (UT)",
+            status_says(504, r#"envoy; error=http_response_timeout; details="response_timeout; UT""#)
+                .host(web("web1")),
+            is(Timeout, 504, Hop::Proxy),
+        ),
+        row(
             "proxy-status recorded from Pingclair: connection_timeout, the origin's nginx listens",
             status_says(502, "pingclair; error=connection_timeout").host(web("web1")),
             is(FirewallBlocked, 502, Hop::Proxy),

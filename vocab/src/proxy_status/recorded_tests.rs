@@ -1,6 +1,7 @@
 //! The header parse on `Proxy-Status` values real software sends
 //! (`recorded.tsv`; provenance in `probe/fixtures/recorded/README.md`): h2o's
-//! CONNECT proxy, the Pingora-based Pingclair, and PostgREST. Every value
+//! CONNECT proxy, the Pingora-based Pingclair, PostgREST, and Envoy 1.40
+//! (captured here, its `details` carrying the response flag). Every value
 //! reads, with the member, error word and next hop it carries; the RFC
 //! error words name causes, PostgREST's SQLSTATE codes name none.
 
@@ -23,7 +24,7 @@ fn rows() -> Vec<[&'static str; 5]> {
 #[test]
 fn every_recorded_value_reads_with_its_member_error_and_next_hop() {
     let rows = rows();
-    assert_eq!(rows.len(), 17);
+    assert_eq!(rows.len(), 20);
     for [source, value, proxy, error, next_hop] in rows {
         let members = parse(value).unwrap_or_else(|e| panic!("{source}: {e}"));
         assert_eq!(members.len(), 1, "{value}");
@@ -56,6 +57,18 @@ fn recorded_rfc_words_name_causes_and_sqlstate_codes_name_none() {
             }
         }
     }
+    // Envoy's details keep the response code details and the flag.
+    let envoy = rows()
+        .into_iter()
+        .find(|r| r[0] == "envoy")
+        .expect("an envoy row");
+    let members = parse(envoy[1]).expect("reads");
+    assert_eq!(
+        members[0].details.as_deref(),
+        Some(
+            "upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}; UF"
+        )
+    );
     // h2o's refused CONNECT: the unquoted next hop no longer hides the error.
     let h2o = parse("h2o/test; error=connection_refused; next-hop=127.0.0.1").expect("reads");
     let cause = first_error(&h2o)
