@@ -26,7 +26,8 @@ pub struct Fingerprint {
     pub edge: &'static str,
     /// Vendor error code (Cloudflare `1016` or `521`, CloudFront result type,
     /// GCP status detail, Vercel error, Fastly's reason such as `first byte
-    /// timeout`, Akamai's heading such as `Zero size object`), or "".
+    /// timeout`, Akamai's heading such as `Zero size object`, Bunny's
+    /// `ErrorCode` header such as `106`), or "".
     pub edge_error: String,
 }
 
@@ -236,7 +237,7 @@ pub fn fingerprint(status: u16, headers: &[(String, String)], body: &[u8]) -> Fi
         "akamai"
     } else if edge == "bunny"
         && status >= 500
-        && (lower.contains("bunnycdn") || lower.contains("bunny.net"))
+        && (lower.contains("bunnycdn") || lower.contains("bunny.net") || has(headers, "errorcode"))
     {
         "bunny"
     } else if let Some(kind) = proxy_page(PageMark::Header) {
@@ -278,6 +279,9 @@ pub fn fingerprint(status: u16, headers: &[(String, String)], body: &[u8]) -> Fi
         }
         "fastly" if maker == "fastly" => {
             edge_error = fastly_page(status, &lower).unwrap_or_default();
+        }
+        "bunny" if maker == "bunny" => {
+            edge_error = header(headers, "errorcode").unwrap_or_default().to_string();
         }
         "akamai" if maker == "akamai" => {
             edge_error = akamai_page(&text, &lower).unwrap_or_default();

@@ -61,6 +61,7 @@ fn verdict(fp: &Fingerprint) -> (&'static str, &'static str, &str) {
 const CF_520: &str = include_str!("../fixtures/recorded/cloudflare-520-head.txt");
 const CF_522: &str = include_str!("../fixtures/recorded/cloudflare-522-head.txt");
 const AKAMAI_403: &str = include_str!("../fixtures/recorded/akamai-403-access-denied.txt");
+const BUNNY_504: &str = include_str!("../fixtures/recorded/bunny-504-head.txt");
 const POSTGREST_401: &str = include_str!("../fixtures/recorded/postgrest-401-proxy-status.txt");
 const FASTLY_503_BODY: &str =
     include_str!("../fixtures/recorded/fastly-503-first-byte-timeout.html");
@@ -76,12 +77,15 @@ type Row = (&'static str, (&'static str, &'static str, &'static str));
 
 #[test]
 fn every_recorded_response_gives_its_verdict() {
-    let rows: [Row; 4] = [
+    let rows: [Row; 5] = [
         // `curl -I`: a HEAD, so no body; the status and `CF-RAY` say it all.
         (CF_520, ("cloudflare_unbranded", "cloudflare", "520")),
         (CF_522, ("cloudflare_unbranded", "cloudflare", "522")),
         // Akamai's own page, but a 403 is no 5xx: the edge is named, no maker.
         (AKAMAI_403, ("", "akamai", "")),
+        // Bunny's own 504 (a cache miss the origin did not answer in time):
+        // no body, but Bunny's `ErrorCode` header.
+        (BUNNY_504, ("bunny", "bunny", "106")),
         // PostgREST sends `proxy-status` on its own 4xx: no edge, no maker.
         (POSTGREST_401, ("", "", "")),
     ];
@@ -199,6 +203,14 @@ fn recorded_edge_heads_over_a_forwarded_body_are_the_origins() {
         let fp = fingerprint(502, &p.headers, body);
         assert_eq!(verdict(&fp), ("nginx", edge, ""), "{text}");
     }
+    // The recorded Bunny head without Bunny's `ErrorCode` (as a forwarded
+    // origin 504 would come) and with the origin's nginx page: nginx's.
+    let mut bunny = printed(BUNNY_504);
+    bunny.headers.retain(|(n, _)| n != "ErrorCode");
+    let fp = fingerprint(504, &bunny.headers, b"");
+    assert_eq!(verdict(&fp), ("app", "bunny", ""));
+    let fp = fingerprint(502, &bunny.headers, body);
+    assert_eq!(verdict(&fp), ("nginx", "bunny", ""));
     // The app's JSON error through the recorded Cloudflare head is the app's.
     let p = printed(CF_520);
     let fp = fingerprint(502, &p.headers, br#"{"error":"db down"}"#);
