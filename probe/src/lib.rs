@@ -30,6 +30,8 @@ pub mod connect;
 pub mod fastcgi;
 pub mod fetch;
 pub mod fingerprint;
+#[cfg(test)]
+mod fingerprint_recorded;
 pub mod head;
 pub mod observation;
 pub mod outcome;

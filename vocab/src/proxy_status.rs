@@ -9,6 +9,8 @@
 use crate::Cause;
 
 mod header;
+#[cfg(test)]
+mod recorded_tests;
 
 pub use header::{BadProxyStatus, ProxyStatus, first_error, parse};
 

@@ -3,7 +3,9 @@
 //! near-misses of a member without an error and an error type this collector
 //! does not know), and Cloudflare's 52x codes mapped to the origin's layers,
 //! with the origin agent's evidence still deciding. Header values follow the
-//! shapes of RFC 9209 §2 and Cloudflare's documented headers.
+//! shapes of RFC 9209 §2 and Cloudflare's documented headers, and the rows
+//! marked "recorded" use values real software sent, as other people recorded
+//! them (provenance in `probe/fixtures/recorded/README.md`).
 
 use super::*;
 use Cause::*;
@@ -11,6 +13,11 @@ use Cause::*;
 const CF: &[(&str, &str)] = &[("server", "cloudflare"), ("cf-ray", "8f1e2d3c4b5a6978-FRA")];
 const PREMATURE: &str =
     "upstream prematurely closed connection while reading response header from upstream";
+
+/// Cloudflare's headers from a recorded `curl -I` of a real 520
+/// (`probe/fixtures/recorded/cloudflare-520-head.txt`).
+const CF_RECORDED: &[(&str, &str)] =
+    &[("Server", "cloudflare"), ("CF-RAY", "4ee02a558935bdc3-AMS")];
 
 /// A public answer carrying `proxy-status: value`, through no known edge.
 fn status_says(status: u32, value: &str) -> Case {
@@ -76,6 +83,57 @@ pub(super) fn rows() -> Vec<Row> {
             FirewallBlocked,
             status_says(502, "ExampleCDN; error=gremlins").host(web("web1")),
             is(InsufficientEvidence, 502, Hop::Edge),
+        ),
+        row(
+            "proxy-status recorded from h2o: connection_refused with its unquoted next-hop, app.service failed",
+            status_says(502, "h2o/test; error=connection_refused; next-hop=127.0.0.1")
+                .host(web("web1").unit("app.service", "failed", "failed", "upstream").no_listeners("app.service")),
+            is(ServiceDown, 502, Hop::Proxy),
+        ),
+        row(
+            "proxy-status captured from Envoy 1.40: connection_refused with its UF details, app.service failed",
+            status_says(
+                503,
+                r#"envoy; error=connection_refused; details="upstream_reset_before_response_started{remote_connection_failure|delayed_connect_error:_Connection_refused}; UF""#,
+            )
+            .host(web("web1").unit("app.service", "failed", "failed", "upstream").no_listeners("app.service")),
+            is(ServiceDown, 503, Hop::Proxy),
+        ),
+        row(
+            "proxy-status captured from Envoy 1.40: http_response_timeout (UT)",
+            status_says(504, r#"envoy; error=http_response_timeout; details="response_timeout; UT""#)
+                .host(web("web1")),
+            is(Timeout, 504, Hop::Proxy),
+        ),
+        row(
+            "proxy-status recorded from Pingclair: connection_timeout, the origin's nginx listens",
+            status_says(502, "pingclair; error=connection_timeout").host(web("web1")),
+            is(FirewallBlocked, 502, Hop::Proxy),
+        ),
+        row(
+            "proxy-status recorded from Pingclair: http_response_timeout",
+            status_says(504, "pingclair; error=http_response_timeout").host(web("web1")),
+            is(Timeout, 504, Hop::Proxy),
+        ),
+        near(
+            "proxy-status recorded from PostgREST near-miss: its own 401 with error=42501 is no incident",
+            EdgeGenerated,
+            status_says(401, "PostgREST; error=42501").host(web("web1")),
+            None,
+        ),
+        near(
+            "proxy-status recorded from Pingclair near-miss: proxy_internal_error names nothing behind the proxy",
+            ServiceDown,
+            status_says(502, "pingclair; error=proxy_internal_error")
+                .host(web("web1").unit("app.service", "failed", "failed", "upstream").no_listeners("app.service")),
+            is(InsufficientEvidence, 502, Hop::Proxy),
+        ),
+        row(
+            "cloudflare 520 recorded head: the origin's nginx logs the app closing early",
+            site("shop.example")
+                .edge("cloudflare", 520, "cloudflare_unbranded", "520", CF_RECORDED)
+                .host(web("web1").ngx("premature_close", "error", PREMATURE, "http://127.0.0.1:3000/")),
+            is(PrematureClose, 520, Hop::Edge),
         ),
         row(
             "cloudflare 521 with no origin probe: the origin's nginx is stopped",

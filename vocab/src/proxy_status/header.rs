@@ -5,6 +5,13 @@
 //! words of [`ProxyStatusError`]. It lives here, beside the words, because
 //! both the prober (which records the header) and the attribution engine
 //! (which reads it back from an observation) need the same parse.
+//!
+//! Real senders do not all write valid structured fields (see the recorded
+//! values in `recorded.tsv`): h2o writes `next-hop=127.0.0.1` unquoted, which
+//! RFC 8941 cannot parse, and PostgREST names PostgreSQL codes such as
+//! `error=42501`, an integer. A value the strict parse refuses is read again
+//! member by member ([`lenient`]), and an error parameter that is no token
+//! is kept as an unknown word, so neither hides the hop's error type.
 
 use sfv::{BareItem, List, ListEntry, Parser};
 
@@ -36,13 +43,19 @@ pub struct BadProxyStatus {
     pub reason: String,
 }
 
-/// Parses the header value; a value that is not an RFC 8941 list is an
-/// error that says why. Inner lists (not allowed by RFC 9209) are skipped.
+/// Parses the header value. A value that is not an RFC 8941 list is read
+/// again by [`lenient`]; one that neither reads is an error that says why.
+/// Inner lists (not allowed by RFC 9209) are skipped.
 pub fn parse(value: &str) -> Result<Vec<ProxyStatus>, BadProxyStatus> {
-    let list: List = Parser::new(value).parse().map_err(|e| BadProxyStatus {
-        value: value.to_string(),
-        reason: e.to_string(),
-    })?;
+    let list: List = match Parser::new(value).parse() {
+        Ok(list) => list,
+        Err(e) => {
+            return lenient(value).ok_or_else(|| BadProxyStatus {
+                value: value.to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
     Ok(list
         .into_iter()
         .filter_map(|entry| match entry {
@@ -53,7 +66,7 @@ pub fn parse(value: &str) -> Result<Vec<ProxyStatus>, BadProxyStatus> {
             let text = |name: &str| item.params.get(name).and_then(text_of);
             ProxyStatus {
                 proxy: text_of(&item.bare_item).unwrap_or_default(),
-                error: text("error").map(|w| w.parse()),
+                error: item.params.get("error").map(|w| any_text(w).parse()),
                 next_hop: text("next-hop"),
                 received_status: item
                     .params
@@ -71,6 +84,73 @@ fn text_of(item: &BareItem) -> Option<String> {
     item.as_token()
         .map(|t| t.as_str().to_string())
         .or_else(|| item.as_string().map(|s| s.as_str().to_string()))
+}
+
+/// Any bare item as text: an integer or decimal (`error=42501`) as written.
+fn any_text(item: &BareItem) -> String {
+    text_of(item)
+        .or_else(|| item.as_integer().map(|i| i.to_string()))
+        .or_else(|| item.as_decimal().map(|d| d.to_string()))
+        .unwrap_or_default()
+}
+
+/// Whether `s` is an RFC 8941 token (a member name).
+fn is_token(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'*')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b))
+}
+
+/// Whether `s` is an RFC 8941 parameter key.
+fn is_key(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.*".contains(&b))
+}
+
+/// Reads a value the strict parse refused, member by member: a token name,
+/// then `; key=value` parameters whose value is taken as written (quotes
+/// stripped). `None` unless every member and parameter has that shape; a
+/// comma inside a quoted `details` is not supported here.
+fn lenient(value: &str) -> Option<Vec<ProxyStatus>> {
+    value
+        .split(',')
+        .map(|member| {
+            let mut parts = member.split(';').map(str::trim);
+            let proxy = parts.next().filter(|p| is_token(p))?;
+            let mut status = ProxyStatus {
+                proxy: proxy.to_string(),
+                error: None,
+                next_hop: None,
+                received_status: None,
+                details: None,
+            };
+            for param in parts {
+                let (key, raw) = param.split_once('=').unwrap_or((param, ""));
+                let (key, raw) = (key.trim(), raw.trim());
+                if !is_key(key) {
+                    return None;
+                }
+                let text = raw
+                    .strip_prefix('"')
+                    .and_then(|r| r.strip_suffix('"'))
+                    .unwrap_or(raw)
+                    .to_string();
+                match key {
+                    "error" => status.error = Some(text.parse()),
+                    "next-hop" => status.next_hop = Some(text),
+                    "received-status" => status.received_status = text.parse().ok(),
+                    "details" => status.details = Some(text),
+                    _ => {}
+                }
+            }
+            Some(status)
+        })
+        .collect()
 }
 
 /// The member nearest the origin that names an error: the hop that first
