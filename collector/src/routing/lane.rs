@@ -68,10 +68,13 @@ impl Lane {
                             open.track(&job);
                         }
                     }
-                    Some(LaneMsg::Refresh(list)) => {
+                    Some(LaneMsg::Refresh { open: list, resend_now }) => {
                         open.replace(list);
-                        tick.reset_immediately();
+                        if resend_now {
+                            tick.reset_immediately();
+                        }
                     }
+                    Some(LaneMsg::Retain(sites)) => open.retain(&sites),
                     Some(LaneMsg::Deliver(job)) => {
                         if resend.is_some() {
                             open.track(&job);
