@@ -72,7 +72,7 @@ impl KeptAlive {
         }
         let gained = !held.is_subset(&self.sites);
         if gained {
-            match crate::sites::refresh_held(hub, &held, true).await {
+            match crate::sites::refresh_held(hub, &held).await {
                 Ok(()) => {
                     tracing::debug!(
                         sites = held.len(),

@@ -205,7 +205,7 @@ impl<'h> HostIndex<'h> {
 /// collector holds, to the dispatcher, so Alertmanager keeps hearing about
 /// them after a reload of routing; re-sent at once.
 pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
-    refresh_held(hub, &hub.leases.held(), true).await
+    refresh_held(hub, &hub.leases.held()).await
 }
 
 /// [`refresh_open`] for the sites `held`: only the lease holder of a site
@@ -213,22 +213,18 @@ pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
 pub async fn refresh_held(
     hub: &Hub,
     held: &std::collections::BTreeSet<String>,
-    resend_now: bool,
 ) -> Result<(), StoreError> {
     let views = site_views(hub).await?;
     let open = hub.store.open_incidents(None).await?;
     let open = open.iter().filter(|row| held.contains(&row.site));
-    hub.live().dispatcher.refresh(
-        open.map(|row| {
-            let labels = views
-                .iter()
-                .find(|v| v.name == row.site)
-                .map(|v| v.labels.clone())
-                .unwrap_or_default();
-            (row.to_proto(), labels)
-        }),
-        resend_now,
-    );
+    hub.live().dispatcher.refresh(open.map(|row| {
+        let labels = views
+            .iter()
+            .find(|v| v.name == row.site)
+            .map(|v| v.labels.clone())
+            .unwrap_or_default();
+        (row.to_proto(), labels)
+    }));
     Ok(())
 }
 

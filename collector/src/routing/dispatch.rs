@@ -51,12 +51,9 @@ pub(crate) struct Job {
 pub(crate) enum LaneMsg {
     /// Deliver this.
     Deliver(Job),
-    /// The complete set of open incidents routed to this lane to keep alive;
-    /// re-send them at once when `resend_now`.
-    Refresh {
-        open: OpenIncidents,
-        resend_now: bool,
-    },
+    /// The complete set of open incidents routed to this lane to keep alive
+    /// (re-sent at once).
+    Refresh(OpenIncidents),
     /// Stop keeping alive the incidents of sites not in the set (leases lost).
     Retain(Arc<BTreeSet<String>>),
     /// Keep this incident's alert alive (firing) or stop (resolved); the
@@ -163,12 +160,8 @@ impl DispatcherHandle {
 
     /// Tells every Alertmanager lane which incidents to keep alive now (the
     /// open incidents of the sites whose lease this collector holds, from the
-    /// store), replacing what it re-sends; re-sends at once when `resend_now`.
-    pub fn refresh(
-        &self,
-        open: impl IntoIterator<Item = (Incident, BTreeMap<String, String>)>,
-        resend_now: bool,
-    ) {
+    /// store), replacing what it re-sends, and re-sends at once.
+    pub fn refresh(&self, open: impl IntoIterator<Item = (Incident, BTreeMap<String, String>)>) {
         let mut per_lane: BTreeMap<&str, OpenIncidents> = self
             .router
             .receivers
@@ -186,13 +179,7 @@ impl DispatcherHandle {
             }
         }
         for (name, list) in per_lane {
-            self.enqueue(
-                name,
-                LaneMsg::Refresh {
-                    open: list,
-                    resend_now,
-                },
-            );
+            self.enqueue(name, LaneMsg::Refresh(list));
         }
     }
 

@@ -68,11 +68,9 @@ impl Lane {
                             open.track(&job);
                         }
                     }
-                    Some(LaneMsg::Refresh { open: list, resend_now }) => {
+                    Some(LaneMsg::Refresh(list)) => {
                         open.replace(list);
-                        if resend_now {
-                            tick.reset_immediately();
-                        }
+                        tick.reset_immediately();
                     }
                     Some(LaneMsg::Retain(sites)) => open.retain(&sites),
                     Some(LaneMsg::Deliver(job)) => {
