@@ -38,6 +38,8 @@ use gw502_tests::scenario::cases::{Expect, verdict};
 use gw502_tests::scenario::{LabFleet, LabSite, collector};
 use serde_json::Value;
 use sqlx::{Connection, Row};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use receiver::Receiver;
 
@@ -249,6 +251,7 @@ fn a_partition_by_nft_on_the_lab_bridge() -> anyhow::Result<()> {
     // inside it.
     let mut cut = Partition::cut(collector::ADDR.port())?;
     let cut_at = Instant::now();
+    let cut_utc = OffsetDateTime::now_utc().format(&Rfc3339)?;
     fleet.host(FAULTED)?.systemctl(&["stop", "app"])?;
     let mut spool_peak: BTreeMap<&str, usize> = BTreeMap::new();
     until("the cut lasted long enough", || {
@@ -270,6 +273,7 @@ fn a_partition_by_nft_on_the_lab_bridge() -> anyhow::Result<()> {
     let open_in_cut = fault_incidents(&fleet.incidents(true)?).len();
     cut.heal()?;
     let healed = Instant::now();
+    let healed_utc = OffsetDateTime::now_utc().format(&Rfc3339)?;
     let cut_ms = (healed - cut_at).as_millis();
 
     // Recovery: every spool drains, the incident is there and delivered.
@@ -372,10 +376,21 @@ fn a_partition_by_nft_on_the_lab_bridge() -> anyhow::Result<()> {
     let others: Vec<String> = listing
         .iter()
         .filter(|i| i["id"].as_u64() != Some(id))
-        .map(|i| format!("{} {}", i["site"], verdict(i)))
+        .map(|i| {
+            format!(
+                "{} on {} ({}, opened {}, resolved {}): {}; missing {}",
+                verdict(i),
+                i["site"],
+                i["state"],
+                i["opened_at"],
+                i["resolved_at"],
+                i["summary"],
+                i["missing"]
+            )
+        })
         .collect();
     println!(
-        "figures: fault=partition-nft-lab hosts={} cut_ms={cut_ms} dropped_packets={dropped_packets} \
+        "figures: fault=partition-nft-lab hosts={} cut={cut_utc}..{healed_utc} cut_ms={cut_ms} dropped_packets={dropped_packets} \
          reports={reports} reports_after_the_cut_began={made_in_cut} lost=0 duplicated=0 \
          spool_peak={spool_peak:?} incidents=1 opened_during_cut={open_in_cut} deliveries={} \
          spools_empty_after_heal_ms={} per_host={drained:?} incident_after_heal_ms={} \
