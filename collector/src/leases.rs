@@ -12,6 +12,11 @@
 //! A takeover is logged and counted in
 //! `gw502_collector_site_lease_takeovers_total`; on a clean shutdown the
 //! collector releases its leases so the others take them at once.
+//!
+//! The lease also decides who keeps a site's Alertmanager alerts alive:
+//! after each round, [`KeptAlive`] hands the open incidents of newly held
+//! sites (from the store) to the dispatcher and drops those of sites lost, so
+//! one collector re-sends each alert and a takeover resumes the re-sends.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,11 +42,52 @@ pub async fn lease_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let ttl = hub.config.lease_ttl;
     let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut kept = KeptAlive::default();
     loop {
         tick.tick().await;
         if let Err(error) = claim_all(&hub, ttl).await {
             tracing::warn!(%error, "cannot renew site leases");
         }
+        kept.follow(&hub).await;
+    }
+}
+
+/// The sites whose Alertmanager alerts this collector keeps alive, kept equal
+/// to the sites whose lease it holds.
+#[derive(Debug, Default)]
+pub struct KeptAlive {
+    sites: BTreeSet<String>,
+}
+
+impl KeptAlive {
+    /// Brings the keep-alive lanes in step with the leases held now. Sites
+    /// gained: their open incidents are read from the store and re-sent at
+    /// once (the previous holder stopped). Sites lost: dropped from the lanes
+    /// without the store, so it works while the database is away. A failed
+    /// read is retried on the next round.
+    pub async fn follow(&mut self, hub: &Hub) {
+        let held = hub.leases.held();
+        if held == self.sites {
+            return;
+        }
+        let gained = !held.is_subset(&self.sites);
+        if gained {
+            match crate::sites::refresh_held(hub, &held).await {
+                Ok(()) => {
+                    tracing::debug!(
+                        sites = held.len(),
+                        "alertmanager keep-alive follows the site leases"
+                    );
+                    self.sites = held;
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read open incidents to keep their alerts alive");
+                }
+            }
+        }
+        hub.live().dispatcher.retain(&held);
+        self.sites.retain(|site| held.contains(site));
     }
 }
 

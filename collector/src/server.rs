@@ -151,7 +151,7 @@ pub async fn serve(
         );
     }
     sites::publish_configured(&hub).await?;
-    sites::refresh_open(&hub).await?;
+    // Alertmanager keep-alive starts with the first lease round (leases.rs).
     // Leases first, so the first probe round finds the sites it may probe.
     if let Err(error) = leases::claim_all(&hub, hub.config.lease_ttl).await {
         tracing::warn!(%error, "cannot claim site leases");

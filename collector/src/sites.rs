@@ -201,12 +201,23 @@ impl<'h> HostIndex<'h> {
     }
 }
 
-/// Hands the incidents open in the store to the dispatcher, so Alertmanager
-/// keeps hearing about them after a restart (or a reload of routing).
+/// Hands the incidents open in the store, of the sites whose lease this
+/// collector holds, to the dispatcher, so Alertmanager keeps hearing about
+/// them after a reload of routing; re-sent at once.
 pub async fn refresh_open(hub: &Hub) -> Result<(), StoreError> {
+    refresh_held(hub, &hub.leases.held()).await
+}
+
+/// [`refresh_open`] for the sites `held`: only the lease holder of a site
+/// keeps its alerts alive (see [`crate::leases`]).
+pub async fn refresh_held(
+    hub: &Hub,
+    held: &std::collections::BTreeSet<String>,
+) -> Result<(), StoreError> {
     let views = site_views(hub).await?;
     let open = hub.store.open_incidents(None).await?;
-    hub.live().dispatcher.refresh(open.iter().map(|row| {
+    let open = open.iter().filter(|row| held.contains(&row.site));
+    hub.live().dispatcher.refresh(open.map(|row| {
         let labels = views
             .iter()
             .find(|v| v.name == row.site)

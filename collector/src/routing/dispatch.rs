@@ -4,7 +4,7 @@
 //! full the delivery is dropped, counted and logged. Alertmanager lanes also
 //! re-send the alerts of open incidents every `resend_interval`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,8 +51,11 @@ pub(crate) struct Job {
 pub(crate) enum LaneMsg {
     /// Deliver this.
     Deliver(Job),
-    /// The complete set of open incidents routed to this lane.
+    /// The complete set of open incidents routed to this lane to keep alive
+    /// (re-sent at once).
     Refresh(OpenIncidents),
+    /// Stop keeping alive the incidents of sites not in the set (leases lost).
+    Retain(Arc<BTreeSet<String>>),
     /// Keep this incident's alert alive (firing) or stop (resolved); the
     /// delivery itself goes through the delivery log.
     Track(Job),
@@ -155,8 +158,9 @@ impl DispatcherHandle {
         }
     }
 
-    /// Tells every Alertmanager lane which incidents are open now (e.g. from
-    /// the store at startup), replacing what it re-sends, and re-sends at once.
+    /// Tells every Alertmanager lane which incidents to keep alive now (the
+    /// open incidents of the sites whose lease this collector holds, from the
+    /// store), replacing what it re-sends, and re-sends at once.
     pub fn refresh(&self, open: impl IntoIterator<Item = (Incident, BTreeMap<String, String>)>) {
         let mut per_lane: BTreeMap<&str, OpenIncidents> = self
             .router
@@ -176,6 +180,18 @@ impl DispatcherHandle {
         }
         for (name, list) in per_lane {
             self.enqueue(name, LaneMsg::Refresh(list));
+        }
+    }
+
+    /// Tells every Alertmanager lane to stop keeping alive the incidents of
+    /// sites not in `sites` (their lease went to another collector). Needs no
+    /// store, so it works while the database is away.
+    pub fn retain(&self, sites: &BTreeSet<String>) {
+        let sites = Arc::new(sites.clone());
+        for (name, receiver) in &self.router.receivers {
+            if matches!(**receiver, Receiver::Alertmanager(_)) {
+                self.enqueue(name, LaneMsg::Retain(sites.clone()));
+            }
         }
     }
 

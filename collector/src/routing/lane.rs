@@ -72,6 +72,7 @@ impl Lane {
                         open.replace(list);
                         tick.reset_immediately();
                     }
+                    Some(LaneMsg::Retain(sites)) => open.retain(&sites),
                     Some(LaneMsg::Deliver(job)) => {
                         if resend.is_some() {
                             open.track(&job);
