@@ -62,7 +62,11 @@ impl Agent {
 
     /// Like [`Agent::new`], resolving collector names with `resolver`.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> Result<Self, RunError> {
-        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max);
+        let spool = Spool::open(
+            &config.state_dir.join("spool"),
+            config.spool_max,
+            config.spool_memory_max,
+        );
         let collectors = Collectors::new(&config.collectors, &config.transport, resolver.clone())?;
         let sources = Sources::new(&config);
         Ok(Self {
@@ -168,6 +172,8 @@ impl Agent {
             // Reports spooled just before the stop get the rest of the grace.
             self.drain_until(&mut give_up).await?;
         }
+        // What memory still holds goes to disk, or is counted lost.
+        self.spool.close();
         tracing::info!(waiting = self.spool.len(), "agent stopped");
         Ok(())
     }
@@ -204,8 +210,9 @@ impl Agent {
         if cut > 0 {
             tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
         }
-        // A report the disk cannot take is dropped and counted by the spool;
-        // the next one goes out as a full snapshot.
+        // A report neither the disk nor the memory overflow can take is
+        // dropped and counted by the spool; the next one goes out as a full
+        // snapshot.
         let _ = self.spool.push(&report);
         if self.spool.dropped() > dropped_before {
             // What was dropped may have carried changes: resend everything next time.
@@ -218,17 +225,18 @@ impl Agent {
     /// (see [`crate::failover`]). Returns false when no collector could be
     /// reached and a retry is due.
     pub async fn drain(&mut self) -> Result<bool, RunError> {
-        while let Some(mut report) = self.spool.front() {
+        while let Some(spooled) = self.spool.front() {
+            let mut report = spooled.report;
             report.replayed = !self.is_newest(&report);
             match self.collectors.send(report).await {
                 Ok(_) => {
-                    self.spool.pop_front();
+                    self.spool.ack(spooled.id);
                     self.backoff.reset();
                     metrics::counter!("gw502_agent_reports_sent_total").increment(1);
                 }
                 Err(ClientError::Status(status)) if is_permanent(status.code()) => {
                     tracing::error!(code = ?status.code(), message = status.message(), "collector refused a report for good, dropping it");
-                    self.spool.pop_front();
+                    self.spool.ack(spooled.id);
                     self.refused += 1;
                     self.deltas.force_full();
                 }
