@@ -339,10 +339,10 @@ impl Spool {
             return;
         };
         self.bytes -= entry.bytes;
-        if let Err(error) = self.disk.remove(entry.counter) {
-            if let Failure::Log { suppressed } = self.disk_log.failure(Instant::now()) {
-                tracing::warn!(path = %self.disk.path(entry.counter).display(), %error, suppressed, "cannot remove spooled report");
-            }
+        if let Err(error) = self.disk.remove(entry.counter)
+            && let Failure::Log { suppressed } = self.disk_log.failure(Instant::now())
+        {
+            tracing::warn!(path = %self.disk.path(entry.counter).display(), %error, suppressed, "cannot remove spooled report");
         }
     }
 
