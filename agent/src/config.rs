@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub state_dir: Option<PathBuf>,
     /// Bound of the on-disk spool.
     pub spool_max: Option<ByteSize>,
+    /// Memory for reports the spool's disk refuses.
+    pub spool_memory_max: Option<ByteSize>,
     /// Extra units to watch besides the discovered ones.
     #[serde(default)]
     pub units: Vec<String>,
@@ -125,6 +127,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Spool bound in bytes.
     pub spool_max: u64,
+    /// Bytes of reports held in memory while the spool's disk refuses them
+    /// (0: none).
+    pub spool_memory_max: u64,
     /// Extra units to watch.
     pub units: Vec<String>,
     /// Filesystem roots.
@@ -202,6 +207,14 @@ impl RawConfig {
         if spool_max < 64 << 10 {
             problems.push("spool_max", "must be at least 64KiB");
         }
+        let spool_memory_max = match self.spool_memory_max {
+            Some(b) if b.0 > spool_max => {
+                problems.push("spool_memory_max", "must not exceed spool_max");
+                b.0
+            }
+            Some(b) => b.0,
+            None => spool_max.min(4 << 20),
+        };
         for (i, probe) in self.cross_probes.iter().enumerate() {
             if !(probe.url.starts_with("http://") || probe.url.starts_with("https://")) {
                 problems.push(
@@ -250,6 +263,7 @@ impl RawConfig {
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from("/var/lib/gw502-agent")),
             spool_max,
+            spool_memory_max,
             units: self.units,
             roots,
             nginx: self.nginx.unwrap_or_else(|| PathBuf::from("nginx")),
@@ -466,7 +480,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.interval, Duration::from_secs(10));
+        assert_eq!(config.spool_memory_max, 4 << 20);
         assert!(matches!(config.transport, Tls::Mutual { .. }));
+        let err = validate(&format!(
+            "host_id = \"web1\"\ncollector = \"https://c:7502\"\nspool_max = \"1MiB\"\nspool_memory_max = \"2MiB\"\n{TLS}"
+        ))
+        .unwrap_err();
+        let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["spool_memory_max"], "{err}");
         assert_eq!(config.roots, Roots::default());
         assert_eq!(config.collectors, ["https://c:7502"]);
         assert!(config.containers.enabled && !config.containers.explicit);

@@ -13,7 +13,8 @@
 //!   their container).
 //! - [`report`]: runs the sources in order into a `HostReport`, and sends only what changed.
 //! - [`bound`]: keeps every report under a byte bound.
-//! - [`spool`]: the bounded on-disk queue that survives collector outages.
+//! - [`spool`]: the bounded on-disk queue that survives collector outages,
+//!   with a memory overflow for reports a full disk refuses.
 //! - [`client`]: the mTLS gRPC connection to one collector, with backoff;
 //!   [`failover`]: several collectors, sticking to one and failing over.
 //! - [`pipeline`]: the sources wired together; [`run`]: the report loop; [`snapshot`]: the local one-shot view.

@@ -1,30 +1,32 @@
-//! The agent's main loop: gather a report every interval, put it in the
-//! spool, and drain the spool in order to whichever collector answers.
+//! The agent's main loop, in two halves that share only the spool
+//! ([`queue`]): one gathers a report every interval and puts it in the
+//! spool; the other ([`send`]) drains the spool in order to whichever
+//! collector answers.
 //!
 //! Every report goes through the spool, so a collector outage or an agent
-//! restart only delays delivery. Only the newest report of a drain is sent as
-//! live; everything older that had to wait is marked `replayed`, which the
-//! collector treats as history that never opens fresh alerts. Permanent
-//! refusals (a report too large or malformed) are dropped and counted rather
-//! than blocking the queue forever.
+//! restart only delays delivery. Because the halves never wait for each
+//! other, a collector that does not answer (a partition that drops packets
+//! holds each send for the client's timeouts) never costs a report: one is
+//! gathered and spooled on every tick whatever the collectors do.
+
+mod queue;
+mod send;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::FusedFuture;
-use gw502_proto::v1::HostReport;
 use gw502_supervise::{Ended, Policy, Supervisor};
 use tokio::sync::watch;
-use tonic::Code;
 
-use crate::client::{Backoff, ClientError};
+use crate::client::ClientError;
 use crate::config::Config;
 use crate::failover::{Collectors, Resolve, SystemResolver, Target};
 use crate::pipeline::Sources;
 use crate::report::Deltas;
 use crate::spool::Spool;
+use queue::Queue;
+use send::Sender;
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
@@ -43,15 +45,17 @@ pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
 /// One agent: its sources, its spool and its connection.
 pub struct Agent {
     config: Config,
+    gatherer: Gatherer,
+    sender: Sender,
+    queue: Queue,
+    resolver: Arc<dyn Resolve>,
+}
+
+/// The gathering half: the sources and what the next report is relative to.
+struct Gatherer {
     sources: Sources,
     deltas: Deltas,
-    spool: Spool,
-    collectors: Collectors,
-    resolver: Arc<dyn Resolve>,
-    instance: String,
     seq: u64,
-    backoff: Backoff,
-    refused: u64,
 }
 
 impl Agent {
@@ -62,22 +66,22 @@ impl Agent {
 
     /// Like [`Agent::new`], resolving collector names with `resolver`.
     pub fn with_resolver(config: Config, resolver: Arc<dyn Resolve>) -> Result<Self, RunError> {
-        let spool = Spool::open(&config.state_dir.join("spool"), config.spool_max);
+        let spool = Spool::open(
+            &config.state_dir.join("spool"),
+            config.spool_max,
+            config.spool_memory_max,
+        );
         let collectors = Collectors::new(&config.collectors, &config.transport, resolver.clone())?;
-        let sources = Sources::new(&config);
+        let instance = format!("{:016x}", rand::random::<u64>());
         Ok(Self {
-            deltas: Deltas::new(config.full_snapshot_every),
-            backoff: Backoff::new(
-                Duration::from_millis(500),
-                config.interval.max(Duration::from_secs(1)),
-            ),
-            instance: format!("{:016x}", rand::random::<u64>()),
-            seq: 0,
-            refused: 0,
+            gatherer: Gatherer {
+                sources: Sources::new(&config),
+                deltas: Deltas::new(config.full_snapshot_every),
+                seq: 0,
+            },
+            sender: Sender::new(collectors, config.interval.max(Duration::from_secs(1))),
+            queue: Queue::new(spool, instance),
             config,
-            sources,
-            spool,
-            collectors,
             resolver,
         })
     }
@@ -116,152 +120,98 @@ impl Agent {
         }
     }
 
-    /// Reports every interval until `stop` turns true. Then the report
-    /// being gathered still goes to the spool, and sending what waits gets
-    /// until `shutdown_grace` after the stop; what is not acknowledged by
-    /// then stays in the spool for the next start (the collector stores a
-    /// report sent twice once).
+    /// Gathers every interval and sends beside it until `stop` turns true.
+    /// Then the report being gathered still goes to the spool, and sending
+    /// what waits gets until `shutdown_grace` after the stop; what is not
+    /// acknowledged by then stays in the spool for the next start (the
+    /// collector stores a report sent twice once).
     async fn report_loop(mut self, stop: watch::Receiver<bool>) -> Result<(), RunError> {
-        let mut stopped = stop.clone();
-        let shutdown = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        tokio::pin!(shutdown);
-        let grace = self.config.shutdown_grace;
-        let give_up = async move {
-            let mut stop = stop;
-            let _ = stop.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::pin!(give_up);
-        let mut give_up = give_up.fuse();
-        let mut tick = tokio::time::interval(self.config.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let retry = tokio::time::sleep(Duration::MAX / 4);
-        tokio::pin!(retry);
-        let mut retrying = false;
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                _ = tick.tick() => {
-                    // Gathering is bounded by the sources' timeouts; a stop
-                    // meanwhile still spools the report.
-                    self.enqueue().await?;
-                    retrying = !self.drain_until(&mut give_up).await?;
-                }
-                _ = &mut retry, if retrying => {
-                    retrying = !self.drain_until(&mut give_up).await?;
-                }
-            }
-            if retrying {
-                let delay = self.backoff.next_delay();
-                tracing::debug!(
-                    delay_ms = delay.as_millis() as u64,
-                    waiting = self.spool.len(),
-                    "collector unreachable, retrying"
-                );
-                retry.as_mut().reset(tokio::time::Instant::now() + delay);
-            }
-        }
-        if !self.spool.is_empty() && !retrying {
-            // Reports spooled just before the stop get the rest of the grace.
-            self.drain_until(&mut give_up).await?;
-        }
-        tracing::info!(waiting = self.spool.len(), "agent stopped");
+        let Agent {
+            ref config,
+            ref mut gatherer,
+            ref mut sender,
+            ref queue,
+            ..
+        } = self;
+        let gathering = gatherer.run(config, queue, stop.clone());
+        let sending = sender.run(queue, stop, config.shutdown_grace);
+        tokio::try_join!(gathering, sending)?;
+        // What memory still holds goes to disk, or is counted lost.
+        self.queue.close();
+        tracing::info!(waiting = self.queue.len(), "agent stopped");
         Ok(())
-    }
-
-    /// [`Agent::drain`], abandoned when `give_up` resolves (the report being
-    /// sent then stays at the front of the spool). False when it did not
-    /// finish.
-    async fn drain_until(
-        &mut self,
-        give_up: &mut futures::future::Fuse<std::pin::Pin<&mut impl Future<Output = ()>>>,
-    ) -> Result<bool, RunError> {
-        if give_up.is_terminated() {
-            return Ok(false);
-        }
-        tokio::select! {
-            drained = self.drain() => drained,
-            () = give_up => {
-                tracing::warn!(waiting = self.spool.len(), "shutdown grace over, the rest stays in the spool");
-                Ok(false)
-            }
-        }
     }
 
     /// Gathers one report and puts it in the spool.
     pub async fn enqueue(&mut self) -> Result<(), RunError> {
-        let dropped_before = self.spool.dropped();
-        let mut report = self.sources.gather(&self.config).await;
-        self.seq += 1;
-        report.agent_instance.clone_from(&self.instance);
-        report.seq = self.seq;
-        report.spool_dropped = self.spool.dropped() + self.refused;
-        self.deltas.apply(&mut report);
-        let cut = crate::bound::bound(&mut report, crate::bound::MAX_REPORT_BYTES);
-        if cut > 0 {
-            tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
-        }
-        // A report the disk cannot take is dropped and counted by the spool;
-        // the next one goes out as a full snapshot.
-        let _ = self.spool.push(&report);
-        if self.spool.dropped() > dropped_before {
-            // What was dropped may have carried changes: resend everything next time.
-            self.deltas.force_full();
-        }
-        Ok(())
+        self.gatherer.enqueue(&self.config, &self.queue).await
     }
 
     /// Sends waiting reports oldest first, to whichever collector answers
     /// (see [`crate::failover`]). Returns false when no collector could be
     /// reached and a retry is due.
     pub async fn drain(&mut self) -> Result<bool, RunError> {
-        while let Some(mut report) = self.spool.front() {
-            report.replayed = !self.is_newest(&report);
-            match self.collectors.send(report).await {
-                Ok(_) => {
-                    self.spool.pop_front();
-                    self.backoff.reset();
-                    metrics::counter!("gw502_agent_reports_sent_total").increment(1);
-                }
-                Err(ClientError::Status(status)) if is_permanent(status.code()) => {
-                    tracing::error!(code = ?status.code(), message = status.message(), "collector refused a report for good, dropping it");
-                    self.spool.pop_front();
-                    self.refused += 1;
-                    self.deltas.force_full();
-                }
-                Err(error) => {
-                    metrics::counter!("gw502_agent_send_errors_total").increment(1);
-                    tracing::warn!(%error, waiting = self.spool.len(), "cannot deliver report");
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        self.sender.drain(&self.queue).await
     }
 
     /// Reports waiting in the spool.
     pub fn waiting(&self) -> usize {
-        self.spool.len()
+        self.queue.len()
     }
 
     /// The collector the agent currently reports to (none before the first
     /// delivery attempt).
     pub fn collector(&self) -> Option<&Target> {
-        self.collectors.current()
-    }
-
-    fn is_newest(&self, report: &HostReport) -> bool {
-        report.agent_instance == self.instance && report.seq == self.seq
+        self.sender.collectors.current()
     }
 }
 
-/// Refusals that retrying cannot fix.
-fn is_permanent(code: Code) -> bool {
-    matches!(
-        code,
-        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition
-    )
+impl Gatherer {
+    /// A report every interval until `stop` turns true; a stop while a
+    /// report is gathered still spools it. Gathering is bounded by the
+    /// sources' timeouts, never by the collectors.
+    async fn run(
+        &mut self,
+        config: &Config,
+        queue: &Queue,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), RunError> {
+        let mut tick = tokio::time::interval(config.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => break Ok(()),
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = self.enqueue(config, queue).await {
+                break Err(error);
+            }
+        };
+        queue.finish_gathering();
+        result
+    }
+
+    /// Gathers one report and puts it in the spool.
+    async fn enqueue(&mut self, config: &Config, queue: &Queue) -> Result<(), RunError> {
+        let mut report = self.sources.gather(config).await;
+        self.seq += 1;
+        report.agent_instance = queue.instance().to_string();
+        report.seq = self.seq;
+        report.spool_dropped = queue.lost();
+        if queue.take_force_full() {
+            // The collector refused one for good: resend everything.
+            self.deltas.force_full();
+        }
+        self.deltas.apply(&mut report);
+        let cut = crate::bound::bound(&mut report, crate::bound::MAX_REPORT_BYTES);
+        if cut > 0 {
+            tracing::warn!(cut, "report exceeded its size bound; oldest entries cut");
+        }
+        if queue.push(&report) {
+            // What was dropped may have carried changes: resend everything next time.
+            self.deltas.force_full();
+        }
+        Ok(())
+    }
 }

@@ -1,23 +1,36 @@
-//! The bounded on-disk spool that makes the agent lose nothing while the
-//! collector is unreachable.
+//! The bounded spool that makes the agent lose nothing while the collector
+//! is unreachable or the disk is full.
 //!
 //! Every report is written here before it is sent and removed once the
 //! collector acknowledged it, so an outage (or an agent restart) only delays
 //! delivery. Files are named by a counter that survives restarts, which keeps
-//! replay in order. When the spool would grow past its byte bound the oldest
-//! reports are dropped and counted; the count travels in the next report
-//! (`HostReport.spool_dropped`) so the collector can say what was lost.
+//! replay in order ([`disk`]). When the spool would grow past its byte bound
+//! the oldest reports are dropped and counted; the count travels in the next
+//! report (`HostReport.spool_dropped`) so the collector can say what was lost.
 //!
-//! The disk is never a reason to stop: a report that cannot be written (a
-//! full disk, a read-only or missing directory) or read back is dropped and
-//! counted in `gw502_agent_spool_dropped_total{why}`, with a rate-limited
-//! warning, and the agent keeps reporting. A crash loop would lose every
-//! report instead of some.
+//! The disk is never a reason to stop or to lose a report. A report the disk
+//! refuses (full, read-only, missing directory) is held in memory behind the
+//! ones on disk ([`overflow`], bounded by `spool_memory_max`), sent after
+//! them, and written back to disk in order as soon as the disk takes a write
+//! again, so a restart after the disk recovered loses nothing. Only a report
+//! that does not fit in the memory budget either, or one still held in
+//! memory when the agent stops and the disk still refuses it, is lost:
+//! counted in `gw502_agent_spool_dropped_total{why}` (`why` says what the
+//! disk answered) and logged. `gw502_agent_spool_overflow_reports` and
+//! `_bytes` show what memory holds.
+//!
+//! Each waiting report has an id (its counter); the sender acknowledges by
+//! id, so a report the bound dropped while it was being sent is never
+//! confused with the one behind it.
+
+mod disk;
+mod overflow;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use gw502_proto::v1::HostReport;
@@ -25,15 +38,18 @@ use prost::Message;
 use tokio::time::Instant;
 
 use crate::log_limit::{Failure, LogLimit};
+use disk::{Disk, Entry};
+use overflow::Overflow;
 
 /// Why a report left the spool without being delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dropped {
     /// The spool outgrew its byte bound; the oldest report went.
     Bound,
-    /// The file system is full (ENOSPC, EDQUOT).
+    /// The file system is full (ENOSPC, EDQUOT) and the memory overflow
+    /// could not hold the report.
     DiskFull,
-    /// Any other error writing the report.
+    /// Any other error writing the report, and no room in memory.
     WriteError,
     /// The spooled file could not be read back.
     ReadError,
@@ -64,39 +80,51 @@ impl Dropped {
 /// How often a repeating disk failure is logged.
 const WARN_EVERY: Duration = Duration::from_secs(300);
 
-#[derive(Debug)]
-struct Entry {
-    counter: u64,
-    bytes: u64,
+/// The oldest waiting report and its id, for [`Spool::ack`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spooled {
+    /// The report's place in the spool.
+    pub id: u64,
+    /// The report.
+    pub report: HostReport,
 }
 
-/// Reports waiting for delivery, oldest first.
+/// Reports waiting for delivery, oldest first: on disk, then in memory.
 #[derive(Debug)]
 pub struct Spool {
-    dir: PathBuf,
+    disk: Disk,
     max_bytes: u64,
     entries: VecDeque<Entry>,
     bytes: u64,
+    overflow: Overflow,
+    /// What the disk answered the last write, while it refuses.
+    refusal: Option<Dropped>,
     next: u64,
     dropped: u64,
-    disk: LogLimit,
+    disk_log: LogLimit,
+    drop_log: LogLimit,
 }
 
 impl Spool {
     /// Opens (creating if needed) the spool in `dir`, picking up reports left
-    /// by a previous run. A directory that cannot be created or listed is
-    /// logged and the spool starts empty; writes retry creating it.
-    pub fn open(dir: &Path, max_bytes: u64) -> Self {
+    /// by a previous run, with `max_bytes` as the bound of everything waiting
+    /// and `memory_max` the bytes held in memory while the disk refuses. A
+    /// directory that cannot be created or listed is logged and the spool
+    /// starts empty; writes retry creating it.
+    pub fn open(dir: &Path, max_bytes: u64, memory_max: u64) -> Self {
         let mut spool = Self {
-            dir: dir.to_path_buf(),
+            disk: Disk::new(dir),
             max_bytes,
             entries: VecDeque::new(),
             bytes: 0,
+            overflow: Overflow::new(memory_max),
+            refusal: None,
             next: 1,
             dropped: 0,
-            disk: LogLimit::new(WARN_EVERY),
+            disk_log: LogLimit::new(WARN_EVERY),
+            drop_log: LogLimit::new(WARN_EVERY),
         };
-        match list(dir) {
+        match spool.disk.list() {
             Ok(entries) => {
                 spool.next = entries.last().map_or(1, |e| e.counter + 1);
                 spool.bytes = entries.iter().map(|e| e.bytes).sum();
@@ -106,31 +134,52 @@ impl Spool {
                 tracing::warn!(dir = %dir.display(), %error, "cannot open spool, starting empty");
             }
         }
+        spool.gauge();
         spool
     }
 
-    /// Appends a report, dropping the oldest ones while the bound is
-    /// exceeded. A report that cannot be written is dropped, counted and
-    /// returned as the error; the spool stays usable.
+    /// Appends a report behind everything waiting, dropping the oldest ones
+    /// while the bound is exceeded. The disk takes it unless it refuses or
+    /// older reports still wait in memory; then memory holds it. A report
+    /// neither can take is dropped, counted and returned as the error.
     pub fn push(&mut self, report: &HostReport) -> Result<(), Dropped> {
         let body = report.encode_to_vec();
         let counter = self.next;
-        if let Err(error) = self.write(counter, &body) {
-            let why = Dropped::of_write(&error);
+        self.next += 1;
+        self.write_back();
+        let body = if self.overflow.is_empty() {
+            match self.disk.write(counter, &body) {
+                Ok(()) => {
+                    self.disk_took(counter, body.len() as u64);
+                    None
+                }
+                Err(error) => {
+                    self.disk_refused(&error);
+                    Some(body)
+                }
+            }
+        } else {
+            Some(body)
+        };
+        if let Some(body) = body
+            && let Err(body) = self.overflow.push(counter, body)
+        {
+            let why = self.refusal.unwrap_or(Dropped::DiskFull);
             self.count_drop(why);
-            self.warn(why, &error);
+            if let Failure::Log { suppressed } = self.drop_log.failure(Instant::now()) {
+                tracing::warn!(
+                    dir = %self.disk.dir().display(),
+                    why = why.as_str(),
+                    bytes = body.len(),
+                    overflow_bytes = self.overflow.bytes(),
+                    suppressed,
+                    "spool disk refuses and its memory overflow is full, dropping a report"
+                );
+            }
+            self.gauge();
             return Err(why);
         }
-        if self.disk.success() {
-            tracing::info!(dir = %self.dir.display(), "spool writable again");
-        }
-        self.next += 1;
-        self.bytes += body.len() as u64;
-        self.entries.push_back(Entry {
-            counter,
-            bytes: body.len() as u64,
-        });
-        while self.bytes > self.max_bytes && self.entries.len() > 1 {
+        while self.bytes() > self.max_bytes && self.len() > 1 {
             self.remove_front();
             self.count_drop(Dropped::Bound);
         }
@@ -140,90 +189,160 @@ impl Spool {
 
     /// The oldest waiting report. A file that cannot be read or no longer
     /// decodes is dropped, counted and skipped.
-    pub fn front(&mut self) -> Option<HostReport> {
-        while let Some(entry) = self.entries.front() {
-            let path = self.path(entry.counter);
-            let why = match fs::read(&path) {
-                Ok(body) => match HostReport::decode(body.as_slice()) {
-                    Ok(report) => return Some(report),
+    pub fn front(&mut self) -> Option<Spooled> {
+        loop {
+            let (id, body) = if let Some(entry) = self.entries.front() {
+                match self.disk.read(entry.counter) {
+                    Ok(body) => (entry.counter, body),
                     Err(error) => {
-                        tracing::warn!(path = %path.display(), %error, "dropping undecodable spooled report");
-                        Dropped::Undecodable
+                        if let Failure::Log { suppressed } = self.disk_log.failure(Instant::now()) {
+                            tracing::warn!(path = %self.disk.path(entry.counter).display(), %error, suppressed, "cannot read spooled report, dropping it");
+                        }
+                        self.remove_front();
+                        self.count_drop(Dropped::ReadError);
+                        continue;
                     }
-                },
-                Err(error) => {
-                    self.warn(Dropped::ReadError, &error);
-                    Dropped::ReadError
                 }
+            } else {
+                let held = self.overflow.front()?;
+                (held.counter, held.body.clone())
             };
-            self.remove_front();
-            self.count_drop(why);
+            match HostReport::decode(body.as_slice()) {
+                Ok(report) => return Some(Spooled { id, report }),
+                Err(error) => {
+                    tracing::warn!(id, %error, "dropping undecodable spooled report");
+                    self.remove_front();
+                    self.count_drop(Dropped::Undecodable);
+                }
+            }
         }
-        None
     }
 
-    /// Removes the oldest report after the collector acknowledged it.
-    pub fn pop_front(&mut self) {
-        self.remove_front();
+    /// Removes report `id` after the collector acknowledged it (or refused
+    /// it for good). An id no longer waiting (the bound dropped it meanwhile)
+    /// removes nothing.
+    pub fn ack(&mut self, id: u64) {
+        let waiting = self.entries.front().map(|e| e.counter) == Some(id)
+            || (self.entries.is_empty() && self.overflow.front().map(|h| h.counter) == Some(id));
+        if waiting {
+            self.remove_front();
+        }
         self.gauge();
     }
 
-    /// Reports waiting.
+    /// Writes what memory holds back to disk; what the disk still refuses is
+    /// lost, counted and logged. Returns the number lost. Called when the
+    /// agent stops (and when the spool is dropped).
+    pub fn close(&mut self) -> u64 {
+        self.write_back();
+        let lost = self.overflow.len() as u64;
+        if lost > 0 {
+            let why = self.refusal.unwrap_or(Dropped::DiskFull);
+            while self.overflow.pop_front().is_some() {
+                self.count_drop(why);
+            }
+            tracing::warn!(
+                dir = %self.disk.dir().display(),
+                why = why.as_str(),
+                lost,
+                "spool disk still refuses at stop, reports held in memory are lost"
+            );
+        }
+        self.gauge();
+        lost
+    }
+
+    /// Reports waiting, on disk and in memory.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.overflow.len()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    /// Bytes on disk.
+    /// Bytes waiting, on disk and in memory.
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.bytes + self.overflow.bytes()
     }
 
-    /// Reports dropped (past the bound, unwritable or unreadable) since the
-    /// spool was opened.
+    /// Reports held in memory because the disk refused them.
+    pub fn overflow_len(&self) -> usize {
+        self.overflow.len()
+    }
+
+    /// Reports dropped (past the bound, beyond the memory budget, lost at
+    /// stop, unreadable) since the spool was opened.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
 
-    fn write(&self, counter: u64, body: &[u8]) -> io::Result<()> {
-        let path = self.path(counter);
-        let tmp = path.with_extension("tmp");
-        let written = fs::write(&tmp, body).or_else(|error| {
-            if error.kind() != io::ErrorKind::NotFound {
-                return Err(error);
-            }
-            // The directory went away (or never was): make it again.
-            fs::create_dir_all(&self.dir)?;
-            fs::write(&tmp, body)
-        });
-        let renamed = written.and_then(|()| fs::rename(&tmp, &path));
-        if renamed.is_err() {
-            // A partial file would only take the space a later write needs.
-            let _ = fs::remove_file(&tmp);
-        }
-        renamed
-    }
-
-    /// Forgets the oldest entry and deletes its file. A file that cannot be
-    /// deleted is logged and left behind: after a restart it is replayed,
-    /// which the collector deduplicates by instance and sequence.
-    fn remove_front(&mut self) {
-        if let Some(entry) = self.entries.pop_front() {
-            let path = self.path(entry.counter);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+    /// Moves held reports to disk, oldest first, while the disk takes them.
+    fn write_back(&mut self) {
+        let mut moved = 0u64;
+        while let Some(held) = self.overflow.front() {
+            match self.disk.write(held.counter, &held.body) {
+                Ok(()) => {
+                    let (counter, bytes) = (held.counter, held.body.len() as u64);
+                    self.overflow.pop_front();
+                    self.disk_took(counter, bytes);
+                    moved += 1;
+                }
                 Err(error) => {
-                    if let Failure::Log { suppressed } = self.disk.failure(Instant::now()) {
-                        tracing::warn!(path = %path.display(), %error, suppressed, "cannot remove spooled report");
-                    }
+                    self.disk_refused(&error);
+                    break;
                 }
             }
-            self.bytes -= entry.bytes;
+        }
+        if moved > 0 {
+            tracing::info!(
+                dir = %self.disk.dir().display(),
+                moved,
+                still_in_memory = self.overflow.len(),
+                "spool memory overflow written back to disk"
+            );
+        }
+    }
+
+    fn disk_took(&mut self, counter: u64, bytes: u64) {
+        self.entries.push_back(Entry { counter, bytes });
+        self.bytes += bytes;
+        self.refusal = None;
+        if self.disk_log.success() {
+            tracing::info!(dir = %self.disk.dir().display(), "spool writable again");
+        }
+    }
+
+    fn disk_refused(&mut self, error: &io::Error) {
+        let why = Dropped::of_write(error);
+        self.refusal = Some(why);
+        if let Failure::Log { suppressed } = self.disk_log.failure(Instant::now()) {
+            tracing::warn!(
+                dir = %self.disk.dir().display(),
+                why = why.as_str(),
+                %error,
+                in_memory = self.overflow.len(),
+                suppressed,
+                "spool disk refuses reports, holding them in memory"
+            );
+        }
+    }
+
+    /// Forgets the oldest report (on disk, else in memory) and deletes its
+    /// file. A file that cannot be deleted is logged and left behind: after
+    /// a restart it is replayed, which the collector deduplicates by
+    /// instance and sequence.
+    fn remove_front(&mut self) {
+        let Some(entry) = self.entries.pop_front() else {
+            self.overflow.pop_front();
+            return;
+        };
+        self.bytes -= entry.bytes;
+        if let Err(error) = self.disk.remove(entry.counter)
+            && let Failure::Log { suppressed } = self.disk_log.failure(Instant::now())
+        {
+            tracing::warn!(path = %self.disk.path(entry.counter).display(), %error, suppressed, "cannot remove spooled report");
         }
     }
 
@@ -232,220 +351,25 @@ impl Spool {
         metrics::counter!("gw502_agent_spool_dropped_total", "why" => why.as_str()).increment(1);
     }
 
-    fn warn(&mut self, why: Dropped, error: &io::Error) {
-        if let Failure::Log { suppressed } = self.disk.failure(Instant::now()) {
-            tracing::warn!(
-                dir = %self.dir.display(),
-                why = why.as_str(),
-                %error,
-                suppressed,
-                "spool cannot keep a report, dropping it"
-            );
-        }
-    }
-
-    fn path(&self, counter: u64) -> PathBuf {
-        self.dir.join(format!("{counter:020}.report"))
-    }
-
     fn gauge(&self) {
-        metrics::gauge!("gw502_agent_spool_reports").set(self.entries.len() as f64);
-        metrics::gauge!("gw502_agent_spool_bytes").set(self.bytes as f64);
+        metrics::gauge!("gw502_agent_spool_reports").set(self.len() as f64);
+        metrics::gauge!("gw502_agent_spool_bytes").set(self.bytes() as f64);
+        metrics::gauge!("gw502_agent_spool_overflow_reports").set(self.overflow.len() as f64);
+        metrics::gauge!("gw502_agent_spool_overflow_bytes").set(self.overflow.bytes() as f64);
+    }
+
+    /// Replaces how spool files are written (the seam tests inject disk
+    /// errors through).
+    #[cfg(test)]
+    fn set_writer(&mut self, write: disk::WriteFile) {
+        self.disk.set_writer(write);
     }
 }
 
-/// The spooled reports in `dir`, oldest first, creating `dir` if missing.
-fn list(dir: &Path) -> io::Result<Vec<Entry>> {
-    fs::create_dir_all(dir)?;
-    let mut entries = Vec::new();
-    for item in fs::read_dir(dir)? {
-        let item = item?;
-        let name = item.file_name();
-        let Some(counter) = name.to_str().and_then(parse_name) else {
-            continue;
-        };
-        let bytes = item.metadata()?.len();
-        entries.push(Entry { counter, bytes });
-    }
-    entries.sort_by_key(|e| e.counter);
-    Ok(entries)
-}
-
-fn parse_name(name: &str) -> Option<u64> {
-    name.strip_suffix(".report")?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(seq: u64) -> HostReport {
-        HostReport {
-            host_id: "web1".into(),
-            seq,
-            ..Default::default()
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if !self.overflow.is_empty() {
+            self.close();
         }
-    }
-
-    fn drain(spool: &mut Spool) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        while let Some(r) = spool.front() {
-            seqs.push(r.seq);
-            spool.pop_front();
-        }
-        seqs
-    }
-
-    #[test]
-    fn replays_in_order_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 1 << 20);
-        for seq in 1..=5 {
-            spool.push(&report(seq)).unwrap();
-        }
-        drop(spool);
-        let mut spool = Spool::open(dir.path(), 1 << 20);
-        assert_eq!(spool.len(), 5);
-        spool.push(&report(6)).unwrap();
-        assert_eq!(drain(&mut spool), vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(spool.bytes(), 0);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn drops_oldest_past_the_bound_and_counts_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let one = report(1).encode_to_vec().len() as u64;
-        let mut spool = Spool::open(dir.path(), one * 3);
-        for seq in 1..=10 {
-            spool.push(&report(seq)).unwrap();
-        }
-        assert_eq!(spool.dropped(), 7);
-        assert_eq!(drain(&mut spool), vec![8, 9, 10]);
-    }
-
-    #[test]
-    fn corrupt_files_are_dropped_not_fatal() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 1 << 20);
-        spool.push(&report(1)).unwrap();
-        spool.push(&report(2)).unwrap();
-        fs::write(
-            dir.path().join(format!("{:020}.report", 1)),
-            b"\xff\xff\xff",
-        )
-        .unwrap();
-        assert_eq!(drain(&mut spool), vec![2]);
-        assert_eq!(spool.dropped(), 1);
-    }
-
-    /// A report of about `kib` KiB.
-    fn big_report(seq: u64, kib: usize) -> HostReport {
-        HostReport {
-            seq,
-            agent_version: "x".repeat(kib * 1024),
-            ..report(seq)
-        }
-    }
-
-    /// A tmpfs of `kib` KiB mounted for one test, unmounted on drop.
-    struct Tmpfs(PathBuf);
-
-    impl Tmpfs {
-        fn mount(at: &Path, kib: usize) -> Result<Tmpfs, String> {
-            fs::create_dir_all(at).map_err(|e| e.to_string())?;
-            let out = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-                .arg(at)
-                .output()
-                .map_err(|e| e.to_string())?;
-            if !out.status.success() {
-                return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-            }
-            Ok(Tmpfs(at.to_path_buf()))
-        }
-    }
-
-    impl Drop for Tmpfs {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-
-    #[test]
-    fn a_full_disk_drops_and_counts_and_the_spool_recovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let fs_dir = dir.path().join("small");
-        let _tmpfs = match Tmpfs::mount(&fs_dir, 64) {
-            Ok(tmpfs) => tmpfs,
-            Err(reason) => {
-                eprintln!("skipped: cannot mount a tmpfs ({reason})");
-                return;
-            }
-        };
-        let mut spool = Spool::open(&fs_dir.join("spool"), 1 << 20);
-        let mut stored = Vec::new();
-        let mut seq = 0;
-        let first_drop = loop {
-            seq += 1;
-            assert!(seq < 100, "64 KiB never filled up");
-            match spool.push(&big_report(seq, 8)) {
-                Ok(()) => stored.push(seq),
-                Err(why) => break why,
-            }
-        };
-        assert_eq!(first_drop, Dropped::DiskFull);
-        assert_eq!(spool.dropped(), 1);
-        assert_eq!(spool.len(), stored.len());
-        // Still full: every further report is dropped, nothing panics.
-        assert_eq!(spool.push(&big_report(seq + 1, 8)), Err(Dropped::DiskFull));
-        assert_eq!(spool.dropped(), 2);
-        let leftovers: Vec<_> = fs::read_dir(fs_dir.join("spool"))
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
-        // Delivering two frees their space: the next report fits again.
-        for _ in 0..2 {
-            assert!(spool.front().is_some());
-            spool.pop_front();
-        }
-        spool.push(&big_report(seq + 2, 8)).unwrap();
-        let mut expected: Vec<u64> = stored[2..].to_vec();
-        expected.push(seq + 2);
-        assert_eq!(drain(&mut spool), expected);
-    }
-
-    #[test]
-    fn a_write_error_drops_the_report_and_the_next_write_works() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), 1 << 20);
-        // The temporary file's path is taken by a directory: the write fails
-        // as it would on a read-only or broken file system.
-        let blocker = dir.path().join(format!("{:020}.tmp", 1));
-        fs::create_dir(&blocker).unwrap();
-        assert_eq!(spool.push(&report(1)), Err(Dropped::WriteError));
-        assert_eq!(spool.dropped(), 1);
-        assert!(spool.is_empty());
-        fs::remove_dir(&blocker).unwrap();
-        spool.push(&report(2)).unwrap();
-        assert_eq!(drain(&mut spool), vec![2]);
-    }
-
-    #[test]
-    fn an_unusable_directory_never_stops_the_spool() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("not-a-dir");
-        fs::write(&file, b"").unwrap();
-        let mut spool = Spool::open(&file, 1 << 20);
-        assert_eq!(spool.push(&report(1)), Err(Dropped::WriteError));
-        assert_eq!(spool.front(), None);
-        // A spool directory removed under a running agent is made again.
-        let gone = dir.path().join("spool");
-        let mut spool = Spool::open(&gone, 1 << 20);
-        fs::remove_dir(&gone).unwrap();
-        spool.push(&report(3)).unwrap();
-        assert_eq!(drain(&mut spool), vec![3]);
     }
 }

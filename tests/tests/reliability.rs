@@ -207,14 +207,16 @@ async fn figures(
     acks: &[Ack],
     receivers: &[(&str, &Receiver)],
 ) -> anyhow::Result<Figures> {
-    let rows = sqlx::query("SELECT host_id, seq FROM reports")
+    let rows = sqlx::query("SELECT host_id, agent_instance, seq FROM reports")
         .fetch_all(&mut *db)
         .await?;
-    let mut stored: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    // Per host and agent run: a restarted agent counts its seqs afresh.
+    let mut stored: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
     for r in &rows {
         let host: String = r.try_get("host_id")?;
+        let instance: String = r.try_get("agent_instance")?;
         let seq: i64 = r.try_get("seq")?;
-        stored.entry(host).or_default().push(seq as u64);
+        stored.entry((host, instance)).or_default().push(seq as u64);
     }
     let acked = load::acked(acks);
     let mut f = Figures {
@@ -222,7 +224,11 @@ async fn figures(
         ..Figures::default()
     };
     for (host, seqs) in &acked {
-        let have: BTreeSet<u64> = stored.get(host).into_iter().flatten().copied().collect();
+        let have: BTreeSet<u64> = stored
+            .iter()
+            .filter(|((h, _), _)| h == host)
+            .flat_map(|(_, seqs)| seqs.iter().copied())
+            .collect();
         f.lost += seqs.difference(&have).count();
     }
     for seqs in stored.values() {

@@ -139,22 +139,44 @@ impl Drop for RealAgent {
     }
 }
 
-/// Per `seq` of `host`'s reports in the store, how often it is there, and
-/// the largest `spool_dropped` a stored report carried.
+/// Per `(agent instance, seq)` of `host`'s reports in the store, how often
+/// it is there, and the largest `spool_dropped` a stored report carried.
 pub async fn stored_seqs(
     db: &mut sqlx::AnyConnection,
     host: &str,
-) -> anyhow::Result<(std::collections::BTreeMap<i64, usize>, i64)> {
+) -> anyhow::Result<(std::collections::BTreeMap<(String, i64), usize>, i64)> {
     use sqlx::Row;
-    let rows = sqlx::query("SELECT seq, spool_dropped FROM reports WHERE host_id = $1")
-        .bind(host)
-        .fetch_all(db)
-        .await?;
+    let rows =
+        sqlx::query("SELECT agent_instance, seq, spool_dropped FROM reports WHERE host_id = $1")
+            .bind(host)
+            .fetch_all(db)
+            .await?;
     let mut seqs = std::collections::BTreeMap::new();
     let mut dropped = 0;
     for r in &rows {
-        *seqs.entry(r.try_get::<i64, _>("seq")?).or_default() += 1;
+        let key = (
+            r.try_get::<String, _>("agent_instance")?,
+            r.try_get::<i64, _>("seq")?,
+        );
+        *seqs.entry(key).or_default() += 1;
         dropped = dropped.max(r.try_get::<i64, _>("spool_dropped")?);
     }
     Ok((seqs, dropped))
+}
+
+/// The reports missing from `seqs`: per agent instance, every seq from 1
+/// to the largest stored that is not there.
+pub fn missing(seqs: &std::collections::BTreeMap<(String, i64), usize>) -> usize {
+    let mut last = std::collections::BTreeMap::<&str, i64>::new();
+    for (instance, seq) in seqs.keys() {
+        let max = last.entry(instance.as_str()).or_default();
+        *max = (*max).max(*seq);
+    }
+    last.iter()
+        .map(|(instance, max)| {
+            (1..=*max)
+                .filter(|s| !seqs.contains_key(&(instance.to_string(), *s)))
+                .count()
+        })
+        .sum()
 }
