@@ -43,6 +43,12 @@ pub enum ClientError {
     Status(#[from] tonic::Status),
 }
 
+/// How long one delivery may take in all: connecting, the TLS handshake and
+/// the request. tonic bounds the TCP connect (5 s) and the request (15 s),
+/// but a handshake with a peer that went silent (packets dropped) was bound
+/// by neither, and held a send until the link came back.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(20);
+
 /// A connection to the collector's ingest service.
 #[derive(Debug, Clone)]
 pub struct CollectorClient {
@@ -130,9 +136,15 @@ impl CollectorClient {
         Ok(Self { inner })
     }
 
-    /// Delivers one report.
+    /// Delivers one report, within [`SEND_DEADLINE`] (past it, the error is
+    /// `DEADLINE_EXCEEDED`, which fails over to the next collector).
     pub async fn send(&mut self, report: HostReport) -> Result<ReportAck, ClientError> {
-        Ok(self.inner.report(report).await?.into_inner())
+        match tokio::time::timeout(SEND_DEADLINE, self.inner.report(report)).await {
+            Ok(answer) => Ok(answer?.into_inner()),
+            Err(_) => Err(ClientError::Status(tonic::Status::deadline_exceeded(
+                format!("no answer within {SEND_DEADLINE:?} (connect, TLS handshake and request)"),
+            ))),
+        }
     }
 }
 
@@ -216,6 +228,34 @@ mod tests {
         assert!(is_loopback_host("[::1]"));
         assert!(is_loopback_host("127.0.0.2"));
         assert!(!is_loopback_host("localhost.evil.example"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_collector_that_never_answers_the_handshake_fails_the_send_in_time() {
+        // A listener nobody accepts from: the kernel completes TCP, the TLS
+        // handshake then waits forever, as behind a firewall that drops.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let credentials = Credentials::Mutual {
+            ca: cert.pem().into_bytes(),
+            cert: cert.pem().into_bytes(),
+            key: key.serialize_pem().into_bytes(),
+        };
+        let address = format!("https://{}", silent.local_addr().unwrap());
+        let mut client = CollectorClient::dial(&address, Some("localhost"), &credentials).unwrap();
+        // The paused clock jumps to the next timer, so this takes no real time;
+        // without a bound on the handshake the outer guard fires instead.
+        let sent = tokio::time::timeout(3 * SEND_DEADLINE, client.send(HostReport::default()))
+            .await
+            .expect("the send was not bounded");
+        let Err(ClientError::Status(status)) = sent else {
+            panic!("a silent collector took the report: {sent:?}");
+        };
+        assert!(crate::failover::fails_over(status.code()), "{status:?}");
     }
 
     #[tokio::test]
