@@ -20,7 +20,8 @@
 //! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the
 //! journal holds every runnable cell. Run again, it resumes: only cells the journal lacks
 //! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed;
-//! `GW502_MATRIX_FRESH=1` starts a new journal).
+//! `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
+//! the report from the journal).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -214,15 +215,18 @@ fn matrix_full() {
     let mut journal = journal::load(&journal_path).expect("read the matrix journal");
     // `GW502_MATRIX_RETRY=failed` also runs again the cells whose last result failed
     // (after a fix; the journal keeps the newest result of a cell).
+    // `GW502_MATRIX_REPORT_ONLY=1` runs nothing and writes the report from the journal
+    // (after journals of several branches were merged).
     let retry = std::env::var("GW502_MATRIX_RETRY").as_deref() == Ok("failed");
+    let report_only = std::env::var_os("GW502_MATRIX_REPORT_ONLY").is_some();
     let todo: Vec<Cell> = runnable
         .iter()
-        .filter(|c| journal.get(c).is_none_or(|(r, _)| retry && !r.pass))
+        .filter(|c| !report_only && journal.get(c).is_none_or(|(r, _)| retry && !r.pass))
         .copied()
         .collect();
     eprintln!(
         "matrix: {} of {} runnable cells already in {}, {} to run",
-        runnable.len() - todo.len(),
+        journal.len(),
         runnable.len(),
         journal_path.display(),
         todo.len()
@@ -322,6 +326,16 @@ fn commit() -> String {
             .unwrap_or_default()
     };
     let head = git(&["rev-parse", "--short", "HEAD"]);
-    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    // What the run itself writes does not make the tree dirty.
+    let dirty = !git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ":(top)",
+        ":(top,exclude)docs/ACCURACY.md",
+        ":(top,exclude)tests/fixtures",
+    ])
+    .is_empty();
     if dirty { format!("{head}-dirty") } else { head }
 }

@@ -16,6 +16,9 @@ pub const NOTES: &str = "<!-- notes: kept by the full run -->";
 pub struct Figures {
     /// Cells run.
     pub cells: usize,
+    /// Cells the lab could not run (a host did not boot, a site never came up): not
+    /// judged, so the rates below leave them out.
+    pub lab_errors: usize,
     /// Cells with the right incident and no other (controls: none at all).
     pub exact: usize,
     /// Cells with an incident of the right layer open (controls: none at all).
@@ -43,6 +46,7 @@ pub fn figures(results: &[CellResult]) -> Figures {
     };
     Figures {
         cells: results.len(),
+        lab_errors: results.iter().filter(|r| is_lab_error(r)).count(),
         exact: results.iter().filter(|r| r.pass).count(),
         layer: results.iter().filter(|r| r.layer_ok).count(),
         controls: results
@@ -53,6 +57,25 @@ pub fn figures(results: &[CellResult]) -> Figures {
         warm: spread(false),
         cold: spread(true),
     }
+}
+
+/// Whether the lab failed the cell before it could be judged (`lab_matrix`'s
+/// `run_with` records those as `lab error: ...`).
+pub fn is_lab_error(r: &CellResult) -> bool {
+    r.got.starts_with("lab error")
+}
+
+/// `text` as one Markdown table cell: a lab error carries a multi-line boot log, which
+/// would end the table; it is cut to one line of at most 300 characters.
+fn table_cell(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = line.chars().take(300).collect();
+    let cut = if cut.len() < line.len() {
+        cut + " …"
+    } else {
+        cut
+    };
+    cut.replace('|', "\\|")
 }
 
 fn pct(n: usize, of: usize) -> f64 {
@@ -85,20 +108,26 @@ pub fn markdown(
     );
     let _ = writeln!(out, "Run: {when}, {how}, {secs:.0} s.\n");
     let _ = writeln!(out, "| figure | value |\n|---|---|");
+    let judged = f.cells - f.lab_errors;
     let _ = writeln!(out, "| cells run | {} |", f.cells);
+    if f.lab_errors > 0 {
+        let _ = writeln!(
+            out,
+            "| cells the lab could not run (not judged, left out of the rates) | {} |",
+            f.lab_errors
+        );
+    }
     let _ = writeln!(
         out,
-        "| exact layer+cause (strict) | {} / {} = {:.1}% |",
+        "| exact layer+cause (strict) | {} / {judged} = {:.1}% |",
         f.exact,
-        f.cells,
-        pct(f.exact, f.cells)
+        pct(f.exact, judged)
     );
     let _ = writeln!(
         out,
-        "| exact layer | {} / {} = {:.1}% |",
+        "| exact layer | {} / {judged} = {:.1}% |",
         f.layer,
-        f.cells,
-        pct(f.layer, f.cells)
+        pct(f.layer, judged)
     );
     let _ = writeln!(
         out,
@@ -123,7 +152,7 @@ pub fn markdown(
             "| `{}` | {} | {} | {} | {} |",
             r.cell.id(),
             r.expected,
-            r.got.replace('|', "\\|"),
+            table_cell(&r.got),
             r.seconds.map_or("-".into(), |s| format!("{s:.1}")),
             if r.pass { "pass" } else { "FAIL" }
         );
