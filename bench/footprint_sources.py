@@ -20,6 +20,11 @@ private network namespace, with every file under the bench's work dir.
   ExecStart names the same -n/-T/-S/-f). During the steady state a thread
   sends VARNISH_RPS (default 20) requests per second to varnishd, every
   tenth to the dead backend, so the log ring grows and holds FetchErrors.
+  VARNISH_FILL (default 0) requests are sent first, from 8 threads, before
+  the agent starts, to fill the log ring (80 MB by default, about 27,000 of
+  these requests), since reading the ring costs in proportion to its fill.
+  `measure_commands` times, standalone and with the ring as the run left it,
+  each Varnish command the agent may run per report.
 All argv lists; nothing is built into a shell string.
 """
 import os
@@ -33,6 +38,10 @@ import urllib.request
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 DOCKER_WEB = int(os.environ.get("DOCKER_WEB", "3"))
 VARNISH_RPS = int(os.environ.get("VARNISH_RPS", "20"))
+VARNISH_FILL = int(os.environ.get("VARNISH_FILL", "0"))
+RECORDS = "Begin,Timestamp,ReqHeader,RespStatus,BereqURL,BereqHeader,BackendOpen,FetchError,BerespStatus"
+STAT_FIELDS = ["MAIN.fetch_failed", "MAIN.backend_fail", "MAIN.backend_unhealthy", "MAIN.backend_busy",
+               "MAIN.n_backend", "VBE.*.happy"]
 HOST_MOUNTS = ["/usr", "/lib", "/lib64", "/bin"]
 
 VCL = """vcl 4.1;
@@ -121,6 +130,33 @@ class Sources:
         self.spawn(argv + ["-F"], "varnishd.log")
         wait_port(6081)
         self.config += f'[roots]\netc = "{etc}"\n'
+        if VARNISH_FILL > 0:
+            self.fill(VARNISH_FILL)
+
+    def fill(self, total):
+        def send(start):
+            for n in range(start, total, 8):
+                path = f"/dead/{n}" if n % 10 == 0 else f"/?n={n}"
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:6081{path}", timeout=5).read()
+                except OSError:
+                    pass
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.sent += total
+
+    def varnish_commands(self):
+        """The argv of each Varnish command the agent may run per report."""
+        n = ["-n", f"{self.work}/varnish"]
+        stat = ["varnishstat", *n, "-t", "2", "-1", "-j"] + [a for f in STAT_FIELDS for a in ("-f", f)]
+        return [("varnishstat -1 -j -f … (every report)", stat),
+                ("varnishadm backend.list -j", ["varnishadm", "-T", "127.0.0.1:6082", "-S", f"{self.work}/secret",
+                                                 "-t", "2", "backend.list", "-j"]),
+                ("varnishlog -d -g request -q FetchError", ["varnishlog", *n, "-d", "-t", "2", "-g", "request",
+                                                           "-q", "FetchError", "-i", RECORDS])]
 
     def start_traffic(self):
         if "varnish" in self.names and VARNISH_RPS > 0:

@@ -4,7 +4,11 @@
 //! the default 80 MB full); `varnishstat` reads a few counters at a constant
 //! 1-2 ms. So each report reads the counters first and the log only when a
 //! fetch failed since the last log read (or the counters cannot be read, or
-//! [`GateSettings::log_recheck`] passed), and `varnishadm backend.list` only
+//! [`GateSettings::log_recheck`] passed). The first failures after a quiet
+//! report are read at once; while fetches keep failing report after report,
+//! the ring is read again at most every [`GateSettings::log_busy_every`]
+//! (each read still brings every failure since the last). And
+//! `varnishadm backend.list` only
 //! when a probe result, the backend set or a failure moved, or its last
 //! answer is older than [`GateSettings::backends_refresh`]; otherwise the
 //! last list is reported again.
@@ -19,6 +23,8 @@ use gw502_proxy::varnish::VarnishCounters;
 pub struct GateSettings {
     /// Read the log at least this often even when no counter moved.
     pub log_recheck: Duration,
+    /// While fetches keep failing, read the log at most this often.
+    pub log_busy_every: Duration,
     /// Read `backend.list` at least this often.
     pub backends_refresh: Duration,
 }
@@ -27,6 +33,7 @@ impl Default for GateSettings {
     fn default() -> Self {
         Self {
             log_recheck: Duration::from_secs(300),
+            log_busy_every: Duration::from_secs(30),
             backends_refresh: Duration::from_secs(60),
         }
     }
@@ -49,6 +56,10 @@ pub struct Gate {
     log: Option<(Option<VarnishCounters>, i64)>,
     /// Counters, time and answer of the last successful `backend.list`.
     backends: Option<(Option<VarnishCounters>, i64, Vec<BackendHealth>)>,
+    /// The counters of the previous report, read or not.
+    previous: Option<VarnishCounters>,
+    /// Whether a fetch failed between the two reports before this one.
+    failing: bool,
     /// How many times the log and the backend list were read (for tests and logs).
     pub(super) reads: (u64, u64),
 }
@@ -64,16 +75,24 @@ impl Gate {
 
     /// What to read now, given the counters just read (`None`: unreadable,
     /// so everything is read as before there was a gate).
-    pub fn plan(&self, now: Option<&VarnishCounters>, now_ms: i64) -> Plan {
+    pub fn plan(&mut self, now: Option<&VarnishCounters>, now_ms: i64) -> Plan {
         let older = |at: i64, bound: Duration| {
             now_ms.saturating_sub(at) >= i64::try_from(bound.as_millis()).unwrap_or(i64::MAX)
         };
+        // Failing in the previous report too: an ongoing failure.
+        let ongoing = self.failing;
+        self.failing = match (&self.previous, now) {
+            (Some(previous), Some(now)) => now.failed_since(previous),
+            _ => false,
+        };
         let log = match (&self.log, now) {
             (Some((Some(then), at)), Some(now)) => {
-                now.failed_since(then) || older(*at, self.settings.log_recheck)
+                now.failed_since(then) && (!ongoing || older(*at, self.settings.log_busy_every))
+                    || older(*at, self.settings.log_recheck)
             }
             _ => true,
         };
+        self.previous = now.cloned();
         let backends = match (&self.backends, now) {
             (Some((Some(then), at, _)), Some(now)) => {
                 now.health_changed_since(then) || older(*at, self.settings.backends_refresh)
@@ -165,6 +184,24 @@ mod tests {
     }
 
     #[test]
+    fn failures_that_go_on_are_read_at_most_every_busy_bound() {
+        let mut gate = Gate::default();
+        gate.plan(Some(&counters(5, 3)), 0);
+        gate.log_read(Some(counters(5, 3)), 0);
+        // The first failure after a quiet report: read at once.
+        assert!(gate.plan(Some(&counters(6, 3)), 10_000).log);
+        gate.log_read(Some(counters(6, 3)), 10_000);
+        // Quiet again, then failing: at once again.
+        assert!(!gate.plan(Some(&counters(6, 3)), 20_000).log);
+        assert!(gate.plan(Some(&counters(7, 3)), 30_000).log);
+        gate.log_read(Some(counters(7, 3)), 30_000);
+        // Failing report after report: every 30 s, not every report.
+        assert!(!gate.plan(Some(&counters(8, 3)), 40_000).log);
+        assert!(!gate.plan(Some(&counters(9, 3)), 50_000).log);
+        assert!(gate.plan(Some(&counters(10, 3)), 60_000).log);
+    }
+
+    #[test]
     fn a_failure_reads_both_and_a_probe_only_the_backends() {
         let mut gate = Gate::default();
         gate.log_read(Some(counters(5, 3)), 0);
@@ -184,6 +221,8 @@ mod tests {
             }
         );
         // Counters that start again after a varnishd restart count as moved.
-        assert!(gate.plan(Some(&counters(0, 3)), 10_000).log);
+        let mut restarted = Gate::default();
+        restarted.log_read(Some(counters(5, 3)), 0);
+        assert!(restarted.plan(Some(&counters(0, 3)), 10_000).log);
     }
 }
