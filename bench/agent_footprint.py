@@ -49,12 +49,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def timed(argv):
-    """Runs argv under /usr/bin/time: (wall s, cpu s, max rss KiB)."""
-    out = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %U %S %M", *argv],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
-    ).stderr.strip().splitlines()[-1].split()
-    return float(out[0]), float(out[1]) + float(out[2]), int(out[3])
+    """Runs argv and reaps it with wait4: (wall s, cpu s, max rss KiB), CPU
+    to the microsecond (/usr/bin/time rounds it to 10 ms)."""
+    t0 = time.time()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"{argv[0]} exited {p.returncode}")
+    return time.time() - t0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def series(name, argv):
@@ -78,6 +81,13 @@ def source_seconds():
         kind, name, value = m.groups()
         out.setdefault(name, [0.0, 0.0])[0 if kind == "sum" else 1] = float(value)
     return out
+
+
+def machine_ticks():
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
 
 
 def rollup(pid):
@@ -151,12 +161,15 @@ def main():
         sources.start_traffic()
         time.sleep(12)  # first (full) report and a warm owner cache
         per_source0 = source_seconds() if SOURCES else {}
+        load0, m0 = open("/proc/loadavg").read().split()[:3], machine_ticks()
         t0, c0, w0 = ticks(agent.pid), ticks(agent.pid, True), time.time()
         samples = []
         while time.time() - w0 < STEADY:
             samples.append(rollup(agent.pid))
             time.sleep(1)
         t1, c1, w1 = ticks(agent.pid), ticks(agent.pid, True), time.time()
+        m1 = machine_ticks()
+        busy = (m1[0] - m0[0]) / max(1, m1[1] - m0[1]) * 100
         per_source1 = source_seconds() if SOURCES else {}
         reports = (w1 - w0) / 10
         cpu = (t1 - t0) / TICK
@@ -165,8 +178,9 @@ def main():
         print(f"synthetic host: {listening} listening TCP sockets, {established} established, in a private netns\n")
         for line in sources.describe():
             print(f"- {line}")
-        if SOURCES:
-            print(f"- load average at the end: {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} cores\n")
+        print(f"- machine during the steady state: load average {load0} at its start, "
+              f"{open('/proc/loadavg').read().split()[:3]} at its end, {busy:.0f}% of its {os.cpu_count()} cores busy "
+              f"(all processes, nice included)\n")
         print("| command | median wall ms | median CPU ms | max RSS MB | CPU ratio vs ss -tlnp |\n|---|---|---|---|---|")
         for s in (ss, snap, *peers):
             print(f"| `{s['name']}` | {s['wall']*1000:.0f} | {s['cpu']*1000:.0f} | {s['rss']/1024:.1f} | {s['cpu']/max(ss['cpu'], 0.001):.2f} |")
@@ -174,10 +188,16 @@ def main():
         print("| RSS max MB | PSS max MB | RssAnon max MB | CPU per report ms | % of one core | per-report CPU ratio vs ss -tlnp |\n|---|---|---|---|---|---|")
         per = cpu / reports
         print(f"| {rss:.1f} | {pss:.1f} | {anon:.1f} | {per*1000:.0f} | {cpu/(w1-w0)*100:.2f} | {per/max(ss['cpu'], 0.001):.2f} |")
+        per_all = with_children / reports
+        print(f"\nwith the agent's child processes (varnishstat, varnishadm, varnishlog, config tests): {per_all*1000:.0f} ms CPU per report, "
+              f"{with_children/(w1-w0)*100:.2f}% of one core\n")
+        if "varnish" in SOURCES:
+            print("| Varnish command, standalone, ring as the run left it | median wall ms | median CPU ms |\n|---|---|---|")
+            for name, argv in sources.varnish_commands():
+                s = series(name, argv)
+                print(f"| `{name}` | {s['wall']*1000:.0f} | {s['cpu']*1000:.1f} |")
+            print()
         if SOURCES:
-            per_all = with_children / reports
-            print(f"\nwith the agent's child processes (varnishadm, varnishlog, config tests): {per_all*1000:.0f} ms CPU per report, "
-                  f"{with_children/(w1-w0)*100:.2f}% of one core\n")
             print("| source | reports | mean wall ms per report |\n|---|---|---|")
             for name in sorted(per_source1):
                 s1, n1 = per_source1[name]

@@ -19,7 +19,13 @@ private network namespace, with every file under the bench's work dir.
   except `varnish` (the VCL) and `systemd/system/varnish.service` (whose
   ExecStart names the same -n/-T/-S/-f). During the steady state a thread
   sends VARNISH_RPS (default 20) requests per second to varnishd, every
-  tenth to the dead backend, so the log ring grows and holds FetchErrors.
+  VARNISH_DEAD_EVERY-th (default 10; 0: none, a healthy site) to the dead
+  backend, so the log ring grows and holds FetchErrors.
+  VARNISH_FILL (default 0) requests are sent first, from 8 threads, before
+  the agent starts, to fill the log ring (80 MB by default, about 27,000 of
+  these requests), since reading the ring costs in proportion to its fill.
+  `measure_commands` times, standalone and with the ring as the run left it,
+  each Varnish command the agent may run per report.
 All argv lists; nothing is built into a shell string.
 """
 import os
@@ -33,6 +39,11 @@ import urllib.request
 DOCKER = os.environ.get("DOCKER", "/usr/bin/docker")
 DOCKER_WEB = int(os.environ.get("DOCKER_WEB", "3"))
 VARNISH_RPS = int(os.environ.get("VARNISH_RPS", "20"))
+VARNISH_FILL = int(os.environ.get("VARNISH_FILL", "0"))
+VARNISH_DEAD_EVERY = int(os.environ.get("VARNISH_DEAD_EVERY", "10"))
+RECORDS = "Begin,Timestamp,ReqHeader,RespStatus,BereqURL,BereqHeader,BackendOpen,FetchError,BerespStatus"
+STAT_FIELDS = ["MAIN.fetch_failed", "MAIN.backend_fail", "MAIN.backend_unhealthy", "MAIN.backend_busy",
+               "MAIN.n_backend", "VBE.*.happy"]
 HOST_MOUNTS = ["/usr", "/lib", "/lib64", "/bin"]
 
 VCL = """vcl 4.1;
@@ -121,6 +132,33 @@ class Sources:
         self.spawn(argv + ["-F"], "varnishd.log")
         wait_port(6081)
         self.config += f'[roots]\netc = "{etc}"\n'
+        if VARNISH_FILL > 0:
+            self.fill(VARNISH_FILL)
+
+    def fill(self, total):
+        def send(start):
+            for n in range(start, total, 8):
+                path = f"/dead/{n}" if n % 10 == 0 else f"/?n={n}"
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:6081{path}", timeout=5).read()
+                except OSError:
+                    pass
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.sent += total
+
+    def varnish_commands(self):
+        """The argv of each Varnish command the agent may run per report."""
+        n = ["-n", f"{self.work}/varnish"]
+        stat = ["varnishstat", *n, "-t", "2", "-1", "-j"] + [a for f in STAT_FIELDS for a in ("-f", f)]
+        return [("varnishstat -1 -j -f … (every report)", stat),
+                ("varnishadm backend.list -j", ["varnishadm", "-T", "127.0.0.1:6082", "-S", f"{self.work}/secret",
+                                                 "-t", "2", "backend.list", "-j"]),
+                ("varnishlog -d -g request -q FetchError", ["varnishlog", *n, "-d", "-t", "2", "-g", "request",
+                                                           "-q", "FetchError", "-i", RECORDS])]
 
     def start_traffic(self):
         if "varnish" in self.names and VARNISH_RPS > 0:
@@ -132,7 +170,8 @@ class Sources:
             t0 = time.time()
             for _ in range(VARNISH_RPS):
                 n += 1
-                path = f"/dead/{n}" if n % 10 == 0 else f"/?n={n}"
+                dead = VARNISH_DEAD_EVERY > 0 and n % VARNISH_DEAD_EVERY == 0
+                path = f"/dead/{n}" if dead else f"/?n={n}"
                 try:
                     urllib.request.urlopen(f"http://127.0.0.1:6081{path}", timeout=5).read()
                 except OSError:
@@ -147,7 +186,9 @@ class Sources:
             out.append(f"Docker Engine: {len(ps)} containers ({'; '.join(sorted(ps))})")
         if "varnish" in self.names:
             out.append(f"varnishd: {self.sent} requests sent in the run ({self.failed} answered with an error), "
-                       f"{VARNISH_RPS}/s, every tenth to a dead backend")
+                       f"{VARNISH_RPS}/s, " + (f"one in {VARNISH_DEAD_EVERY} to a dead backend" if VARNISH_DEAD_EVERY
+                                               else "none to the dead backend")
+                       + (f", after {VARNISH_FILL} requests filling the log ring" if VARNISH_FILL else ""))
         return out
 
     def stop(self):

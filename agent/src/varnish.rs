@@ -10,7 +10,11 @@
 //!   keyed by the backend's address from the VCL, so the collector judges it
 //!   like any proxy's error line.
 //!
-//! Both commands run with argv (never a shell string), a timeout and bounded
+//! - `varnishstat -1 -j -f …`: a few counters, read first on every report;
+//!   the two commands above run only when they moved ([`gate`]): the log
+//!   dump's cost grows with the ring's fill, the counters' does not.
+//!
+//! The commands run with argv (never a shell string), a timeout and bounded
 //! output, with the admin address and secret (`-T`, `-S`) or the instance
 //! (`-n`) that the unit's `ExecStart` gives varnishd. Under the shipped unit
 //! the agent's own user reads Debian's root-only `/etc/varnish/secret` and the
@@ -23,8 +27,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gw502_proto::v1::{LogSignal, ProxyConfig, ProxyConfigSection, ProxyLogSection, ProxyRuntime};
-use gw502_proxy::varnish::{self, Invocation, admin};
+use gw502_proto::v1::{
+    BackendHealth, LogSignal, ProxyConfig, ProxyConfigSection, ProxyLogSection, ProxyRuntime,
+};
+use gw502_proxy::varnish::{self, Invocation, VarnishCounters, admin};
 use gw502_proxy::{Proxy, ProxyKind};
 use gw502_vocab::Cause;
 
@@ -33,6 +39,10 @@ use crate::proxy_config::unit_files;
 use crate::proxy_log::signals::Signals;
 use crate::report::Section;
 use crate::source::{Scope, Source, Unavailable};
+
+pub mod gate;
+
+use gate::{Gate, GateSettings};
 
 /// The records of a request group the agent reads (`varnishlog -i`).
 const RECORDS: &str =
@@ -47,10 +57,14 @@ pub struct VarnishSettings {
     pub varnishadm: PathBuf,
     /// `varnishlog`.
     pub varnishlog: PathBuf,
+    /// `varnishstat`.
+    pub varnishstat: PathBuf,
     /// Bound on each command.
     pub timeout: Duration,
     /// How far back the first report looks in the log ring.
     pub first_window: Duration,
+    /// How long the log and backend reads may be skipped while the counters stand still.
+    pub gate: GateSettings,
 }
 
 impl Default for VarnishSettings {
@@ -58,8 +72,10 @@ impl Default for VarnishSettings {
         Self {
             varnishadm: PathBuf::from("varnishadm"),
             varnishlog: PathBuf::from("varnishlog"),
+            varnishstat: PathBuf::from("varnishstat"),
             timeout: Duration::from_secs(10),
             first_window: Duration::from_secs(300),
+            gate: GateSettings::default(),
         }
     }
 }
@@ -104,22 +120,46 @@ impl VarnishReading {
     }
 }
 
-/// The Varnish source; remembers the newest failed fetch it reported and
-/// each backend's last connect error.
+/// The Varnish source; remembers the newest failed fetch it reported, each
+/// backend's last connect error and what it read last ([`Gate`]).
 #[derive(Debug, Default)]
 pub struct VarnishSource {
     settings: VarnishSettings,
     reported_until_ms: Option<i64>,
     last_connect: BTreeMap<String, &'static [Cause]>,
+    gate: Gate,
 }
 
 impl VarnishSource {
     /// A source using `settings`.
     pub fn new(settings: VarnishSettings) -> Self {
         Self {
+            gate: Gate::new(settings.gate),
             settings,
             ..Self::default()
         }
+    }
+
+    /// The counters that gate the other reads; `None` when `varnishstat`
+    /// cannot read them (then everything is read).
+    async fn counters(&self, inv: &Invocation) -> Option<VarnishCounters> {
+        let mut args = instance_args(inv);
+        args.extend(["-t".into(), "2".into(), "-1".into(), "-j".into()]);
+        for field in varnish::stat::FIELDS {
+            args.extend(["-f".into(), field.into()]);
+        }
+        let out = run_bounded(&self.settings.varnishstat, &args, self.settings.timeout)
+            .await
+            .map_err(|error| tracing::debug!(%error, "varnishstat did not run"))
+            .ok()?;
+        if !out.success {
+            tracing::debug!(
+                reason = failure("varnishstat", &out.stdout, &out.stderr),
+                "varnishstat failed"
+            );
+            return None;
+        }
+        varnish::parse_counters_json(&String::from_utf8_lossy(&out.stdout))
     }
 
     /// `varnishadm` argv before the command: the admin address and secret
@@ -131,11 +171,7 @@ impl VarnishSource {
         }
     }
 
-    async fn backends(
-        &self,
-        inv: &Invocation,
-        config: &ProxyConfig,
-    ) -> Result<Vec<gw502_proto::v1::BackendHealth>, String> {
+    async fn backends(&self, inv: &Invocation) -> Result<Vec<BackendHealth>, String> {
         let mut args = Self::admin_args(inv);
         args.extend(["-t".into(), "2".into(), "backend.list".into(), "-j".into()]);
         let out = run_bounded(&self.settings.varnishadm, &args, self.settings.timeout)
@@ -145,15 +181,8 @@ impl VarnishSource {
             return Err(failure("varnishadm", &out.stdout, &out.stderr));
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut list = admin::parse_backend_list_json(&text)
-            .ok_or_else(|| "varnishadm backend.list -j: unexpected output".to_string())?;
-        for b in &mut list {
-            let name = admin::backend_name(&b.name);
-            if let Some(t) = config.targets.iter().find(|t| t.group == name) {
-                b.address.clone_from(&t.address);
-            }
-        }
-        Ok(list)
+        admin::parse_backend_list_json(&text)
+            .ok_or_else(|| "varnishadm backend.list -j: unexpected output".to_string())
     }
 
     async fn fetch_errors(
@@ -210,6 +239,17 @@ impl VarnishSource {
     }
 }
 
+/// Each backend with its address from the VCL (`backend.list` names only).
+fn with_addresses(mut list: Vec<BackendHealth>, config: &ProxyConfig) -> Vec<BackendHealth> {
+    for b in &mut list {
+        let name = admin::backend_name(&b.name);
+        if let Some(t) = config.targets.iter().find(|t| t.group == name) {
+            b.address.clone_from(&t.address);
+        }
+    }
+    list
+}
+
 /// `-n DIR` when the unit names an instance; nothing for the default one.
 fn instance_args(inv: &Invocation) -> Vec<OsString> {
     inv.workdir
@@ -260,8 +300,29 @@ impl Source for VarnishSource {
         let inv = varnish::exec_start(&files)
             .map(|argv| varnish::invocation(&argv))
             .unwrap_or_default();
-        let backends = self.backends(&inv, config).await;
-        let signals = self.fetch_errors(&inv, config).await;
+        let now_ms = gw502_vocab::clock::now_ms();
+        let counters = self.counters(&inv).await;
+        let plan = self.gate.plan(counters.as_ref(), now_ms);
+        let backends = if plan.backends {
+            let read = self.backends(&inv).await;
+            if let Ok(list) = &read {
+                self.gate
+                    .backends_read(counters.clone(), now_ms, list.clone());
+            }
+            read
+        } else {
+            Ok(self.gate.last_backends().unwrap_or_default().to_vec())
+        };
+        let backends = backends.map(|list| with_addresses(list, config));
+        let signals = if plan.log {
+            let read = self.fetch_errors(&inv, config).await;
+            if read.is_ok() {
+                self.gate.log_read(counters, now_ms);
+            }
+            read
+        } else {
+            Ok(Vec::new())
+        };
         if let (Err(a), Err(l)) = (&backends, &signals) {
             return Err(Unavailable(format!("{a}; {l}")));
         }

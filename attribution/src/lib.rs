@@ -7,7 +7,8 @@
 //! made the error while the origin answers direct probes). Then, per host that
 //! serves the site, [`finding`] turns log signals, probes and access counts
 //! into triggers with candidate causes, and the layer rules ([`proxy`],
-//! [`cache`] for a proxy behind a cache on the same host,
+//! [`cache`] for a proxy behind a cache on the same host, [`health`] for the
+//! proxy's own view of its servers' health behind `no_live_upstreams`,
 //! [`handoff`], [`upstream`], [`response`], [`dependency`]) confirm candidates
 //! with sockets, systemd and the journal into findings that carry their
 //! evidence; [`container`] does the same for containerised upstreams. The best finding per failing host becomes a verdict: which cause
@@ -27,6 +28,7 @@ mod evidence;
 mod facts;
 mod finding;
 mod handoff;
+mod health;
 mod host;
 mod lines;
 mod origin;

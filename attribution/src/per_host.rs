@@ -13,7 +13,7 @@ use super::host::Serves;
 use super::precedence::Tier;
 use super::verdict::{Cause, Layer};
 use super::wire::Observed;
-use super::{Cx, cache, container, dependency, edge, handoff, proxy, response, upstream};
+use super::{Cx, cache, container, dependency, edge, handoff, health, proxy, response, upstream};
 
 impl<'a> Cx<'a> {
     /// Whether `h` answers for the site right now: the collector's latest
@@ -49,6 +49,7 @@ impl<'a> Cx<'a> {
         }
         let mut findings = proxy::state(self, h, &triggers);
         findings.extend(cache::behind(self, h, &triggers));
+        findings.extend(health::behind_down_servers(self, h, &triggers));
         findings.extend(upstream::state(self, h, &triggers));
         findings.extend(container::state(self, h, &triggers));
         let mut unresolved = Vec::new();

@@ -15,6 +15,7 @@ use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::facts;
 use super::finding::{Finding, Trigger};
+use super::health;
 use super::host::HostView;
 use super::precedence::Tier;
 use super::target::name_matches;
@@ -24,14 +25,44 @@ use super::verdict::{Cause, Hop};
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
     match cause {
         Cause::ProxyDown => down(cx, h, Some(t)),
-        Cause::ProxyConfigInvalid => Some(Finding::new(cause, Tier::Confirmed, t, config_failures(cx, h)).say(
-            format!("run the proxy's config test on {} (nginx -t) and fix the [emerg] line", h.id()),
-            format!("the proxy config on {} does not load", h.id()),
-        )),
-        Cause::NoLiveUpstreams => Some(Finding::new(cause, Tier::Inferred, t, Vec::new()).say(
-            format!("the proxy on {} marked every upstream down; check why each server failed (earlier error lines, max_fails)", h.id()),
-            format!("the proxy on {} has no live upstream for {}", h.id(), cx.site.host),
-        )),
+        Cause::ProxyConfigInvalid => Some(
+            Finding::new(cause, Tier::Confirmed, t, config_failures(cx, h)).say(
+                format!(
+                    "run the proxy's config test on {} (nginx -t) and fix the [emerg] line",
+                    h.id()
+                ),
+                format!("the proxy config on {} does not load", h.id()),
+            ),
+        ),
+        Cause::NoLiveUpstreams => {
+            // The proxy's own health view confirms the symptom ([`health`]).
+            let down = health::every_server_down(h, t);
+            let tier = if down.is_empty() {
+                Tier::Inferred
+            } else {
+                Tier::Confirmed
+            };
+            let check = if down.is_empty() {
+                format!(
+                    "the proxy on {} marked every upstream down; check why each server failed (earlier error lines, max_fails)",
+                    h.id()
+                )
+            } else {
+                format!(
+                    "on {}, curl each server the proxy marks down at its health-check path and see why it fails ({})",
+                    h.id(),
+                    down[0].detail
+                )
+            };
+            Some(Finding::new(cause, tier, t, down).say(
+                check,
+                format!(
+                    "the proxy on {} has no live upstream for {}",
+                    h.id(),
+                    cx.site.host
+                ),
+            ))
+        }
         _ => None,
     }
 }

@@ -13,6 +13,7 @@ mod containers;
 mod edge_client;
 mod fronts;
 mod handoff;
+mod health;
 mod lab;
 mod proxy;
 mod response_dependency;
@@ -41,6 +42,7 @@ fn all_rows() -> Vec<Row> {
         response_dependency::rows(),
         fronts::rows(),
         traefik_envoy::rows(),
+        health::rows(),
         varnish::rows(),
     ] {
         rows.extend(more);

@@ -3,7 +3,8 @@
 //! `-f` of the unit's `ExecStart`, [`unit`]), the backends the VCL declares
 //! as upstream targets ([`vcl`]), the `FetchError` records of `varnishlog`
 //! classified into TAXONOMY causes ([`log`]), backend health from
-//! `varnishadm backend.list` ([`admin`]) and its error page (`Error 503
+//! `varnishadm backend.list` ([`admin`]), the counters that say whether
+//! either is worth reading again (`varnishstat`, [`stat`]) and its error page (`Error 503
 //! Backend fetch failed`, `Guru Meditation`, `Server: Varnish`).
 //!
 //! Varnish writes no error log file: the agent reads `varnishlog` and
@@ -14,6 +15,7 @@
 
 pub mod admin;
 pub mod log;
+pub mod stat;
 pub mod unit;
 pub mod vcl;
 
@@ -23,6 +25,7 @@ use gw502_vocab::Hop;
 
 pub use admin::{parse_backend_list, parse_backend_list_json};
 pub use log::{FetchFailure, classify, fetch_failures, parse_line};
+pub use stat::{VarnishCounters, parse_counters_json};
 pub use unit::{Invocation, exec_start, invocation};
 pub use vcl::parse_vcl;
 

@@ -142,12 +142,18 @@ async fn a_refused_backend_is_a_signal_and_its_health_is_read() {
         (2, 503, "shop.example")
     );
     assert!(s.samples[0].contains("fail errno 111 (Connection refused)"));
-    // Reported once: the next run only counts newer failures.
+    assert_eq!(source.gate.reads, (1, 1));
+    // Reported once: the next run only counts newer failures. No fetch failed
+    // since, so varnishstat's counters stood still: neither the log nor the
+    // backend list was read again, and the last list is reported again.
     let again = source.collect(&scope).await.unwrap();
     assert!(again.signals.is_empty(), "{:?}", again.signals);
+    assert_eq!(source.gate.reads, (1, 1));
+    assert_eq!(again.runtime.unwrap().backends, runtime.backends);
     get(port, "/c");
     let third = source.collect(&scope).await.unwrap();
     assert_eq!(third.signals[0].count, 1);
+    assert_eq!(source.gate.reads, (2, 2));
 }
 
 #[tokio::test]
