@@ -704,15 +704,31 @@ mod tests {
         assert_eq!(cert(Proxy::Haproxy).expected().map(|e| e.status), Some(503));
         assert_eq!(cert(Proxy::Apache).expected().map(|e| e.status), Some(500));
         for t in [Transport::Loopback, Transport::Remote, Transport::FastCgi] {
-            assert!(cell(Fault::TlsCertificateError, Proxy::Nginx, t).skip().is_some());
+            assert!(
+                cell(Fault::TlsCertificateError, Proxy::Nginx, t)
+                    .skip()
+                    .is_some()
+            );
         }
-        assert!(cell(Fault::TlsCertificateError, Proxy::Varnish, Transport::Loopback).skip().is_some());
+        assert!(
+            cell(
+                Fault::TlsCertificateError,
+                Proxy::Varnish,
+                Transport::Loopback
+            )
+            .skip()
+            .is_some()
+        );
         let https: Vec<Cell> = cells()
             .into_iter()
             .filter(|c| c.fault == Fault::TlsCertificateError && c.skip().is_none())
             .collect();
         assert!(https.iter().all(|c| c.transport == Transport::Https));
-        assert_eq!(https.len(), 4 * 13, "4 proxies, 3 topologies x 5 conditions less 2");
+        assert_eq!(
+            https.len(),
+            4 * 13,
+            "4 proxies, 3 topologies x 5 conditions less 2"
+        );
         assert_eq!(
             text(cell(Fault::Timeout, Proxy::Caddy, Transport::FastCgi)).as_deref(),
             Some("upstream / timeout / 504 / proxy")
@@ -722,10 +738,19 @@ mod tests {
             Some("upstream / timeout / 503 / cache")
         );
         assert_eq!(
-            text(cell(Fault::DependencyFailure, Proxy::Varnish, Transport::Loopback)).as_deref(),
+            text(cell(
+                Fault::DependencyFailure,
+                Proxy::Varnish,
+                Transport::Loopback
+            ))
+            .as_deref(),
             Some("dependency / dependency_failure / 500 / upstream")
         );
-        assert!(cell(Fault::Timeout, Proxy::Nginx, Transport::Container).skip().is_some());
+        assert!(
+            cell(Fault::Timeout, Proxy::Nginx, Transport::Container)
+                .skip()
+                .is_some()
+        );
     }
 
     #[test]

@@ -343,11 +343,9 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
         Fault::AppError => shapes::set_mode(app, "status 503"),
         // The app picks up the changed file at its next handshake, as servers that
         // reload a renewed certificate do: no restart, no config change.
-        Fault::TlsCertificateError => app.write_file(
-            APP_CERT.as_ref(),
-            &tls::app_cert().expired_pem,
-            0o644,
-        ),
+        Fault::TlsCertificateError => {
+            app.write_file(APP_CERT.as_ref(), &tls::app_cert().expired_pem, 0o644)
+        }
         Fault::Timeout => shapes::set_mode(app, "hang"),
         Fault::DependencyFailure => shapes::set_mode(app, "db_down"),
         Fault::PrematureClose => shapes::set_mode(app, "close"),

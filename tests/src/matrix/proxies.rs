@@ -417,7 +417,10 @@ mod tests {
         assert!(apache.contains("SSLProxyCheckPeerName on"));
         assert!(apache.contains("ProxyPass / https://localhost:8443/"));
         let caddy = text(Proxy::Caddy);
-        assert!(caddy.contains("tls_trusted_ca_certs /etc/gw502-lab/ca.crt"), "{caddy}");
+        assert!(
+            caddy.contains("tls_trusted_ca_certs /etc/gw502-lab/ca.crt"),
+            "{caddy}"
+        );
         assert!(!caddy.contains("tls_insecure_skip_verify"));
         // Every proxy's read timeout is short, Caddy's and nginx's FastCGI included.
         assert!(caddy.contains("response_header_timeout 4s"));
