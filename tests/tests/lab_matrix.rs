@@ -126,13 +126,6 @@ fn shuffled(mut cells: Vec<Cell>, seed: u64) -> Vec<Cell> {
     cells
 }
 
-/// Results in matrix order (the run order is shuffled).
-fn in_order(results: &[CellResult]) -> Vec<CellResult> {
-    let mut sorted = results.to_vec();
-    sorted.sort_by_key(|r| r.cell);
-    sorted
-}
-
 fn now() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
