@@ -5,12 +5,17 @@
 //! and only lines of non-proxy units (the site's upstream units when known)
 //! count, at any priority, so a proxy's own "connection refused" never reads
 //! as the app's dependency. The phrases are `gw502_vocab::dependency`'s.
+//!
+//! The app's journal is where the app runs: the proxy's own host first, then
+//! the hosts that run the proxy's upstream targets (an app on another host,
+//! found by address as the other layers find it), never any other host.
 
 use super::Cx;
 use super::evidence::{Evidence, Source};
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
 use super::precedence::Tier;
+use super::target::Target;
 use super::verdict::Cause;
 
 /// Whether a journal line names a failing dependency (the shared matcher).
@@ -18,8 +23,30 @@ pub(crate) fn names_dependency(message: &str) -> bool {
     gw502_vocab::dependency::names_failing_dependency(message)
 }
 
-/// Confirms dependency_failure for a relayed 5xx.
-pub(crate) fn confirm(_cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger) -> Option<Finding> {
+/// Confirms dependency_failure for a relayed 5xx: from the journal of the
+/// relaying host, else of a host that runs one of its upstream targets.
+pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger) -> Option<Finding> {
+    if let Some(found) = confirm_on(h, t) {
+        return Some(found);
+    }
+    let mut seen = vec![h.id().to_string()];
+    for target in h.targets().into_iter().filter_map(Target::from_config) {
+        let Some(th) = cx.host_of(h, &target) else {
+            continue;
+        };
+        if seen.iter().any(|id| id == th.id()) {
+            continue;
+        }
+        seen.push(th.id().to_string());
+        if let Some(found) = confirm_on(&th, t) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// Confirms dependency_failure from the journal of host `h`.
+fn confirm_on(h: &HostView<'_>, t: &Trigger) -> Option<Finding> {
     let proxies: Vec<String> = h.proxy_units().iter().map(|u| u.name.clone()).collect();
     // Any priority: apps write tracebacks to stderr, which journald records at
     // info. Lines of the site's upstream units first; other units only when

@@ -91,6 +91,17 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when it rejects the upstream's certificate: the handshake
+    /// fails as on a TLS mismatch (nginx and Caddy 502, Apache's `500 Proxy Error`),
+    /// except HAProxy, which counts a failed verification as a failed connect and
+    /// answers 503 (`SC`, captured with haproxy 2.6.12 and an expired leaf).
+    pub fn cert_failure_status(self) -> u64 {
+        match self {
+            Proxy::Haproxy => 503,
+            p => p.tls_failure_status(),
+        }
+    }
+
     /// The status it answers on a connect timeout: nginx 504, HAProxy (`sC`), Apache and
     /// Varnish 503, Caddy 502.
     pub fn timeout_status(self) -> u64 {
@@ -125,7 +136,7 @@ pub enum Transport {
     /// FastCGI to a PHP-FPM pool's unix socket.
     FastCgi,
     /// HTTPS to the app's TLS listener on 127.0.0.1:8443 (a certificate made at test
-    /// time, not verified by the proxy).
+    /// time, verified by the proxy only in the `tls_certificate_error` cells).
     Https,
     /// HTTP to 127.0.0.1:8080, published by docker-proxy for a container of the Docker
     /// Engine on the same host ([`containers`]).
@@ -248,11 +259,19 @@ pub enum Fault {
     Unhealthy,
     /// The app binds 127.0.0.1 inside its container's network namespace.
     BindMismatch,
+    /// The app's TLS certificate has expired (the same names, key and CA, valid only
+    /// in 2024); the proxy verifies it, with the same config before and after.
+    TlsCertificateError,
+    /// The app accepts and reads the request but never sends a response header.
+    Timeout,
+    /// The app answers 500 because its database refuses connections, and says so in
+    /// its journal.
+    DependencyFailure,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 16] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -266,6 +285,9 @@ impl Fault {
         Fault::OomKilled,
         Fault::Unhealthy,
         Fault::BindMismatch,
+        Fault::TlsCertificateError,
+        Fault::Timeout,
+        Fault::DependencyFailure,
     ];
 
     fn word(self) -> &'static str {
@@ -283,6 +305,9 @@ impl Fault {
             Fault::OomKilled => "oom_killed",
             Fault::Unhealthy => "unhealthy",
             Fault::BindMismatch => "bind_mismatch",
+            Fault::TlsCertificateError => "tls_certificate_error",
+            Fault::Timeout => "timeout",
+            Fault::DependencyFailure => "dependency_failure",
         }
     }
 }
@@ -334,7 +359,7 @@ impl Cell {
             _ if p == Proxy::Varnish && t != T::Loopback => Some(
                 "Varnish Cache has no FastCGI or TLS backends; its TCP backend on loopback stands for the rest",
             ),
-            F::TlsMismatch if p == Proxy::Varnish => {
+            F::TlsMismatch | F::TlsCertificateError if p == Proxy::Varnish => {
                 Some("Varnish Cache speaks no TLS to its backends")
             }
             _ if p == Proxy::VarnishNginx && t != T::Loopback => {
@@ -347,6 +372,9 @@ impl Cell {
             F::ProxyDown if p == Proxy::VarnishNginx => None,
             F::TlsMismatch if !matches!(t, T::Loopback | T::Https) => Some(
                 "TLS to a plain listener is a TCP fault; loopback TCP stands for it (HTTPS for plain to TLS)",
+            ),
+            F::TlsCertificateError if t != T::Https => Some(
+                "a certificate is checked only where the proxy speaks TLS to the app (HTTPS transport)",
             ),
             F::FirewallBlocked if t != T::Remote => {
                 Some("a packet filter between proxy and app needs two hosts (remote)")
@@ -448,6 +476,15 @@ impl Cell {
             F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
             F::PrematureClose => expect("response", "premature_close", 502, "proxy"),
             F::HeaderTooBig => expect("response", "header_too_big", 502, "proxy"),
+            F::TlsCertificateError => expect(
+                "handoff",
+                "tls_certificate_error",
+                p.cert_failure_status(),
+                "proxy",
+            ),
+            // Every proxy's read timeout is its own 504 (Varnish: its 503, below).
+            F::Timeout => expect("upstream", "timeout", 504, "proxy"),
+            F::DependencyFailure => expect("dependency", "dependency_failure", 500, "upstream"),
             F::FirewallBlocked => {
                 expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
             }
@@ -536,12 +573,12 @@ mod tests {
         );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         // The skip rules decide these counts; a changed rule shows here.
-        assert_eq!(runnable.len(), 1670);
+        assert_eq!(runnable.len(), 2254);
         let https = runnable
             .iter()
             .filter(|c| c.transport == Transport::Https)
             .count();
-        assert_eq!(https, 338);
+        assert_eq!(https, 494);
         for c in &runnable {
             assert_eq!(
                 c.expected().is_none(),
@@ -649,6 +686,73 @@ mod tests {
             Some("upstream / service_down / 502 / proxy")
         );
         assert_eq!(Proxy::VarnishNginx.front(), Some("varnish.service"));
+    }
+
+    #[test]
+    fn the_newer_faults_expect_their_cause_where_they_can_exist() {
+        let cell = |fault, proxy, transport| Cell {
+            fault,
+            proxy,
+            transport,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let text = |c: Cell| c.expected().map(|e| e.text());
+        let cert = |p| cell(Fault::TlsCertificateError, p, Transport::Https);
+        assert_eq!(
+            text(cert(Proxy::Nginx)).as_deref(),
+            Some("handoff / tls_certificate_error / 502 / proxy")
+        );
+        assert_eq!(cert(Proxy::Haproxy).expected().map(|e| e.status), Some(503));
+        assert_eq!(cert(Proxy::Apache).expected().map(|e| e.status), Some(500));
+        for t in [Transport::Loopback, Transport::Remote, Transport::FastCgi] {
+            assert!(
+                cell(Fault::TlsCertificateError, Proxy::Nginx, t)
+                    .skip()
+                    .is_some()
+            );
+        }
+        assert!(
+            cell(
+                Fault::TlsCertificateError,
+                Proxy::Varnish,
+                Transport::Loopback
+            )
+            .skip()
+            .is_some()
+        );
+        let https: Vec<Cell> = cells()
+            .into_iter()
+            .filter(|c| c.fault == Fault::TlsCertificateError && c.skip().is_none())
+            .collect();
+        assert!(https.iter().all(|c| c.transport == Transport::Https));
+        assert_eq!(
+            https.len(),
+            4 * 13,
+            "4 proxies, 3 topologies x 5 conditions less 2"
+        );
+        assert_eq!(
+            text(cell(Fault::Timeout, Proxy::Caddy, Transport::FastCgi)).as_deref(),
+            Some("upstream / timeout / 504 / proxy")
+        );
+        assert_eq!(
+            text(cell(Fault::Timeout, Proxy::Varnish, Transport::Loopback)).as_deref(),
+            Some("upstream / timeout / 503 / cache")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::DependencyFailure,
+                Proxy::Varnish,
+                Transport::Loopback
+            ))
+            .as_deref(),
+            Some("dependency / dependency_failure / 500 / upstream")
+        );
+        assert!(
+            cell(Fault::Timeout, Proxy::Nginx, Transport::Container)
+                .skip()
+                .is_some()
+        );
     }
 
     #[test]

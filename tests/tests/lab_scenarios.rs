@@ -2,11 +2,13 @@
 //! units, each host with a `gw502-agent` unit), attributed by the real collector on the
 //! machine and read back with `gw502ctl --json incidents`.
 //!
-//! One table-driven test runs the 14 scenarios in order, each on a fresh lab
-//! (hosts, collector, PKI), and asserts layer, cause, status and emitted_by of the first
-//! incident opened after the fault. It writes the results table (expected and got verdict,
-//! seconds from fault to attributed incident) to `docs/LAB_RESULTS.md` when the whole
-//! table ran. `GW502_LAB_ONLY=3,7` runs a subset (and leaves the docs alone). The lab
+//! One table-driven test runs the scenarios that the fault matrix does not cover
+//! (`cases::matrix_cell` names the matrix cell of each retired one: `lab_matrix` runs
+//! those), in order, each on a fresh lab (hosts, collector, PKI), and asserts layer,
+//! cause, status and emitted_by of the first incident opened after the fault. It writes
+//! the results table (expected and got verdict, seconds from fault to attributed
+//! incident) to `docs/LAB_RESULTS.md` when the whole table ran. `GW502_LAB_ONLY=3,7` runs
+//! a subset, retired ones included (and leaves the docs alone). The lab
 //! needs root, `systemd-nspawn` and the built binaries (`cargo build --workspace --bins`);
 //! it never skips.
 
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use gw502_tests::lab::{self, fixtures};
 use gw502_tests::scenario::LabFleet;
 use gw502_tests::scenario::agent::AGENT_INTERVAL;
-use gw502_tests::scenario::cases::{Case, Then, cases, verdict};
+use gw502_tests::scenario::cases::{Case, Then, cases, matrix_cell, verdict};
 use gw502_tests::scenario::collector::LAB_WINDOW;
 use gw502_tests::scenario::results::{Outcome, markdown};
 use gw502_tests::scenario::traffic::{Load, get};
@@ -163,6 +165,13 @@ fn scenarios() {
     let mut outcomes = Vec::new();
     for case in cases() {
         if only.as_ref().is_some_and(|o| !o.contains(&case.number)) {
+            continue;
+        }
+        if let (None, Some(cell)) = (&only, matrix_cell(case.number)) {
+            eprintln!(
+                "scenario {} ({}): run by the matrix as {cell}",
+                case.number, case.fault
+            );
             continue;
         }
         let (number, fault) = (case.number, case.fault);

@@ -161,6 +161,49 @@ pub(super) fn rows() -> Vec<Row> {
             ),
             is(DependencyFailure, 503, Hop::Upstream),
         ),
+        row(
+            "dependency: the app on another host logs postgres refused (info)",
+            site("shop.example")
+                .public("ok", 500, "app")
+                .host(nginx("web1", "http://10.77.0.12:8080").access(500, "500", 30))
+                .host(
+                    host("app1")
+                        .addr("10.77.0.12/24")
+                        .unit("app.service", "active", "running", "listener")
+                        .tcp("0.0.0.0", 8080, "app.service")
+                        .journal(
+                            "app.service",
+                            6,
+                            "psycopg2.OperationalError: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused",
+                        ),
+                ),
+            is(DependencyFailure, 500, Hop::Upstream),
+        ),
+        near(
+            "dependency near-miss: a host the proxy does not target logs database errors",
+            DependencyFailure,
+            site("shop.example")
+                .public("ok", 500, "app")
+                .host(nginx("web1", "http://10.77.0.12:8080").access(500, "500", 30))
+                .host(
+                    host("app1")
+                        .addr("10.77.0.12/24")
+                        .unit("app.service", "active", "running", "listener")
+                        .tcp("0.0.0.0", 8080, "app.service")
+                        .journal("app.service", 6, "GET /checkout 500 12ms"),
+                )
+                .host(
+                    host("db-client1")
+                        .addr("10.77.0.13/24")
+                        .unit("report.service", "active", "running", "listener")
+                        .journal(
+                            "report.service",
+                            3,
+                            "psycopg2.OperationalError: connection to server at \"10.77.0.40\", port 5432 failed: Connection refused",
+                        ),
+                ),
+            is(UpstreamReturnedError, 500, Hop::Upstream),
+        ),
         near(
             "dependency near-miss: another unit's database errors while the app answers 500",
             DependencyFailure,

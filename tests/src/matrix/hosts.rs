@@ -82,8 +82,12 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         None
     };
     for (host, index) in &origins {
+        // The certificate fault's proxy verifies the app from boot on: the fault changes
+        // the certificate, not the proxy's config.
+        let verify = cell.fault == Fault::TlsCertificateError;
         let upstream = match remote_app {
             Some(ip) => Upstream::Http(format!("{ip}:8080")),
+            None if verify => Upstream::HttpsVerified(format!("127.0.0.1:{HTTPS_PORT}")),
             None => upstream(cell.transport, false),
         };
         let mut spec = HostSpec::new(host, *index)
@@ -102,6 +106,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         } else if remote_app.is_none() {
             spec = spec.files(app_files(cell.transport, "127.0.0.1"));
             spec = spec.enabled(app_unit(cell.transport));
+        }
+        if verify {
+            spec = spec.files([tls::ca_file()]);
         }
         hosts.push(condition(spec, cell.condition));
     }
@@ -334,6 +341,13 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
             proxies::reload(origin, l.cell.proxy, &files)
         }
         Fault::AppError => shapes::set_mode(app, "status 503"),
+        // The app picks up the changed file at its next handshake, as servers that
+        // reload a renewed certificate do: no restart, no config change.
+        Fault::TlsCertificateError => {
+            app.write_file(APP_CERT.as_ref(), &tls::app_cert().expired_pem, 0o644)
+        }
+        Fault::Timeout => shapes::set_mode(app, "hang"),
+        Fault::DependencyFailure => shapes::set_mode(app, "db_down"),
         Fault::PrematureClose => shapes::set_mode(app, "close"),
         Fault::HeaderTooBig => shapes::set_mode(app, "big_headers"),
         Fault::FirewallBlocked => shapes::drop_port(app, 8080),

@@ -5,10 +5,22 @@
 //! serves the site under its name plus a second, healthy vhost (`status.internal`), as
 //! real hosts do. A fault that changes the proxy's config writes a new one with
 //! [`site_files`] and reloads with [`reload`].
+//!
+//! Every proxy waits [`READ_TIMEOUT_SECS`] for the app's response header, so an app
+//! that never answers is the proxy's own timeout status within seconds.
 
 use crate::lab::{Host, LabFile};
 
 use super::Proxy;
+use super::tls::{APP_CA, APP_TLS_NAME};
+
+/// How long every proxy waits for the app's response header: under the collector's
+/// 8 s edge probe timeout (`tests/src/scenario/collector.rs`), so the edge probe sees
+/// the proxy's timeout answer rather than timing out itself.
+pub const READ_TIMEOUT_SECS: u64 = 4;
+/// How long Varnish in front of nginx waits for nginx: longer than nginx waits for
+/// the app, so the stack's timeout is nginx's.
+const FRONT_TIMEOUT_SECS: u64 = 10;
 
 /// The document root of the FastCGI app.
 pub const DOCROOT: &str = "/var/www/gw502-lab";
@@ -22,6 +34,9 @@ pub enum Upstream {
     Http(String),
     /// TLS to `host:port` (verification off, as internal upstreams often are).
     Https(String),
+    /// TLS to `host:port`, the certificate verified against the lab CA ([`APP_CA`]) for
+    /// the name [`APP_TLS_NAME`].
+    HttpsVerified(String),
     /// Plain HTTP over a unix socket.
     Unix(String),
     /// FastCGI to a unix socket path or `host:port`.
@@ -49,7 +64,11 @@ pub fn site_files(
     site_default: bool,
 ) -> Vec<LabFile> {
     let target = match upstream {
-        Upstream::Http(a) | Upstream::Https(a) | Upstream::Unix(a) | Upstream::FastCgi(a) => a,
+        Upstream::Http(a)
+        | Upstream::Https(a)
+        | Upstream::HttpsVerified(a)
+        | Upstream::Unix(a)
+        | Upstream::FastCgi(a) => a,
     };
     assert!(
         token(target) && token(name),
@@ -72,13 +91,17 @@ pub fn site_files(
             files
         }
         Proxy::Caddy => vec![("/etc/caddy/Caddyfile".into(), caddy(upstream, name), 0o644)],
-        Proxy::Varnish => varnish_files(upstream, name, site_default),
+        Proxy::Varnish => varnish_files(upstream, name, site_default, READ_TIMEOUT_SECS),
         // nginx on 127.0.0.1:8088 (not 8081: the wrong port of `WrongTarget`) behind Varnish on 80.
         Proxy::VarnishNginx => {
             let inner = nginx(upstream, name, site_default)
                 .replace("listen 80", &format!("listen {VARNISH_NGINX}"));
-            let mut files =
-                varnish_files(&Upstream::Http(VARNISH_NGINX.into()), name, site_default);
+            let mut files = varnish_files(
+                &Upstream::Http(VARNISH_NGINX.into()),
+                name,
+                site_default,
+                FRONT_TIMEOUT_SECS,
+            );
             files.push(("/etc/nginx/sites-enabled/default".into(), inner, 0o644));
             files
         }
@@ -99,6 +122,11 @@ fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
     let pass = match upstream {
         Upstream::Http(a) => format!("proxy_pass http://{a};"),
         Upstream::Https(a) => format!("proxy_pass https://{a};"),
+        Upstream::HttpsVerified(a) => format!(
+            "proxy_pass https://{a};\n        proxy_ssl_verify on;\n        \
+             proxy_ssl_trusted_certificate {APP_CA};\n        proxy_ssl_name {APP_TLS_NAME};\n        \
+             proxy_ssl_server_name on;"
+        ),
         Upstream::Unix(p) => format!("proxy_pass http://unix:{p}:;"),
         Upstream::FastCgi(a) => {
             let a = a
@@ -106,7 +134,8 @@ fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
                 .map_or(a.clone(), |_| format!("unix:{a}"));
             format!(
                 "include fastcgi_params;\n        \
-                 fastcgi_param SCRIPT_FILENAME {DOCROOT}/mode.php;\n        fastcgi_pass {a};"
+                 fastcgi_param SCRIPT_FILENAME {DOCROOT}/mode.php;\n        \
+                 fastcgi_read_timeout {READ_TIMEOUT_SECS}s;\n        fastcgi_pass {a};"
             )
         }
     };
@@ -114,7 +143,7 @@ fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
         "# gw502 lab matrix: the site and a second, healthy vhost.\n\
          server {{\n    listen 80{default};\n    server_name {name};\n\
          \x20   location / {{\n        {pass}\n        proxy_set_header Host $host;\n\
-         \x20       proxy_connect_timeout 5s;\n        proxy_read_timeout 10s;\n    }}\n}}\n\
+         \x20       proxy_connect_timeout 5s;\n        proxy_read_timeout {READ_TIMEOUT_SECS}s;\n    }}\n}}\n\
          server {{\n    listen 80{other_default};\n    server_name status.internal;\n\
          \x20   location / {{\n        default_type text/plain;\n        return 200 \"ok\\n\";\n    }}\n}}\n"
     )
@@ -124,6 +153,13 @@ fn haproxy(upstream: &Upstream) -> String {
     let (server, fcgi) = match upstream {
         Upstream::Http(a) => (format!("server app1 {a}"), ""),
         Upstream::Https(a) => (format!("server app1 {a} ssl verify none"), ""),
+        Upstream::HttpsVerified(a) => (
+            format!(
+                "server app1 {a} ssl verify required ca-file {APP_CA} verifyhost {APP_TLS_NAME} \
+                 sni str({APP_TLS_NAME})"
+            ),
+            "",
+        ),
         Upstream::Unix(p) => (format!("server app1 {p}"), ""),
         Upstream::FastCgi(a) => (
             format!("use-fcgi-app php\n    server app1 {a} proto fcgi"),
@@ -136,7 +172,7 @@ fn haproxy(upstream: &Upstream) -> String {
          global\n    log /dev/log local0\n    stats socket /run/haproxy/admin.sock mode 660 level admin\n\
          \x20   user haproxy\n    group haproxy\n\n\
          defaults\n    log global\n    mode http\n    option httplog\n    timeout connect 5s\n\
-         \x20   timeout client 30s\n    timeout server 10s\n\n{fcgi}\
+         \x20   timeout client 30s\n    timeout server {READ_TIMEOUT_SECS}s\n\n{fcgi}\
          frontend site\n    bind :80\n    acl status hdr(host) -i status.internal\n\
          \x20   http-request return status 200 content-type text/plain string ok if status\n\
          \x20   default_backend app\n\n\
@@ -174,6 +210,17 @@ fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
             "SSLProxyEngine on\n    SSLProxyVerify none\n    SSLProxyCheckPeerName off\n    \
              SSLProxyCheckPeerCN off\n    ProxyPass / https://{a}/"
         ),
+        // Apache checks the peer name against the URL's host and matches no IP address
+        // SANs (2.4.67: `AH02411: SSL Proxy: Peer certificate does not match for hostname
+        // 127.0.0.1`), so the URL names the app by its certificate's name.
+        Upstream::HttpsVerified(a) => {
+            let port = a.rsplit_once(':').map_or("443", |(_, p)| p);
+            format!(
+                "SSLProxyEngine on\n    SSLProxyVerify require\n    \
+                 SSLProxyCACertificateFile {APP_CA}\n    SSLProxyCheckPeerName on\n    \
+                 SSLProxyCheckPeerExpire on\n    ProxyPass / https://{APP_TLS_NAME}:{port}/"
+            )
+        }
         Upstream::Unix(p) => format!("ProxyPass / unix:{p}|http://localhost/"),
         Upstream::FastCgi(a) => {
             let backend = if a.starts_with('/') {
@@ -185,7 +232,7 @@ fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
         }
     };
     let site = format!(
-        "<VirtualHost *:80>\n    ServerName {name}\n    {pass}\n    ProxyTimeout 10\n</VirtualHost>\n"
+        "<VirtualHost *:80>\n    ServerName {name}\n    {pass}\n    ProxyTimeout {READ_TIMEOUT_SECS}\n</VirtualHost>\n"
     );
     let other = "<VirtualHost *:80>\n    ServerName status.internal\n    \
                  DocumentRoot /var/www/html\n</VirtualHost>\n";
@@ -198,20 +245,37 @@ fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
 }
 
 fn caddy(upstream: &Upstream, name: &str) -> String {
+    let t = READ_TIMEOUT_SECS;
+    let http = |to: String, tls: &str| {
+        format!(
+            "reverse_proxy {to} {{\n        transport http {{\n{tls}            \
+             response_header_timeout {t}s\n        }}\n    }}"
+        )
+    };
     let handler = match upstream {
-        Upstream::Http(a) => format!("reverse_proxy {a}"),
-        Upstream::Https(a) => format!(
-            "reverse_proxy https://{a} {{\n        transport http {{\n            \
-             tls_insecure_skip_verify\n        }}\n    }}"
+        Upstream::Http(a) => http(a.clone(), ""),
+        Upstream::Https(a) => http(
+            format!("https://{a}"),
+            "            tls_insecure_skip_verify\n",
         ),
-        Upstream::Unix(p) => format!("reverse_proxy unix/{p}"),
+        Upstream::HttpsVerified(a) => http(
+            format!("https://{a}"),
+            &format!(
+                "            tls_trusted_ca_certs {APP_CA}\n            \
+                 tls_server_name {APP_TLS_NAME}\n"
+            ),
+        ),
+        Upstream::Unix(p) => http(format!("unix/{p}"), ""),
         Upstream::FastCgi(a) => {
             let a = if a.starts_with('/') {
                 format!("unix/{a}")
             } else {
                 a.clone()
             };
-            format!("root * {DOCROOT}\n    rewrite * /mode.php\n    php_fastcgi {a}")
+            format!(
+                "root * {DOCROOT}\n    rewrite * /mode.php\n    \
+                 php_fastcgi {a} {{\n        read_timeout {t}s\n    }}"
+            )
         }
     };
     format!(
@@ -236,11 +300,16 @@ const VARNISH_DROP_IN: &str = "# gw502 lab matrix: Varnish on port 80 with the s
 /// Where nginx listens behind Varnish in the Varnish-and-nginx stack.
 const VARNISH_NGINX: &str = "127.0.0.1:8088";
 
-fn varnish_files(upstream: &Upstream, name: &str, site_default: bool) -> Vec<LabFile> {
+fn varnish_files(
+    upstream: &Upstream,
+    name: &str,
+    site_default: bool,
+    first_byte_secs: u64,
+) -> Vec<LabFile> {
     vec![
         (
             VARNISH_VCL.into(),
-            varnish(upstream, name, site_default),
+            varnish(upstream, name, site_default, first_byte_secs),
             0o644,
         ),
         (
@@ -251,12 +320,16 @@ fn varnish_files(upstream: &Upstream, name: &str, site_default: bool) -> Vec<Lab
     ]
 }
 
-fn varnish(upstream: &Upstream, name: &str, site_default: bool) -> String {
+fn varnish(upstream: &Upstream, name: &str, site_default: bool, first_byte_secs: u64) -> String {
     let backend = match upstream {
         Upstream::Unix(p) | Upstream::FastCgi(p) if p.starts_with('/') => {
             format!(".path = \"{p}\";")
         }
-        Upstream::Http(a) | Upstream::Https(a) | Upstream::Unix(a) | Upstream::FastCgi(a) => {
+        Upstream::Http(a)
+        | Upstream::Https(a)
+        | Upstream::HttpsVerified(a)
+        | Upstream::Unix(a)
+        | Upstream::FastCgi(a) => {
             let (host, port) = a.rsplit_once(':').unwrap_or((a.as_str(), "80"));
             format!(".host = \"{host}\"; .port = \"{port}\";")
         }
@@ -271,7 +344,7 @@ fn varnish(upstream: &Upstream, name: &str, site_default: bool) -> String {
     format!(
         "# gw502 lab matrix: Varnish caching the app; `pass` so every request reaches it.\n\
          vcl 4.1;\n\n\
-         backend app {{\n    {backend}\n    .connect_timeout = 5s;\n    .first_byte_timeout = 10s;\n}}\n\n\
+         backend app {{\n    {backend}\n    .connect_timeout = 5s;\n    .first_byte_timeout = {first_byte_secs}s;\n}}\n\n\
          sub vcl_recv {{\n    if ({other}) {{\n        return (synth(200, \"ok\"));\n    }}\n    \
          return (pass);\n}}\n"
     )
@@ -288,6 +361,7 @@ mod tests {
             Upstream::Https("127.0.0.1:8080".into()),
             Upstream::Unix("/run/lab-app/app.sock".into()),
             Upstream::FastCgi(FPM_SOCKET.into()),
+            Upstream::HttpsVerified("127.0.0.1:8443".into()),
         ];
         for proxy in Proxy::ALL {
             for up in &ups {
@@ -320,6 +394,41 @@ mod tests {
         assert!(stack[2].1.contains("proxy_pass http://127.0.0.1:8080;"));
         let apache = &site_files(Proxy::Apache, &ups[3], "shop.example", true)[5].1;
         assert!(apache.contains("unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www"));
+    }
+
+    #[test]
+    fn a_verifying_proxy_names_the_lab_ca_and_the_certificate_name() {
+        let up = Upstream::HttpsVerified("127.0.0.1:8443".into());
+        let text = |p| {
+            site_files(p, &up, "shop.example", true)
+                .into_iter()
+                .map(|f| f.1)
+                .collect::<String>()
+        };
+        let nginx = text(Proxy::Nginx);
+        assert!(nginx.contains("proxy_ssl_verify on;"), "{nginx}");
+        assert!(nginx.contains("proxy_ssl_name localhost;"));
+        let haproxy = text(Proxy::Haproxy);
+        assert!(haproxy.contains(
+            "server app1 127.0.0.1:8443 ssl verify required ca-file /etc/gw502-lab/ca.crt verifyhost localhost"
+        ));
+        let apache = text(Proxy::Apache);
+        assert!(apache.contains("SSLProxyVerify require"), "{apache}");
+        assert!(apache.contains("SSLProxyCheckPeerName on"));
+        assert!(apache.contains("ProxyPass / https://localhost:8443/"));
+        let caddy = text(Proxy::Caddy);
+        assert!(
+            caddy.contains("tls_trusted_ca_certs /etc/gw502-lab/ca.crt"),
+            "{caddy}"
+        );
+        assert!(!caddy.contains("tls_insecure_skip_verify"));
+        // Every proxy's read timeout is short, Caddy's and nginx's FastCGI included.
+        assert!(caddy.contains("response_header_timeout 4s"));
+        let fcgi = Upstream::FastCgi(FPM_SOCKET.into());
+        let nginx_fcgi = &site_files(Proxy::Nginx, &fcgi, "shop.example", true)[0].1;
+        assert!(nginx_fcgi.contains("fastcgi_read_timeout 4s;"));
+        let caddy_fcgi = &site_files(Proxy::Caddy, &fcgi, "shop.example", true)[0].1;
+        assert!(caddy_fcgi.contains("read_timeout 4s"), "{caddy_fcgi}");
     }
 
     #[test]

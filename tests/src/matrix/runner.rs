@@ -5,7 +5,9 @@
 //! fault at once and starts visitors per site. Warm batches start agents and collector
 //! before the fault; cold batches start them after it. A cell passes only when the
 //! expected incident is open and no other incident is open for its site, boot-time ones
-//! included; a control passes only when no incident at all opened for its site. When a
+//! included, and (warm) the incident opened after the fault: one that was open while the
+//! site was still healthy and later took the right verdict is a false incident, not a
+//! right one. A control passes only when no incident at all opened for its site. When a
 //! cell is judged, the evidence the engine saw is recorded for the replay corpus.
 
 use std::collections::BTreeMap;
@@ -184,15 +186,26 @@ pub fn run_batch(
                 }
                 Some(e) => {
                     let right = open.iter().find(|i| e.matches(i));
-                    let pass = right.is_some() && open.len() == 1;
+                    let seconds = right.and_then(|i| seconds_to_open(i, fault_at));
+                    // Cold cells start gw502 after the fault: only a warm cell had a
+                    // healthy period for a false incident to open in.
+                    let before_fault = !cold && seconds.is_some_and(|s| s < 0.0);
+                    let pass = right.is_some() && open.len() == 1 && !before_fault;
                     if pass || elapsed >= DEADLINE {
+                        let mut got = listing_text(&open);
+                        if before_fault {
+                            got.push_str(&format!(
+                                ", opened {:.0} s before the fault",
+                                -seconds.unwrap_or_default()
+                            ));
+                        }
                         Some(CellResult {
                             cell: l.cell,
                             expected: e.text(),
-                            got: listing_text(&open),
+                            got,
                             pass,
                             layer_ok: open.iter().any(|i| i["layer"] == e.layer),
-                            seconds: right.and_then(|i| seconds_to_open(i, fault_at)),
+                            seconds: seconds.filter(|_| !before_fault),
                             false_incidents: 0,
                         })
                     } else {

@@ -6,19 +6,27 @@ Every request reads the mode file (--mode-file); its first word decides the answ
   big_headers   200 with 64 KB of response headers
   close         closes the connection without answering
   status NNN    answers NNN itself (an app-made 5xx)
+  hang          reads the request and never answers (holds the connection open)
+  db_down       connects to its database (127.0.0.1:5432, where nothing listens) for
+                every request, logs the driver's error (psycopg2's wording) and answers 500
   crash         read at start only: the program exits with an error at once, its command
                 line unchanged (a crash loop under Restart=always, as a bad config makes)
 --unix PATH listens on a unix socket (mode 0666) instead of --bind/--port.
 --tls-cert CERT --tls-key KEY serve HTTPS on --bind/--port (the handshake runs in the
-request's thread, so a client that never finishes it holds up no one else).
+request's thread, so a client that never finishes it holds up no one else). The files are
+read again when they change, as servers that pick up a renewed certificate do; a pair
+that does not load keeps the last good one.
 --crash makes the program exit with an error right after start (a crash loop under
 Restart=always). Standard library of /usr/bin/python3 only.
 """
 import argparse
 import os
+import socket
 import socketserver
 import ssl
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -32,6 +40,45 @@ def read_mode(path):
             return f.read().split()
     except OSError:
         return ["ok"]
+
+
+class Certs:
+    """The TLS context of the current certificate files, reloaded when they change."""
+
+    def __init__(self, cert, key):
+        self.paths = (cert, key)
+        self.stamp = None
+        self.context = None
+        self.lock = threading.Lock()
+
+    def current(self):
+        with self.lock:
+            try:
+                stamp = tuple(os.stat(p).st_mtime_ns for p in self.paths)
+            except OSError:
+                return self.context
+            if stamp != self.stamp:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                try:
+                    context.load_cert_chain(*self.paths)
+                except (ssl.SSLError, OSError) as e:
+                    sys.stderr.write("app: certificate not loaded, keeping the last: %s\n" % e)
+                    return self.context
+                self.context, self.stamp = context, stamp
+            return self.context
+
+
+def database_error():
+    """The error of a real connection attempt to the app's database, as psycopg2 says it."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=2).close()
+        return None
+    except OSError as e:
+        return (
+            'psycopg2.OperationalError: connection to server at "127.0.0.1", port 5432 '
+            "failed: %s\n\tIs the server running on that host and accepting TCP/IP "
+            "connections?" % (e.strerror or e)
+        )
 
 
 def main():
@@ -56,7 +103,15 @@ def main():
             if mode[0] == "close":
                 self.close_connection = True
                 return
+            if mode[0] == "hang":
+                time.sleep(3600)
+                return
             status = 200
+            if mode[0] == "db_down":
+                error = database_error()
+                if error:
+                    sys.stderr.write("app: GET %s failed: %s\n" % (self.path, error))
+                    status = 500
             if mode[0] == "status" and len(mode) > 1 and mode[1].isdigit():
                 status = int(mode[1])
             body = b"hello from the lab app\n"
@@ -80,13 +135,14 @@ def main():
         os.chmod(args.unix, 0o666)
         print("app listening on unix:%s" % args.unix, flush=True)
     elif args.tls_cert:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+        certs = Certs(args.tls_cert, args.tls_key)
+        if certs.current() is None:
+            sys.exit("app: cannot load %s" % args.tls_cert)
 
         class TLSServer(ThreadingHTTPServer):
             def finish_request(self, request, client_address):
                 try:
-                    request = context.wrap_socket(request, server_side=True)
+                    request = certs.current().wrap_socket(request, server_side=True)
                 except (ssl.SSLError, OSError) as e:
                     sys.stderr.write("%s tls handshake failed: %s\n" % (client_address[0], e))
                     return
