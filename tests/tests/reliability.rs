@@ -1,10 +1,12 @@
 //! The fault tests of issue 14: real `gw502-collector` processes on a real,
 //! private PostgreSQL, simulated agents under steady load (testkit reports
-//! over real mTLS gRPC) and real local webhook receivers. Each test injects
-//! one fault into the running fleet and then checks, from the database and
-//! the receivers:
+//! over real mTLS gRPC), one real `gw502-agent` process beside them and real
+//! local webhook receivers. Each test injects one fault into the running
+//! fleet and then checks, from the database and the receivers:
 //!
 //! - every report an agent had acknowledged is stored, and stored once;
+//! - every report the real agent made, from seq 1 to its last, is stored
+//!   once and its spool drained;
 //! - every incident the injected 502 fault opened is there once;
 //! - every delivery reached its receiver once (per incident and event, one
 //!   idempotency key; a redelivery in the one unclosable window carries

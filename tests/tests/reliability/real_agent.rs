@@ -2,7 +2,9 @@
 //! a config naming the collectors (or relays in front of them), a state
 //! directory the test chooses (so it can sit on a small tmpfs), a one
 //! second interval, Prometheus metrics on a loopback port the test
-//! scrapes, and its stderr in a file.
+//! scrapes, and its stderr in a file. [`reporting`] and [`drained_once`]
+//! frame a fault: the agent reported before it, and after it every report
+//! it made is stored exactly once and its spool is empty.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
