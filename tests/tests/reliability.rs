@@ -1,10 +1,12 @@
 //! The fault tests of issue 14: real `gw502-collector` processes on a real,
 //! private PostgreSQL, simulated agents under steady load (testkit reports
-//! over real mTLS gRPC) and real local webhook receivers. Each test injects
-//! one fault into the running fleet and then checks, from the database and
-//! the receivers:
+//! over real mTLS gRPC), one real `gw502-agent` process beside them and real
+//! local webhook receivers. Each test injects one fault into the running
+//! fleet and then checks, from the database and the receivers:
 //!
 //! - every report an agent had acknowledged is stored, and stored once;
+//! - every report the real agent made, from seq 1 to its last, is stored
+//!   once and its spool drained;
 //! - every incident the injected 502 fault opened is there once;
 //! - every delivery reached its receiver once (per incident and event, one
 //!   idempotency key; a redelivery in the one unclosable window carries
@@ -54,6 +56,7 @@ use tokio::time::Instant;
 use load::{Ack, Load, Phase, host_site};
 use pg::{PgCluster, free_port};
 use procs::{Collector, Spec, config_text};
+use real_agent::{RealAgent, drained_once, refused, reporting, send_errors, stored_seqs};
 use receiver::{Mode, Receiver, Tally};
 
 /// How long any one wait may take before the test fails.
@@ -69,6 +72,9 @@ fn hosts() -> usize {
 }
 
 const INTERVAL: Duration = Duration::from_millis(150);
+
+/// The host id of the real agent that joins each fault.
+const REAL: &str = "real1";
 
 /// The PKI, a private PostgreSQL and a webhook secret for one test.
 struct Bench {
@@ -108,6 +114,12 @@ impl Bench {
 
     async fn db(&self) -> anyhow::Result<sqlx::AnyConnection> {
         connect(&self.pg.url()).await
+    }
+
+    /// The real agent [`REAL`] reporting to `collectors`, in this order.
+    fn real_agent(&self, collectors: &[std::net::SocketAddr]) -> anyhow::Result<RealAgent> {
+        let state = self.fleet.path().join(format!("{REAL}-state"));
+        RealAgent::start(&self.fleet, REAL, collectors, &state)
     }
 }
 
@@ -334,12 +346,15 @@ async fn kill_9_of_one_of_two_collectors() -> anyhow::Result<()> {
     let b = bench.collector("collector-b", &hooks, "").await?;
     let n = hosts();
     let load = Load::start(bench.fleet.clone(), vec![a.addr, b.addr], n, INTERVAL);
+    // A real agent beside them, on collector-a first, collector-b second.
+    let mut agent = bench.real_agent(&[a.addr, b.addr])?;
     let mut db = bench.db().await?;
     // Every site has a holder before the fault.
     until("every site leased", async || {
         Ok((site_lease_holders(&mut db).await?.len() == n).then_some(()))
     })
     .await?;
+    reporting(&agent, &mut db, REAL).await?;
     let before = site_lease_holders(&mut db).await?;
     let on_a: Vec<String> = before
         .iter()
@@ -361,6 +376,7 @@ async fn kill_9_of_one_of_two_collectors() -> anyhow::Result<()> {
     })
     .await?;
     // kill -9 A under load; the other half fails right then.
+    let real_before = stored_seqs(&mut db, REAL).await?.0.len();
     let killed = Instant::now();
     a.kill9()?;
     hook.set(Mode::Ok);
@@ -406,6 +422,11 @@ async fn kill_9_of_one_of_two_collectors() -> anyhow::Result<()> {
     let acks = load.stop().await?;
     let f = figures(&mut db, &acks, &[("ops", &hook)]).await?;
     assert_exactly_once(&f, &all);
+    let real = drained_once(&mut agent, &mut db, REAL, real_before).await?;
+    assert!(
+        real.switches >= 1.0,
+        "the real agent failed over to collector-b: {real:?}"
+    );
     let takeovers = b.log_lines("site lease taken over");
     assert!(
         on_a.is_empty() || !takeovers.is_empty(),
@@ -415,7 +436,7 @@ async fn kill_9_of_one_of_two_collectors() -> anyhow::Result<()> {
     println!(
         "figures: fault=kill-9 hosts={n} reports={} lost={} duplicated={} resent_seen_as_duplicate={resent} \
          incidents={} deliveries={} redelivered_same_key={} leases_taken_over={} \
-         agents_back_ms={} leases_back_ms={} first_delivery_after_kill_ms={}",
+         agents_back_ms={} leases_back_ms={} first_delivery_after_kill_ms={} {}",
         f.reports_acked,
         f.lost,
         f.duplicated,
@@ -426,6 +447,7 @@ async fn kill_9_of_one_of_two_collectors() -> anyhow::Result<()> {
         first_back.as_millis(),
         leases_back.as_millis(),
         delivered.as_millis(),
+        real.figures(),
     );
     for line in takeovers {
         println!("operator saw: {line}");
@@ -456,8 +478,10 @@ async fn postgres_restarted_then_away() -> anyhow::Result<()> {
     let b = bench.collector("collector-b", &hooks, "").await?;
     let n = hosts();
     let load = Load::start(bench.fleet.clone(), vec![a.addr, b.addr], n, INTERVAL);
+    let mut agent = bench.real_agent(&[a.addr, b.addr])?;
     load.set(0, Phase::Down);
     opens(&bench, 0).await?;
+    let real_before = reporting(&agent, &mut bench.db().await?, REAL).await?;
     // A restart: down and straight back up.
     bench.pg.stop()?;
     bench.pg.resume().await?;
@@ -473,9 +497,12 @@ async fn postgres_restarted_then_away() -> anyhow::Result<()> {
     } else {
         Duration::from_secs(5)
     };
+    let errors_before = send_errors(&agent).await?;
     bench.pg.stop()?;
     load.set(1, Phase::Down);
     tokio::time::sleep(away).await;
+    // Held on until the real agent was refused too.
+    refused(&agent, errors_before).await?;
     bench.pg.resume().await?;
     let back = Instant::now();
     let id = opens(&bench, 1).await?;
@@ -501,11 +528,12 @@ async fn postgres_restarted_then_away() -> anyhow::Result<()> {
     let mut db = bench.db().await?;
     let f = figures(&mut db, &acks, &[("ops", &hook)]).await?;
     assert_exactly_once(&f, &[0, 1]);
+    let real = drained_once(&mut agent, &mut db, REAL, real_before).await?;
     let warned: Vec<String> = [&a, &b].iter().flat_map(|c| c.log_lines("WARN")).collect();
     println!(
         "figures: fault=postgres-restart+away away_s={} hosts={n} reports={} lost={} duplicated={} \
          incidents={} deliveries={} agents_back_after_restart_ms={} agents_back_after_outage_ms={} \
-         delivery_after_outage_ms={} collector_warnings={}",
+         delivery_after_outage_ms={} collector_warnings={} {}",
         away.as_secs(),
         f.reports_acked,
         f.lost,
@@ -516,6 +544,7 @@ async fn postgres_restarted_then_away() -> anyhow::Result<()> {
         agents_back.as_millis(),
         delivered.as_millis(),
         warned.len(),
+        real.figures(),
     );
     for line in distinct_messages(&warned) {
         println!("operator saw: {line}");
@@ -616,13 +645,18 @@ async fn a_collector_restarted_with_a_new_certificate() -> anyhow::Result<()> {
     let mut a = bench.collector("collector-a", &hooks, "").await?;
     let n = hosts();
     let load = Load::start(bench.fleet.clone(), vec![a.addr], n, INTERVAL);
+    let mut agent = bench.real_agent(&[a.addr])?;
     load.set(0, Phase::Down);
     opens(&bench, 0).await?;
+    reporting(&agent, &mut bench.db().await?, REAL).await?;
     let (cert, _) = gw502_pki::leaf_paths(&bench.fleet.pki(), Role::Collector, "collector");
     let old = std::fs::read(&cert)?;
     a.signal(Signal::SIGTERM)?;
     let status = a.wait_exit(WAIT).await?;
     assert!(status.success(), "SIGTERM exits 0, got {status}");
+    // Counted with no collector up: a report stored later went through the
+    // restarted one, under its new certificate.
+    let real_before = stored_seqs(&mut bench.db().await?, REAL).await?.0.len();
     gw502_pki::issue(
         &bench.fleet.pki(),
         Role::Collector,
@@ -650,15 +684,17 @@ async fn a_collector_restarted_with_a_new_certificate() -> anyhow::Result<()> {
     let mut db = bench.db().await?;
     let f = figures(&mut db, &acks, &[("ops", &hook)]).await?;
     assert_exactly_once(&f, &[0, 1]);
+    let real = drained_once(&mut agent, &mut db, REAL, real_before).await?;
     println!(
         "figures: fault=new-certificate hosts={n} reports={} lost={} duplicated={} incidents={} \
-         deliveries={} agents_back_after_restart_ms={}",
+         deliveries={} agents_back_after_restart_ms={} {}",
         f.reports_acked,
         f.lost,
         f.duplicated,
         f.fault_incidents.values().sum::<usize>(),
         f.delivered_rows,
-        back.as_millis()
+        back.as_millis(),
+        real.figures(),
     );
     Ok(())
 }
@@ -674,11 +710,13 @@ async fn sighup_reloads_and_sigterm_hands_over() -> anyhow::Result<()> {
     let b = bench.collector("collector-b", &hooks, "").await?;
     let n = hosts();
     let load = Load::start(bench.fleet.clone(), vec![a.addr, b.addr], n, INTERVAL);
+    let mut agent = bench.real_agent(&[a.addr, b.addr])?;
     let mut db = bench.db().await?;
     until("every site leased", async || {
         Ok((site_lease_holders(&mut db).await?.len() == n).then_some(()))
     })
     .await?;
+    reporting(&agent, &mut db, REAL).await?;
     // A bad file: both problems are logged, the running config stays.
     let good = std::fs::read_to_string(&a.config)?;
     std::fs::write(
@@ -713,6 +751,7 @@ async fn sighup_reloads_and_sigterm_hands_over() -> anyhow::Result<()> {
     // SIGTERM under load: A drains, exits 0 and gives its leases back.
     load.set(0, Phase::Down);
     opens(&bench, 0).await?;
+    let real_before = stored_seqs(&mut db, REAL).await?.0.len();
     a.signal(Signal::SIGTERM)?;
     let status = a.wait_exit(WAIT).await?;
     let stopped = Instant::now();
@@ -734,14 +773,20 @@ async fn sighup_reloads_and_sigterm_hands_over() -> anyhow::Result<()> {
     let acks = load.stop().await?;
     let f = figures(&mut db, &acks, &[("ops", &hook)]).await?;
     assert_exactly_once(&f, &[0]);
+    let real = drained_once(&mut agent, &mut db, REAL, real_before).await?;
+    assert!(
+        real.switches >= 1.0,
+        "the real agent went over to collector-b: {real:?}"
+    );
     println!(
         "figures: fault=sigterm+sighup hosts={n} reports={} lost={} duplicated={} deliveries={} \
-         leases_handed_over_ms={}",
+         leases_handed_over_ms={} {}",
         f.reports_acked,
         f.lost,
         f.duplicated,
         f.delivered_rows,
-        handed.as_millis()
+        handed.as_millis(),
+        real.figures(),
     );
     Ok(())
 }

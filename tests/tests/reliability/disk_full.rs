@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::load::{Load, Phase};
 use super::pg::free_port;
 use super::procs::{Collector, Spec, config_text};
+use super::real_agent::{self, RealAgent, drained_once, reporting, send_errors, stored_seqs};
 use super::receiver::Receiver;
 use super::{
     INTERVAL, assert_exactly_once, connect, figures, first_ack_after, full, hosts, opens_in,
@@ -125,6 +126,13 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
     let collector = Collector::start(fleet.path(), "collector-a", port, &text).await?;
     let n = hosts();
     let load = Load::start(fleet.clone(), vec![collector.addr], n, INTERVAL);
+    // A real agent beside them; its spool is on the big disk.
+    let mut agent = RealAgent::start(
+        &fleet,
+        super::REAL,
+        &[collector.addr],
+        &fleet.path().join("real1-state"),
+    )?;
     let mut db = connect(&url).await?;
     until("every agent reported", async || {
         let hosts: std::collections::BTreeSet<String> =
@@ -132,6 +140,9 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
         Ok((hosts.len() == n).then_some(()))
     })
     .await?;
+    reporting(&agent, &mut db, super::REAL).await?;
+    let real_before = stored_seqs(&mut db, super::REAL).await?.0.len();
+    let errors_before = send_errors(&agent).await?;
     // The disk fills up; host 0's app goes down meanwhile, so its incident
     // can only open once the store can write again.
     let filler = small.join("filler");
@@ -146,6 +157,8 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
         Ok((lines.len() >= rounds).then_some(lines.len()))
     })
     .await?;
+    // And until the real agent was refused too.
+    real_agent::refused(&agent, errors_before).await?;
     let acked_while_full = load.acks().iter().filter(|a| a.at > full_at).count();
     std::fs::remove_file(&filler)?;
     let freed = Instant::now();
@@ -167,6 +180,7 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
     let acks = load.stop().await?;
     let f = figures(&mut db, &acks, &[("ops", &hook)]).await?;
     assert_exactly_once(&f, &[0]);
+    let real = drained_once(&mut agent, &mut db, super::REAL, real_before).await?;
     assert!(
         super::events_for(&hook, id, "firing") == 1,
         "the incident was delivered once: {f:?}"
@@ -183,7 +197,7 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
     println!(
         "figures: fault=sqlite-disk-full hosts={n} filler_bytes={filled} reports={} lost={} \
          duplicated={} refused={refused} acked_while_full={acked_while_full} incidents={} \
-         deliveries={} agents_back_ms={} incident_open_after_free_ms={}",
+         deliveries={} agents_back_ms={} incident_open_after_free_ms={} {}",
         f.reports_acked,
         f.lost,
         f.duplicated,
@@ -191,6 +205,7 @@ async fn the_sqlite_disk_fills_up_then_frees() -> anyhow::Result<()> {
         f.delivered_rows,
         agents_back.as_millis(),
         opened.as_millis(),
+        real.figures(),
     );
     let text = collector.log_text();
     for line in operator_saw(&text) {

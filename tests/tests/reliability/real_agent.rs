@@ -2,7 +2,9 @@
 //! a config naming the collectors (or relays in front of them), a state
 //! directory the test chooses (so it can sit on a small tmpfs), a one
 //! second interval, Prometheus metrics on a loopback port the test
-//! scrapes, and its stderr in a file.
+//! scrapes, and its stderr in a file. [`reporting`] and [`drained_once`]
+//! frame a fault: the agent reported before it, and after it every report
+//! it made is stored exactly once and its spool is empty.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -179,4 +181,119 @@ pub fn missing(seqs: &std::collections::BTreeMap<(String, i64), usize>) -> usize
                 .count()
         })
         .sum()
+}
+
+/// What one real agent made during a fault test and what the store holds
+/// of it.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Reports made: the last seq of every agent run (seqs start at 1).
+    pub made: i64,
+    /// Distinct reports stored.
+    pub stored: usize,
+    /// Agent runs (instances) seen in the store.
+    pub runs: usize,
+    /// Times the agent switched collector.
+    pub switches: f64,
+    /// Send rounds in which no collector took a report.
+    pub send_errors: f64,
+}
+
+/// Send rounds of `agent` in which no collector took a report.
+pub async fn send_errors(agent: &RealAgent) -> anyhow::Result<f64> {
+    agent.metric("gw502_agent_send_errors_total").await
+}
+
+/// Waits until `agent` met the fault: a send round failed after `before`
+/// had failed. Holds a fault on until the real agent tried during it.
+pub async fn refused(agent: &RealAgent, before: f64) -> anyhow::Result<f64> {
+    until("the real agent meets the fault", async || {
+        let now = send_errors(agent).await?;
+        Ok((now > before).then_some(now))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", agent.log_text()))
+}
+
+/// How many of `host`'s reports are stored; waits until there is one, so a
+/// fault starts with the agent reporting.
+pub async fn reporting(
+    agent: &RealAgent,
+    db: &mut sqlx::AnyConnection,
+    host: &str,
+) -> anyhow::Result<usize> {
+    until("the real agent's reports are stored", async || {
+        let n = stored_seqs(db, host).await?.0.len();
+        Ok((n >= 1).then_some(n))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", agent.log_text()))
+}
+
+/// After a fault: waits until more than `before` of the agent's reports are
+/// stored and its spool (disk and memory) is empty, stops it (exit 0,
+/// nothing waiting), and checks that every report it made, from seq 1 to
+/// the last of every run, is stored exactly once and none was counted lost.
+pub async fn drained_once(
+    agent: &mut RealAgent,
+    db: &mut sqlx::AnyConnection,
+    host: &str,
+    before: usize,
+) -> anyhow::Result<Outcome> {
+    until("the real agent reports after the fault", async || {
+        let n = stored_seqs(db, host).await?.0.len();
+        Ok((n > before).then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", agent.log_text()))?;
+    until("the real agent's spool drains", async || {
+        let disk = agent.metric("gw502_agent_spool_reports").await?;
+        let memory = agent.metric("gw502_agent_spool_overflow_reports").await?;
+        Ok((disk == 0.0 && memory == 0.0).then_some(()))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", agent.log_text()))?;
+    let switches = agent.metric("gw502_agent_collector_switches_total").await?;
+    let send_errors = send_errors(agent).await?;
+    let dropped = agent.metric("gw502_agent_spool_dropped_total").await?;
+    let status = agent.stop().await?;
+    let text = agent.log_text();
+    anyhow::ensure!(status.success(), "the agent exits 0, got {status}: {text}");
+    let stopped = agent.log_lines("agent stopped");
+    anyhow::ensure!(
+        stopped.last().is_some_and(|l| l.contains("waiting=0")),
+        "nothing waits in the spool at the stop: {stopped:?}"
+    );
+    anyhow::ensure!(
+        dropped == 0.0,
+        "the agent dropped {dropped} reports: {text}"
+    );
+    let (seqs, carried) = stored_seqs(db, host).await?;
+    let twice: Vec<_> = seqs.iter().filter(|(_, c)| **c > 1).collect();
+    anyhow::ensure!(twice.is_empty(), "{host} reports stored twice: {twice:?}");
+    let missing = missing(&seqs);
+    anyhow::ensure!(missing == 0, "{missing} {host} reports missing: {seqs:?}");
+    anyhow::ensure!(carried == 0, "the store was told {carried} were lost");
+    let mut last = std::collections::BTreeMap::<&str, i64>::new();
+    for (instance, seq) in seqs.keys() {
+        let max = last.entry(instance.as_str()).or_default();
+        *max = (*max).max(*seq);
+    }
+    Ok(Outcome {
+        made: last.values().sum(),
+        stored: seqs.len(),
+        runs: last.len(),
+        switches,
+        send_errors,
+    })
+}
+
+impl Outcome {
+    /// Its part of a test's `figures:` line.
+    pub fn figures(&self) -> String {
+        format!(
+            "real_made={} real_stored={} real_runs={} real_switches={} real_send_errors={}",
+            self.made, self.stored, self.runs, self.switches, self.send_errors
+        )
+    }
 }
