@@ -235,7 +235,13 @@ fn matrix_full() {
     let mut written = 0;
     // Every judged cell goes to the journal at once and the report is rewritten after
     // every batch, marked as in progress until the journal holds every runnable cell.
-    let resumed = !journal.is_empty();
+    let part = if report_only {
+        ", the report written from the journal (no cell run now)"
+    } else if journal.is_empty() {
+        ""
+    } else {
+        ", resumed from the journal (seconds are this part's)"
+    };
     let (_, secs) = run_with(shuffled(todo, SEED), |done, _, secs| {
         for r in &done[written..] {
             if let Err(error) = journal::append(&journal_path, r, &commit) {
@@ -251,7 +257,7 @@ fn matrix_full() {
             &skipped,
             &started,
             secs,
-            resumed,
+            part,
         );
     });
     let results = write_report(
@@ -261,7 +267,7 @@ fn matrix_full() {
         &skipped,
         &started,
         secs,
-        resumed,
+        part,
     );
     let table = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
@@ -281,7 +287,7 @@ fn write_report(
     skipped: &[Cell],
     started: &str,
     secs: f64,
-    resumed: bool,
+    part: &str,
 ) -> Vec<CellResult> {
     let results: Vec<CellResult> = journal.values().map(|(r, _)| r.clone()).collect();
     let mut commits: Vec<&str> = journal.values().map(|(_, c)| c.as_str()).collect();
@@ -295,15 +301,7 @@ fn write_report(
     } else {
         "full matrix".to_owned()
     };
-    let how = format!(
-        "{how}, on commit(s) {}{}",
-        commits.join(", "),
-        if resumed {
-            ", resumed from the journal (seconds are this part's)"
-        } else {
-            ""
-        }
-    );
+    let how = format!("{how}, on commit(s) {}{part}", commits.join(", "));
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let notes = old
         .find(report::NOTES)

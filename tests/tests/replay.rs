@@ -145,23 +145,3 @@ fn the_collectors_memory_ties_an_app_on_another_host() {
     assert_eq!(cause(&with), ["wrong_port"]);
     assert!(with.judge(&with.replay(), true), "{:?}", with.replay());
 }
-
-/// Prints the engine's verdicts, with their evidence and next check, for the fixtures
-/// named in `GW502_REPLAY_EXPLAIN` (comma-separated cell ids): how a developer sees why a
-/// recorded cell gets the verdict it gets.
-#[test]
-#[ignore = "a developer's tool: GW502_REPLAY_EXPLAIN=<cell id>[,...] ... -- --ignored --nocapture"]
-fn explain() {
-    let cells = std::env::var("GW502_REPLAY_EXPLAIN").expect("set GW502_REPLAY_EXPLAIN");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/replay");
-    for cell in cells.split(',').map(str::trim) {
-        let path = dir.join(format!("{cell}.json"));
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
-        println!("{cell}: expected {:?}", rec.expected);
-        for verdict in rec.replay() {
-            println!("{verdict:#?}");
-        }
-    }
-}
