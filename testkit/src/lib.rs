@@ -18,12 +18,14 @@
 //! - [`container`]: containers of the Docker Engine on a [`Host`].
 //! - [`observe`]: probe observations of a site ([`observation`]) and the
 //!   nginx error-line shape ([`ngx_line`]).
+//! - [`tmpfs`]: a small tmpfs for tests of full disks.
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod container;
 pub mod host;
 pub mod observe;
+pub mod tmpfs;
 
 pub use clock::Clock;
 pub use host::{Host, NOISE, host, nginx, php, web};

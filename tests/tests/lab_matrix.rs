@@ -203,7 +203,6 @@ fn matrix_full() {
     let all = cells();
     let skipped: Vec<Cell> = all.iter().filter(|c| c.skip().is_some()).copied().collect();
     let runnable: Vec<Cell> = all.into_iter().filter(|c| c.skip().is_none()).collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md");
     let journal_path = std::env::var_os("GW502_MATRIX_JOURNAL").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/matrix/full-run.jsonl"),
         PathBuf::from,
@@ -231,17 +230,22 @@ fn matrix_full() {
         journal_path.display(),
         todo.len()
     );
-    let started = now();
-    let mut written = 0;
     // Every judged cell goes to the journal at once and the report is rewritten after
     // every batch, marked as in progress until the journal holds every runnable cell.
-    let part = if report_only {
-        ", the report written from the journal (no cell run now)"
-    } else if journal.is_empty() {
-        ""
-    } else {
-        ", resumed from the journal (seconds are this part's)"
+    let report = Report {
+        path: Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ACCURACY.md"),
+        runnable: runnable.len(),
+        skipped,
+        started: now(),
+        part: if report_only {
+            ", the report written from the journal (no cell run now)"
+        } else if journal.is_empty() {
+            ""
+        } else {
+            ", resumed from the journal (seconds are this part's)"
+        },
     };
+    let mut written = 0;
     let (_, secs) = run_with(shuffled(todo, SEED), |done, _, secs| {
         for r in &done[written..] {
             if let Err(error) = journal::append(&journal_path, r, &commit) {
@@ -250,26 +254,10 @@ fn matrix_full() {
             journal.insert(r.cell, (r.clone(), commit.clone()));
         }
         written = done.len();
-        write_report(
-            &path,
-            &journal,
-            runnable.len(),
-            &skipped,
-            &started,
-            secs,
-            part,
-        );
+        report.write(&journal, secs);
     });
-    let results = write_report(
-        &path,
-        &journal,
-        runnable.len(),
-        &skipped,
-        &started,
-        secs,
-        part,
-    );
-    let table = std::fs::read_to_string(&path).unwrap_or_default();
+    let results = report.write(&journal, secs);
+    let table = std::fs::read_to_string(&report.path).unwrap_or_default();
     assert_eq!(
         results.len(),
         runnable.len(),
@@ -278,39 +266,48 @@ fn matrix_full() {
     finish(&results, &table, FULL_TARGET);
 }
 
-/// Write `docs/ACCURACY.md` from the journal, keeping whatever follows the
-/// [`report::NOTES`] marker (hand-written notes about the run); returns the results.
-fn write_report(
-    path: &Path,
-    journal: &std::collections::BTreeMap<Cell, (CellResult, String)>,
+/// `docs/ACCURACY.md` of a full run, written from its journal.
+struct Report {
+    path: PathBuf,
     runnable: usize,
-    skipped: &[Cell],
-    started: &str,
-    secs: f64,
-    part: &str,
-) -> Vec<CellResult> {
-    let results: Vec<CellResult> = journal.values().map(|(r, _)| r.clone()).collect();
-    let mut commits: Vec<&str> = journal.values().map(|(_, c)| c.as_str()).collect();
-    commits.sort_unstable();
-    commits.dedup();
-    let how = if results.len() < runnable {
-        format!(
-            "full matrix, IN PROGRESS: {} of {runnable} runnable cells so far",
-            results.len()
-        )
-    } else {
-        "full matrix".to_owned()
-    };
-    let how = format!("{how}, on commit(s) {}{part}", commits.join(", "));
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let notes = old
-        .find(report::NOTES)
-        .map_or(String::new(), |at| format!("\n{}", &old[at..]));
-    let table = report::markdown(&results, skipped, &how, started, secs) + &notes;
-    if let Err(error) = std::fs::write(path, table) {
-        eprintln!("write {}: {error}", path.display());
+    skipped: Vec<Cell>,
+    started: String,
+    /// What this invocation adds to the run line (resumed, report only).
+    part: &'static str,
+}
+
+impl Report {
+    /// Write it from `journal`, keeping whatever follows the [`report::NOTES`] marker
+    /// (hand-written notes about the run); returns the results.
+    fn write(
+        &self,
+        journal: &std::collections::BTreeMap<Cell, (CellResult, String)>,
+        secs: f64,
+    ) -> Vec<CellResult> {
+        let results: Vec<CellResult> = journal.values().map(|(r, _)| r.clone()).collect();
+        let mut commits: Vec<&str> = journal.values().map(|(_, c)| c.as_str()).collect();
+        commits.sort_unstable();
+        commits.dedup();
+        let how = if results.len() < self.runnable {
+            format!(
+                "full matrix, IN PROGRESS: {} of {} runnable cells so far",
+                results.len(),
+                self.runnable
+            )
+        } else {
+            "full matrix".to_owned()
+        };
+        let how = format!("{how}, on commit(s) {}{}", commits.join(", "), self.part);
+        let old = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let notes = old
+            .find(report::NOTES)
+            .map_or(String::new(), |at| format!("\n{}", &old[at..]));
+        let table = report::markdown(&results, &self.skipped, &how, &self.started, secs) + &notes;
+        if let Err(error) = std::fs::write(&self.path, table) {
+            eprintln!("write {}: {error}", self.path.display());
+        }
+        results
     }
-    results
 }
 
 /// The commit under test, `-dirty` when the tree has changes.

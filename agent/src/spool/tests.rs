@@ -5,9 +5,11 @@
 //! file operation real.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use gw502_testkit::tmpfs::Tmpfs;
 
 use super::*;
 
@@ -230,30 +232,6 @@ fn an_unusable_directory_never_stops_the_spool() {
     fs::remove_dir(&gone).unwrap();
     spool.push(&report(3)).unwrap();
     assert_eq!(drain(&mut spool), vec![3]);
-}
-
-/// A tmpfs of `kib` KiB mounted for one test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, kib: usize) -> Result<Tmpfs, String> {
-        fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(at)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        Ok(Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

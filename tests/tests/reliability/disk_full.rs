@@ -9,7 +9,7 @@
 //! says so and passes without running.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use gw502_tests::fleet::Fleet;
@@ -25,33 +25,7 @@ use super::{
     settle_in, until,
 };
 
-/// A tmpfs of a given size, unmounted on drop.
-pub struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `kib` KiB at `at` (made if missing).
-    pub fn mount(at: &Path, kib: usize) -> Result<Tmpfs, String> {
-        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(at)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        Ok(Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
+pub use gw502_testkit::tmpfs::Tmpfs;
 
 /// Writes zeros to `path` until the file system is full; returns the bytes
 /// written.
