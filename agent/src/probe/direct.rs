@@ -5,7 +5,10 @@
 //! Each target is probed the way its proxy reaches it: the protocol of the
 //! directive (`proxy_pass http://`, `fastcgi_pass`, ...), the Host header of
 //! the first server name that routes to it, and the location's path when it
-//! is a plain prefix.
+//! is a plain prefix. An https target is verified only where its proxy
+//! verifies it, against the CA file the proxy trusts and the name it checks;
+//! when that CA file is unusable the certificate is not judged and the
+//! probe's detail says why.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,6 +18,7 @@ use futures::StreamExt;
 use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
 use gw502_vocab::clock::now_ms;
 
+use super::trust::{ProxyTrust, proxy_trust};
 use crate::source::{Scope, Source, Unavailable};
 use gw502_probe::{Endpoint, ProbeRequest, Protocol, TlsPolicy, probe};
 
@@ -63,6 +67,15 @@ impl From<Duration> for ProbeSettings {
 #[derive(Debug, Clone, Default)]
 pub struct ProbeSource {
     settings: ProbeSettings,
+    /// Why certificates went unjudged in the last report, to log each once.
+    unjudged: HashSet<String>,
+}
+
+/// One planned probe and the note its detail carries.
+struct Planned {
+    target: UpstreamTarget,
+    request: ProbeRequest,
+    note: Option<String>,
 }
 
 impl ProbeSource {
@@ -70,25 +83,42 @@ impl ProbeSource {
     pub fn new(settings: impl Into<ProbeSettings>) -> Self {
         Self {
             settings: settings.into(),
+            unjudged: HashSet::new(),
         }
     }
 
     /// The probes this scope calls for: one per distinct (protocol, address).
     pub fn plan(&self, scope: &Scope) -> Vec<(UpstreamTarget, ProbeRequest)> {
+        self.planned(scope)
+            .into_iter()
+            .map(|p| (p.target, p.request))
+            .collect()
+    }
+
+    fn planned(&self, scope: &Scope) -> Vec<Planned> {
         let mut seen = HashSet::new();
         let mut planned = Vec::new();
         for target in scope.proxies.iter().flat_map(|p| p.targets.iter()) {
             if !seen.insert((target.protocol.clone(), target.address.clone())) {
                 continue;
             }
-            if let Some(request) = self.request_for(scope, target) {
-                planned.push((target.clone(), request));
+            if let Some((request, note)) = self.request_for(scope, target) {
+                planned.push(Planned {
+                    target: target.clone(),
+                    request,
+                    note,
+                });
             }
         }
         planned
     }
 
-    fn request_for(&self, scope: &Scope, target: &UpstreamTarget) -> Option<ProbeRequest> {
+    /// The request for `target`, and a note when its certificate cannot be judged.
+    fn request_for(
+        &self,
+        scope: &Scope,
+        target: &UpstreamTarget,
+    ) -> Option<(ProbeRequest, Option<String>)> {
         let protocol = Protocol::from_word(&target.protocol);
         let endpoint = if !target.unix_path.is_empty() {
             Endpoint::Unix(scope.roots.host_path(Path::new(&target.unix_path)))
@@ -125,7 +155,22 @@ impl ProbeSource {
         request.tls = self.settings.tls.clone();
         // A certificate problem fails the handoff only where the proxy verifies.
         request.tls.verify &= target.tls_verify;
-        Some(request)
+        let mut note = None;
+        if request.tls.verify {
+            if !target.tls_server_name.is_empty() {
+                request.tls_name = Some(target.tls_server_name.clone());
+            }
+            match proxy_trust(&scope.roots, &target.tls_ca_file) {
+                ProxyTrust::Default => {}
+                ProxyTrust::Roots(certs) => request.tls.extra_roots.extend(certs),
+                ProxyTrust::Unknown(why) => {
+                    // Judging without the proxy's CA would fail a certificate the proxy accepts.
+                    request.tls.verify = false;
+                    note = Some(format!("certificate not judged: {why}"));
+                }
+            }
+        }
+        Some((request, note))
     }
 }
 
@@ -161,29 +206,48 @@ impl Source for ProbeSource {
     }
 
     async fn collect(&mut self, scope: &Scope) -> Result<ProbesSection, Unavailable> {
-        let planned = self.plan(scope);
+        let planned = self.planned(scope);
+        let notes: HashSet<String> = planned.iter().filter_map(|p| p.note.clone()).collect();
+        for note in notes.difference(&self.unjudged) {
+            tracing::warn!(
+                reason = %note,
+                "upstream ca file unusable, probing without certificate verification"
+            );
+        }
+        self.unjudged = notes;
         let total = planned.len();
         let deadline = tokio::time::Instant::now() + self.settings.deadline;
-        let mut running =
-            futures::stream::iter(planned.into_iter().map(|(target, request)| async move {
-                let at_ms = now_ms();
-                let result = probe(&request).await;
-                DirectProbe {
-                    target: Some(target),
-                    at_ms,
-                    outcome: result.outcome.as_str().to_string(),
-                    phase: result
-                        .phase
-                        .map(|p| p.as_str().to_string())
-                        .unwrap_or_default(),
-                    status: u32::from(result.status),
-                    header_bytes: result.header_bytes,
-                    detail: result.detail,
-                    elapsed_ms: result.elapsed_ms,
-                    peer: result.peer,
-                }
-            }))
-            .buffer_unordered(self.settings.concurrency.max(1));
+        let mut running = futures::stream::iter(planned.into_iter().map(|planned| async move {
+            let Planned {
+                target,
+                request,
+                note,
+            } = planned;
+            let at_ms = now_ms();
+            let mut result = probe(&request).await;
+            if let Some(note) = note {
+                result.detail = if result.detail.is_empty() {
+                    note
+                } else {
+                    format!("{}; {note}", result.detail)
+                };
+            }
+            DirectProbe {
+                target: Some(target),
+                at_ms,
+                outcome: result.outcome.as_str().to_string(),
+                phase: result
+                    .phase
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                status: u32::from(result.status),
+                header_bytes: result.header_bytes,
+                detail: result.detail,
+                elapsed_ms: result.elapsed_ms,
+                peer: result.peer,
+            }
+        }))
+        .buffer_unordered(self.settings.concurrency.max(1));
         let mut probes = Vec::with_capacity(total);
         while let Ok(Some(done)) = tokio::time::timeout_at(deadline, running.next()).await {
             probes.push(done);

@@ -139,3 +139,145 @@ async fn cross_probe_reports_an_observation_per_site() {
     );
     assert!(obs.timing.unwrap().total_ms >= obs.timing.unwrap().ttfb_ms);
 }
+
+/// A private CA and an HTTPS server on loopback presenting a leaf for
+/// `app.internal` signed by it; answers every request `200`.
+async fn private_ca_server() -> (std::net::SocketAddr, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gw502 private ca");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["app.internal".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(n) if n > 0 => head.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                }
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, ca.pem())
+}
+
+/// Probes one verified https target at `addr` naming `ca_file`, with `/etc` under `etc`.
+async fn probe_private(
+    addr: std::net::SocketAddr,
+    ca_file: &str,
+    etc: &std::path::Path,
+) -> gw502_proto::v1::DirectProbe {
+    let mut t = target(
+        "https",
+        &addr.to_string(),
+        "127.0.0.1",
+        u32::from(addr.port()),
+        "",
+        "/",
+    );
+    t.tls_verify = true;
+    t.tls_ca_file = ca_file.into();
+    t.tls_server_name = "app.internal".into();
+    let scope = Scope {
+        roots: Roots {
+            etc: etc.to_path_buf(),
+            ..Roots::default()
+        },
+        proxies: vec![ProxyConfig {
+            kind: "nginx".into(),
+            targets: vec![t],
+            ..Default::default()
+        }],
+        ..Scope::default()
+    };
+    let mut section = ProbeSource::default().collect(&scope).await.unwrap();
+    section.probes.remove(0)
+}
+
+#[tokio::test]
+async fn the_probe_trusts_the_ca_file_the_proxy_trusts() {
+    let (addr, ca_pem) = private_ca_server().await;
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(etc.path().join("nginx")).unwrap();
+    std::fs::write(etc.path().join("nginx/internal-ca.pem"), &ca_pem).unwrap();
+    std::fs::write(etc.path().join("nginx/empty.pem"), "not a certificate\n").unwrap();
+
+    // The proxy's CA file, read through the /etc root: the certificate is good.
+    let named = probe_private(addr, "/etc/nginx/internal-ca.pem", etc.path()).await;
+    assert_eq!(
+        (named.outcome.as_str(), named.status, named.detail.as_str()),
+        ("ok", 200, ""),
+        "{named:?}"
+    );
+
+    // No CA file: the Mozilla roots alone do not know the private CA.
+    let default = probe_private(addr, "", etc.path()).await;
+    assert_eq!(
+        (
+            default.outcome.as_str(),
+            default.phase.as_str(),
+            default.status
+        ),
+        ("tls_error", "tls", 200)
+    );
+    assert!(
+        default.detail.starts_with("certificate_untrusted:"),
+        "{}",
+        default.detail
+    );
+
+    // A CA file the agent cannot read or that holds no certificate: not judged.
+    for (file, why) in [
+        ("/etc/nginx/missing.pem", "No such file"),
+        ("/etc/nginx/empty.pem", "no certificate"),
+    ] {
+        let unjudged = probe_private(addr, file, etc.path()).await;
+        assert_eq!(
+            (unjudged.outcome.as_str(), unjudged.status),
+            ("ok", 200),
+            "{unjudged:?}"
+        );
+        assert!(
+            unjudged
+                .detail
+                .contains(&format!("certificate not judged: ca file {file}"))
+                && unjudged.detail.contains(why),
+            "{}",
+            unjudged.detail
+        );
+    }
+}

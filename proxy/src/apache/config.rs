@@ -40,6 +40,8 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
     // `SSLProxyVerify require` (or `optional`) at top level, in the open vhost, and the
     // index of the open vhost's first target.
     let (mut verify_all, mut verify_vhost, mut vhost_first) = (false, None, 0);
+    // `SSLProxyCACertificateFile` at top level and in the open vhost.
+    let (mut ca_all, mut ca_vhost) = (String::new(), None::<String>);
     for raw in text.lines() {
         let line = raw.trim();
         if line.starts_with('#') || line.is_empty() {
@@ -54,6 +56,7 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
             "<virtualhost" => {
                 vhost_first = out.config.targets.len();
                 verify_vhost = None;
+                ca_vhost = None;
                 vhost = Some(VirtualServer {
                     listens: args
                         .iter()
@@ -67,8 +70,9 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
                     out.config.servers.push(vs);
                 }
                 let verify = verify_vhost.take().unwrap_or(verify_all);
+                let ca = ca_vhost.take().unwrap_or_else(|| ca_all.clone());
                 for t in &mut out.config.targets[vhost_first..] {
-                    t.tls_verify = verify && t.protocol == "https";
+                    proxy_tls(t, verify, &ca);
                 }
                 vhost_first = out.config.targets.len();
             }
@@ -79,6 +83,13 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
                 match vhost {
                     Some(_) => verify_vhost = Some(on),
                     None => verify_all = on,
+                }
+            }
+            "sslproxycacertificatefile" => {
+                let file = args.first().cloned().unwrap_or_default();
+                match vhost {
+                    Some(_) => ca_vhost = Some(file),
+                    None => ca_all = file,
                 }
             }
             "<location" | "<locationmatch" | "<filesmatch" | "<files" => {
@@ -159,12 +170,21 @@ pub fn parse_conf(text: &str) -> ApacheConfig {
         }
     }
     for t in &mut out.config.targets[vhost_first..] {
-        t.tls_verify = verify_all && t.protocol == "https";
+        proxy_tls(t, verify_all, &ca_all);
     }
     if out.config.error_logs.is_empty() {
         out.config.error_logs.push(format!("{LOG_DIR}/error.log"));
     }
     out
+}
+
+/// How mod_ssl checks an https target: `SSLProxyVerify` and the CA file. The
+/// name checked is the URL's host, so no other name is recorded.
+fn proxy_tls(t: &mut UpstreamTarget, verify: bool, ca_file: &str) {
+    if t.protocol == "https" {
+        t.tls_verify = verify;
+        t.tls_ca_file = ca_file.to_string();
+    }
 }
 
 fn push(config: &mut ProxyConfig, vhost: &Option<VirtualServer>, mut t: UpstreamTarget, loc: &str) {
@@ -282,5 +302,41 @@ mod tests {
         );
         let verify: Vec<bool> = c.config.targets.iter().map(|t| t.tls_verify).collect();
         assert_eq!(verify, [false, true, false]);
+    }
+
+    #[test]
+    fn sslproxycacertificatefile_is_inherited_and_overridden_per_vhost() {
+        let c = parse_conf(
+            "SSLProxyCACertificateFile /etc/ssl/private/ca.pem
+             <VirtualHost *:80>
+    ServerName a.example
+    SSLProxyEngine on
+                 SSLProxyVerify require
+    ProxyPass / https://app.internal:8443/
+                 ProxyPass /plain http://10.0.0.3/
+</VirtualHost>
+             <VirtualHost *:80>
+    ServerName b.example
+    SSLProxyEngine on
+                 SSLProxyVerify require
+                 SSLProxyCACertificateFile \"/etc/apache2/ssl/b ca.pem\"
+                 ProxyPass / https://10.0.0.2/
+</VirtualHost>
+",
+        );
+        let ca: Vec<(&str, &str)> = c
+            .config
+            .targets
+            .iter()
+            .map(|t| (t.host.as_str(), t.tls_ca_file.as_str()))
+            .collect();
+        assert_eq!(
+            ca,
+            [
+                ("app.internal", "/etc/ssl/private/ca.pem"),
+                ("10.0.0.3", ""),
+                ("10.0.0.2", "/etc/apache2/ssl/b ca.pem")
+            ]
+        );
     }
 }

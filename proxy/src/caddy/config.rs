@@ -86,6 +86,29 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
                         t.tls_verify = false;
                     }
                 }
+                // `tls_trust_pool file <pem>` is the Caddy 2.9+ spelling.
+                Some("tls_trusted_ca_certs" | "tls_trust_pool") => {
+                    let files = if words[0] == "tls_trust_pool" {
+                        words.get(1).filter(|w| **w == "file").and(words.get(2))
+                    } else {
+                        words.get(1)
+                    };
+                    if let Some(file) = files.filter(|f| **f != "{") {
+                        let block = &mut config.targets[proxy_block.clone()];
+                        for t in block.iter_mut().filter(|t| t.protocol == "https") {
+                            t.tls_ca_file = file.to_string();
+                        }
+                    }
+                }
+                // A placeholder (`{upstream_hostport}`) is known only per request.
+                Some("tls_server_name") => {
+                    if let Some(name) = words.get(1).filter(|n| !n.contains('{')) {
+                        let block = &mut config.targets[proxy_block.clone()];
+                        for t in block.iter_mut().filter(|t| t.protocol == "https") {
+                            t.tls_server_name = name.to_string();
+                        }
+                    }
+                }
                 Some("handle" | "handle_path" | "route") if opens => {
                     handle = words
                         .get(1)
@@ -166,5 +189,31 @@ mod tests {
         );
         let verify: Vec<bool> = c.targets.iter().map(|t| t.tls_verify).collect();
         assert_eq!(verify, [false, true, false]);
+    }
+
+    #[test]
+    fn https_upstreams_carry_the_trusted_ca_and_server_name() {
+        let c = parse_caddyfile(
+            "a.example {\n    reverse_proxy https://10.0.0.1:8443 {\n        transport http {\n\
+             \x20           tls_trusted_ca_certs /etc/caddy/internal-ca.pem\n\
+             \x20           tls_server_name app.internal\n        }\n    }\n}\n\
+             b.example {\n    reverse_proxy https://10.0.0.2 {\n        transport http {\n\
+             \x20           tls_trust_pool file /etc/caddy/pool.pem\n\
+             \x20           tls_server_name {upstream_hostport}\n        }\n    }\n}\n\
+             c.example {\n    reverse_proxy https://10.0.0.3\n}\n",
+        );
+        let tls: Vec<(&str, &str)> = c
+            .targets
+            .iter()
+            .map(|t| (t.tls_ca_file.as_str(), t.tls_server_name.as_str()))
+            .collect();
+        assert_eq!(
+            tls,
+            [
+                ("/etc/caddy/internal-ca.pem", "app.internal"),
+                ("/etc/caddy/pool.pem", ""),
+                ("", "")
+            ]
+        );
     }
 }

@@ -28,6 +28,8 @@ struct Section {
 pub fn parse_cfg(text: &str) -> ProxyConfig {
     let mut sections: Vec<Section> = Vec::new();
     let mut defaults_tcp = false;
+    // `ca-base` in `global`: the directory relative `ca-file` names are under.
+    let mut ca_base = String::new();
     for raw in text.lines() {
         let line = raw.split_once('#').map(|(l, _)| l).unwrap_or(raw);
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -70,6 +72,7 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
                 section.backends.push(name.to_string());
             }
             ("use-fcgi-app", [_app, ..]) => section.fcgi = true,
+            ("ca-base", [dir, ..]) if section.kind == "global" => ca_base = dir.to_string(),
             ("server", [_name, addr, params @ ..]) => {
                 let ssl = params.contains(&"ssl");
                 let fcgi = section.fcgi || params.windows(2).any(|w| w == ["proto", "fcgi"]);
@@ -86,12 +89,39 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
                 t.runtime_resolve = params.contains(&"resolvers");
                 // HAProxy verifies a server's certificate unless told not to.
                 t.tls_verify = ssl && !params.windows(2).any(|w| w == ["verify", "none"]);
+                if ssl {
+                    server_tls(&mut t, params, &ca_base);
+                }
                 section.servers.push(t);
             }
             _ => {}
         }
     }
     assemble(sections)
+}
+
+/// The value after `key` among a server line's parameters.
+fn param<'a>(params: &[&'a str], key: &str) -> Option<&'a str> {
+    params.windows(2).find(|w| w[0] == key).map(|w| w[1])
+}
+
+/// The CA file and the checked name of an `ssl` server: `ca-file` (under
+/// `ca-base` when relative), `verifyhost`, else a constant `sni str(name)`,
+/// which HAProxy checks the certificate against when `verifyhost` is absent.
+fn server_tls(t: &mut UpstreamTarget, params: &[&str], ca_base: &str) {
+    if let Some(file) = param(params, "ca-file") {
+        t.tls_ca_file = if file.starts_with('/') || ca_base.is_empty() {
+            file.to_string()
+        } else {
+            format!("{}/{file}", ca_base.trim_end_matches('/'))
+        };
+    }
+    let sni = param(params, "sni")
+        .and_then(|e| e.strip_prefix("str(")?.strip_suffix(')'))
+        .filter(|n| !n.is_empty() && !n.contains(['(', ',', '%']));
+    if let Some(name) = param(params, "verifyhost").or(sni) {
+        t.tls_server_name = name.to_string();
+    }
 }
 
 fn assemble(sections: Vec<Section>) -> ProxyConfig {
@@ -186,5 +216,37 @@ mod tests {
             .map(|t| t.tls_verify)
             .collect();
         assert_eq!(verify, [false, true, false]);
+    }
+
+    #[test]
+    fn ssl_servers_carry_their_ca_file_and_checked_name() {
+        let cfg = "global
+    ca-base /etc/ssl/private-ca
+                   defaults
+    mode http
+frontend web
+    bind :80
+    default_backend app
+                   backend app
+                       server a 10.0.0.1:443 ssl verify required ca-file /etc/haproxy/ca.pem verifyhost app.internal
+                       server b 10.0.0.2:443 ssl ca-file internal.pem sni str(api.internal)
+                       server c 10.0.0.3:443 ssl ca-file internal.pem sni req.hdr(host)
+                       server d 10.0.0.4:80 ca-file /etc/haproxy/ca.pem
+";
+        let c = parse_cfg(cfg);
+        let tls: Vec<(&str, &str)> = c
+            .targets
+            .iter()
+            .map(|t| (t.tls_ca_file.as_str(), t.tls_server_name.as_str()))
+            .collect();
+        assert_eq!(
+            tls,
+            [
+                ("/etc/haproxy/ca.pem", "app.internal"),
+                ("/etc/ssl/private-ca/internal.pem", "api.internal"),
+                ("/etc/ssl/private-ca/internal.pem", ""),
+                ("", "")
+            ]
+        );
     }
 }

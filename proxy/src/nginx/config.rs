@@ -75,7 +75,7 @@ pub fn parse_dump_with_prefix(text: &str, prefix: &str) -> NginxDump {
         dump: &mut dump,
         prefix,
         groups: BTreeMap::new(),
-        verify: false,
+        tls: UpstreamTls::default(),
     };
     walk.top(&top);
     dump
@@ -171,17 +171,68 @@ struct Walk<'a> {
     prefix: &'a str,
     /// upstream group name to its servers (address, runtime resolve).
     groups: BTreeMap<String, Vec<(String, bool)>>,
-    /// `proxy_ssl_verify on` in the `http` block (servers and locations inherit it).
-    verify: bool,
+    /// The upstream TLS settings of the `http` block (servers and locations inherit them).
+    tls: UpstreamTls,
 }
 
-/// The `proxy_ssl_verify` (or `grpc_ssl_verify`) a block sets, else what it inherits.
-fn ssl_verify(body: &[Directive], inherited: bool) -> bool {
+/// How the proxy checks upstream certificates, as a block sets or inherits it:
+/// `proxy_ssl_*` for `proxy_pass`, `grpc_ssl_*` for `grpc_pass`.
+#[derive(Debug, Clone, Default)]
+struct UpstreamTls {
+    proxy: SslCheck,
+    grpc: SslCheck,
+}
+
+/// One family of `*_ssl_*` directives.
+#[derive(Debug, Clone, Default)]
+struct SslCheck {
+    /// `*_ssl_verify on`.
+    verify: bool,
+    /// `*_ssl_trusted_certificate`.
+    ca_file: String,
+    /// `*_ssl_name`, when a constant.
+    name: String,
+}
+
+/// The first argument of the last `name` directive in `body`.
+fn last_set<'a>(body: &'a [Directive], name: &str) -> Option<&'a str> {
     body.iter()
         .rev()
-        .find(|d| d.name == "proxy_ssl_verify" || d.name == "grpc_ssl_verify")
+        .find(|d| d.name == name)
         .and_then(|d| d.args.first())
-        .map_or(inherited, |v| v == "on")
+        .map(String::as_str)
+}
+
+/// The upstream TLS settings of a block, each directive inheriting separately
+/// from the enclosing block as nginx does.
+fn upstream_tls(body: &[Directive], inherited: &UpstreamTls) -> UpstreamTls {
+    UpstreamTls {
+        proxy: ssl_check(body, "proxy", &inherited.proxy),
+        grpc: ssl_check(body, "grpc", &inherited.grpc),
+    }
+}
+
+fn ssl_check(body: &[Directive], family: &str, inherited: &SslCheck) -> SslCheck {
+    let verify =
+        last_set(body, &format!("{family}_ssl_verify")).map_or(inherited.verify, |v| v == "on");
+    let ca_file = last_set(body, &format!("{family}_ssl_trusted_certificate"))
+        .map_or_else(|| inherited.ca_file.clone(), str::to_string);
+    // A name with a variable (`$host`, the default `$proxy_host`) is known only per request.
+    let name = last_set(body, &format!("{family}_ssl_name")).map_or_else(
+        || inherited.name.clone(),
+        |n| {
+            if n.contains('$') {
+                String::new()
+            } else {
+                n.to_string()
+            }
+        },
+    );
+    SslCheck {
+        verify,
+        ca_file,
+        name,
+    }
 }
 
 impl Walk<'_> {
@@ -217,7 +268,11 @@ impl Walk<'_> {
                 .collect();
             self.groups.insert(name.clone(), members);
         }
-        self.verify = !stream && ssl_verify(block, false);
+        self.tls = if stream {
+            UpstreamTls::default()
+        } else {
+            upstream_tls(block, &UpstreamTls::default())
+        };
         let mut has_access_log = false;
         for d in block {
             match d.name.as_str() {
@@ -263,8 +318,8 @@ impl Walk<'_> {
                 _ => {}
             }
         }
-        let verify = ssl_verify(body, self.verify);
-        self.passes(body, &vs.names.clone(), "", stream, verify, &mut vs);
+        let tls = upstream_tls(body, &self.tls);
+        self.passes(body, &vs.names.clone(), "", stream, &tls, &mut vs);
         self.dump.config.servers.push(vs);
     }
 
@@ -276,7 +331,7 @@ impl Walk<'_> {
         names: &[String],
         location: &str,
         stream: bool,
-        verify: bool,
+        tls: &UpstreamTls,
         vs: &mut VirtualServer,
     ) {
         for d in body {
@@ -286,7 +341,7 @@ impl Walk<'_> {
                 } else {
                     location.to_string()
                 };
-                self.passes(block, names, &loc, stream, ssl_verify(block, verify), vs);
+                self.passes(block, names, &loc, stream, &upstream_tls(block, tls), vs);
                 continue;
             }
             match d.name.as_str() {
@@ -299,7 +354,16 @@ impl Walk<'_> {
                     for mut t in self.pass_targets(&d.name, value, stream) {
                         t.server_names = names.to_vec();
                         t.location = location.to_string();
-                        t.tls_verify = verify && matches!(t.protocol.as_str(), "https" | "grpcs");
+                        if matches!(t.protocol.as_str(), "https" | "grpcs") {
+                            let ssl = if d.name == "grpc_pass" {
+                                &tls.grpc
+                            } else {
+                                &tls.proxy
+                            };
+                            t.tls_verify = ssl.verify;
+                            t.tls_ca_file.clone_from(&ssl.ca_file);
+                            t.tls_server_name.clone_from(&ssl.name);
+                        }
                         self.dump.config.targets.push(t);
                     }
                 }

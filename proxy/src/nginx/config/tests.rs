@@ -205,3 +205,43 @@ fn proxy_ssl_verify_is_inherited_and_overridden() {
         ]
     );
 }
+
+#[test]
+fn proxy_ssl_trusted_certificate_and_name_are_inherited_per_directive() {
+    let dump = parse_dump(
+        "# configuration file /etc/nginx/nginx.conf:\n\
+         http {\n  proxy_ssl_verify on;\n  proxy_ssl_trusted_certificate /etc/nginx/ca.pem;\n\
+         \x20 server {\n    server_name a;\n    proxy_ssl_name app.internal;\n\
+         \x20   location / { proxy_pass https://10.0.0.1; }\n\
+         \x20   location /b { proxy_ssl_trusted_certificate /etc/nginx/b-ca.pem; proxy_pass https://10.0.0.2; }\n\
+         \x20   location /v { proxy_ssl_name $host; proxy_pass https://10.0.0.3; }\n\
+         \x20   location /g { grpc_ssl_verify on; grpc_ssl_trusted_certificate /etc/nginx/g-ca.pem; grpc_pass grpcs://10.0.0.4:50051; }\n\
+         \x20   location /h { grpc_pass grpcs://10.0.0.6:50051; }\n\
+         \x20   location /plain { proxy_pass http://10.0.0.5; }\n  }\n}\n",
+    );
+    let tls: Vec<(&str, bool, &str, &str)> = dump
+        .config
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.host.as_str(),
+                t.tls_verify,
+                t.tls_ca_file.as_str(),
+                t.tls_server_name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tls,
+        [
+            ("10.0.0.1", true, "/etc/nginx/ca.pem", "app.internal"),
+            ("10.0.0.2", true, "/etc/nginx/b-ca.pem", "app.internal"),
+            ("10.0.0.3", true, "/etc/nginx/ca.pem", ""),
+            // grpc_pass follows the grpc_ssl_* family only.
+            ("10.0.0.4", true, "/etc/nginx/g-ca.pem", ""),
+            ("10.0.0.6", false, "", ""),
+            ("10.0.0.5", false, "", "")
+        ]
+    );
+}
