@@ -140,6 +140,9 @@ impl ProbeSource {
         let mut request = ProbeRequest::new(endpoint, protocol);
         request.host_header = host_header(target);
         request.path = probe_path(&target.location);
+        if !target.fastcgi_script.is_empty() {
+            request.script_filename = Some(target.fastcgi_script.clone());
+        }
         if !target.host.is_empty() {
             request.tls_name = Some(
                 target

@@ -95,6 +95,34 @@ async fn probes_each_distinct_target_once() {
 }
 
 #[test]
+fn a_fastcgi_target_naming_its_script_is_probed_with_it() {
+    let mut fixed = target(
+        "fastcgi",
+        "unix:/run/php/a.sock",
+        "",
+        0,
+        "/run/php/a.sock",
+        "^/.*$",
+    );
+    fixed.fastcgi_script = "/var/www/shop/index.php".into();
+    let by_path = target("fastcgi", "127.0.0.1:9000", "127.0.0.1", 9000, "", "/");
+    let scope = Scope {
+        proxies: vec![ProxyConfig {
+            kind: "apache".into(),
+            targets: vec![fixed, by_path],
+            ..Default::default()
+        }],
+        ..Scope::default()
+    };
+    let scripts: Vec<Option<String>> = ProbeSource::default()
+        .plan(&scope)
+        .into_iter()
+        .map(|(_, r)| r.script_filename)
+        .collect();
+    assert_eq!(scripts, [Some("/var/www/shop/index.php".to_owned()), None]);
+}
+
+#[test]
 fn certificates_are_verified_only_where_the_proxy_verifies() {
     let mut verified = target("https", "10.0.0.1:443", "10.0.0.1", 443, "", "/");
     verified.tls_verify = true;

@@ -208,10 +208,22 @@ fn proxy_target(url: &str, directive: &str) -> UpstreamTarget {
         "h2" => "https".to_string(),
         other => other.to_string(),
     };
-    match unix {
+    let mut t = match unix {
         Some(sock) => target(&protocol, sock, 0, directive),
         None => target(&protocol, authority, default_port(&protocol), directive),
+    };
+    if protocol == "fastcgi" {
+        t.fastcgi_script = fixed_script(url).unwrap_or_default();
     }
+    t
+}
+
+/// The script of an `fcgi://host/path/app.php` URL when it names one file for every
+/// request: no back-reference (`$1`), not a directory the request path is appended to.
+fn fixed_script(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = &rest[rest.find('/')?..];
+    (path.len() > 1 && !path.ends_with('/') && !path.contains('$')).then(|| path.to_string())
 }
 
 fn log_path(raw: &str) -> String {
@@ -289,6 +301,25 @@ mod tests {
             ("fastcgi", "/run/php/php8.2-fpm.sock")
         );
         assert_eq!(t[0].server_names, ["shop.example"]);
+        assert_eq!(
+            t[0].fastcgi_script, "",
+            "the script comes from the request path"
+        );
+    }
+
+    #[test]
+    fn a_fastcgi_url_naming_one_script_is_the_probes_script() {
+        let conf = "<VirtualHost *:80>\n    ServerName shop.example\n    \
+                    ProxyPassMatch ^/.*$ \"unix:/run/php/php8.2-fpm.sock|fcgi://localhost/var/www/shop/index.php\"\n\
+                    ProxyPassMatch ^/api/(.*)$ fcgi://127.0.0.1:9000/var/www/api/$1\n\
+                    </VirtualHost>\n";
+        let scripts: Vec<String> = parse_conf(conf)
+            .config
+            .targets
+            .into_iter()
+            .map(|t| t.fastcgi_script)
+            .collect();
+        assert_eq!(scripts, ["/var/www/shop/index.php", ""]);
     }
 
     #[test]
