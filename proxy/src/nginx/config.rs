@@ -203,6 +203,16 @@ fn last_set<'a>(body: &'a [Directive], name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// `fastcgi_param SCRIPT_FILENAME` of the block holding a `fastcgi_pass`, when it names
+/// one file for every request (no variable such as `$document_root$fastcgi_script_name`).
+fn fixed_script_filename(body: &[Directive]) -> Option<String> {
+    let d = body.iter().rev().find(|d| {
+        d.name == "fastcgi_param" && d.args.first().is_some_and(|a| a == "SCRIPT_FILENAME")
+    })?;
+    let value = d.args.get(1)?;
+    (!value.contains('$')).then(|| value.clone())
+}
+
 /// The upstream TLS settings of a block, each directive inheriting separately
 /// from the enclosing block as nginx does.
 fn upstream_tls(body: &[Directive], inherited: &UpstreamTls) -> UpstreamTls {
@@ -363,6 +373,9 @@ impl Walk<'_> {
                             t.tls_verify = ssl.verify;
                             t.tls_ca_file.clone_from(&ssl.ca_file);
                             t.tls_server_name.clone_from(&ssl.name);
+                        }
+                        if d.name == "fastcgi_pass" {
+                            t.fastcgi_script = fixed_script_filename(body).unwrap_or_default();
                         }
                         self.dump.config.targets.push(t);
                     }

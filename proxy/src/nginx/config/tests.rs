@@ -245,3 +245,24 @@ fn proxy_ssl_trusted_certificate_and_name_are_inherited_per_directive() {
         ]
     );
 }
+
+#[test]
+fn a_constant_script_filename_is_the_probes_script() {
+    let dump = parse_dump(
+        "# configuration file /etc/nginx/nginx.conf:\n\
+         http {\n    server {\n        listen 80;\n        server_name shop.example;\n\
+         \x20       location / {\n            include fastcgi_params;\n\
+         \x20           fastcgi_param SCRIPT_FILENAME /var/www/shop/index.php;\n\
+         \x20           fastcgi_pass unix:/run/php/php8.2-fpm.sock;\n        }\n\
+         \x20       location ~ \\.php$ {\n\
+         \x20           fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n\
+         \x20           fastcgi_pass 127.0.0.1:9000;\n        }\n    }\n}\n",
+    );
+    let scripts: Vec<&str> = dump
+        .config
+        .targets
+        .iter()
+        .map(|t| t.fastcgi_script.as_str())
+        .collect();
+    assert_eq!(scripts, ["/var/www/shop/index.php", ""]);
+}
