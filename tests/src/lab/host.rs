@@ -113,6 +113,9 @@ impl Host {
             .arg("-D")
             .arg(&self.root)
             .args(["--register=no", "--keep-unit"])
+            // The host keeps its own /etc/localtime: nspawn's default (`auto`) replaces a
+            // symlinked one with the machine's, which made every non-UTC host UTC.
+            .arg("--timezone=off")
             .arg(format!("--network-bridge={bridge}"))
             .args(
                 (!self.syscalls.is_empty())
