@@ -534,16 +534,29 @@ fn check(
 }
 
 /// Polls until `site` has exactly one open incident and it has `cause`.
-async fn wait_for(h: &mut Harness, site: &str, cause: &str) -> anyhow::Result<Incident> {
+/// The single open incident of `site` with `cause`, once its verdict cites every one of
+/// `sources` (an incident can open on the host's report before the next edge probe
+/// adds its evidence); at the deadline, the incident as it is, for `check` to judge.
+async fn wait_for(
+    h: &mut Harness,
+    site: &str,
+    cause: &str,
+    sources: &[&str],
+) -> anyhow::Result<Incident> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let open = h.open(site).await?;
+        let late = tokio::time::Instant::now() > deadline;
         if let [only] = open.as_slice()
-            && only.verdict.as_ref().is_some_and(|v| v.cause == cause)
+            && let Some(v) = only.verdict.as_ref().filter(|v| v.cause == cause)
+            && (late
+                || sources
+                    .iter()
+                    .all(|s| v.evidence.iter().any(|e| e.source == *s)))
         {
             return Ok(only.clone());
         }
-        if tokio::time::Instant::now() > deadline {
+        if late {
             let seen: Vec<String> = h
                 .incidents(site)
                 .await?
@@ -677,7 +690,7 @@ async fn every_cause_opens_and_resolves_through_ingest() -> anyhow::Result<()> {
         &["edge_probe"],
     ));
     for (site, cause, expect, sources) in &expect_all {
-        match wait_for(&mut h, site, cause).await {
+        match wait_for(&mut h, site, cause, sources).await {
             Ok(incident) => {
                 check(&mut failures, site, &incident, *expect, sources);
                 let detail = h
@@ -786,7 +799,7 @@ async fn replayed_reports_never_open_incidents() -> anyhow::Result<()> {
             .sees("ok", 502, "nginx"),
     )
     .await?;
-    wait_for(&mut h, live, "service_down").await?;
+    wait_for(&mut h, live, "service_down", &[]).await?;
     // Fresh live evidence keeps being evaluated (the live incident counts bad
     // observations) while the replayed history keeps arriving.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -798,7 +811,7 @@ async fn replayed_reports_never_open_incidents() -> anyhow::Result<()> {
                 .sees("ok", 502, "nginx"),
         )
         .await?;
-        let counted = wait_for(&mut h, live, "service_down")
+        let counted = wait_for(&mut h, live, "service_down", &[])
             .await?
             .bad_observations;
         if counted >= 5 {

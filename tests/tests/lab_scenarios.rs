@@ -17,9 +17,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gw502_tests::lab::{self, fixtures};
+use gw502_tests::matrix::cells;
 use gw502_tests::scenario::LabFleet;
 use gw502_tests::scenario::agent::AGENT_INTERVAL;
-use gw502_tests::scenario::cases::{Case, Then, cases, matrix_cell, verdict};
+use gw502_tests::scenario::cases::{Case, Expect, Then, cases, matrix_cell, verdict};
 use gw502_tests::scenario::collector::LAB_WINDOW;
 use gw502_tests::scenario::results::{Outcome, markdown};
 use gw502_tests::scenario::traffic::{Load, get};
@@ -419,4 +420,30 @@ fn demo_fleet_attributes_the_broken_host() {
     drop(fleet);
     let left = lab::leftovers();
     assert!(left.is_empty(), "the lab left behind: {left:?}");
+}
+
+/// Runs without the lab: each scenario left to the matrix names a runnable cell that
+/// expects the scenario's verdict (here, not in `cases.rs`, so the library's scenario
+/// module does not import the matrix that imports it).
+#[test]
+fn every_retired_scenario_is_a_runnable_matrix_cell_with_its_verdict() {
+    let mut kept = Vec::new();
+    for case in cases() {
+        let Some(id) = matrix_cell(case.number) else {
+            kept.push(case.number);
+            continue;
+        };
+        let cell = cells()
+            .into_iter()
+            .find(|c| c.id() == id)
+            .unwrap_or_else(|| panic!("no matrix cell {id}"));
+        assert_eq!(cell.skip(), None, "{id}");
+        assert_eq!(
+            cell.expected().map(|e| e.text()),
+            case.then.expected().map(Expect::text),
+            "scenario {} and {id}",
+            case.number
+        );
+    }
+    assert_eq!(kept, [6, 12, 14]);
 }

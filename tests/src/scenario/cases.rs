@@ -320,32 +320,3 @@ pub fn cases() -> Vec<Case> {
         },
     ]
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::matrix::cells;
-
-    #[test]
-    fn every_retired_scenario_is_a_runnable_matrix_cell_with_its_verdict() {
-        let mut kept = Vec::new();
-        for case in cases() {
-            let Some(id) = matrix_cell(case.number) else {
-                kept.push(case.number);
-                continue;
-            };
-            let cell = cells()
-                .into_iter()
-                .find(|c| c.id() == id)
-                .unwrap_or_else(|| panic!("no matrix cell {id}"));
-            assert_eq!(cell.skip(), None, "{id}");
-            assert_eq!(
-                cell.expected().map(|e| e.text()),
-                case.then.expected().map(Expect::text),
-                "scenario {} and {id}",
-                case.number
-            );
-        }
-        assert_eq!(kept, [6, 12, 14]);
-    }
-}
