@@ -165,17 +165,27 @@ impl Collector {
 
     /// Its log so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        log_text(&self.log)
     }
 
     /// Log lines containing `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_owned)
-            .collect()
+        log_lines(&self.log, needle)
     }
+}
+
+/// A process's log file so far (empty before it wrote one).
+pub fn log_text(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// The lines of log file `log` containing `needle`.
+pub fn log_lines(log: &Path, needle: &str) -> Vec<String> {
+    log_text(log)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Drop for Collector {

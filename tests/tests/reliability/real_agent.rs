@@ -107,16 +107,12 @@ impl RealAgent {
 
     /// Its log so far.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        super::procs::log_text(&self.log)
     }
 
     /// Log lines containing `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log_text()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
+        super::procs::log_lines(&self.log, needle)
     }
 
     /// SIGTERM, and the exit status.
