@@ -13,31 +13,29 @@
 //! counts `gw502_collector_loop_restarts_total{loop}`. A failed pass over the
 //! store is only logged: the loop is alive and the next tick retries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_proto::v1::{EdgeObservation, IncidentEvent};
 use gw502_vocab::clock::now_ms;
+use tokio::task::{AbortHandle, JoinSet};
 
+use crate::edge::SiteTarget;
 use crate::hub::Hub;
 use crate::incidents::Evaluator;
-use crate::sites::{HostIndex, SiteView, site_views};
+use crate::sites::{HostIndex, site_views};
 use crate::store::{ObservationRow, StoreError};
 
 /// Probes `site` and stores each result as soon as it is known: the public
 /// probe first, then its origins (an edge retrying a dead origin can hold
 /// both for seconds each), waking the evaluator after each.
-async fn probe_and_store(
-    hub: &Hub,
-    site: &SiteView,
-    hosts: &HostIndex<'_>,
-) -> Result<(), StoreError> {
-    let target = site.probe_target(hosts);
-    let public = hub.prober.probe_public(&target).await;
-    store_observations(hub, &site.name, std::slice::from_ref(&public.observation)).await?;
-    let origins = hub.prober.probe_origins(&target, &public).await;
+async fn probe_and_store(hub: &Hub, site: &str, target: &SiteTarget) -> Result<(), StoreError> {
+    let public = hub.prober.probe_public(target).await;
+    store_observations(hub, site, std::slice::from_ref(&public.observation)).await?;
+    let origins = hub.prober.probe_origins(target, &public).await;
     if !origins.is_empty() {
-        store_observations(hub, &site.name, &origins).await?;
+        store_observations(hub, site, &origins).await?;
     }
     Ok(())
 }
@@ -71,32 +69,64 @@ async fn holds(hub: &Hub, lease: &str, ttl: Duration) -> bool {
 }
 
 /// Probes every site with a URL whose lease this collector holds once per
-/// `probe_interval`.
+/// `probe_interval`, each site on its own: a site whose probe is still running
+/// (a hung origin holds a probe for the whole timeout, and again for each origin
+/// behind an edge) is skipped for this tick and delays no other site.
 pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     let mut tick = tokio::time::interval(hub.config.probe_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probes = JoinSet::new();
+    let mut running: HashMap<String, AbortHandle> = HashMap::new();
     loop {
         tick.tick().await;
-        if let Err(error) = probe_all(&hub).await {
-            tracing::warn!(%error, "edge probes failed");
+        // A panicking probe restarts the loop under the supervisor.
+        while let Some(done) = probes.try_join_next() {
+            if let Err(error) = done
+                && error.is_panic()
+            {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+        running.retain(|_, probe| !probe.is_finished());
+        let sites = match due_sites(&hub).await {
+            Ok(sites) => sites,
+            Err(error) => {
+                tracing::warn!(%error, "edge probes failed");
+                continue;
+            }
+        };
+        for (name, target) in sites {
+            if running.contains_key(&name) {
+                metrics::counter!("gw502_collector_edge_probes_skipped_total").increment(1);
+                tracing::debug!(site = %name, "edge probe still running, skipped this tick");
+                continue;
+            }
+            let hub = hub.clone();
+            let site = name.clone();
+            let probe = probes.spawn(async move {
+                if let Err(error) = probe_and_store(&hub, &site, &target).await {
+                    tracing::warn!(%site, %error, "edge probe not stored");
+                }
+            });
+            running.insert(name, probe);
         }
     }
 }
 
-async fn probe_all(hub: &Hub) -> Result<(), StoreError> {
+/// The sites due for a probe now, with what to probe: those with a URL whose
+/// lease this collector holds.
+async fn due_sites(hub: &Hub) -> Result<Vec<(String, SiteTarget)>, StoreError> {
     let hosts = hub.store.list_hosts().await?;
-    let sites: Vec<SiteView> = site_views(hub)
+    let hosts = HostIndex::new(&hosts);
+    Ok(site_views(hub)
         .await?
         .into_iter()
         .filter(|s| !s.url.is_empty() && hub.leases.holds(&s.name))
-        .collect();
-    let hosts = &HostIndex::new(&hosts);
-    let probes = sites.iter().map(|site| probe_and_store(hub, site, hosts));
-    futures::future::join_all(probes)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<()>, _>>()?;
-    Ok(())
+        .map(|s| {
+            let target = s.probe_target(&hosts);
+            (s.name, target)
+        })
+        .collect())
 }
 
 /// Re-evaluates the sites whose evidence changed as it arrives, and every

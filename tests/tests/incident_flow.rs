@@ -2,7 +2,8 @@
 //! streams it opening and resolving, `Explain` probes a failing site now and
 //! attributes it, and routing delivers signed webhooks (firing, resolved)
 //! recorded in `ListDeliveries`, and re-announces open incidents to an
-//! Alertmanager receiver when the collector restarts. All over real mTLS to
+//! Alertmanager receiver when the collector restarts; a hanging site holds
+//! back no other site's edge probes. All over real mTLS to
 //! a real collector, with real HTTP servers on loopback.
 
 use std::collections::BTreeMap;
@@ -664,4 +665,78 @@ async fn insufficient_evidence_sharpening_leaves_one_open_incident() -> anyhow::
         "{events:?}"
     );
     h.running.stop().await
+}
+
+/// A listener that accepts connections and never answers, holding them until dropped,
+/// like an origin whose workers all hang.
+struct Hung {
+    addr: std::net::SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hung {
+    async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held.push(stream);
+            }
+        });
+        Ok(Self {
+            addr,
+            accepted,
+            task,
+        })
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Hung {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_hung_site_holds_back_no_other_sites_probes() -> anyhow::Result<()> {
+    // The hung site's probe runs for the whole timeout, longer than the test waits:
+    // the other site is probed every interval meanwhile, and the hung one is not
+    // probed again while its probe still runs.
+    let hung = Hung::start().await?;
+    let healthy = Stub::start([127, 0, 0, 1].into(), 0, stub::ok_page()).await?;
+    let mut h = Harness::start(|fleet| {
+        let mut config = fast_config(
+            fleet,
+            "hung-site",
+            vec![
+                site("hung.example", &format!("http://{}/", hung.addr), &[]),
+                site("healthy.example", &healthy.url(), &[]),
+            ],
+        )?;
+        config.edge.timeout = 10 * WAIT;
+        Ok(config)
+    })
+    .await?;
+    poll(
+        &mut h,
+        "the healthy site probed five times beside the hung one",
+        || None,
+        async |_: &mut Harness| Ok((healthy.hits() >= 5 && hung.accepted() >= 1).then_some(())),
+    )
+    .await?;
+    assert_eq!(
+        hung.accepted(),
+        1,
+        "the hung site was probed again while its probe ran"
+    );
+    Ok(())
 }

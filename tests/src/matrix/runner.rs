@@ -117,15 +117,17 @@ pub fn run_batch(
         // The collector starts watching once the sites are up (agents spool meanwhile),
         // as it would for sites that already run.
         fleet.start_collector(&sites)?;
-        for name in &names {
-            fleet.wait_reports(name, 2, Duration::from_secs(40))?;
-        }
-        // Reports the agents spooled arrive at once; two more are reports sent live, so
-        // the collector has watched every site healthy before the fault.
-        for name in &names {
-            let live = reports_of(&fleet, name)? + 2;
-            fleet.wait_reports(name, live, Duration::from_secs(40))?;
-        }
+        let spooled = names.iter().map(|n| (n.clone(), 2)).collect();
+        wait_reports(&fleet, &spooled)?;
+        // Reports the agents spooled arrive at once; two more from every host are
+        // reports sent live, so the collector has watched every site healthy before
+        // the fault.
+        let counts = report_counts(&fleet)?;
+        let live = names
+            .iter()
+            .map(|n| (n.clone(), counts.get(n).copied().unwrap_or(0) + 2))
+            .collect();
+        wait_reports(&fleet, &live)?;
     }
     let mut fault_at = OffsetDateTime::now_utc();
     for l in &layouts {
@@ -261,16 +263,35 @@ pub fn run_batch(
     Ok(results.into_values().collect())
 }
 
-/// How many reports the collector holds from `host`.
-fn reports_of(fleet: &LabFleet, host: &str) -> anyhow::Result<u64> {
+/// How many reports the collector holds from each host (one `gw502ctl hosts`).
+fn report_counts(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, u64>> {
     let hosts = fleet.ctl(&["hosts"])?;
     Ok(hosts
         .as_array()
         .into_iter()
         .flatten()
-        .find(|h| h["host"] == host)
-        .and_then(|h| h["reports"].as_u64())
-        .unwrap_or(0))
+        .filter_map(|h| Some((h["host"].as_str()?.to_owned(), h["reports"].as_u64()?)))
+        .collect())
+}
+
+/// Polls until every host of `wanted` has sent at least its number of reports: all
+/// hosts at once, as their agents report side by side.
+fn wait_reports(fleet: &LabFleet, wanted: &BTreeMap<String, u64>) -> anyhow::Result<()> {
+    let end = Instant::now() + Duration::from_secs(40);
+    loop {
+        let counts = report_counts(fleet)?;
+        let behind = wanted
+            .iter()
+            .find(|(host, n)| counts.get(*host).copied().unwrap_or(0) < **n);
+        let Some((host, n)) = behind else {
+            return Ok(());
+        };
+        if Instant::now() >= end {
+            // The first host behind, with its agent's journal, says why.
+            return fleet.wait_reports(host, *n, Duration::ZERO);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn listing_text(incidents: &[&Value]) -> String {
