@@ -199,7 +199,7 @@ pub enum Condition {
     Cold,
     /// The host runs unrelated listeners (an exporter, a cache, a high port).
     Noisy,
-    /// The host's time zone is not UTC (`Europe/Berlin`).
+    /// The host's time zone is not UTC: ahead of it or behind it ([`Cell::zone`]).
     NonUtc,
     /// The site is configured by address and named by its vhost (`shop.example`), which
     /// is not the proxy's default vhost.
@@ -338,6 +338,17 @@ impl Cell {
             self.topology.word(),
             self.condition.word()
         )
+    }
+
+    /// The origin's time zone on a non-UTC host: `Europe/Berlin` (UTC+1 in winter, +2 in
+    /// summer) on TCP to another host, FastCGI and containers, `America/Los_Angeles`
+    /// (UTC-8, -7) on loopback, unix sockets and HTTPS, so every proxy and topology meets
+    /// a clock on each side of UTC.
+    pub fn zone(&self) -> Option<&'static str> {
+        (self.condition == Condition::NonUtc).then_some(match self.transport {
+            Transport::Loopback | Transport::Unix | Transport::Https => "America/Los_Angeles",
+            Transport::Remote | Transport::FastCgi | Transport::Container => "Europe/Berlin",
+        })
     }
 
     /// Why this combination cannot exist (or cannot be made here), if so.
@@ -620,6 +631,29 @@ mod tests {
             .into_iter()
             .filter(|c| c.fault == Fault::OomKilled && c.transport != Transport::Container);
         assert!(own.clone().count() > 0 && own.into_iter().all(|c| c.skip().is_some()));
+    }
+
+    #[test]
+    fn every_proxy_meets_clocks_on_both_sides_of_utc() {
+        for proxy in Proxy::ALL {
+            let zones: std::collections::BTreeSet<&str> = cells()
+                .iter()
+                .filter(|c| c.proxy == proxy && c.skip().is_none())
+                .filter_map(Cell::zone)
+                .collect();
+            let expected = if matches!(proxy, Proxy::Varnish | Proxy::VarnishNginx) {
+                // Varnish runs on loopback only.
+                vec!["America/Los_Angeles"]
+            } else {
+                vec!["America/Los_Angeles", "Europe/Berlin"]
+            };
+            assert_eq!(zones.into_iter().collect::<Vec<_>>(), expected, "{proxy:?}");
+        }
+        assert!(
+            cells()
+                .iter()
+                .all(|c| c.zone().is_some() == (c.condition == Condition::NonUtc))
+        );
     }
 
     #[test]

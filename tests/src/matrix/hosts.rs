@@ -5,7 +5,7 @@
 //! Hosts are realistic by default: every proxy serves a second, healthy vhost, and the
 //! other proxies are installed but masked. Noisy hosts add unrelated listeners with
 //! realistic unit names (an exporter, a cache, a backup agent on a high port); non-UTC
-//! hosts live in `Europe/Berlin`.
+//! hosts live in `Europe/Berlin` or `America/Los_Angeles` ([`Cell::zone`]).
 
 use std::net::{SocketAddr, SocketAddrV4};
 
@@ -110,7 +110,7 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         if verify {
             spec = spec.files([tls::ca_file()]);
         }
-        hosts.push(condition(spec, cell.condition));
+        hosts.push(condition(spec, &cell));
     }
     let origin_ip = host_ip(origins[0].1);
     let (visit, site) = if cell.topology == Topology::Single {
@@ -246,8 +246,13 @@ fn app_files(transport: Transport, bind: &str) -> Vec<LabFile> {
 }
 
 /// The condition's marks on an origin host.
-fn condition(spec: HostSpec, condition: Condition) -> HostSpec {
-    match condition {
+fn condition(spec: HostSpec, cell: &Cell) -> HostSpec {
+    if let Some(zone) = cell.zone() {
+        return spec
+            .link("/etc/localtime", format!("/usr/share/zoneinfo/{zone}"))
+            .file("/etc/timezone", format!("{zone}\n"), 0o644);
+    }
+    match cell.condition {
         Condition::Noisy => {
             let mut spec = spec.file("/opt/gw502-lab/noise.py", NOISE_PY, 0o755);
             for (unit, what, args) in [
@@ -269,9 +274,6 @@ fn condition(spec: HostSpec, condition: Condition) -> HostSpec {
             }
             spec
         }
-        Condition::NonUtc => spec
-            .link("/etc/localtime", "/usr/share/zoneinfo/Europe/Berlin")
-            .file("/etc/timezone", "Europe/Berlin\n", 0o644),
         _ => spec,
     }
 }
