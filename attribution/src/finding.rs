@@ -170,8 +170,7 @@ pub(crate) fn triggers(h: &HostView<'_>, origin_obs: &[&Observed<'_>]) -> Vec<Tr
     }
     for c in h.access_5xx() {
         let status = u16::try_from(c.status).unwrap_or(0);
-        let relayed = h.relayed(c);
-        let candidates = if relayed {
+        let candidates = if h.relayed(c) == Some(true) {
             vec![Cause::DependencyFailure, Cause::UpstreamReturnedError]
         } else {
             Vec::new()

@@ -27,7 +27,7 @@ use super::cache;
 use super::evidence::{Evidence, Source};
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
-use super::target::{Target, name_matches};
+use super::target::Target;
 use super::verdict::{Cause, Layer};
 use super::{Cx, handoff, upstream};
 
@@ -129,6 +129,6 @@ fn down_groups<'a>(h: &HostView<'a>, t: &Trigger) -> Vec<(Evidence, Vec<&'a Upst
 fn routes_site(h: &HostView<'_>, t: &Trigger, x: &UpstreamTarget) -> bool {
     match (&t.target, Target::from_config(x)) {
         (Some(wanted), Some(have)) => wanted.same(&have),
-        _ => x.server_names.iter().any(|n| name_matches(n, &h.site.host)),
+        _ => h.names_site(&x.server_names),
     }
 }

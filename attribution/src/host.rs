@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use gw502_proto::v1::{DirectProbe, Listener, LogSignal, StatusCount, UnitState, UpstreamTarget};
+use gw502_proto::v1::{
+    DirectProbe, Listener, LogSignal, StatusCount, UnitState, UpstreamTarget, VirtualServer,
+};
 use gw502_vocab::{Cause, Source, UnknownWord};
 
 use super::evidence::HostEvidence;
-use super::target::{SiteAddr, Target, name_matches};
+use super::target::{SiteAddr, Target, listen_on, name_matches};
 use super::wire::Probed;
 
 /// Why a host is believed to serve the site.
@@ -147,6 +149,7 @@ impl<'a> HostView<'a> {
             || server == "_"
             || server == "-"
             || name_matches(&server, &self.site.host)
+            || self.answers_address(std::slice::from_ref(&server))
         {
             return true;
         }
@@ -159,6 +162,59 @@ impl<'a> HostView<'a> {
                     .iter()
                     .any(|s| s.names.iter().any(|n| name_matches(n, &server)))
             })
+    }
+
+    /// Whether a virtual server of these `names` serves the site: one of them is
+    /// the site's name, or the site is an address and they name the server that
+    /// answers it ([`HostView::default_servers`]).
+    pub fn names_site(&self, names: &[String]) -> bool {
+        names.iter().any(|n| name_matches(n, &self.site.host)) || self.answers_address(names)
+    }
+
+    fn answers_address(&self, names: &[String]) -> bool {
+        self.default_servers().iter().any(|d| {
+            d.names
+                .iter()
+                .any(|d| names.iter().any(|n| n.eq_ignore_ascii_case(d)))
+        })
+    }
+
+    /// The virtual servers that answer the site when the site is an address
+    /// (`http://10.0.0.5/`, no name), one per nginx or Apache config: no server
+    /// name can match a request for an address, so nginx takes the server marked
+    /// `default_server` on the site's port, else the first one listening there,
+    /// and Apache its first virtual host on the port. Empty for a named site.
+    fn default_servers(&self) -> Vec<&'a VirtualServer> {
+        if self.site.host.parse::<std::net::IpAddr>().is_err() {
+            return Vec::new();
+        }
+        let port = self.site.port;
+        self.proxies()
+            .iter()
+            .filter(|p| matches!(p.kind.as_str(), "nginx" | "apache"))
+            .filter_map(|p| {
+                // nginx without a `listen` listens on :80.
+                let on = |s: &VirtualServer| -> Option<bool> {
+                    if s.listens.is_empty() && p.kind == "nginx" {
+                        return (port == 80).then_some(false);
+                    }
+                    s.listens
+                        .iter()
+                        .filter_map(|l| listen_on(l, port))
+                        .reduce(|a, b| a || b)
+                };
+                let on_port: Vec<(&VirtualServer, bool)> = p
+                    .servers
+                    .iter()
+                    .filter_map(|s| on(s).map(|marked| (s, marked)))
+                    .collect();
+                on_port
+                    .iter()
+                    .find(|(_, marked)| *marked)
+                    .or(on_port.first())
+                    .map(|(s, _)| *s)
+            })
+            .collect()
     }
 
     /// Error-log signals of this site, merged by (proxy, upstream, cause).
@@ -206,10 +262,11 @@ impl<'a> HostView<'a> {
     /// Whether a 5xx count was relayed from the upstream: the last
     /// `upstream_status` equals the status and the proxy logged no error of
     /// its own for the site (nginx also logs 502/504 as `upstream_status` for
-    /// the errors it makes itself).
-    pub fn relayed(&self, c: &StatusCount) -> bool {
-        let last = c.upstream_status.rsplit(',').next().unwrap_or("").trim();
-        last == c.status.to_string() && self.signals().is_empty()
+    /// the errors it makes itself). `None` when the log format records no
+    /// upstream status (Apache's `combined`): the count cannot tell.
+    pub fn relayed(&self, c: &StatusCount) -> Option<bool> {
+        let last = c.upstream_status.rsplit(',').next()?.trim();
+        (!last.is_empty()).then(|| last == c.status.to_string() && self.signals().is_empty())
     }
 
     /// Upstream targets routed from this site (all targets if none names it).
@@ -222,11 +279,7 @@ impl<'a> HostView<'a> {
         let named: Vec<_> = all
             .iter()
             .copied()
-            .filter(|t| {
-                t.server_names
-                    .iter()
-                    .any(|n| name_matches(n, &self.site.host))
-            })
+            .filter(|t| self.names_site(&t.server_names))
             .collect();
         if named.is_empty() { all } else { named }
     }

@@ -70,11 +70,10 @@ pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
     let mut site = SiteAddr::parse(url);
     // A site configured by address (`url = "http://10.0.0.5/"`, `name =
     // "shop.example"`) is served, logged and probed under its name: match
-    // vhosts and log lines by the name, keep the URL's port.
+    // vhosts and log lines by the name, keep the URL's port. A name that is no
+    // host name (`site3`) leaves it an address, answered by the default server.
     let name = SiteAddr::parse(&evidence.site.name);
-    if site.host.parse::<std::net::IpAddr>().is_ok()
-        && !name.host.is_empty()
-        && name.host.parse::<std::net::IpAddr>().is_err()
+    if site.host.parse::<std::net::IpAddr>().is_ok() && gw502_vocab::name::is_host_name(&name.host)
     {
         site.host = name.host;
     }

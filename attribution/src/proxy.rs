@@ -18,7 +18,6 @@ use super::finding::{Finding, Trigger};
 use super::health;
 use super::host::HostView;
 use super::precedence::Tier;
-use super::target::name_matches;
 use super::verdict::{Cause, Hop};
 
 /// Confirms a proxy-layer candidate of a trigger.
@@ -182,14 +181,8 @@ pub(crate) fn site_proxies<'a>(
         .proxies()
         .iter()
         .filter(|p| {
-            p.servers
-                .iter()
-                .any(|s| s.names.iter().any(|n| name_matches(n, &cx.site.host)))
-                || p.targets.iter().any(|t| {
-                    t.server_names
-                        .iter()
-                        .any(|n| name_matches(n, &cx.site.host))
-                })
+            p.servers.iter().any(|s| h.names_site(&s.names))
+                || p.targets.iter().any(|t| h.names_site(&t.server_names))
         })
         .map(|p| p.unit.as_str())
         .collect();

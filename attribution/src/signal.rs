@@ -226,16 +226,13 @@ impl<'a> SiteSignal<'a> {
             return (status, emitted_by(o, host));
         }
         if let Some(h) = host {
-            if let Some(c) = h
+            if let Some((c, relayed)) = h
                 .access_5xx()
                 .into_iter()
-                .max_by_key(|c| (c.last_at_ms, c.count))
+                .filter_map(|c| Some((c, h.relayed(c)?)))
+                .max_by_key(|(c, _)| (c.last_at_ms, c.count))
             {
-                let hop = if h.relayed(c) {
-                    Hop::Upstream
-                } else {
-                    Hop::Proxy
-                };
+                let hop = if relayed { Hop::Upstream } else { Hop::Proxy };
                 return (u16::try_from(c.status).unwrap_or(fallback), hop);
             }
             if let Some(s) = h
@@ -388,13 +385,13 @@ fn emitted_by(o: &Observed<'_>, host: Option<&HostView<'_>>) -> Hop {
         return Hop::Upstream;
     }
     if let Some(h) = host
-        && let Some(c) = h.access_5xx().into_iter().find(|c| c.status == o.status)
+        && let Some(relayed) = h
+            .access_5xx()
+            .into_iter()
+            .filter(|c| c.status == o.status)
+            .find_map(|c| h.relayed(c))
     {
-        return if h.relayed(c) {
-            Hop::Upstream
-        } else {
-            Hop::Proxy
-        };
+        return if relayed { Hop::Upstream } else { Hop::Proxy };
     }
     // A Cloudflare-branded page passes the origin's own status through.
     if fp == "cloudflare_branded" {

@@ -87,7 +87,7 @@ impl SiteTarget {
     fn virtual_host(&self, url: &Target) -> (String, String) {
         let by_address = url.host.parse::<IpAddr>().is_ok();
         let name = self.name.trim();
-        if by_address && matches!(url::Host::parse(name), Ok(url::Host::Domain(_))) {
+        if by_address && gw502_vocab::name::is_host_name(name) {
             let default_port = if url.tls { 443 } else { 80 };
             let authority = if url.port == default_port {
                 name.to_string()

@@ -3,6 +3,7 @@
 //! `tests/src/matrix/replay.rs`) goes through `gw502_attribution::attribute()` again.
 //! The test prints the exact layer+cause rate and the layer rate, and fails when a cell
 //! that passed in the lab no longer gives its expected verdict.
+//! `GW502_REPLAY_SHOW=<cell id substring>` prints the verdicts of those cells whole.
 
 use std::path::Path;
 
@@ -25,6 +26,9 @@ fn replay_corpus_has_no_regressions() {
         let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         let verdicts = rec.replay();
+        if std::env::var("GW502_REPLAY_SHOW").is_ok_and(|c| rec.cell.contains(&c)) {
+            println!("{}: {verdicts:#?}", rec.cell);
+        }
         let ok = rec.judge(&verdicts, false);
         exact += usize::from(ok);
         layer += usize::from(rec.judge_layer(&verdicts));

@@ -23,9 +23,53 @@ pub fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Whether a site's `name` is a DNS host name, to be sent as `Host` and SNI and
+/// matched against virtual servers when the site's URL is an address (as
+/// `curl --resolve` does): two or more labels of letters, digits, `-` and `_`, the
+/// last not all digits (that is an address). A single label (`site3`, `billing`) or
+/// free text (`Shop EU`) names the site for people, not for the proxy.
+pub fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= MAX_NAME_LEN
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        })
+        && labels
+            .last()
+            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_have_two_labels_and_are_no_address() {
+        for name in [
+            "shop.example",
+            "Shop.Example.",
+            "api-2.eu.example.com",
+            "_dmarc.example",
+        ] {
+            assert!(is_host_name(name), "{name}");
+        }
+        for name in [
+            "site3",
+            "billing",
+            "Shop EU",
+            "10.0.0.5",
+            "shop..example",
+            "",
+            "shop.example/x",
+        ] {
+            assert!(!is_host_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn names_are_short_printable_and_not_paths() {

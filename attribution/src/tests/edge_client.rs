@@ -235,6 +235,58 @@ fn a_site_configured_by_address_matches_by_name() {
     );
 }
 
+/// A site configured by address with no host name (`url = "http://10.77.0.11/"`,
+/// `name = "site3"`) is answered by the proxy's default server on the port: that
+/// server's log lines are the site's, another vhost's are not.
+#[test]
+fn a_site_by_address_owns_the_default_servers_log_lines() {
+    let line = "connect() failed (111: Connection refused) while connecting to upstream";
+    let case = |default: &str| {
+        let mut h = web("web1")
+            .addr("10.77.0.11")
+            .unit("app.service", "inactive", "dead", "upstream")
+            .ngx(
+                "service_down|wrong_port|not_listening",
+                "error",
+                line,
+                "http://127.0.0.1:3000/",
+            );
+        let nginx = &mut h.report.proxy_config.as_mut().unwrap().proxies[0];
+        nginx.servers.insert(
+            0,
+            gw502_proto::v1::VirtualServer {
+                names: vec!["blog.example".into()],
+                listens: vec!["80".into()],
+                ..Default::default()
+            },
+        );
+        for s in &mut nginx.servers {
+            if s.names.iter().any(|n| n == default) {
+                s.listens[0] = "80 default_server".into();
+            }
+        }
+        let mut case = site("site3")
+            .public("ok", 502, "nginx")
+            .origins(&["web1"])
+            .host(h);
+        case.0.site.url = "http://10.77.0.11/".into();
+        attribute(&case.0)
+    };
+    let cites = |v: &[super::super::Verdict]| format!("{v:?}").contains("Connection refused");
+    let ours = case("shop.example");
+    assert_eq!(
+        ours.first().map(|v| v.cause),
+        Some(Cause::ServiceDown),
+        "{ours:#?}"
+    );
+    assert!(
+        cites(&ours),
+        "the default server's lines are the site's: {ours:#?}"
+    );
+    let other = case("blog.example");
+    assert!(!cites(&other), "another vhost's lines are not: {other:#?}");
+}
+
 /// Behind a round robin, a healthy origin whose own probe of its upstream
 /// fails (a probe in the wrong protocol, a spare backend) is not blamed while
 /// it answers for the site; the same probe on an origin that does not answer

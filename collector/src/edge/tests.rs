@@ -312,17 +312,20 @@ async fn a_site_configured_by_address_is_probed_under_its_name() {
         );
     }
 
-    // A site whose name is no host name keeps the URL's own Host.
-    let plain = SiteTarget {
-        name: "Shop EU".into(),
-        ..by_address
-    };
-    EdgeProber::new(settings(true), "collector/c1")
-        .probe_public(&plain)
-        .await;
-    let last = origin.requests.lock().unwrap().last().cloned().unwrap();
-    assert!(
-        last.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
-        "{last}"
-    );
+    // A site whose name is no host name (free text, a single label) keeps the
+    // URL's own Host.
+    for name in ["Shop EU", "site3"] {
+        let plain = SiteTarget {
+            name: name.into(),
+            ..by_address.clone()
+        };
+        EdgeProber::new(settings(true), "collector/c1")
+            .probe_public(&plain)
+            .await;
+        let last = origin.requests.lock().unwrap().last().cloned().unwrap();
+        assert!(
+            last.contains(&format!("Host: 127.0.0.1:{port}\r\n")),
+            "{name}: {last}"
+        );
+    }
 }
