@@ -27,6 +27,12 @@ fn replay_corpus_has_no_regressions() {
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         let verdicts = rec.replay();
         if std::env::var("GW502_REPLAY_SHOW").is_ok_and(|c| rec.cell.contains(&c)) {
+            for o in &rec.evidence.edge {
+                println!(
+                    "edge {} {} {} {} {}",
+                    o.at_ms, o.vantage, o.target, o.outcome, o.status
+                );
+            }
             println!("{}: {verdicts:#?}", rec.cell);
         }
         let ok = rec.judge(&verdicts, false);

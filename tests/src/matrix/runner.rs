@@ -30,6 +30,9 @@ use super::{Cell, Condition};
 pub const BATCH_HOSTS: u8 = 8;
 /// From the fault (warm) or the agents' start (cold) to the last look.
 pub const DEADLINE: Duration = Duration::from_secs(50);
+/// How long before the fault a warm cell's right incident may open and still count as
+/// opened on it (evaluation passes and probes are stamped when they start).
+pub const OPEN_SLACK: f64 = 1.0;
 /// How long a healthy control is watched.
 pub const CONTROL_WINDOW: Duration = Duration::from_secs(30);
 
@@ -190,8 +193,11 @@ pub fn run_batch(
                     let right = open.iter().find(|i| e.matches(i));
                     let seconds = right.and_then(|i| seconds_to_open(i, fault_at));
                     // Cold cells start gw502 after the fault: only a warm cell had a
-                    // healthy period for a false incident to open in.
-                    let before_fault = !cold && seconds.is_some_and(|s| s < 0.0);
+                    // healthy period for a false incident to open in. An incident
+                    // opens at the start of the evaluation pass that sees the fault,
+                    // and a probe is stamped when it starts, so one that opens within
+                    // [`OPEN_SLACK`] of the fault opened on it.
+                    let before_fault = !cold && seconds.is_some_and(|s| s < -OPEN_SLACK);
                     let pass = right.is_some() && open.len() == 1 && !before_fault;
                     if pass || elapsed >= DEADLINE {
                         let mut got = listing_text(&open);
