@@ -183,15 +183,22 @@ impl<'a> HostView<'a> {
     /// (`http://10.0.0.5/`, no name), one per nginx or Apache config: no server
     /// name can match a request for an address, so nginx takes the server marked
     /// `default_server` on the site's port, else the first one listening there,
-    /// and Apache its first virtual host on the port. Empty for a named site.
+    /// and Apache its first virtual host on the port. Only a proxy whose unit
+    /// listens on the port answers: an installed but stopped or masked one
+    /// answers nothing. Empty for a named site.
     fn default_servers(&self) -> Vec<&'a VirtualServer> {
         if self.site.host.parse::<std::net::IpAddr>().is_err() {
             return Vec::new();
         }
         let port = self.site.port;
+        let listens = |unit: &str| {
+            self.listeners()
+                .iter()
+                .any(|l| l.unit == unit && l.port == u32::from(port))
+        };
         self.proxies()
             .iter()
-            .filter(|p| matches!(p.kind.as_str(), "nginx" | "apache"))
+            .filter(|p| matches!(p.kind.as_str(), "nginx" | "apache") && listens(&p.unit))
             .filter_map(|p| {
                 // nginx without a `listen` listens on :80.
                 let on = |s: &VirtualServer| -> Option<bool> {

@@ -4,9 +4,12 @@
 //! The test prints the exact layer+cause rate and the layer rate, and fails when a cell
 //! that passed in the lab no longer gives its expected verdict.
 //! `GW502_REPLAY_SHOW=<cell id substring>` prints the verdicts of those cells whole.
+//! No replayed verdict may name a unit outside its cell's chain (`hosts::outside_chain`).
 
 use std::path::Path;
 
+use gw502_tests::matrix::cells;
+use gw502_tests::matrix::hosts::outside_chain;
 use gw502_tests::matrix::replay::Recorded;
 
 #[test]
@@ -21,6 +24,7 @@ fn replay_corpus_has_no_regressions() {
     paths.sort();
     assert!(!paths.is_empty(), "no replay fixtures in {}", dir.display());
     let (mut exact, mut layer, mut regressions, mut misses) = (0, 0, Vec::new(), Vec::new());
+    let mut foreign = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
         let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap())
@@ -48,6 +52,20 @@ fn replay_corpus_has_no_regressions() {
                 )
             })
             .collect();
+        if let Some(cell) = cells().into_iter().find(|c| c.id() == rec.cell) {
+            let text = format!(
+                "{:?}",
+                verdicts
+                    .iter()
+                    .map(gw502_proto::v1::Verdict::from)
+                    .collect::<Vec<_>>()
+            );
+            for unit in outside_chain(&cell) {
+                if text.contains(unit) {
+                    foreign.push(format!("{}: names {unit}: {text}", rec.cell));
+                }
+            }
+        }
         if !ok {
             misses.push(format!(
                 "{}: expected {:?}, got {got:?}",
@@ -69,6 +87,11 @@ fn replay_corpus_has_no_regressions() {
         "replayed {n} cells: exact layer+cause {exact}/{n} ({:.1}%), layer {layer}/{n} ({:.1}%)",
         100.0 * exact as f64 / n as f64,
         100.0 * layer as f64 / n as f64
+    );
+    assert!(
+        foreign.is_empty(),
+        "verdicts naming a unit outside the cell's chain:\n{}",
+        foreign.join("\n")
     );
     assert!(
         regressions.is_empty(),

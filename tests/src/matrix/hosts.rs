@@ -170,6 +170,40 @@ fn upstream(transport: Transport, wrong: bool) -> Upstream {
     }
 }
 
+/// Units on a cell's hosts that are outside its site's chain: the noise services,
+/// the proxies installed but not serving it, and the image's other services. A verdict
+/// that names one fails the cell: naming an unrelated unit is worse than saying the
+/// evidence is insufficient.
+pub fn outside_chain(cell: &Cell) -> Vec<&'static str> {
+    const ON_HOSTS: [&str; 12] = [
+        "nginx-exporter.service",
+        "cache.service",
+        "backup-agent.service",
+        "nginx.service",
+        "haproxy.service",
+        "apache2.service",
+        "caddy.service",
+        "varnish.service",
+        "php8.2-fpm.service",
+        "postgresql.service",
+        "prometheus-alertmanager.service",
+        "prometheus-node-exporter.service",
+    ];
+    let mut chain = vec![cell.proxy.unit(), app_unit(cell.transport)];
+    chain.extend(cell.proxy.front());
+    if cell.topology != Topology::Single {
+        chain.push("haproxy.service");
+    }
+    if cell.fault == Fault::DependencyFailure {
+        // The app's database, which its journal names.
+        chain.push("postgresql.service");
+    }
+    ON_HOSTS
+        .into_iter()
+        .filter(|u| !chain.contains(u))
+        .collect()
+}
+
 fn app_unit(transport: Transport) -> &'static str {
     match transport {
         Transport::FastCgi => "php8.2-fpm.service",

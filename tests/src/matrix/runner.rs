@@ -198,9 +198,19 @@ pub fn run_batch(
                     // and a probe is stamped when it starts, so one that opens within
                     // [`OPEN_SLACK`] of the fault opened on it.
                     let before_fault = !cold && seconds.is_some_and(|s| s < -OPEN_SLACK);
-                    let pass = right.is_some() && open.len() == 1 && !before_fault;
+                    let foreign = right.and_then(|i| {
+                        let text = i.to_string();
+                        hosts::outside_chain(&l.cell)
+                            .into_iter()
+                            .find(|u| text.contains(u))
+                    });
+                    let pass =
+                        right.is_some() && open.len() == 1 && !before_fault && foreign.is_none();
                     if pass || elapsed >= DEADLINE {
                         let mut got = listing_text(&open);
+                        if let Some(unit) = foreign {
+                            got.push_str(&format!(", naming {unit} outside the chain"));
+                        }
                         if before_fault {
                             got.push_str(&format!(
                                 ", opened {:.0} s before the fault",
