@@ -1,6 +1,7 @@
 //! `docs/ACCURACY.md`: a matrix run's per-cell results, the exact layer+cause rate, the
 //! layer rate, false incidents on healthy controls, and seconds from fault to the right
-//! verdict (median and worst, warm and cold), plus the skipped combinations and why.
+//! verdict (median and worst, warm and cold, in all and per fault), plus the skipped
+//! combinations and why.
 
 use std::fmt::Write as _;
 
@@ -36,13 +37,13 @@ pub struct Figures {
 /// Sum up `results`.
 pub fn figures(results: &[CellResult]) -> Figures {
     let spread = |cold: bool| {
-        let mut t: Vec<f64> = results
-            .iter()
-            .filter(|r| (r.cell.condition == Condition::Cold) == cold)
-            .filter_map(|r| r.seconds)
-            .collect();
-        t.sort_by(f64::total_cmp);
-        Some((*t.get(t.len() / 2)?, *t.last()?))
+        median_worst(
+            results
+                .iter()
+                .filter(|r| (r.cell.condition == Condition::Cold) == cold)
+                .filter_map(|r| r.seconds)
+                .collect(),
+        )
     };
     Figures {
         cells: results.len(),
@@ -57,6 +58,12 @@ pub fn figures(results: &[CellResult]) -> Figures {
         warm: spread(false),
         cold: spread(true),
     }
+}
+
+/// The median and the worst of `seconds`, if any.
+fn median_worst(mut seconds: Vec<f64>) -> Option<(f64, f64)> {
+    seconds.sort_by(f64::total_cmp);
+    Some((*seconds.get(seconds.len() / 2)?, *seconds.last()?))
 }
 
 /// Whether the lab failed the cell before it could be judged (`lab_matrix`'s
@@ -76,6 +83,37 @@ fn table_cell(text: &str) -> String {
         cut
     };
     cut.replace('|', "\\|")
+}
+
+/// Seconds to the right verdict per fault, warm and cold (median and worst), in
+/// matrix order: a fault that waits for a proxy's own timeout shows it here.
+fn timing_by_fault(results: &[CellResult]) -> String {
+    let mut out = String::from(
+        "| fault | cells timed, warm | warm median / worst | cells timed, cold | cold median / worst |\n\
+         |---|---|---|---|---|\n",
+    );
+    let mut faults: Vec<_> = results.iter().map(|r| r.cell.fault).collect();
+    faults.sort();
+    faults.dedup();
+    for fault in faults {
+        let of = |cold: bool| {
+            let t: Vec<f64> = results
+                .iter()
+                .filter(|r| r.cell.fault == fault && (r.cell.condition == Condition::Cold) == cold)
+                .filter_map(|r| r.seconds)
+                .collect();
+            let n = t.len();
+            let spread =
+                median_worst(t).map_or("-".into(), |(m, w)| format!("{m:.1} s / {w:.1} s"));
+            (n, spread)
+        };
+        let ((nw, warm), (nc, cold)) = (of(false), of(true));
+        if nw + nc > 0 {
+            let _ = writeln!(out, "| {} | {nw} | {warm} | {nc} | {cold} |", fault.word());
+        }
+    }
+    out.push('\n');
+    out
 }
 
 fn pct(n: usize, of: usize) -> f64 {
@@ -145,6 +183,7 @@ pub fn markdown(
         "| agents' start to right verdict, cold | {} |\n",
         spread(f.cold)
     );
+    out.push_str(&timing_by_fault(results));
     out.push_str("| cell | expected | got (open incidents of the site) | seconds | result |\n|---|---|---|---|---|\n");
     for r in results {
         let _ = writeln!(
