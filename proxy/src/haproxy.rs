@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub use config::{DEFAULT_LOG, parse_cfg};
 pub use log::parse_line;
 
+use crate::test::{TestReading, is_environment_error, read_plain};
 use crate::{
     AccessFormat, ConfigLocation, ConfigSource, Discovered, ErrorLine, Page, PageMark, Proxy,
     ProxyKind,
@@ -22,6 +23,31 @@ const PAGE_SENTENCES: [&str; 3] = [
     "no server is available to handle this request.",
     "the server didn't respond in time.",
 ];
+
+/// Reads `haproxy -c`: a failure whose every `[ALERT]` (but the closing
+/// "Error(s) found"/"Fatal errors found" summaries) is about the environment
+/// could not judge the config; any other alert makes it invalid.
+fn read_test(success: bool, stderr: &str) -> TestReading {
+    if success {
+        return TestReading::Valid;
+    }
+    let alerts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("[ALERT]"))
+        .filter(|l| {
+            !l.contains("Error(s) found in configuration") && !l.contains("Fatal errors found")
+        })
+        .map(str::trim)
+        .collect();
+    match (
+        alerts.iter().find(|l| !is_environment_error(l)),
+        alerts.first(),
+    ) {
+        (Some(config), _) => TestReading::Invalid((*config).to_string()),
+        (None, Some(environment)) => TestReading::Indeterminate((*environment).to_string()),
+        (None, None) => read_plain(false, stderr),
+    }
+}
 
 /// The HAProxy model.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +90,10 @@ impl Proxy for Haproxy {
         ])
     }
 
+    fn read_test(&self, success: bool, stderr: &str) -> TestReading {
+        read_test(success, stderr)
+    }
+
     fn parse_error_line(&self, raw: &[u8]) -> Option<ErrorLine> {
         parse_line(&crate::line::text(raw))
     }
@@ -81,5 +111,24 @@ impl Proxy for Haproxy {
             .iter()
             .any(|s| page.body.contains(s))
             .then_some(PageMark::Body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regex_the_sandbox_cannot_jit_leaves_the_config_untested() {
+        let jit = include_str!("../fixtures/haproxy/config-test-jit.txt");
+        assert!(
+            matches!(read_test(false, jit), TestReading::Indeterminate(l) if l.contains("jit compilation failed")),
+            "{jit}"
+        );
+        let both = format!(
+            "{jit}\n[ALERT]    (347) : config : parsing [/etc/haproxy/haproxy.cfg:7] : unknown keyword 'severr' in 'backend' section"
+        );
+        assert!(matches!(read_test(false, &both), TestReading::Invalid(l) if l.contains("severr")));
+        assert_eq!(read_test(true, ""), TestReading::Valid);
     }
 }

@@ -75,6 +75,15 @@ pub fn is_access_error(message: &str) -> bool {
     MARKS.iter().any(|m| message.contains(m))
 }
 
+/// Whether an error message is about where the test ran rather than about
+/// the config: an access error ([`is_access_error`]), or a regex the PCRE2
+/// JIT could not compile because the process may not map memory writable and
+/// executable (`MemoryDenyWriteExecute=yes` in the agent's unit, inherited by
+/// the proxy's config test; HAProxy built with JIT compiles every regex).
+pub fn is_environment_error(message: &str) -> bool {
+    is_access_error(message) || message.contains("jit compilation failed")
+}
+
 fn bounded(text: &str) -> String {
     crate::line::cut(text, MAX_TEST_OUTPUT).to_string()
 }
