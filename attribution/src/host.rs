@@ -14,7 +14,7 @@ use gw502_proto::v1::{
 use gw502_vocab::{Cause, Source, UnknownWord};
 
 use super::evidence::HostEvidence;
-use super::target::{SiteAddr, Target, listen_on, name_matches};
+use super::target::{SiteAddr, Target, caddy_catch_all, listen_on, name_matches};
 use super::wire::Probed;
 
 /// Why a host is believed to serve the site.
@@ -183,9 +183,10 @@ impl<'a> HostView<'a> {
     /// (`http://10.0.0.5/`, no name), one per nginx or Apache config: no server
     /// name can match a request for an address, so nginx takes the server marked
     /// `default_server` on the site's port, else the first one listening there,
-    /// and Apache its first virtual host on the port. Only a proxy whose unit
-    /// listens on the port answers: an installed but stopped or masked one
-    /// answers nothing. Empty for a named site.
+    /// Apache its first virtual host on the port, and Caddy a site block with
+    /// no host on the port (`http://:80`). Only a proxy whose unit listens on
+    /// the port answers: an installed but stopped or masked one answers
+    /// nothing. Empty for a named site.
     fn default_servers(&self) -> Vec<&'a VirtualServer> {
         if self.site.host.parse::<std::net::IpAddr>().is_err() {
             return Vec::new();
@@ -198,8 +199,17 @@ impl<'a> HostView<'a> {
         };
         self.proxies()
             .iter()
-            .filter(|p| matches!(p.kind.as_str(), "nginx" | "apache") && listens(&p.unit))
+            .filter(|p| listens(&p.unit))
             .filter_map(|p| {
+                if p.kind == "caddy" {
+                    return p
+                        .servers
+                        .iter()
+                        .find(|s| s.listens.iter().any(|l| caddy_catch_all(l, port)));
+                }
+                if !matches!(p.kind.as_str(), "nginx" | "apache") {
+                    return None;
+                }
                 // nginx without a `listen` listens on :80.
                 let on = |s: &VirtualServer| -> Option<bool> {
                     if s.listens.is_empty() && p.kind == "nginx" {

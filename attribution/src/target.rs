@@ -148,6 +148,20 @@ pub(crate) fn listen_on(listen: &str, port: u16) -> Option<bool> {
     (listens == port).then(|| words.any(|w| matches!(w, "default_server" | "default")))
 }
 
+/// A Caddy site address as written (`http://:80`, `:8080`, `shop.example`):
+/// whether it takes every host on `port`, as a site with no host does. Without
+/// a scheme or port Caddy serves HTTPS on 443.
+pub(crate) fn caddy_catch_all(address: &str, port: u16) -> bool {
+    let (scheme, rest) = address.split_once("://").unwrap_or(("", address));
+    let (host, given) = split_host_port(rest.split('/').next().unwrap_or(rest));
+    let default = if scheme.eq_ignore_ascii_case("http") {
+        80
+    } else {
+        443
+    };
+    matches!(host.as_str(), "" | "*") && given.unwrap_or(default) == port
+}
+
 /// Whether a TCP listener accepts connections to `host` (an IP literal or
 /// `localhost`): exact address, or a wildcard of a compatible family.
 pub(crate) fn listener_accepts(l: &Listener, host: &str) -> bool {
@@ -214,6 +228,22 @@ pub(crate) fn name_matches(pattern: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listens_and_catch_alls_on_a_port() {
+        assert_eq!(listen_on("80", 80), Some(false));
+        assert_eq!(listen_on("[::]:80 default_server", 80), Some(true));
+        assert_eq!(listen_on("10.0.0.5:8080 default", 8080), Some(true));
+        assert_eq!(listen_on("*:80", 80), Some(false));
+        assert_eq!(listen_on("443 ssl", 80), None);
+        assert_eq!(listen_on("unix:/run/nginx.sock", 80), None);
+        assert!(caddy_catch_all("http://:80", 80));
+        assert!(caddy_catch_all(":8080", 8080));
+        assert!(caddy_catch_all(":443", 443));
+        assert!(!caddy_catch_all("http://shop.example:80", 80));
+        assert!(!caddy_catch_all("http://:80", 443));
+        assert!(!caddy_catch_all("shop.example", 443));
+    }
 
     #[test]
     fn parses_the_shapes_proxies_write() {
