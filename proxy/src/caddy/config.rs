@@ -15,6 +15,9 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
     };
     let mut depth = 0usize;
     let mut site: Option<VirtualServer> = None;
+    // The current site block's first target, `root` and constant `rewrite`: they
+    // decide the script its `php_fastcgi` runs for `/` (see [`php_script`]).
+    let (mut site_first, mut root, mut rewrite) = (0, None::<String>, None::<String>);
     let mut handle = String::new();
     let mut in_log = false;
     // The targets of the `reverse_proxy` block being read (its transport may say
@@ -31,7 +34,16 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
         if closes {
             depth = depth.saturating_sub(1);
             match depth {
-                0 => config.servers.extend(site.take()),
+                0 => {
+                    if let Some(script) = php_script(root.take(), rewrite.take()) {
+                        for t in &mut config.targets[site_first..] {
+                            if t.protocol == "fastcgi" && t.fastcgi_script.is_empty() {
+                                t.fastcgi_script = script.clone();
+                            }
+                        }
+                    }
+                    config.servers.extend(site.take());
+                }
                 1 => {
                     handle.clear();
                     in_log = false;
@@ -48,6 +60,7 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
                 .collect();
             if !addrs.is_empty() {
                 site = Some(site_server(&addrs));
+                (site_first, root, rewrite) = (config.targets.len(), None, None);
             }
         } else if let Some(vs) = site.as_mut() {
             match words.first().copied() {
@@ -116,6 +129,9 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
                         .map(|w| w.to_string())
                         .unwrap_or_default();
                 }
+                // `root [*] <path>` and `rewrite [*] <to>` for every request (depth 1).
+                Some("root") if depth == 1 => root = all_requests(&words).or(root),
+                Some("rewrite") if depth == 1 => rewrite = all_requests(&words).or(rewrite),
                 Some("log") if opens => in_log = true,
                 Some("output") if in_log && words.get(1) == Some(&"file") => {
                     if let Some(path) = words.get(2) {
@@ -131,6 +147,26 @@ pub fn parse_caddyfile(text: &str) -> ProxyConfig {
     }
     config.servers.extend(site.take());
     config
+}
+
+/// The argument of a `root`/`rewrite` line that applies to every request:
+/// `root * /srv/www` or `root /srv/www`, not one behind a path or named matcher.
+fn all_requests(words: &[&str]) -> Option<String> {
+    match words {
+        [_, "*", arg] | [_, arg] if !arg.contains('{') && *arg != "{" => Some(arg.to_string()),
+        _ => None,
+    }
+}
+
+/// The script `php_fastcgi` runs for `/`: the site's root joined with a
+/// rewrite to one `.php` file, else with `index.php` (its default
+/// `try_files {path} {path}/index.php index.php`). `None` without a root.
+fn php_script(root: Option<String>, rewrite: Option<String>) -> Option<String> {
+    let root = root?;
+    let file = rewrite
+        .filter(|r| r.starts_with('/') && r.ends_with(".php"))
+        .unwrap_or_else(|| "/index.php".into());
+    Some(format!("{}{file}", root.trim_end_matches('/')))
 }
 
 /// A site block's addresses: names without scheme/port, listens as written.
@@ -152,6 +188,39 @@ mod tests {
     use super::*;
 
     const FILE: &str = include_str!("../../fixtures/caddy/Caddyfile");
+
+    #[test]
+    fn php_fastcgi_runs_the_root_s_index_or_its_constant_rewrite() {
+        let script = |text: &str| {
+            parse_caddyfile(text)
+                .targets
+                .into_iter()
+                .map(|t| t.fastcgi_script)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            script(
+                "app.example {\n root * /var/www/app/public/\n php_fastcgi unix//run/php/php8.2-fpm.sock\n}\n"
+            ),
+            ["/var/www/app/public/index.php"]
+        );
+        // The gw502 lab's matrix site: a constant rewrite, root after it.
+        assert_eq!(
+            script(
+                "http://shop0.example:80, http://:80 {\n rewrite * /mode.php\n php_fastcgi unix//run/php/php8.2-fpm.sock {\n  read_timeout 4s\n }\n root * /var/www/gw502-lab\n log\n}\n"
+            ),
+            ["/var/www/gw502-lab/mode.php"]
+        );
+        // No root, or a root only for some paths: the script is unknown.
+        assert_eq!(
+            script("a.example {\n php_fastcgi 127.0.0.1:9000\n}\n"),
+            [""]
+        );
+        assert_eq!(
+            script("a.example {\n root /blog* /srv/blog\n php_fastcgi 127.0.0.1:9000\n}\n"),
+            [""]
+        );
+    }
 
     #[test]
     fn parses_sites_upstreams_and_logs() {
