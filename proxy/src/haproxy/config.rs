@@ -22,6 +22,11 @@ struct Section {
     tcp: bool,
     /// `use-fcgi-app`: the backend's servers speak FastCGI.
     fcgi: bool,
+    /// The `fcgi-app` a backend uses.
+    fcgi_app: String,
+    /// An `fcgi-app` section's `docroot` and `index`.
+    docroot: String,
+    index: String,
 }
 
 /// Parses haproxy.cfg text (pure).
@@ -71,7 +76,14 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
             ("default_backend" | "use_backend", [name, ..]) => {
                 section.backends.push(name.to_string());
             }
-            ("use-fcgi-app", [_app, ..]) => section.fcgi = true,
+            ("use-fcgi-app", [app, ..]) => {
+                section.fcgi = true;
+                section.fcgi_app = app.to_string();
+            }
+            ("docroot", [dir, ..]) if section.kind == "fcgi-app" => {
+                section.docroot = dir.to_string()
+            }
+            ("index", [file, ..]) if section.kind == "fcgi-app" => section.index = file.to_string(),
             ("ca-base", [dir, ..]) if section.kind == "global" => ca_base = dir.to_string(),
             ("server", [_name, addr, params @ ..]) => {
                 let ssl = params.contains(&"ssl");
@@ -97,7 +109,29 @@ pub fn parse_cfg(text: &str) -> ProxyConfig {
             _ => {}
         }
     }
+    fcgi_scripts(&mut sections);
     assemble(sections)
+}
+
+/// The script a backend's `fcgi-app` runs for `/`: its `docroot` joined with
+/// its `index` (without an index HAProxy sends the directory, which runs
+/// nothing, so the script stays unknown).
+fn fcgi_scripts(sections: &mut [Section]) {
+    let scripts: BTreeMap<String, String> = sections
+        .iter()
+        .filter(|s| s.kind == "fcgi-app" && !s.docroot.is_empty() && !s.index.is_empty())
+        .map(|s| {
+            let script = format!("{}/{}", s.docroot.trim_end_matches('/'), s.index);
+            (s.name.clone(), script)
+        })
+        .collect();
+    for section in sections.iter_mut() {
+        if let Some(script) = scripts.get(&section.fcgi_app) {
+            for t in &mut section.servers {
+                t.fastcgi_script = script.clone();
+            }
+        }
+    }
 }
 
 /// The value after `key` among a server line's parameters.
@@ -202,6 +236,17 @@ mod tests {
             .collect();
         assert_eq!(protocols, [("php", "fastcgi"), ("tcp_fpm", "fastcgi")]);
         assert_eq!(c.targets[0].unix_path, "/run/php/php8.2-fpm.sock");
+        // No `index`: a request for `/` names a directory, no script.
+        assert_eq!(c.targets[0].fastcgi_script, "");
+        let indexed = parse_cfg(&cfg.replace(
+            "docroot /var/www/html\n",
+            "docroot /var/www/html/\n    index index.php\n",
+        ));
+        assert_eq!(indexed.targets[0].fastcgi_script, "/var/www/html/index.php");
+        assert_eq!(
+            indexed.targets[1].fastcgi_script, "",
+            "a backend without the app"
+        );
     }
 
     #[test]
