@@ -5,7 +5,9 @@
 //! Hosts are realistic by default: every proxy serves a second, healthy vhost, and the
 //! other proxies are installed but masked. Noisy hosts add unrelated listeners with
 //! realistic unit names (an exporter, a cache, a backup agent on a high port); non-UTC
-//! hosts live in `Europe/Berlin`.
+//! hosts live in `Europe/Berlin`. A `dns_failure` origin names its remote app through a
+//! resolver of its own (`nxdomain.py`, a zone file the fault edits); a `saturated`
+//! origin runs a PHP-FPM pool of two under more visitors than that.
 
 use std::net::{SocketAddr, SocketAddrV4};
 
@@ -123,7 +125,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
             spec = containers::host(spec);
         } else if remote_app.is_none() {
             let mut files = app_files(cell.transport, "127.0.0.1");
-            if cell.fault == Fault::Saturated {
+            // Only the origin the fault hits runs the small pool: behind a round robin
+            // the others take the visitors with their usual one.
+            if cell.fault == Fault::Saturated && *host == origins[0].0 {
                 small_pool(&mut files);
             }
             spec = spec.files(files);
@@ -512,6 +516,20 @@ mod tests {
         );
         assert!(pool.contains("listen.backlog = 1\n"));
         assert!(l.visitors > 2 + 2);
+        let rr = layout(
+            Cell {
+                topology: Topology::RoundRobin,
+                ..cell
+            },
+            0,
+            1,
+        );
+        let small = |h: &HostSpec| h.files.iter().any(|f| f.1.contains("listen.backlog = 1"));
+        assert_eq!(
+            rr.hosts.iter().filter(|h| small(h)).count(),
+            1,
+            "only the origin the fault hits"
+        );
         let other = layout(
             Cell {
                 fault: Fault::Timeout,
