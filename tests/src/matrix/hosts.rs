@@ -207,13 +207,15 @@ fn resolver(spec: HostSpec, zone: &str) -> HostSpec {
 /// Makes the PHP-FPM pool of `files` small enough to exhaust: two workers at most
 /// (`pm = dynamic`, so PHP-FPM warns `server reached pm.max_children setting`) and an
 /// accept queue of one, so connects beyond it fail at once (EAGAIN) as on a busy host.
+/// Both workers start at once: with one, the probes of a healthy site alone (the
+/// collector's, the agent's) overflowed the queue now and then before the fault.
 fn small_pool(files: &mut [LabFile]) {
     for (path, text, _) in files.iter_mut() {
         if path.ends_with("pool.d/www.conf") {
             *text = format!(
                 "; gw502 lab matrix: a small pool behind the proxy\n[www]\nuser = www-data\n\
                  group = www-data\nlisten = {FPM_SOCKET}\nlisten.mode = 0666\nlisten.backlog = 1\n\
-                 pm = dynamic\npm.max_children = 2\npm.start_servers = 1\npm.min_spare_servers = 1\n\
+                 pm = dynamic\npm.max_children = 2\npm.start_servers = 2\npm.min_spare_servers = 1\n\
                  pm.max_spare_servers = 2\ncatch_workers_output = yes\n"
             );
         }
