@@ -112,6 +112,19 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when the upstream's name does not resolve (seen on the
+    /// lab): nginx (`could not be resolved (3: Host not found)`) and Caddy (`no such
+    /// host`) 502; Apache's mod_proxy 500 (`AH00898: DNS lookup failure for: ...`);
+    /// HAProxy takes the server out (`is going DOWN for maintenance (DNS NX status)`)
+    /// and answers 503 (`<NOSRV>`).
+    pub fn dns_failure_status(self) -> u64 {
+        match self {
+            Proxy::Apache => 500,
+            Proxy::Haproxy | Proxy::Varnish => 503,
+            Proxy::Nginx | Proxy::Caddy | Proxy::VarnishNginx => 502,
+        }
+    }
+
     fn word(self) -> &'static str {
         match self {
             Proxy::Nginx => "nginx",
@@ -267,11 +280,17 @@ pub enum Fault {
     /// The app answers 500 because its database refuses connections, and says so in
     /// its journal.
     DependencyFailure,
+    /// The DNS record of the app host's name is removed: the name the proxy re-resolves
+    /// at run time (through the origin's resolver) no longer resolves.
+    DnsFailure,
+    /// The app's script turns slow (2 s a request) behind a small PHP-FPM pool
+    /// (`pm.max_children = 2`, a short accept queue): more visitors than workers.
+    Saturated,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -288,6 +307,8 @@ impl Fault {
         Fault::TlsCertificateError,
         Fault::Timeout,
         Fault::DependencyFailure,
+        Fault::DnsFailure,
+        Fault::Saturated,
     ];
 
     fn word(self) -> &'static str {
@@ -308,6 +329,8 @@ impl Fault {
             Fault::TlsCertificateError => "tls_certificate_error",
             Fault::Timeout => "timeout",
             Fault::DependencyFailure => "dependency_failure",
+            Fault::DnsFailure => "dns_failure",
+            Fault::Saturated => "saturated",
         }
     }
 }
@@ -367,6 +390,23 @@ impl Cell {
             );
         }
         match f {
+            F::DnsFailure if matches!(p, Proxy::Varnish | Proxy::VarnishNginx) => Some(
+                "Varnish resolves a backend's name once, when its VCL loads; nginx's own lookups are the nginx cells'",
+            ),
+            F::DnsFailure if t != T::Remote => Some(
+                "only an app on another host is named by a DNS name; the remote transport stands for it",
+            ),
+            F::Saturated if p == Proxy::Varnish || p == Proxy::VarnishNginx => Some(
+                "Varnish has no FastCGI backend; PHP-FPM's pool behind the four proxies stands for it",
+            ),
+            // apache 2.4.67 by hand, 8 visitors on a pool of 2 with a queue of 1: 46 of 46
+            // answers 200, after up to 5.8 s; no error line.
+            F::Saturated if p == Proxy::Apache => Some(
+                "Apache's mod_proxy_fcgi waits for a place in PHP-FPM's full accept queue (a blocking connect) instead of failing: visitors get slow 200s and Apache no error to attribute",
+            ),
+            F::Saturated if t != T::FastCgi => Some(
+                "the lab's HTTP app serves each connection in a thread of its own, with no pool to exhaust; PHP-FPM's pool over FastCGI stands for it",
+            ),
             _ if p == Proxy::Varnish && t != T::Loopback => Some(
                 "Varnish Cache has no FastCGI or TLS backends; its TCP backend on loopback stands for the rest",
             ),
@@ -496,6 +536,10 @@ impl Cell {
             // Every proxy's read timeout is its own 504 (Varnish: its 503, below).
             F::Timeout => expect("upstream", "timeout", 504, "proxy"),
             F::DependencyFailure => expect("dependency", "dependency_failure", 500, "upstream"),
+            F::DnsFailure => expect("handoff", "dns_failure", p.dns_failure_status(), "proxy"),
+            // A connect the pool's full accept queue turns away (EAGAIN) is answered as
+            // a refused one.
+            F::Saturated => expect("upstream", "saturated", p.refused_status(), "proxy"),
             F::FirewallBlocked => {
                 expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
             }
@@ -584,7 +628,7 @@ mod tests {
         );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         // The skip rules decide these counts; a changed rule shows here.
-        assert_eq!(runnable.len(), 2254);
+        assert_eq!(runnable.len(), 2329);
         let https = runnable
             .iter()
             .filter(|c| c.transport == Transport::Https)
@@ -786,6 +830,61 @@ mod tests {
             cell(Fault::Timeout, Proxy::Nginx, Transport::Container)
                 .skip()
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn dns_failure_runs_remote_and_saturated_behind_a_php_fpm_pool() {
+        let runnable = |f| {
+            cells()
+                .into_iter()
+                .filter(move |c: &Cell| c.fault == f && c.skip().is_none())
+                .collect::<Vec<Cell>>()
+        };
+        let dns = runnable(Fault::DnsFailure);
+        assert_eq!(
+            dns.len(),
+            4 * 9,
+            "4 proxies, single x 5 conditions + edge x 4"
+        );
+        assert!(dns.iter().all(|c| c.transport == Transport::Remote));
+        let sat = runnable(Fault::Saturated);
+        assert_eq!(sat.len(), 3 * 13, "nginx, HAProxy, Caddy over FastCGI");
+        assert!(
+            sat.iter()
+                .all(|c| c.transport == Transport::FastCgi && c.proxy != Proxy::Apache)
+        );
+        let at = |fault, proxy, transport| {
+            Cell {
+                fault,
+                proxy,
+                transport,
+                topology: Topology::Single,
+                condition: Condition::Warm,
+            }
+            .expected()
+            .map(|e| e.text())
+        };
+        let dns_of = |p| at(Fault::DnsFailure, p, Transport::Remote);
+        assert_eq!(
+            dns_of(Proxy::Nginx).as_deref(),
+            Some("handoff / dns_failure / 502 / proxy")
+        );
+        assert_eq!(
+            dns_of(Proxy::Apache).as_deref(),
+            Some("handoff / dns_failure / 500 / proxy")
+        );
+        assert_eq!(
+            dns_of(Proxy::Haproxy).as_deref(),
+            Some("handoff / dns_failure / 503 / proxy")
+        );
+        assert_eq!(
+            at(Fault::Saturated, Proxy::Haproxy, Transport::FastCgi).as_deref(),
+            Some("upstream / saturated / 503 / proxy")
+        );
+        assert_eq!(
+            at(Fault::Saturated, Proxy::Caddy, Transport::FastCgi).as_deref(),
+            Some("upstream / saturated / 502 / proxy")
         );
     }
 

@@ -37,7 +37,12 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
     out.upstream = upstream(rest);
     let has = |s: &str| rest.contains(s);
     let unix = has("Unix domain socket") || has("unix:");
-    let (cause, status): (&'static [Cause], u16) = if has("AH10124") {
+    let (cause, status): (&'static [Cause], u16) = if has("AH00898") && has("DNS lookup failure") {
+        // `(EAI 2)Name or service not known: [client ..] AH00898: DNS lookup failure
+        // for: app.internal returned by /`: mod_proxy answers 500.
+        out.upstream = word_after(rest, "DNS lookup failure for: ");
+        (&[DnsFailure], 500)
+    } else if has("AH10124") {
         (&[HeaderTooBig], 502)
     } else if has("AH01102") || has("AH01103") {
         match out.errno {
@@ -67,15 +72,17 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
 /// (the form proxy logs and targets share), else "connect to X (" or
 /// "backend: X". The socket marker goes first: AH02454 says both.
 fn upstream(msg: &str) -> Option<String> {
-    let after = |marker: &str| {
-        let v = &msg[msg.find(marker)? + marker.len()..];
-        let end = v.find([' ', ',']).unwrap_or(v.len());
-        Some(v[..end].to_string())
-    };
-    after("Unix domain socket ")
+    word_after(msg, "Unix domain socket ")
         .map(|path| format!("unix:{path}"))
-        .or_else(|| after("attempt to connect to "))
-        .or_else(|| after("backend: "))
+        .or_else(|| word_after(msg, "attempt to connect to "))
+        .or_else(|| word_after(msg, "backend: "))
+}
+
+/// The word after `marker` in `msg`, up to a space or comma.
+fn word_after(msg: &str, marker: &str) -> Option<String> {
+    let v = &msg[msg.find(marker)? + marker.len()..];
+    let end = v.find([' ', ',']).unwrap_or(v.len());
+    Some(v[..end].to_string())
 }
 
 /// `Wed Oct 11 14:32:52.123456 2023` read as UTC.
@@ -150,6 +157,14 @@ mod tests {
             assert_eq!((l.cause, l.status), (cause, status), "{line}");
             assert_eq!(l.at_ms.map(|t| t / 1000), Some(1_795_636_215));
         }
+        // Captured from apache 2.4.67 (Debian 12) with `addressttl=2` after the
+        // upstream's name was removed from the zone (gw502 matrix `dns_failure`).
+        let dns = "[Wed Dec 02 02:20:26.095020 2026] [proxy:error] [pid 91:tid 145] (EAI 2)Name or service not known: [client 10.77.0.1:57508] AH00898: DNS lookup failure for: app-backend.lab returned by /";
+        let l = parse_error_line(dns).unwrap();
+        assert_eq!((l.cause, l.status), (&[DnsFailure][..], 500));
+        assert_eq!(l.upstream.as_deref(), Some("app-backend.lab"));
+        let read = "[Tue Dec 01 17:29:00.356495 2026] [proxy:error] [pid 3586:tid 3595] [client 127.0.0.1:56238] AH00898: Error reading from remote server returned by /hang";
+        assert!(parse_error_line(read).unwrap().cause.is_empty());
         let l = parse_error_line(cases[0].0).unwrap();
         assert_eq!(l.upstream.as_deref(), Some("127.0.0.1:8080"));
         let socket = parse_error_line(cases[2].0).unwrap();

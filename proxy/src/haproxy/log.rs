@@ -1,6 +1,7 @@
 //! HAProxy log lines: `httplog`/`tcplog` request lines (termination state
 //! `SC`, `sC`, `SH`, `sH`, `PH`, `sQ`, `<NOSRV>`), and the `has no server
-//! available!` / `Server x/y is DOWN` event lines, with or without a syslog
+//! available!` / `Server x/y is DOWN` / `is going DOWN for maintenance (DNS NX
+//! status)` event lines, with or without a syslog
 //! prefix, classified into TAXONOMY causes.
 
 use gw502_vocab::Cause::{self, *};
@@ -25,6 +26,15 @@ pub fn parse_line(line: &str) -> Option<ErrorLine> {
             .unwrap_or("")
             .trim_matches('\'');
         return Some(event(body, backend, &[NoLiveUpstreams], 503));
+    }
+    // `Server app/app1 is going DOWN for maintenance (DNS NX status). ...`: the
+    // server's name stopped resolving (NX, timeout or refused) and it was taken out.
+    if body.starts_with("Server ")
+        && body.contains(" is going DOWN for maintenance")
+        && body.contains("(DNS ")
+    {
+        let server = body["Server ".len()..].split(' ').next().unwrap_or("");
+        return Some(event(body, server, &[DnsFailure], 0));
     }
     if body.starts_with("Server ") && body.contains(" is DOWN") {
         let server = body["Server ".len()..].split(' ').next().unwrap_or("");
@@ -138,6 +148,23 @@ mod tests {
             parse_line(lines[1]).unwrap().upstream.as_deref(),
             Some("down")
         );
+    }
+
+    /// Captured from haproxy 2.6.12 (Debian 12) with a `resolvers` section whose
+    /// server name was removed from the zone (gw502 matrix `dns_failure`, 2 Dec 2026).
+    #[test]
+    fn a_server_taken_out_by_dns_is_a_dns_failure() {
+        let nx = "Dec  2 02:23:38 c5o0 haproxy[61]: Server app/app1 is going DOWN for maintenance (DNS NX status). 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let l = parse_line(nx).unwrap();
+        assert_eq!((l.cause, l.status), (&[DnsFailure][..], 0));
+        assert_eq!(l.upstream.as_deref(), Some("app/app1"));
+        // The request it then turns away is still the symptom, no live upstreams.
+        let nosrv = "127.0.0.1:35648 [02/Dec/2026:02:23:38.177] site app/<NOSRV> 0/-1/-1/-1/0 503 217 - - SC-- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+        assert_eq!(parse_line(nosrv).unwrap().cause, &[NoLiveUpstreams]);
+        // Taken out by hand or by a health check is not about DNS.
+        let maint =
+            "Server app/app1 is going DOWN for maintenance. 0 active and 0 backup servers left.";
+        assert_ne!(parse_line(maint).map(|l| l.cause), Some(&[DnsFailure][..]));
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub fn parse_dump_with_prefix(text: &str, prefix: &str) -> NginxDump {
         prefix,
         groups: BTreeMap::new(),
         tls: UpstreamTls::default(),
+        sets: BTreeMap::new(),
     };
     walk.top(&top);
     dump
@@ -173,6 +174,9 @@ struct Walk<'a> {
     groups: BTreeMap<String, Vec<(String, bool)>>,
     /// The upstream TLS settings of the `http` block (servers and locations inherit them).
     tls: UpstreamTls,
+    /// Variables the enclosing server and location blocks `set` to a literal value
+    /// (`set $backend app.internal;`), the nearest block winning.
+    sets: BTreeMap<String, String>,
 }
 
 /// How the proxy checks upstream certificates, as a block sets or inherits it:
@@ -344,6 +348,32 @@ impl Walk<'_> {
         tls: &UpstreamTls,
         vs: &mut VirtualServer,
     ) {
+        // `set` runs in the rewrite phase, before any pass, wherever it stands in the block.
+        let outer = self.sets.clone();
+        for d in body.iter().filter(|d| d.name == "set" && d.block.is_none()) {
+            if let [name, value] = d.args.as_slice()
+                && let Some(name) = name.strip_prefix('$')
+            {
+                if value.contains('$') {
+                    self.sets.remove(name);
+                } else {
+                    self.sets.insert(name.to_string(), value.clone());
+                }
+            }
+        }
+        self.passes_in(body, names, location, stream, tls, vs);
+        self.sets = outer;
+    }
+
+    fn passes_in(
+        &mut self,
+        body: &[Directive],
+        names: &[String],
+        location: &str,
+        stream: bool,
+        tls: &UpstreamTls,
+        vs: &mut VirtualServer,
+    ) {
         for d in body {
             if let Some(block) = &d.block {
                 let loc = if d.name == "location" {
@@ -407,6 +437,10 @@ impl Walk<'_> {
                 })
                 .collect();
         }
+        // A name held in a variable that a block sets to a literal is that name, looked
+        // up per request through `resolver` (the usual way to make nginx re-resolve).
+        let known = self.substitute(authority);
+        let authority = known.as_deref().unwrap_or(authority);
         let mut t = target(protocol, authority, default_port(protocol), directive);
         t.runtime_resolve = value.contains('$');
         if authority.contains('$') {
@@ -414,6 +448,36 @@ impl Walk<'_> {
             t.port = 0;
         }
         vec![t]
+    }
+
+    /// `text` with every `$name` / `${name}` replaced by its literal [`Walk::sets`]
+    /// value, or `None` when it has none or one is not known.
+    fn substitute(&self, text: &str) -> Option<String> {
+        if !text.contains('$') {
+            return None;
+        }
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (name, next) = match after.strip_prefix('{') {
+                Some(braced) => {
+                    let end = braced.find('}')?;
+                    (&braced[..end], &braced[end + 1..])
+                }
+                None => {
+                    let end = after
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            out.push_str(self.sets.get(name)?);
+            rest = next;
+        }
+        out.push_str(rest);
+        Some(out)
     }
 
     fn log_path(&self, raw: &str) -> Option<String> {

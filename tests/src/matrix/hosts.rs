@@ -5,7 +5,10 @@
 //! Hosts are realistic by default: every proxy serves a second, healthy vhost, and the
 //! other proxies are installed but masked. Noisy hosts add unrelated listeners with
 //! realistic unit names (an exporter, a cache, a backup agent on a high port); non-UTC
-//! hosts live in `Europe/Berlin` or `America/Los_Angeles` ([`Cell::zone`]).
+//! hosts live in `Europe/Berlin` or `America/Los_Angeles` ([`Cell::zone`]). A
+//! `dns_failure` origin names its remote app through a resolver of its own
+//! (`nxdomain.py`, a zone file the fault edits); a `saturated` origin runs a PHP-FPM
+//! pool of two under more visitors than that.
 
 use std::net::{SocketAddr, SocketAddrV4};
 
@@ -15,7 +18,7 @@ use crate::scenario::shapes::{self, MODE_FILE};
 use crate::scenario::{LabFleet, LabSite};
 
 use super::containers;
-use super::proxies::{self, DOCROOT, FPM_SOCKET, Upstream};
+use super::proxies::{self, DOCROOT, FPM_SOCKET, RESOLVER, Upstream};
 use super::tls::{self, APP_CERT, APP_KEY};
 use super::{Cell, Condition, Fault, Topology, Transport};
 
@@ -26,6 +29,19 @@ const NOISE_PY: &str = include_str!("../../fixtures/matrix/noise.py");
 pub const APP_SOCKET: &str = "/run/lab-app/app.sock";
 /// The port of the app's TLS listener on HTTPS transport (on loopback).
 pub const HTTPS_PORT: u16 = 8443;
+/// The DNS name of a remote app host in the `dns_failure` cells, served by the
+/// origin's own resolver (`nxdomain.py`) from [`ZONE_FILE`].
+pub const APP_NAME: &str = "app-backend.lab";
+/// The zone file of the origin's resolver.
+const ZONE_FILE: &str = "/etc/gw502-lab/zone";
+/// Visitors at once on a cell (each a GET, then 250 ms pause, in a loop).
+const VISITORS: usize = 2;
+/// Visitors at once on a `saturated` cell: more than its pool's workers and accept
+/// queue hold while each request takes [`SLOW_MS`].
+const SATURATING_VISITORS: usize = 8;
+/// How long the app takes per request once a `saturated` cell's script turns slow:
+/// under the proxies' read timeout even after a wait in the accept queue.
+const SLOW_MS: u64 = 1500;
 
 /// A cell laid out on lab hosts.
 #[derive(Debug, Clone)]
@@ -46,6 +62,8 @@ pub struct Layout {
     pub app_host: String,
     /// The app's unit there.
     pub app_unit: &'static str,
+    /// Visitors at once.
+    pub visitors: usize,
 }
 
 /// How many host indices a cell takes.
@@ -86,6 +104,9 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         // the certificate, not the proxy's config.
         let verify = cell.fault == Fault::TlsCertificateError;
         let upstream = match remote_app {
+            Some(_) if cell.fault == Fault::DnsFailure => {
+                Upstream::Named(format!("{APP_NAME}:8080"))
+            }
             Some(ip) => Upstream::Http(format!("{ip}:8080")),
             None if verify => Upstream::HttpsVerified(format!("127.0.0.1:{HTTPS_PORT}")),
             None => upstream(cell.transport, false),
@@ -104,8 +125,17 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         if cell.transport == Transport::Container {
             spec = containers::host(spec);
         } else if remote_app.is_none() {
-            spec = spec.files(app_files(cell.transport, "127.0.0.1"));
+            let mut files = app_files(cell.transport, "127.0.0.1");
+            // Only the origin the fault hits runs the small pool: behind a round robin
+            // the others take the visitors with their usual one.
+            if cell.fault == Fault::Saturated && *host == origins[0].0 {
+                small_pool(&mut files);
+            }
+            spec = spec.files(files);
             spec = spec.enabled(app_unit(cell.transport));
+        }
+        if let (Some(ip), Fault::DnsFailure) = (remote_app, cell.fault) {
+            spec = resolver(spec, &format!("{APP_NAME} {ip}\n"));
         }
         if verify {
             spec = spec.files([tls::ca_file()]);
@@ -154,6 +184,42 @@ pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
         origin: origins[0].0.clone(),
         app_host,
         app_unit: app_unit(cell.transport),
+        visitors: if cell.fault == Fault::Saturated {
+            SATURATING_VISITORS
+        } else {
+            VISITORS
+        },
+    }
+}
+
+/// The origin's own resolver (`nxdomain.py` on 127.0.0.1:53, named in
+/// `/etc/resolv.conf`), answering from `zone`.
+fn resolver(spec: HostSpec, zone: &str) -> HostSpec {
+    spec.files(shapes::nxdomain_resolver())
+        .file(ZONE_FILE, zone, 0o644)
+        .file(
+            "/etc/resolv.conf",
+            format!("nameserver {RESOLVER}\n"),
+            0o644,
+        )
+        .enabled("lab-dns")
+}
+
+/// Makes the PHP-FPM pool of `files` small enough to exhaust: two workers at most
+/// (`pm = dynamic`, so PHP-FPM warns `server reached pm.max_children setting`) and an
+/// accept queue of one, so connects beyond it fail at once (EAGAIN) as on a busy host.
+/// Both workers start at once: with one, the probes of a healthy site alone (the
+/// collector's, the agent's) overflowed the queue now and then before the fault.
+fn small_pool(files: &mut [LabFile]) {
+    for (path, text, _) in files.iter_mut() {
+        if path.ends_with("pool.d/www.conf") {
+            *text = format!(
+                "; gw502 lab matrix: a small pool behind the proxy\n[www]\nuser = www-data\n\
+                 group = www-data\nlisten = {FPM_SOCKET}\nlisten.mode = 0666\nlisten.backlog = 1\n\
+                 pm = dynamic\npm.max_children = 2\npm.start_servers = 2\npm.min_spare_servers = 1\n\
+                 pm.max_spare_servers = 2\ncatch_workers_output = yes\n"
+            );
+        }
     }
 }
 
@@ -388,6 +454,14 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
         Fault::HeaderTooBig => shapes::set_mode(app, "big_headers"),
         Fault::FirewallBlocked => shapes::drop_port(app, 8080),
         Fault::ProxyDown => origin.systemctl(&["stop", l.cell.proxy.unit()]),
+        // The record is deleted; the proxy finds out at its next lookup.
+        Fault::DnsFailure => origin.write_file(
+            ZONE_FILE.as_ref(),
+            &format!("# {APP_NAME} removed\n"),
+            0o644,
+        ),
+        // The script turns slow (a slow query, say) under the same visitors.
+        Fault::Saturated => shapes::set_mode(app, &format!("slow {SLOW_MS}")),
         Fault::OomKilled | Fault::Unhealthy | Fault::BindMismatch => {
             anyhow::bail!("{} is a container fault", l.cell.id())
         }
@@ -428,5 +502,86 @@ mod tests {
         assert_eq!(l.site.hosts, vec!["c3o0".to_owned()]);
         let cfg = &l.hosts[1].files[0].1;
         assert!(cfg.contains("server app1 10.77.0.16:8080"), "{cfg}");
+    }
+
+    #[test]
+    fn a_dns_cell_names_the_app_through_the_origins_own_resolver() {
+        let cell = Cell {
+            fault: Fault::DnsFailure,
+            proxy: Proxy::Nginx,
+            transport: Transport::Remote,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let l = layout(cell, 2, 5);
+        let origin = &l.hosts[1];
+        let file = |path: &str| {
+            origin
+                .files
+                .iter()
+                .rev()
+                .find(|f| f.0.to_str() == Some(path))
+                .map(|f| f.1.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            file("/etc/nginx/sites-enabled/default").contains("set $app_host app-backend.lab;")
+        );
+        assert_eq!(file(ZONE_FILE), "app-backend.lab 10.77.0.16\n");
+        assert_eq!(file("/etc/resolv.conf"), "nameserver 127.0.0.1\n");
+        assert!(origin.enable.iter().any(|u| u == "lab-dns"));
+        assert_eq!(l.visitors, VISITORS);
+    }
+
+    #[test]
+    fn a_saturated_cell_has_a_small_pool_and_more_visitors_than_it_holds() {
+        let cell = Cell {
+            fault: Fault::Saturated,
+            proxy: Proxy::Caddy,
+            transport: Transport::FastCgi,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let l = layout(cell, 0, 1);
+        let pool = l.hosts[0]
+            .files
+            .iter()
+            .find(|f| f.0.ends_with("pool.d/www.conf"))
+            .map(|f| f.1.clone())
+            .unwrap_or_default();
+        assert!(
+            pool.contains("pm = dynamic\npm.max_children = 2\n"),
+            "{pool}"
+        );
+        assert!(pool.contains("listen.backlog = 1\n"));
+        assert!(l.visitors > 2 + 2);
+        let rr = layout(
+            Cell {
+                topology: Topology::RoundRobin,
+                ..cell
+            },
+            0,
+            1,
+        );
+        let small = |h: &HostSpec| h.files.iter().any(|f| f.1.contains("listen.backlog = 1"));
+        assert_eq!(
+            rr.hosts.iter().filter(|h| small(h)).count(),
+            1,
+            "only the origin the fault hits"
+        );
+        let other = layout(
+            Cell {
+                fault: Fault::Timeout,
+                ..cell
+            },
+            0,
+            1,
+        );
+        assert!(
+            other.hosts[0]
+                .files
+                .iter()
+                .any(|f| f.1.contains("pm = static"))
+        );
     }
 }

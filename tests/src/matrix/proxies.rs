@@ -41,7 +41,17 @@ pub enum Upstream {
     Unix(String),
     /// FastCGI to a unix socket path or `host:port`.
     FastCgi(String),
+    /// Plain HTTP to `name:port`, the name looked up at run time through the host's
+    /// resolver ([`RESOLVER`]), as a DNS change reaches each proxy without a restart:
+    /// nginx through `resolver` and a variable, HAProxy through a `resolvers` section,
+    /// Apache through `addressttl`, Caddy on every dial (its keep-alive pool off).
+    Named(String),
 }
+
+/// The resolver the proxies of [`Upstream::Named`] ask (the origin's own, on port 53).
+pub const RESOLVER: &str = "127.0.0.1";
+/// How long a proxy keeps an answer (or a failure) for a [`Upstream::Named`] name.
+pub const DNS_HOLD_SECS: u64 = 2;
 
 /// Whether `value` is safe in a config line.
 fn token(value: &str) -> bool {
@@ -68,7 +78,8 @@ pub fn site_files(
         | Upstream::Https(a)
         | Upstream::HttpsVerified(a)
         | Upstream::Unix(a)
-        | Upstream::FastCgi(a) => a,
+        | Upstream::FastCgi(a)
+        | Upstream::Named(a) => a,
     };
     assert!(
         token(target) && token(name),
@@ -128,6 +139,15 @@ fn nginx(upstream: &Upstream, name: &str, site_default: bool) -> String {
              proxy_ssl_server_name on;"
         ),
         Upstream::Unix(p) => format!("proxy_pass http://unix:{p}:;"),
+        // nginx resolves a literal name once, at load; a name in a variable is looked
+        // up per request through `resolver`.
+        Upstream::Named(a) => {
+            let (host, port) = a.rsplit_once(':').unwrap_or((a.as_str(), "80"));
+            format!(
+                "resolver {RESOLVER} valid={DNS_HOLD_SECS}s;\n        resolver_timeout 2s;\n        \
+                 set $app_host {host};\n        proxy_pass http://$app_host:{port};"
+            )
+        }
         Upstream::FastCgi(a) => {
             let a = a
                 .strip_prefix('/')
@@ -161,6 +181,10 @@ fn haproxy(upstream: &Upstream) -> String {
             "",
         ),
         Upstream::Unix(p) => (format!("server app1 {p}"), ""),
+        Upstream::Named(a) => (
+            format!("server app1 {a} resolvers lab init-addr last,libc,none"),
+            HAPROXY_RESOLVERS,
+        ),
         Upstream::FastCgi(a) => (
             format!("use-fcgi-app php\n    server app1 {a} proto fcgi"),
             "fcgi-app php\n    docroot /var/www/gw502-lab\n    index mode.php\n    \
@@ -184,6 +208,14 @@ fn haproxy(upstream: &Upstream) -> String {
         }
     )
 }
+
+/// HAProxy's resolvers for [`Upstream::Named`]: the host's resolver, every answer
+/// and failure held [`DNS_HOLD_SECS`] (a name that stops resolving takes its server out
+/// of service, `DNS NX status`).
+const HAPROXY_RESOLVERS: &str = "resolvers lab\n    nameserver local 127.0.0.1:53\n    \
+     resolve_retries 2\n    timeout resolve 1s\n    timeout retry 1s\n    hold valid 2s\n    \
+     hold nx 2s\n    hold other 2s\n    hold refused 2s\n    hold timeout 2s\n    \
+     hold obsolete 2s\n\n";
 
 /// The modules the Apache sites need, as `a2enmod` would link them.
 fn apache_modules() -> Vec<LabFile> {
@@ -222,6 +254,11 @@ fn apache(upstream: &Upstream, name: &str, site_default: bool) -> String {
             )
         }
         Upstream::Unix(p) => format!("ProxyPass / unix:{p}|http://localhost/"),
+        // mod_proxy keeps a worker's resolved address until `addressttl` runs out.
+        Upstream::Named(a) => format!(
+            "ProxyPass / http://{a}/ connectiontimeout=5 addressttl={DNS_HOLD_SECS}\n    \
+             ProxyPassReverse / http://{a}/"
+        ),
         Upstream::FastCgi(a) => {
             let backend = if a.starts_with('/') {
                 format!("unix:{a}|fcgi://localhost")
@@ -254,6 +291,11 @@ fn caddy(upstream: &Upstream, name: &str) -> String {
     };
     let handler = match upstream {
         Upstream::Http(a) => http(a.clone(), ""),
+        // Caddy looks the name up when it dials, and reuses its keep-alive connections
+        // to the old address meanwhile (seen: a removed record showed as one 502 in 15
+        // requests). Without the pool every request dials, so the change shows at the
+        // next request, as on the other proxies.
+        Upstream::Named(a) => http(a.clone(), "            keepalive off\n"),
         Upstream::Https(a) => http(
             format!("https://{a}"),
             "            tls_insecure_skip_verify\n",
@@ -329,7 +371,8 @@ fn varnish(upstream: &Upstream, name: &str, site_default: bool, first_byte_secs:
         | Upstream::Https(a)
         | Upstream::HttpsVerified(a)
         | Upstream::Unix(a)
-        | Upstream::FastCgi(a) => {
+        | Upstream::FastCgi(a)
+        | Upstream::Named(a) => {
             let (host, port) = a.rsplit_once(':').unwrap_or((a.as_str(), "80"));
             format!(".host = \"{host}\"; .port = \"{port}\";")
         }
@@ -429,6 +472,41 @@ mod tests {
         assert!(nginx_fcgi.contains("fastcgi_read_timeout 4s;"));
         let caddy_fcgi = &site_files(Proxy::Caddy, &fcgi, "shop.example", true)[0].1;
         assert!(caddy_fcgi.contains("read_timeout 4s"), "{caddy_fcgi}");
+    }
+
+    #[test]
+    fn a_named_upstream_is_looked_up_at_run_time_by_every_proxy() {
+        let up = Upstream::Named("app-backend.lab:8080".into());
+        let text = |p| {
+            site_files(p, &up, "shop.example", true)
+                .into_iter()
+                .map(|f| f.1)
+                .collect::<String>()
+        };
+        let nginx = text(Proxy::Nginx);
+        assert!(nginx.contains("resolver 127.0.0.1 valid=2s;"), "{nginx}");
+        assert!(nginx.contains("set $app_host app-backend.lab;"));
+        assert!(nginx.contains("proxy_pass http://$app_host:8080;"));
+        let haproxy = text(Proxy::Haproxy);
+        assert!(haproxy.contains("resolvers lab\n    nameserver local 127.0.0.1:53"));
+        assert!(
+            haproxy.contains(
+                "server app1 app-backend.lab:8080 resolvers lab init-addr last,libc,none"
+            )
+        );
+        let apache = text(Proxy::Apache);
+        assert!(
+            apache.contains(
+                "ProxyPass / http://app-backend.lab:8080/ connectiontimeout=5 addressttl=2"
+            )
+        );
+        let caddy = text(Proxy::Caddy);
+        assert!(
+            caddy.contains("reverse_proxy app-backend.lab:8080"),
+            "{caddy}"
+        );
+        assert!(caddy.contains("keepalive off"));
+        assert!(!text(Proxy::Nginx).contains("keepalive off"));
     }
 
     #[test]

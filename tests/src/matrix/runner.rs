@@ -138,7 +138,15 @@ pub fn run_batch(
     }
     let _loads: Vec<Load> = layouts
         .iter()
-        .map(|l| Load::start_as(l.visit, &l.host_header, "/", 2, Duration::from_millis(250)))
+        .map(|l| {
+            Load::start_as(
+                l.visit,
+                &l.host_header,
+                "/",
+                l.visitors,
+                Duration::from_millis(250),
+            )
+        })
         .collect();
     if cold {
         // The fault is there before anything of gw502 runs.

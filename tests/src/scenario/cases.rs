@@ -2,7 +2,7 @@
 //! visitors, the fault to inject and the verdict to expect. The fault matrix
 //! (`tests/src/matrix.rs`) now covers most of them: [`matrix_cell`] names the cell that
 //! stands for each, and the lab suite (`tests/tests/lab_scenarios.rs`) runs only the
-//! others (an unresolvable upstream name, a saturated PHP-FPM pool, a recovery).
+//! other one (a recovery).
 //! Benchmarks (the time-to-attribution example) still set up a few of them next to a
 //! peer.
 
@@ -102,13 +102,14 @@ pub fn matrix_cell(number: u32) -> Option<&'static str> {
         3 => "wrong_target.nginx.loopback.single.warm",
         4 => "wrong_target.nginx.fastcgi.single.warm",
         5 => "tls_mismatch.nginx.loopback.single.warm",
+        6 => "dns_failure.nginx.remote.single.warm",
         7 => "firewall_blocked.nginx.remote.single.warm",
         8 => "header_too_big.nginx.loopback.single.warm",
         9 => "premature_close.nginx.loopback.single.warm",
         10 => "proxy_down.nginx.loopback.edge.warm",
         11 => "app_503.nginx.loopback.single.warm",
+        12 => "saturated.nginx.fastcgi.single.warm",
         13 => "control.nginx.loopback.single.warm",
-        // 6: the matrix has no unresolvable-name fault; 12: nor a saturated pool;
         // 14: the matrix judges the open incident, not its resolution.
         _ => return None,
     })

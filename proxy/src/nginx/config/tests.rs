@@ -43,10 +43,12 @@ fn site_dump_targets_every_pass_kind() {
     assert_eq!(php.protocol, "fastcgi");
     assert_eq!(php.unix_path, "/run/php/php8.2-fpm.sock");
     assert!(php.host.is_empty());
+    // `set $backend "dyn.internal.test:8080"; proxy_pass http://$backend;`: the name
+    // the variable holds, looked up per request.
     let dyn_ = find(&dump, "/dyn/")[0];
     assert!(dyn_.runtime_resolve);
-    assert_eq!(dyn_.address, "$backend");
-    assert_eq!(dyn_.port, 0);
+    assert_eq!(dyn_.address, "dyn.internal.test:8080");
+    assert_eq!((dyn_.host.as_str(), dyn_.port), ("dyn.internal.test", 8080));
     let v6 = find(&dump, "= /odd path")[0];
     assert_eq!(
         (v6.protocol.as_str(), v6.host.as_str(), v6.port),
@@ -265,4 +267,41 @@ fn a_constant_script_filename_is_the_probes_script() {
         .map(|t| t.fastcgi_script.as_str())
         .collect();
     assert_eq!(scripts, ["/var/www/shop/index.php", ""]);
+}
+
+#[test]
+fn a_variable_set_to_a_literal_name_is_that_name_per_block() {
+    let dump = parse_dump(
+        "# configuration file /etc/nginx/nginx.conf:\n\
+         http {\n  server {\n    server_name a;\n    resolver 127.0.0.1 valid=2s;\n\
+         \x20   set $app_host app-backend.lab;\n\
+         \x20   location / { proxy_pass http://$app_host:8080; }\n\
+         \x20   location /b { proxy_pass http://${app_host}:9000; set $app_host other.lab; }\n\
+         \x20   location /c { set $app_host $http_x_backend; proxy_pass http://$app_host:8080; }\n\
+         \x20   location /d { proxy_pass http://$unset_var; }\n  }\n}\n",
+    );
+    let got: Vec<(&str, &str, u32, bool)> = dump
+        .config
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.location.as_str(),
+                t.host.as_str(),
+                t.port,
+                t.runtime_resolve,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/", "app-backend.lab", 8080, true),
+            // `set` takes effect before the pass wherever it stands in its block.
+            ("/b", "other.lab", 9000, true),
+            // A value known only per request stays unknown.
+            ("/c", "", 0, true),
+            ("/d", "", 0, true),
+        ]
+    );
 }
