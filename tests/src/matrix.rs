@@ -286,11 +286,16 @@ pub enum Fault {
     /// The app's script turns slow (2 s a request) behind a small PHP-FPM pool
     /// (`pm.max_children = 2`, a short accept queue): more visitors than workers.
     Saturated,
+    /// The app is restarted and stays up without binding anything: it waits for its
+    /// schema migrations (an app still starting, or one whose bind never comes).
+    NotListening,
+    /// The app reads the request and resets the connection (`SO_LINGER` zero: RST).
+    ConnectionReset,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 18] = [
+    pub const ALL: [Fault; 20] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -309,6 +314,8 @@ impl Fault {
         Fault::DependencyFailure,
         Fault::DnsFailure,
         Fault::Saturated,
+        Fault::NotListening,
+        Fault::ConnectionReset,
     ];
 
     fn word(self) -> &'static str {
@@ -331,6 +338,8 @@ impl Fault {
             Fault::DependencyFailure => "dependency_failure",
             Fault::DnsFailure => "dns_failure",
             Fault::Saturated => "saturated",
+            Fault::NotListening => "not_listening",
+            Fault::ConnectionReset => "connection_reset",
         }
     }
 }
@@ -433,6 +442,24 @@ impl Cell {
             F::PrematureClose if t == T::FastCgi => {
                 Some("a PHP script cannot close the FastCGI connection before its header")
             }
+            F::NotListening if t == T::FastCgi => Some(
+                "PHP-FPM cannot run without its socket: its master binds the pool's socket before it is up, or exits",
+            ),
+            F::NotListening if t == T::Https => Some(
+                "a TLS port nobody binds is refused like a plain one; loopback TCP stands for it",
+            ),
+            F::NotListening if t == T::Unix && self.topology == Topology::RoundRobin => Some(
+                "a fraction of requests failing does not depend on the transport; the loopback round-robin cells stand for the unix socket",
+            ),
+            F::ConnectionReset if t == T::FastCgi => {
+                Some("PHP cannot reset the FastCGI connection: PHP-FPM owns the socket")
+            }
+            F::ConnectionReset if t == T::Unix => Some(
+                "a unix stream socket has no reset: the app's close is an end of file to the proxy, which the premature_close cells cover",
+            ),
+            F::ConnectionReset if t == T::Remote => Some(
+                "a reset crosses the bridge as it crosses loopback; loopback TCP stands for it",
+            ),
             F::HeaderTooBig if matches!(p, Proxy::Apache | Proxy::Caddy) => Some(
                 "Apache and Caddy limit each response header line, not the header total: 64 one-KB lines pass",
             ),
@@ -462,6 +489,11 @@ impl Cell {
         if self.transport != Transport::Container {
             return own.then_some(
                 "an OOM kill, a health check and a namespace of its own are container faults",
+            );
+        }
+        if self.fault == F::NotListening {
+            return Some(
+                "through docker-proxy an app that binds nothing is accepted and closed, as in the bind_mismatch cells",
             );
         }
         if !matches!(
@@ -498,6 +530,12 @@ impl Cell {
             F::Control => return None,
             F::ServiceDown => expect("upstream", "service_down", p.refused_status(), "proxy"),
             F::CrashLoop => expect("upstream", "crash_loop", p.refused_status(), "proxy"),
+            // Running with no listener: every proxy meets a refused connect (a missing
+            // socket on unix transport) and answers as for a stopped app. On a cold
+            // start the agent never saw the app listen; the unit is running and its
+            // `ExecStart` names the port or socket path, which ties it to the target
+            // (`attribution::chain`), so the verdict is the same as warm.
+            F::NotListening => expect("upstream", "not_listening", p.refused_status(), "proxy"),
             // Killed at every start under its restart policy: a restart loop whose
             // verdict says OOMKilled and the limit (no cause word of its own).
             F::OomKilled => expect("upstream", "crash_loop", p.refused_status(), "proxy"),
@@ -526,6 +564,10 @@ impl Cell {
             F::TlsMismatch => expect("handoff", "tls_mismatch", p.tls_failure_status(), "proxy"),
             F::AppError => expect("upstream", "upstream_returned_error", 503, "upstream"),
             F::PrematureClose => expect("response", "premature_close", 502, "proxy"),
+            // A reset before the response header is a 502 from every proxy: nginx
+            // `recv() failed (104: ...)`, HAProxy `SH`, Apache `AH01102` with `(104)`,
+            // Caddy `connection reset by peer` (Varnish: its own 503, below).
+            F::ConnectionReset => expect("response", "connection_reset", 502, "proxy"),
             F::HeaderTooBig => expect("response", "header_too_big", 502, "proxy"),
             F::TlsCertificateError => expect(
                 "handoff",
@@ -628,12 +670,12 @@ mod tests {
         );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         // The skip rules decide these counts; a changed rule shows here.
-        assert_eq!(runnable.len(), 2329);
+        assert_eq!(runnable.len(), 2601);
         let https = runnable
             .iter()
             .filter(|c| c.transport == Transport::Https)
             .count();
-        assert_eq!(https, 494);
+        assert_eq!(https, 546);
         for c in &runnable {
             assert_eq!(
                 c.expected().is_none(),
@@ -885,6 +927,69 @@ mod tests {
         assert_eq!(
             at(Fault::Saturated, Proxy::Caddy, Transport::FastCgi).as_deref(),
             Some("upstream / saturated / 502 / proxy")
+        );
+    }
+
+    #[test]
+    fn not_listening_and_connection_reset_run_where_they_can_exist() {
+        let runnable = |fault| {
+            cells()
+                .into_iter()
+                .filter(move |c| c.fault == fault && c.skip().is_none())
+        };
+        assert_eq!(runnable(Fault::NotListening).count(), 146);
+        assert_eq!(runnable(Fault::ConnectionReset).count(), 126);
+        assert!(runnable(Fault::NotListening).all(|c| !matches!(
+            c.transport,
+            Transport::FastCgi | Transport::Https | Transport::Container
+        )));
+        assert!(
+            runnable(Fault::ConnectionReset)
+                .all(|c| matches!(c.transport, Transport::Loopback | Transport::Https))
+        );
+        let cell = |fault, proxy, transport| Cell {
+            fault,
+            proxy,
+            transport,
+            topology: Topology::Single,
+            condition: Condition::Cold,
+        };
+        let text = |c: Cell| c.expected().map(|e| e.text());
+        assert_eq!(
+            text(cell(Fault::NotListening, Proxy::Apache, Transport::Unix)).as_deref(),
+            Some("upstream / not_listening / 503 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::NotListening,
+                Proxy::Varnish,
+                Transport::Loopback
+            ))
+            .as_deref(),
+            Some("upstream / not_listening / 503 / cache")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ConnectionReset,
+                Proxy::Haproxy,
+                Transport::Https
+            ))
+            .as_deref(),
+            Some("response / connection_reset / 502 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ConnectionReset,
+                Proxy::VarnishNginx,
+                Transport::Loopback
+            ))
+            .as_deref(),
+            Some("response / connection_reset / 502 / proxy")
+        );
+        assert!(
+            cell(Fault::NotListening, Proxy::Nginx, Transport::FastCgi)
+                .skip()
+                .is_some_and(|why| why.contains("PHP-FPM"))
         );
     }
 

@@ -451,6 +451,16 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
         Fault::Timeout => shapes::set_mode(app, "hang"),
         Fault::DependencyFailure => shapes::set_mode(app, "db_down"),
         Fault::PrematureClose => shapes::set_mode(app, "close"),
+        Fault::ConnectionReset => shapes::set_mode(app, "reset"),
+        // Read at start: the restarted app stays up and binds nothing, its command line
+        // unchanged (what ties the unit to the target stays).
+        Fault::NotListening if l.app_unit == "app.service" => {
+            shapes::set_mode(app, "starting")?;
+            app.systemctl(&["restart", l.app_unit])
+        }
+        Fault::NotListening => {
+            anyhow::bail!("{}: only the lab app can run without binding", l.cell.id())
+        }
         Fault::HeaderTooBig => shapes::set_mode(app, "big_headers"),
         Fault::FirewallBlocked => shapes::drop_port(app, 8080),
         Fault::ProxyDown => origin.systemctl(&["stop", l.cell.proxy.unit()]),

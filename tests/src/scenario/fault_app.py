@@ -9,8 +9,14 @@ Every request reads the mode file (--mode-file); its first word decides the answ
   hang          reads the request and never answers (holds the connection open)
   db_down       connects to its database (127.0.0.1:5432, where nothing listens) for
                 every request, logs the driver's error (psycopg2's wording) and answers 500
+  reset         reads the request, then closes with SO_LINGER {1, 0}: the kernel answers
+                with a TCP RST instead of a FIN (on a unix socket there is no RST: the
+                proxy reads an end of file)
   crash         read at start only: the program exits with an error at once, its command
                 line unchanged (a crash loop under Restart=always, as a bad config makes)
+  starting      read at start only: the program stays up but binds nothing; it says it
+                waits for its schema migrations and sleeps (an app still starting, or one
+                whose bind never comes), its command line unchanged
 --unix PATH listens on a unix socket (mode 0666) instead of --bind/--port.
 --tls-cert CERT --tls-key KEY serve HTTPS on --bind/--port (the handshake runs in the
 request's thread, so a client that never finishes it holds up no one else). The files are
@@ -24,6 +30,7 @@ import os
 import socket
 import socketserver
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -94,6 +101,11 @@ def main():
     if args.crash or read_mode(args.mode_file)[:1] == ["crash"]:
         sys.stderr.write("app: cannot load settings: /etc/gw502-lab/app.ini missing\n")
         sys.exit(3)
+    if read_mode(args.mode_file)[:1] == ["starting"]:
+        sys.stderr.write("app: waiting for schema migrations to finish before listening\n")
+        sys.stderr.flush()
+        while True:
+            time.sleep(3600)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,6 +114,9 @@ def main():
             mode = read_mode(args.mode_file) or ["ok"]
             if mode[0] == "close":
                 self.close_connection = True
+                return
+            if mode[0] == "reset":
+                self.reset()
                 return
             if mode[0] == "hang":
                 time.sleep(3600)
@@ -123,6 +138,20 @@ def main():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def reset(self):
+            """Close at once with a zero linger time: the kernel sends RST, not FIN.
+
+            The buffered reader holds a reference to the socket, so it is closed first;
+            otherwise `close()` would leave the descriptor open and the server's
+            `shutdown(SHUT_WR)` would send a FIN first.
+            """
+            self.close_connection = True
+            conn = self.connection
+            if conn.family != socket.AF_UNIX:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
+            conn.close()
 
         def log_message(self, fmt, *fmt_args):
             peer = self.client_address[0] if isinstance(self.client_address, tuple) else "unix"
