@@ -14,6 +14,7 @@ use super::host::HostView;
 use super::precedence::Tier;
 use super::target::Target;
 use super::verdict::Cause;
+use gw502_vocab::Outcome;
 
 /// Confirms a response-layer candidate of a trigger.
 pub(crate) fn confirm(
@@ -65,6 +66,11 @@ pub(crate) fn confirm(
         ),
         _ => return None,
     };
+    if cause == Cause::PrematureClose && probe_saw_reset(h, t) {
+        // The probe's reset explains the close: over TLS nginx logs an upstream's
+        // RST as "prematurely closed", and a FIN never reads as a reset.
+        return None;
+    }
     let tier = if t.candidates.len() == 1 {
         Tier::Confirmed
     } else {
@@ -74,4 +80,18 @@ pub(crate) fn confirm(
         Finding::new(cause, tier, t, Vec::new())
             .say(check, format!("{shown} on {} {what}", h.id())),
     )
+}
+
+/// Whether the agent's direct probe of the trigger's target was reset.
+fn probe_saw_reset(h: &HostView<'_>, t: &Trigger) -> bool {
+    let Some(target) = t.target.as_ref() else {
+        return false;
+    };
+    h.probes().iter().any(|p| {
+        p.is(Outcome::Reset)
+            && p.target
+                .as_ref()
+                .and_then(Target::from_config)
+                .is_some_and(|x| x.same(target))
+    })
 }

@@ -53,6 +53,12 @@ pub(super) fn rows() -> Vec<Row> {
             web("web1").ngx("premature_close", "error", "upstream prematurely closed connection while reading response header from upstream", APP)
                 .probe("127.0.0.1:3000", "premature_close", "response", 0, ""),
         ), is(PrematureClose, 502, Hop::Proxy)),
+        // Matrix `connection_reset.nginx.https.*`: over TLS nginx logs the app's RST as a
+        // premature close; the probe saw the reset.
+        near("matrix: a reset over TLS logged as a close", PrematureClose, site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "https://127.0.0.1:8443").ngx("premature_close", "error", "upstream prematurely closed connection while reading response header from upstream", "https://127.0.0.1:8443/")
+                .probe("127.0.0.1:8443", "reset", "response", 0, "Connection reset by peer (os error 104)"),
+        ), is(ConnectionReset, 502, Hop::Proxy)),
         row("lab 10 nginx stopped behind haproxy edge", site("shop.example").public("ok", 503, "haproxy").origin("web1", "refused", 0).host(
             web("web1").unit("nginx.service", "inactive", "dead", "proxy").event_at("nginx.service", "stop", T0 - 30_000, "Stopped nginx.service"),
         ), is(ProxyDown, 503, Hop::Edge)),
