@@ -112,6 +112,19 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when it speaks FastCGI to a plain HTTP app that waits for
+    /// a request line (the lab's Python app): nginx 502 (`upstream sent unsupported
+    /// FastCGI protocol version: 60`, the app answers the garbled line with an HTML
+    /// error page), Apache 503 and HAProxy and Caddy 504 (their read timeouts), as the
+    /// lab's `protocol_mismatch.*.loopback` cells saw.
+    pub fn fastcgi_to_http_status(self) -> u64 {
+        match self {
+            Proxy::Nginx | Proxy::VarnishNginx => 502,
+            Proxy::Apache | Proxy::Varnish => 503,
+            Proxy::Haproxy | Proxy::Caddy => 504,
+        }
+    }
+
     fn word(self) -> &'static str {
         match self {
             Proxy::Nginx => "nginx",
@@ -267,11 +280,18 @@ pub enum Fault {
     /// The app answers 500 because its database refuses connections, and says so in
     /// its journal.
     DependencyFailure,
+    /// The app's socket is owned by the app's user with mode 0600, which the proxy's
+    /// user may not open: the unix app's socket is chmod-ed, the PHP-FPM pool is reset
+    /// to run as its own user with `listen.mode = 0600` and restarted.
+    SocketPermissionDenied,
+    /// The proxy speaks FastCGI to the plain-HTTP app (loopback), or plain HTTP to the
+    /// PHP-FPM socket (FastCGI transport).
+    ProtocolMismatch,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 18] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -288,6 +308,8 @@ impl Fault {
         Fault::TlsCertificateError,
         Fault::Timeout,
         Fault::DependencyFailure,
+        Fault::SocketPermissionDenied,
+        Fault::ProtocolMismatch,
     ];
 
     fn word(self) -> &'static str {
@@ -308,6 +330,8 @@ impl Fault {
             Fault::TlsCertificateError => "tls_certificate_error",
             Fault::Timeout => "timeout",
             Fault::DependencyFailure => "dependency_failure",
+            Fault::SocketPermissionDenied => "socket_permission_denied",
+            Fault::ProtocolMismatch => "protocol_mismatch",
         }
     }
 }
@@ -355,6 +379,9 @@ impl Cell {
                 "one healthy control per proxy and condition (loopback or container, single)",
             );
         }
+        if let Some(why) = self.handoff_skip() {
+            return Some(why);
+        }
         match f {
             _ if p == Proxy::Varnish && t != T::Loopback => Some(
                 "Varnish Cache has no FastCGI or TLS backends; its TCP backend on loopback stands for the rest",
@@ -397,6 +424,29 @@ impl Cell {
             _ if self.topology != Topology::Single && self.condition == Condition::ByAddress => {
                 Some(
                     "behind an edge the site is the edge's address; by-address is a single-origin shape",
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// Why a cell of the socket-permission or protocol-mismatch fault cannot exist or
+    /// adds nothing.
+    fn handoff_skip(&self) -> Option<&'static str> {
+        use Transport as T;
+        let (p, t) = (self.proxy, self.transport);
+        match self.fault {
+            Fault::SocketPermissionDenied if !matches!(t, T::Unix | T::FastCgi) => {
+                Some("a socket's mode and owner exist only on unix sockets (unix and FastCGI)")
+            }
+            Fault::ProtocolMismatch if !matches!(t, T::Loopback | T::FastCgi) => Some(
+                "FastCGI to the HTTP app on loopback and HTTP to the PHP-FPM socket stand for the two shapes",
+            ),
+            Fault::SocketPermissionDenied | Fault::ProtocolMismatch
+                if matches!(p, Proxy::Varnish | Proxy::VarnishNginx) =>
+            {
+                Some(
+                    "Varnish speaks neither FastCGI nor to the sockets here; nginx alone stands for the cache's nginx",
                 )
             }
             _ => None,
@@ -485,6 +535,23 @@ impl Cell {
             // Every proxy's read timeout is its own 504 (Varnish: its 503, below).
             F::Timeout => expect("upstream", "timeout", 504, "proxy"),
             F::DependencyFailure => expect("dependency", "dependency_failure", 500, "upstream"),
+            // The proxy's connect fails with EACCES: each answers as for a refused one.
+            F::SocketPermissionDenied => expect(
+                "handoff",
+                "socket_permission_denied",
+                p.refused_status(),
+                "proxy",
+            ),
+            // HTTP to the PHP-FPM socket: PHP-FPM resets it, every proxy answers 502.
+            F::ProtocolMismatch if self.transport == Transport::FastCgi => {
+                expect("handoff", "protocol_mismatch", 502, "proxy")
+            }
+            F::ProtocolMismatch => expect(
+                "handoff",
+                "protocol_mismatch",
+                p.fastcgi_to_http_status(),
+                "proxy",
+            ),
             F::FirewallBlocked => {
                 expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
             }
@@ -573,7 +640,7 @@ mod tests {
         );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         // The skip rules decide these counts; a changed rule shows here.
-        assert_eq!(runnable.len(), 2254);
+        assert_eq!(runnable.len(), 2462);
         let https = runnable
             .iter()
             .filter(|c| c.transport == Transport::Https)
