@@ -823,6 +823,71 @@ mod tests {
     }
 
     #[test]
+    fn the_socket_and_protocol_faults_run_on_their_transports() {
+        let runnable = |fault| -> Vec<Cell> {
+            cells()
+                .into_iter()
+                .filter(|c| c.fault == fault && c.skip().is_none())
+                .collect()
+        };
+        let denied = runnable(Fault::SocketPermissionDenied);
+        let mismatch = runnable(Fault::ProtocolMismatch);
+        // 4 proxies x 2 transports x (3 topologies x 5 conditions less 2 by-address).
+        assert_eq!((denied.len(), mismatch.len()), (104, 104));
+        assert!(
+            denied
+                .iter()
+                .all(|c| matches!(c.transport, Transport::Unix | Transport::FastCgi))
+        );
+        assert!(
+            mismatch
+                .iter()
+                .all(|c| matches!(c.transport, Transport::Loopback | Transport::FastCgi))
+        );
+        assert!(
+            denied
+                .iter()
+                .chain(&mismatch)
+                .all(|c| !matches!(c.proxy, Proxy::Varnish | Proxy::VarnishNginx))
+        );
+        let cell = |fault, proxy, transport| Cell {
+            fault,
+            proxy,
+            transport,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let text = |c: Cell| c.expected().map(|e| e.text());
+        assert_eq!(
+            text(cell(
+                Fault::SocketPermissionDenied,
+                Proxy::Apache,
+                Transport::FastCgi
+            ))
+            .as_deref(),
+            Some("handoff / socket_permission_denied / 503 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ProtocolMismatch,
+                Proxy::Caddy,
+                Transport::FastCgi
+            ))
+            .as_deref(),
+            Some("handoff / protocol_mismatch / 502 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ProtocolMismatch,
+                Proxy::Haproxy,
+                Transport::Loopback
+            ))
+            .as_deref(),
+            Some("handoff / protocol_mismatch / 504 / proxy")
+        );
+    }
+
+    #[test]
     fn statuses_follow_the_proxy() {
         let c = Cell {
             fault: Fault::ServiceDown,
