@@ -113,14 +113,18 @@ impl Proxy {
     }
 
     /// The status it answers when it speaks FastCGI to a plain HTTP app that waits for
-    /// a request line (the lab's Python app): nginx 502 (`upstream sent unsupported
-    /// FastCGI protocol version: 60`, the app answers the garbled line with an HTML
-    /// error page), Apache 503 and HAProxy and Caddy 504 (their read timeouts), as the
-    /// lab's `protocol_mismatch.*.loopback` cells saw.
-    pub fn fastcgi_to_http_status(self) -> u64 {
+    /// a request line (the lab's Python app). Whether the app waits or answers depends
+    /// on the request's bytes: a FastCGI length byte of 10 is a newline to it, and it
+    /// answers the garbled line with a bare HTML error page (`<`). nginx's requests
+    /// always meet one: 502 (`upstream sent unsupported FastCGI protocol version: 60`).
+    /// A visitor's request straight to HAProxy or Caddy meets none: their read
+    /// timeouts, 504; the same request forwarded by the edge does: 502. Apache answers
+    /// 503 either way. As the lab's `protocol_mismatch.*.loopback` cells saw.
+    pub fn fastcgi_to_http_status(self, behind_edge: bool) -> u64 {
         match self {
             Proxy::Nginx | Proxy::VarnishNginx => 502,
             Proxy::Apache | Proxy::Varnish => 503,
+            Proxy::Haproxy | Proxy::Caddy if behind_edge => 502,
             Proxy::Haproxy | Proxy::Caddy => 504,
         }
     }
@@ -549,7 +553,7 @@ impl Cell {
             F::ProtocolMismatch => expect(
                 "handoff",
                 "protocol_mismatch",
-                p.fastcgi_to_http_status(),
+                p.fastcgi_to_http_status(self.topology != Topology::Single),
                 "proxy",
             ),
             F::FirewallBlocked => {
@@ -885,6 +889,11 @@ mod tests {
             .as_deref(),
             Some("handoff / protocol_mismatch / 504 / proxy")
         );
+        let behind = Cell {
+            topology: Topology::RoundRobin,
+            ..cell(Fault::ProtocolMismatch, Proxy::Haproxy, Transport::Loopback)
+        };
+        assert_eq!(behind.expected().map(|e| e.status), Some(502));
     }
 
     #[test]
