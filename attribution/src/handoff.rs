@@ -6,7 +6,8 @@
 //! listening on another path is wrong_socket_path; EACCES cites the socket's
 //! mode and owner. TLS, protocol and DNS causes come from log lines and probe
 //! detail prefixes, backed by the config's target protocol and the host's DNS
-//! answers. A connect timeout or no-route is firewall_blocked, confirmed when
+//! answers; a proxy speaking HTTP to a program that serves only FastCGI is
+//! a protocol mismatch by the listener's program ([`super::protocol`]). A connect timeout or no-route is firewall_blocked, confirmed when
 //! the target's host (possibly another agent) shows a live listener.
 //! An edge refused on another host's port, where that host's own proxy
 //! serves the site on a different port, is the edge's wrong_port
@@ -23,6 +24,7 @@ use super::finding::{Finding, Trigger};
 use super::host::HostView;
 use super::origin;
 use super::precedence::Tier;
+use super::protocol;
 use super::target::{Target, is_tcp, listener_accepts};
 use super::upstream::serves;
 use super::verdict::Cause;
@@ -55,6 +57,17 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
             Some(Finding::new(cause, tier, t, extra).say(
                 format!("ls -l {}{owner} on {}: the proxy's worker user may not connect; fix listen.owner/group/mode", shown.trim_start_matches("unix:"), h.id()),
                 format!("the proxy on {} may not connect to {shown}", h.id()),
+            ))
+        }
+        Cause::ProtocolMismatch
+            if let Some(d) = target.as_ref().and_then(|x| protocol::disagreement(cx, h, x)) =>
+        {
+            Some(Finding::new(cause, Tier::Direct, t, d.evidence).say(
+                format!(
+                    "the proxy on {} speaks {} to {shown} where {} serves {}; point a {} directive (fastcgi_pass, php_fastcgi, proto fcgi, fcgi://) at it or the proxy_pass at the app's HTTP listener",
+                    h.id(), d.config, d.program, d.served, d.served
+                ),
+                format!("handoff to {shown} on {} fails: the proxy speaks {} to {}, which serves {}", h.id(), d.config, d.program, d.served),
             ))
         }
         Cause::ProtocolMismatch | Cause::TlsMismatch | Cause::TlsCertificateError => {

@@ -34,6 +34,7 @@ mod lines;
 mod origin;
 mod per_host;
 mod precedence;
+mod protocol;
 mod proxy;
 mod response;
 mod serving;

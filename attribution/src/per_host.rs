@@ -42,6 +42,7 @@ impl<'a> Cx<'a> {
             // evidence against it.
             triggers.retain(|t| t.source != Source::DirectProbe);
         }
+        super::protocol::mark(self, h, &mut triggers);
         if self.hosts.len() == 1
             && let Some(t) = edge::public_trigger(self, h)
         {

@@ -218,6 +218,9 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
             Err(e) => Err(e),
         }
     };
+    // Closed before any second look: a one-connection-at-a-time server serves the
+    // next connection only when this one ends.
+    drop(io);
     match exchanged {
         Ok((status, head_len, headers, note)) => {
             result.status = status;
@@ -243,6 +246,25 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
                     failure.phase,
                     format!(
                         "tls_peer: plain HTTP got no answer ({}) and the listener completes a TLS handshake",
+                        failure.outcome
+                    ),
+                );
+                return fail(result, failure, 0);
+            }
+            let unanswered = matches!(
+                failure.outcome,
+                Outcome::Timeout | Outcome::Reset | Outcome::PrematureClose
+            );
+            if req.protocol == Protocol::FastCgi
+                && unanswered
+                && bytes == 0
+                && let Some(status) = speaks_http(req).await
+            {
+                let failure = Failure::new(
+                    Outcome::ProtocolMismatch,
+                    failure.phase,
+                    format!(
+                        "http_peer: FastCGI got no answer ({}) and an HTTP request gets HTTP {status}",
                         failure.outcome
                     ),
                 );
@@ -277,6 +299,21 @@ async fn speaks_tls(req: &ProbeRequest) -> bool {
         .await,
         Ok(Ok(_))
     )
+}
+
+/// The status an HTTP request gets from the target: asked when a FastCGI request got
+/// no byte of answer, the way an HTTP server that reads its request line up to a
+/// newline (Python's http.server, gunicorn, Go's net/http) waits on FastCGI's binary
+/// records until the proxy gives up. `None` when it answers no HTTP head in time.
+async fn speaks_http(req: &ProbeRequest) -> Option<u16> {
+    let mut connected = connect(&req.endpoint, None, req.connect_timeout)
+        .await
+        .ok()?;
+    let request = http_request(&req.path, &req.host_header, &req.user_agent);
+    let read = http_exchange(connected.io.as_mut(), &request, req.limits())
+        .await
+        .ok()?;
+    Some(read.head.status)
 }
 
 type Exchanged = Result<(u16, usize, Vec<(String, String)>, String), (Failure, usize)>;

@@ -125,6 +125,23 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when it speaks FastCGI to a plain HTTP app that waits for
+    /// a request line (the lab's Python app). Whether the app waits or answers depends
+    /// on the request's bytes: a FastCGI length byte of 10 is a newline to it, and it
+    /// answers the garbled line with a bare HTML error page (`<`). nginx's requests
+    /// always meet one: 502 (`upstream sent unsupported FastCGI protocol version: 60`).
+    /// A visitor's request straight to HAProxy or Caddy meets none: their read
+    /// timeouts, 504; the same request forwarded by the edge does: 502. Apache answers
+    /// 503 either way. As the lab's `protocol_mismatch.*.loopback` cells saw.
+    pub fn fastcgi_to_http_status(self, behind_edge: bool) -> u64 {
+        match self {
+            Proxy::Nginx | Proxy::VarnishNginx => 502,
+            Proxy::Apache | Proxy::Varnish => 503,
+            Proxy::Haproxy | Proxy::Caddy if behind_edge => 502,
+            Proxy::Haproxy | Proxy::Caddy => 504,
+        }
+    }
+
     fn word(self) -> &'static str {
         match self {
             Proxy::Nginx => "nginx",
@@ -291,11 +308,18 @@ pub enum Fault {
     NotListening,
     /// The app reads the request and resets the connection (`SO_LINGER` zero: RST).
     ConnectionReset,
+    /// The app's socket is owned by the app's user with mode 0600, which the proxy's
+    /// user may not open: the unix app's socket is chmod-ed, the PHP-FPM pool is reset
+    /// to run as its own user with `listen.mode = 0600` and restarted.
+    SocketPermissionDenied,
+    /// The proxy speaks FastCGI to the plain-HTTP app (loopback), or plain HTTP to the
+    /// PHP-FPM socket (FastCGI transport).
+    ProtocolMismatch,
 }
 
 impl Fault {
     /// Every fault, in matrix order.
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 22] = [
         Fault::Control,
         Fault::ServiceDown,
         Fault::CrashLoop,
@@ -316,6 +340,8 @@ impl Fault {
         Fault::Saturated,
         Fault::NotListening,
         Fault::ConnectionReset,
+        Fault::SocketPermissionDenied,
+        Fault::ProtocolMismatch,
     ];
 
     fn word(self) -> &'static str {
@@ -340,6 +366,8 @@ impl Fault {
             Fault::Saturated => "saturated",
             Fault::NotListening => "not_listening",
             Fault::ConnectionReset => "connection_reset",
+            Fault::SocketPermissionDenied => "socket_permission_denied",
+            Fault::ProtocolMismatch => "protocol_mismatch",
         }
     }
 }
@@ -397,6 +425,9 @@ impl Cell {
             return Some(
                 "one healthy control per proxy and condition (loopback or container, single)",
             );
+        }
+        if let Some(why) = self.handoff_skip() {
+            return Some(why);
         }
         match f {
             F::DnsFailure if matches!(p, Proxy::Varnish | Proxy::VarnishNginx) => Some(
@@ -475,6 +506,29 @@ impl Cell {
             _ if self.topology != Topology::Single && self.condition == Condition::ByAddress => {
                 Some(
                     "behind an edge the site is the edge's address; by-address is a single-origin shape",
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// Why a cell of the socket-permission or protocol-mismatch fault cannot exist or
+    /// adds nothing.
+    fn handoff_skip(&self) -> Option<&'static str> {
+        use Transport as T;
+        let (p, t) = (self.proxy, self.transport);
+        match self.fault {
+            Fault::SocketPermissionDenied if !matches!(t, T::Unix | T::FastCgi) => {
+                Some("a socket's mode and owner exist only on unix sockets (unix and FastCGI)")
+            }
+            Fault::ProtocolMismatch if !matches!(t, T::Loopback | T::FastCgi) => Some(
+                "FastCGI to the HTTP app on loopback and HTTP to the PHP-FPM socket stand for the two shapes",
+            ),
+            Fault::SocketPermissionDenied | Fault::ProtocolMismatch
+                if matches!(p, Proxy::Varnish | Proxy::VarnishNginx) =>
+            {
+                Some(
+                    "Varnish speaks neither FastCGI nor to the sockets here; nginx alone stands for the cache's nginx",
                 )
             }
             _ => None,
@@ -582,6 +636,23 @@ impl Cell {
             // A connect the pool's full accept queue turns away (EAGAIN) is answered as
             // a refused one.
             F::Saturated => expect("upstream", "saturated", p.refused_status(), "proxy"),
+            // The proxy's connect fails with EACCES: each answers as for a refused one.
+            F::SocketPermissionDenied => expect(
+                "handoff",
+                "socket_permission_denied",
+                p.refused_status(),
+                "proxy",
+            ),
+            // HTTP to the PHP-FPM socket: PHP-FPM resets it, every proxy answers 502.
+            F::ProtocolMismatch if self.transport == Transport::FastCgi => {
+                expect("handoff", "protocol_mismatch", 502, "proxy")
+            }
+            F::ProtocolMismatch => expect(
+                "handoff",
+                "protocol_mismatch",
+                p.fastcgi_to_http_status(self.topology != Topology::Single),
+                "proxy",
+            ),
             F::FirewallBlocked => {
                 expect("handoff", "firewall_blocked", p.timeout_status(), "proxy")
             }
@@ -670,7 +741,7 @@ mod tests {
         );
         let runnable: Vec<&Cell> = all.iter().filter(|c| c.skip().is_none()).collect();
         // The skip rules decide these counts; a changed rule shows here.
-        assert_eq!(runnable.len(), 2601);
+        assert_eq!(runnable.len(), 2809);
         let https = runnable
             .iter()
             .filter(|c| c.transport == Transport::Https)
@@ -1017,5 +1088,75 @@ mod tests {
             .skip()
             .is_some()
         );
+    }
+
+    #[test]
+    fn the_socket_and_protocol_faults_run_on_their_transports() {
+        let runnable = |fault| -> Vec<Cell> {
+            cells()
+                .into_iter()
+                .filter(|c| c.fault == fault && c.skip().is_none())
+                .collect()
+        };
+        let denied = runnable(Fault::SocketPermissionDenied);
+        let mismatch = runnable(Fault::ProtocolMismatch);
+        // 4 proxies x 2 transports x (3 topologies x 5 conditions less 2 by-address).
+        assert_eq!((denied.len(), mismatch.len()), (104, 104));
+        assert!(
+            denied
+                .iter()
+                .all(|c| matches!(c.transport, Transport::Unix | Transport::FastCgi))
+        );
+        assert!(
+            mismatch
+                .iter()
+                .all(|c| matches!(c.transport, Transport::Loopback | Transport::FastCgi))
+        );
+        assert!(
+            denied
+                .iter()
+                .chain(&mismatch)
+                .all(|c| !matches!(c.proxy, Proxy::Varnish | Proxy::VarnishNginx))
+        );
+        let cell = |fault, proxy, transport| Cell {
+            fault,
+            proxy,
+            transport,
+            topology: Topology::Single,
+            condition: Condition::Warm,
+        };
+        let text = |c: Cell| c.expected().map(|e| e.text());
+        assert_eq!(
+            text(cell(
+                Fault::SocketPermissionDenied,
+                Proxy::Apache,
+                Transport::FastCgi
+            ))
+            .as_deref(),
+            Some("handoff / socket_permission_denied / 503 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ProtocolMismatch,
+                Proxy::Caddy,
+                Transport::FastCgi
+            ))
+            .as_deref(),
+            Some("handoff / protocol_mismatch / 502 / proxy")
+        );
+        assert_eq!(
+            text(cell(
+                Fault::ProtocolMismatch,
+                Proxy::Haproxy,
+                Transport::Loopback
+            ))
+            .as_deref(),
+            Some("handoff / protocol_mismatch / 504 / proxy")
+        );
+        let behind = Cell {
+            topology: Topology::RoundRobin,
+            ..cell(Fault::ProtocolMismatch, Proxy::Haproxy, Transport::Loopback)
+        };
+        assert_eq!(behind.expected().map(|e| e.status), Some(502));
     }
 }

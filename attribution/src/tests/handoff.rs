@@ -7,6 +7,8 @@ use gw502_vocab::Source;
 const REFUSED: &str = "service_down|wrong_port|not_listening";
 const ENOENT: &str = "wrong_socket_path|service_down";
 const FPM: &str = "fastcgi://unix:/run/php/php8.2-fpm.sock:";
+const FPM_RESET: &str =
+    "recv() failed (104: Connection reset by peer) while reading response header from upstream";
 const REFUSED_LINE: &str =
     "connect() failed (111: Connection refused) while connecting to upstream";
 
@@ -119,6 +121,19 @@ pub(super) fn rows() -> Vec<Row> {
                 .ngx("protocol_mismatch", "error", "upstream sent unsupported FastCGI protocol version: 72 while reading response header from upstream", "fastcgi://127.0.0.1:3000")
                 .probe("fastcgi://127.0.0.1:3000", "protocol_mismatch", "response", 0, "http_peer: HTTP/1.1 400 Bad Request"),
         ), is(ProtocolMismatch, 502, Hop::Proxy)),
+        // nginx's line and the probe's reset as the lab's `protocol_mismatch.nginx.fastcgi`
+        // cell recorded them (nginx 1.22, PHP-FPM 8.2 resets an HTTP request).
+        row("handoff: proxy_pass (HTTP) to the PHP-FPM socket", site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "http://unix:/run/php/php8.2-fpm.sock").unit("php8.2-fpm.service", "active", "running", "upstream").unix("/run/php/php8.2-fpm.sock", "php8.2-fpm.service", 0o666, 0, 0)
+                .ngx("connection_reset", "error", FPM_RESET, "http://unix:/run/php/php8.2-fpm.sock:/")
+                .probe("unix:/run/php/php8.2-fpm.sock", "reset", "response", 0, "Connection reset by peer (os error 104)"),
+        ), is(ProtocolMismatch, 502, Hop::Proxy)),
+        near("handoff near-miss: an HTTP app on a unix socket resets", ProtocolMismatch, site("shop.example").public("ok", 502, "nginx").host(
+            nginx("web1", "http://unix:/run/lab-app/app.sock").unit("app.service", "active", "running", "upstream").unix("/run/lab-app/app.sock", "app.service", 0o666, 0, 0)
+                .edit(|s| s.sockets.iter_mut().flat_map(|x| x.listeners.iter_mut()).for_each(|l| l.process = "python3".into()))
+                .ngx("connection_reset", "error", FPM_RESET, "http://unix:/run/lab-app/app.sock:/")
+                .probe("unix:/run/lab-app/app.sock", "reset", "response", 0, "Connection reset by peer (os error 104)"),
+        ), is(ConnectionReset, 502, Hop::Proxy)),
         near("handoff near-miss: no valid HTTP/1.0 header from a TLS listener", ProtocolMismatch, with(refused_to("127.0.0.1:3000"), |h| {
             let mut h = h.tcp("127.0.0.1", 3000, "app.service").edit(|s| s.proxy_log = Some(ProxyLogSection::default()));
             h = h.ngx("protocol_mismatch|tls_mismatch", "error", "upstream sent no valid HTTP/1.0 header while reading response header from upstream", "http://127.0.0.1:3000/");

@@ -472,9 +472,48 @@ pub fn inject(fleet: &LabFleet, l: &Layout) -> anyhow::Result<()> {
         ),
         // The script turns slow (a slow query, say) under the same visitors.
         Fault::Saturated => shapes::set_mode(app, &format!("slow {SLOW_MS}")),
+        Fault::SocketPermissionDenied => deny_socket(app, l.cell.transport),
+        Fault::ProtocolMismatch => {
+            let up = match l.cell.transport {
+                Transport::FastCgi => Upstream::Unix(FPM_SOCKET.into()),
+                _ => Upstream::FastCgi("127.0.0.1:8080".into()),
+            };
+            let files = proxies::site_files(l.cell.proxy, &up, &l.host_header, by_name);
+            proxies::reload(origin, l.cell.proxy, &files)
+        }
         Fault::OomKilled | Fault::Unhealthy | Fault::BindMismatch => {
             anyhow::bail!("{} is a container fault", l.cell.id())
         }
+    }
+}
+
+/// The pool of [`deny_socket`]: its own user owns the socket with mode 0600, as a
+/// package upgrade that resets `listen.owner`/`listen.mode` leaves a per-site pool.
+const DENIED_POOL: &str = "; gw502 lab matrix: the pool as its own user, the socket only its own\n\
+     [www]\nuser = shop\ngroup = shop\nlisten = /run/php/php8.2-fpm.sock\nlisten.owner = shop\n\
+     listen.group = shop\nlisten.mode = 0600\npm = static\npm.max_children = 4\n\
+     catch_workers_output = yes\n";
+
+/// The app's socket becomes its user's alone (0600): the unix app's socket is chmod-ed
+/// in place; the PHP-FPM pool runs as its own user (made by `systemd-sysusers`, as a
+/// package does) with `listen.mode = 0600` and is restarted.
+fn deny_socket(app: &Host, transport: Transport) -> anyhow::Result<()> {
+    match transport {
+        Transport::FastCgi => {
+            app.write_file(
+                "/etc/sysusers.d/shop.conf".as_ref(),
+                "u shop - \"shop app\" /var/www/gw502-lab\n",
+                0o644,
+            )?;
+            app.exec_ok(&["systemd-sysusers"])?;
+            app.write_file(
+                "/etc/php/8.2/fpm/pool.d/www.conf".as_ref(),
+                DENIED_POOL,
+                0o644,
+            )?;
+            app.systemctl(&["restart", "php8.2-fpm.service"])
+        }
+        _ => app.exec_ok(&["chmod", "0600", APP_SOCKET]),
     }
 }
 

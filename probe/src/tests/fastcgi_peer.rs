@@ -1,0 +1,76 @@
+//! FastCGI probes of a listener that speaks HTTP: a real Python `http.server` (what
+//! the lab's app is built on) reads its request line up to a newline and so waits
+//! on FastCGI's binary records without a byte of answer; the probe then asks it in
+//! HTTP, as an operator's `curl` would, and reports the mismatch.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::testing::{Behaviour, serve};
+use crate::{Endpoint, Outcome, ProbeRequest, Protocol, probe};
+
+/// `python3 -m http.server` on 127.0.0.1 and a free port; killed on drop.
+struct PyHttp(Child, u16);
+
+impl Drop for PyHttp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn py_http() -> PyHttp {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import http.server as h\n\
+             s = h.HTTPServer(('127.0.0.1', 0), h.SimpleHTTPRequestHandler)\n\
+             print(s.server_port, flush=True)\n\
+             s.serve_forever()\n",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("python prints its port");
+    PyHttp(child, port)
+}
+
+fn fastcgi(port: u16) -> ProbeRequest {
+    let mut req = ProbeRequest::new(
+        Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        },
+        Protocol::FastCgi,
+    );
+    req.response_timeout = Duration::from_secs(1);
+    req
+}
+
+#[tokio::test]
+async fn fastcgi_to_an_http_server_is_a_protocol_mismatch() {
+    let server = py_http();
+    let result = probe(&fastcgi(server.1)).await;
+    assert_eq!(result.outcome, Outcome::ProtocolMismatch, "{result:?}");
+    assert!(
+        result
+            .detail
+            .starts_with("http_peer: FastCGI got no answer (timeout)"),
+        "{result:?}"
+    );
+    assert!(result.detail.ends_with("gets HTTP 200"), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_silent_peer_that_answers_no_http_either_stays_a_timeout() {
+    let server = serve(Behaviour::Hang).await;
+    let result = probe(&fastcgi(server.addr.port())).await;
+    assert_eq!(result.outcome, Outcome::Timeout, "{result:?}");
+    assert_eq!(*server.accepted.lock().unwrap(), 2, "asked in HTTP too");
+}
