@@ -1,6 +1,6 @@
 //! Prints what the engine saw and concluded for one recorded matrix cell: the
-//! verdicts `attribute()` gives today with their evidence, then each host's log
-//! signals, direct probes and access-log counts. For triaging a cell that missed:
+//! edge probes, the verdicts `attribute()` gives today with their evidence, then each
+//! host's log signals, direct probes and access-log counts. For triaging a cell that missed:
 //!
 //! ```text
 //! cargo run -p gw502-tests --example replay_dump -- tests/fixtures/replay/<cell>.json
@@ -13,6 +13,12 @@ fn main() -> anyhow::Result<()> {
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     let r = gw502_tests::matrix::replay::Recorded::from_json(&json)?;
     println!("{} expected {:?} passed {}", r.cell, r.expected, r.passed);
+    for o in &r.evidence.edge {
+        println!(
+            "edge {} {} {} {} {}",
+            o.at_ms, o.vantage, o.target, o.outcome, o.status
+        );
+    }
     for v in r.replay() {
         let evidence: Vec<String> = v
             .evidence
@@ -46,8 +52,8 @@ fn main() -> anyhow::Result<()> {
         for sig in s.proxy_log.as_ref().map_or(&[][..], |p| &p.signals) {
             let sample = sig.samples.first().map_or("", String::as_str);
             println!(
-                "  signal {} {} {} x{} {sample}",
-                sig.proxy, sig.cause, sig.status, sig.count
+                "  signal {} {} {} server {:?} x{} {sample}",
+                sig.proxy, sig.cause, sig.status, sig.server, sig.count
             );
         }
         for p in s.probes.as_ref().map_or(&[][..], |p| &p.probes) {

@@ -3,8 +3,6 @@
 //! `tests/src/matrix/replay.rs`) goes through `gw502_attribution::attribute()` again.
 //! The test prints the exact layer+cause rate and the layer rate, and fails when a cell
 //! that passed in the lab no longer gives its expected verdict.
-//! `GW502_REPLAY_SHOW=<cell id substring>` prints those cells' edge probes,
-//! access counts, direct probes, log signals and verdicts.
 //! No replayed verdict may name a unit outside its cell's chain (`hosts::outside_chain`).
 
 use std::path::Path;
@@ -31,39 +29,6 @@ fn replay_corpus_has_no_regressions() {
         let rec = Recorded::from_json(&serde_json::from_str(&text).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         let verdicts = rec.replay();
-        if std::env::var("GW502_REPLAY_SHOW").is_ok_and(|c| rec.cell.contains(&c)) {
-            for o in &rec.evidence.edge {
-                println!(
-                    "edge {} {} {} {} {}",
-                    o.at_ms, o.vantage, o.target, o.outcome, o.status
-                );
-            }
-            for h in &rec.evidence.hosts {
-                let counts = h.state.access_log.as_ref().map_or(&[][..], |a| &a.counts);
-                for c in counts {
-                    println!(
-                        "access {} {} {} x{} upstream_status {:?}",
-                        h.host_id, c.vhost, c.status, c.count, c.upstream_status
-                    );
-                }
-                let probes = h.state.probes.as_ref().map_or(&[][..], |p| &p.probes);
-                for p in probes {
-                    let target = p.target.as_ref().map_or("", |t| t.address.as_str());
-                    println!(
-                        "probe {} {target} {} {} {}",
-                        h.host_id, p.outcome, p.status, p.detail
-                    );
-                }
-                let signals = h.state.proxy_log.as_ref().map_or(&[][..], |l| &l.signals);
-                for l in signals {
-                    println!(
-                        "signal {} {} {} server {:?} x{}",
-                        h.host_id, l.proxy, l.cause, l.server, l.count
-                    );
-                }
-            }
-            println!("{}: {verdicts:#?}", rec.cell);
-        }
         let ok = rec.judge(&verdicts, false);
         exact += usize::from(ok);
         layer += usize::from(rec.judge_layer(&verdicts));
