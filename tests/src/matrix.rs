@@ -602,13 +602,19 @@ impl Cell {
             // Started after the fault, the agent never saw the app serve the target, and
             // nothing else ties the app's port to it (its command line names its own port):
             // naming it would be guessing, which the chain rule forbids (`attribution::chain`).
-            // The HAProxy site's backend is named `app`, which ties `app.service` by name.
-            F::WrongTarget if self.condition == Condition::Cold && p != Proxy::Haproxy => expect(
-                "unknown",
-                "insufficient_evidence",
-                p.refused_status(),
-                "proxy",
-            ),
+            // HAProxy's backend and Varnish's VCL backend are named `app`, which ties
+            // `app.service` by name.
+            F::WrongTarget
+                if self.condition == Condition::Cold
+                    && !matches!(p, Proxy::Haproxy | Proxy::Varnish) =>
+            {
+                expect(
+                    "unknown",
+                    "insufficient_evidence",
+                    p.refused_status(),
+                    "proxy",
+                )
+            }
             F::WrongTarget => expect("handoff", "wrong_port", p.refused_status(), "proxy"),
             // Plain HTTP to the app's TLS listener: the listener resets the connection,
             // which every proxy answers with 502.
