@@ -397,6 +397,14 @@ fn varnish(upstream: &Upstream, name: &str, site_default: bool, first_byte_secs:
 mod tests {
     use super::*;
 
+    /// Every file `site_files` writes for `proxy`, as one text.
+    fn all_files(proxy: Proxy, up: &Upstream) -> String {
+        site_files(proxy, up, "shop.example", true)
+            .into_iter()
+            .map(|f| f.1)
+            .collect()
+    }
+
     #[test]
     fn every_proxy_writes_the_site_under_its_name_and_a_second_vhost() {
         let ups = [
@@ -442,12 +450,7 @@ mod tests {
     #[test]
     fn a_verifying_proxy_names_the_lab_ca_and_the_certificate_name() {
         let up = Upstream::HttpsVerified("127.0.0.1:8443".into());
-        let text = |p| {
-            site_files(p, &up, "shop.example", true)
-                .into_iter()
-                .map(|f| f.1)
-                .collect::<String>()
-        };
+        let text = |p| all_files(p, &up);
         let nginx = text(Proxy::Nginx);
         assert!(nginx.contains("proxy_ssl_verify on;"), "{nginx}");
         assert!(nginx.contains("proxy_ssl_name localhost;"));
@@ -477,12 +480,7 @@ mod tests {
     #[test]
     fn a_named_upstream_is_looked_up_at_run_time_by_every_proxy() {
         let up = Upstream::Named("app-backend.lab:8080".into());
-        let text = |p| {
-            site_files(p, &up, "shop.example", true)
-                .into_iter()
-                .map(|f| f.1)
-                .collect::<String>()
-        };
+        let text = |p| all_files(p, &up);
         let nginx = text(Proxy::Nginx);
         assert!(nginx.contains("resolver 127.0.0.1 valid=2s;"), "{nginx}");
         assert!(nginx.contains("set $app_host app-backend.lab;"));
