@@ -25,7 +25,7 @@ use super::facts;
 use super::finding::{Finding, Trigger};
 use super::host::HostView;
 use super::precedence::Tier;
-use super::target::{Target, is_tcp, listener_accepts, name_matches};
+use super::target::{Target, is_tcp, listen_port, listener_accepts, name_matches};
 use super::verdict::Cause;
 
 /// The origin's front for the site, on a port other than the edge's target.
@@ -118,7 +118,7 @@ fn front<'a>(th: &HostView<'a>, target: &Target, port: u32, tls: bool) -> Option
             .iter()
             .filter(|s| s.names.iter().any(|n| name_matches(n, &th.site.host)));
         for listen in servers.flat_map(|s| &s.listens) {
-            let Some(on) = listen_port(listen).filter(|p| *p != port) else {
+            let Some(on) = listen_port(listen).map(u32::from).filter(|p| *p != port) else {
                 continue;
             };
             let listener = th.listeners().iter().find(|l| {
@@ -138,15 +138,6 @@ fn front<'a>(th: &HostView<'a>, target: &Target, port: u32, tls: bool) -> Option
     }
     found.sort_by_key(|f| is_tls(f.listen) != tls);
     found.into_iter().next()
-}
-
-/// The port of a `listen` as written: `80`, `[::]:443 ssl`, `10.0.0.5:8080`, `*:80`.
-fn listen_port(listen: &str) -> Option<u32> {
-    let first = listen.split_whitespace().next()?;
-    if first.starts_with("unix:") {
-        return None;
-    }
-    first.rsplit(':').next()?.parse().ok()
 }
 
 fn is_tls(listen: &str) -> bool {

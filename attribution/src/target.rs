@@ -131,21 +131,29 @@ fn split_host_port(authority: &str) -> (String, Option<u16>) {
     }
 }
 
-/// A virtual server's `listen` as written (`80`, `[::]:443 ssl default_server`,
-/// `10.0.0.5:8080`, Apache's `*:80`): whether it takes connections on `port`, and
-/// whether it is marked as that port's default server (nginx `default_server`, or
-/// `default` in old configs). Unix sockets take none; a port-less address is :80.
-pub(crate) fn listen_on(listen: &str, port: u16) -> Option<bool> {
-    let mut words = listen.split_whitespace();
-    let address = words.next()?;
+/// The port of a virtual server's `listen` as written (`80`, `[::]:443 ssl`,
+/// `10.0.0.5:8080`, Apache's `*:80`): a port-less address is :80, a unix socket
+/// has none.
+pub(crate) fn listen_port(listen: &str) -> Option<u16> {
+    let address = listen.split_whitespace().next()?;
     if address.starts_with("unix:") {
         return None;
     }
-    let listens = match address.parse::<u16>() {
+    Some(match address.parse::<u16>() {
         Ok(p) => p,
         Err(_) => split_host_port(address).1.unwrap_or(80),
-    };
-    (listens == port).then(|| words.any(|w| matches!(w, "default_server" | "default")))
+    })
+}
+
+/// Whether a `listen` takes connections on `port`, and whether it is marked as
+/// that port's default server (nginx `default_server`, or `default` in old
+/// configs); `None` when it listens elsewhere.
+pub(crate) fn listen_on(listen: &str, port: u16) -> Option<bool> {
+    (listen_port(listen)? == port).then(|| {
+        listen
+            .split_whitespace()
+            .any(|w| matches!(w, "default_server" | "default"))
+    })
 }
 
 /// A Caddy site address as written (`http://:80`, `:8080`, `shop.example`):
