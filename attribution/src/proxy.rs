@@ -113,14 +113,29 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         .into_iter()
         .filter(|u| !serving && facts::is_down(u))
         .collect();
+    let mut crashed = false;
     if let Some(u) = stopped.first() {
         evidence.push(facts::unit(h, u));
-        check = format!(
-            "systemctl status {} on {}; it is {}",
-            u.name,
-            h.id(),
-            u.active_state
-        );
+        check = match facts::crash_signal(u) {
+            Some(facts::Crash::Signal(sig) | facts::Crash::Relayed(sig)) => {
+                crashed = true;
+                format!(
+                    "{} on {} died of {sig} (restarts={}): coredumpctl list {} and journalctl -u {} show the crash; \
+                     a proxy that crashes on what it relays keeps dying until that answer or the proxy changes",
+                    u.name,
+                    h.id(),
+                    u.n_restarts,
+                    u.name,
+                    u.name
+                )
+            }
+            None => format!(
+                "systemctl status {} on {}; it is {}",
+                u.name,
+                h.id(),
+                u.active_state
+            ),
+        };
     } else if h.has(Source::Sockets)
         && !h.proxy_units().is_empty()
         && !h
@@ -156,13 +171,14 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         None => Finding::seeded(Cause::ProxyDown, tier, evidence, cx.signal.first_failure_ms),
     };
     f.emitted_by = Some(Hop::Unknown);
+    let state = if crashed {
+        "crashed and is not serving"
+    } else {
+        "is not serving"
+    };
     Some(f.say(
         check,
-        format!(
-            "the proxy for {} on {} is not serving",
-            cx.site.host,
-            h.id()
-        ),
+        format!("the proxy for {} on {} {state}", cx.site.host, h.id()),
     ))
 }
 

@@ -168,3 +168,27 @@ fn the_collectors_memory_ties_an_app_on_another_host() {
     assert_eq!(cause(&with), ["wrong_port"]);
     assert!(with.judge(&with.replay(), true), "{:?}", with.replay());
 }
+
+/// `header_too_big.haproxy.fastcgi.single.cold`, recorded on Debian 12's HAProxy 2.6.12,
+/// which aborts on PHP-FPM's 64 KB head (`BUG_ON c_empty(ic)`) until systemd gives up:
+/// its master exits 139 (a worker's SIGSEGV, 128+11). The verdict names the crash and
+/// where to read it, not only a stopped unit.
+#[test]
+fn a_proxy_that_crashed_on_what_it_relayed_is_named_as_crashed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/replay/header_too_big.haproxy.fastcgi.single.cold.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let verdicts = Recorded::from_json(&v).unwrap().replay();
+    let [v] = verdicts.as_slice() else {
+        panic!("one verdict: {verdicts:?}");
+    };
+    let p = gw502_proto::v1::Verdict::from(v);
+    assert_eq!((p.layer.as_str(), p.cause.as_str()), ("proxy", "proxy_down"));
+    assert!(v.summary.contains("crashed"), "{}", v.summary);
+    assert!(
+        v.next_check.contains("haproxy.service on c4o0 died of SIGSEGV (restarts=6)"),
+        "{}",
+        v.next_check
+    );
+}

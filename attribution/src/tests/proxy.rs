@@ -74,3 +74,43 @@ fn only_the_sites_proxy_is_named() {
         assert!(!text.contains(other), "{name}: names {other}: {text}");
     }
 }
+
+/// A proxy that died of a signal is named as crashed, with the signal: HAProxy's
+/// master passes a worker's SIGSEGV on as exit status 139 (128+11), systemd reports a
+/// process the kernel killed with the signal itself. A stop's SIGTERM is no crash.
+#[test]
+fn a_proxy_that_died_of_a_signal_is_named_as_crashed() {
+    let crashed = |code: i32, status: i32| {
+        let ev = site("shop.example").public("refused", 0, "").host(
+            host("web1")
+                .proxy("haproxy", "haproxy.service", "http://127.0.0.1:3000")
+                .unit("haproxy.service", "failed", "failed", "proxy")
+                .edit(|s| {
+                    for u in &mut s.systemd.get_or_insert_default().units {
+                        u.n_restarts = 6;
+                        u.exec_main_code = code;
+                        u.exec_main_status = status;
+                    }
+                }),
+        );
+        let v = attribute(&ev.0).remove(0);
+        assert_eq!((v.cause, v.status), (ProxyDown, 0));
+        let evidence: Vec<&str> = v.evidence.iter().map(|e| e.detail.as_str()).collect();
+        (v.summary, v.next_check, evidence.join(" | "))
+    };
+    let (summary, check, evidence) = crashed(1, 139);
+    assert!(summary.contains("crashed"), "{summary}");
+    assert!(check.contains("died of SIGSEGV (restarts=6)"), "{check}");
+    assert!(evidence.contains("exit_status=139 (128+SIGSEGV)"), "{evidence}");
+
+    let (summary, check, evidence) = crashed(3, 6);
+    assert!(summary.contains("crashed"), "{summary}");
+    assert!(check.contains("died of SIGABRT"), "{check}");
+    assert!(evidence.contains("signal=SIGABRT"), "{evidence}");
+
+    for (code, status) in [(1, 143), (2, 15), (1, 1)] {
+        let (summary, check, _) = crashed(code, status);
+        assert!(!summary.contains("crashed"), "{code}/{status}: {summary}");
+        assert!(check.starts_with("systemctl status haproxy.service"), "{check}");
+    }
+}
