@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use gw502_tests::lab;
 use gw502_tests::matrix::runner::{self, CellResult};
-use gw502_tests::matrix::{Cell, cells, journal, report, sample};
+use gw502_tests::matrix::{Cell, cells, journal, rank, report, sample};
 
 /// The seed of the sample in the normal suite (`GW502_MATRIX_SEED` overrides it for a
 /// wider look; CI keeps the default).
@@ -116,18 +116,10 @@ fn interleave(batches: Vec<(bool, Vec<Cell>)>) -> Vec<(bool, Vec<Cell>)> {
     all.into_iter().map(|(_, b)| b).collect()
 }
 
-/// Every runnable cell in a seeded shuffle (splitmix64, as `matrix::sample`), so the
-/// cells run so far are a fair sample of the whole when a long run is cut short.
+/// Every runnable cell in a seeded shuffle (by `matrix::rank`, as the sample is drawn),
+/// so the cells run so far are a fair sample of the whole when a long run is cut short.
 fn shuffled(mut cells: Vec<Cell>, seed: u64) -> Vec<Cell> {
-    let mut state = seed;
-    for i in (1..cells.len()).rev() {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        cells.swap(i, (z % (i as u64 + 1)) as usize);
-    }
+    cells.sort_by_cached_key(|c| rank(seed, &c.id()));
     cells
 }
 
