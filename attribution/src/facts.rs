@@ -19,10 +19,9 @@ pub(crate) fn unit(h: &HostView<'_>, u: &UnitState) -> Evidence {
     }
     match crash_signal(u) {
         Some(Crash::Signal(sig)) => detail.push_str(&format!(" signal={sig}")),
-        Some(Crash::Relayed(sig)) => detail.push_str(&format!(
-            " exit_status={} (128+{sig})",
-            u.exec_main_status
-        )),
+        Some(Crash::Relayed(sig)) => {
+            detail.push_str(&format!(" exit_status={} (128+{sig})", u.exec_main_status))
+        }
         None if u.exec_main_status != 0 => {
             detail.push_str(&format!(" exit_status={}", u.exec_main_status));
         }

@@ -828,7 +828,11 @@ mod tests {
             .iter()
             .find(|c| c.fault != Fault::Control)
             .expect("a drawn fault cell");
-        let after = draw(11, 40, runnable.into_iter().filter(|c| *c != gone).collect());
+        let after = draw(
+            11,
+            40,
+            runnable.into_iter().filter(|c| *c != gone).collect(),
+        );
         assert_eq!(after.len(), 40);
         let moved: Vec<&Cell> = before.iter().filter(|c| !after.contains(c)).collect();
         assert_eq!(moved, [&gone]);

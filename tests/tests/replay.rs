@@ -184,10 +184,14 @@ fn a_proxy_that_crashed_on_what_it_relayed_is_named_as_crashed() {
         panic!("one verdict: {verdicts:?}");
     };
     let p = gw502_proto::v1::Verdict::from(v);
-    assert_eq!((p.layer.as_str(), p.cause.as_str()), ("proxy", "proxy_down"));
+    assert_eq!(
+        (p.layer.as_str(), p.cause.as_str()),
+        ("proxy", "proxy_down")
+    );
     assert!(v.summary.contains("crashed"), "{}", v.summary);
     assert!(
-        v.next_check.contains("haproxy.service on c4o0 died of SIGSEGV (restarts=6)"),
+        v.next_check
+            .contains("haproxy.service on c4o0 died of SIGSEGV (restarts=6)"),
         "{}",
         v.next_check
     );

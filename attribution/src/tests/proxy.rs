@@ -101,7 +101,10 @@ fn a_proxy_that_died_of_a_signal_is_named_as_crashed() {
     let (summary, check, evidence) = crashed(1, 139);
     assert!(summary.contains("crashed"), "{summary}");
     assert!(check.contains("died of SIGSEGV (restarts=6)"), "{check}");
-    assert!(evidence.contains("exit_status=139 (128+SIGSEGV)"), "{evidence}");
+    assert!(
+        evidence.contains("exit_status=139 (128+SIGSEGV)"),
+        "{evidence}"
+    );
 
     let (summary, check, evidence) = crashed(3, 6);
     assert!(summary.contains("crashed"), "{summary}");
@@ -111,6 +114,9 @@ fn a_proxy_that_died_of_a_signal_is_named_as_crashed() {
     for (code, status) in [(1, 143), (2, 15), (1, 1)] {
         let (summary, check, _) = crashed(code, status);
         assert!(!summary.contains("crashed"), "{code}/{status}: {summary}");
-        assert!(check.starts_with("systemctl status haproxy.service"), "{check}");
+        assert!(
+            check.starts_with("systemctl status haproxy.service"),
+            "{check}"
+        );
     }
 }
