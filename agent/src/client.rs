@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gw502_proto::v1::ingest_client::IngestClient;
-use gw502_proto::v1::{HostReport, ReportAck};
+use gw502_proto::v1::{HostReport, Nudge, NudgeRequest, ReportAck};
 use rand::Rng;
+use tonic::Streaming;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use gw502_daemon::settings::Tls;
@@ -100,40 +101,39 @@ impl CollectorClient {
         server_name: Option<&str>,
         credentials: &Credentials,
     ) -> Result<Self, ClientError> {
-        let bad = |reason: String| ClientError::Address {
-            address: address.to_string(),
-            reason,
-        };
-        let mut endpoint = Endpoint::from_shared(address.to_string())
-            .map_err(|e| bad(e.to_string()))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .tcp_keepalive(Some(Duration::from_secs(30)));
-        let uri = endpoint.uri().clone();
-        let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
-        match credentials {
-            Credentials::Mutual { ca, cert, key } => {
-                let domain = server_name
-                    .unwrap_or(&host)
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string();
-                let tls = ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(ca))
-                    .identity(Identity::from_pem(cert, key))
-                    .domain_name(domain);
-                endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
-            }
-            Credentials::Plaintext => {
-                if !is_loopback_host(&host) {
-                    return Err(ClientError::PlaintextNotLoopback(address.to_string()));
-                }
-            }
-        }
+        let endpoint =
+            endpoint(address, server_name, credentials)?.timeout(Duration::from_secs(15));
+        Ok(Self::over(endpoint))
+    }
+
+    /// Prepares a lazy channel to `address` for the collector's `Nudges` stream: no
+    /// request timeout, since the stream stays open as long as the collector runs;
+    /// HTTP/2 pings notice a collector that went away without closing it.
+    pub fn listener(address: &str, credentials: &Credentials) -> Result<Self, ClientError> {
+        let endpoint = endpoint(address, None, credentials)?
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10));
+        Ok(Self::over(endpoint))
+    }
+
+    fn over(endpoint: Endpoint) -> Self {
         let inner = IngestClient::new(endpoint.connect_lazy())
             .max_encoding_message_size(gw502_proto::MAX_MESSAGE_BYTES)
             .max_decoding_message_size(gw502_proto::MAX_MESSAGE_BYTES);
-        Ok(Self { inner })
+        Self { inner }
+    }
+
+    /// Opens this host's nudge stream, within [`SEND_DEADLINE`] as a delivery.
+    pub async fn nudges(&mut self, host_id: &str) -> Result<Streaming<Nudge>, ClientError> {
+        let request = NudgeRequest {
+            host_id: host_id.to_string(),
+        };
+        match tokio::time::timeout(SEND_DEADLINE, self.inner.nudges(request)).await {
+            Ok(answer) => Ok(answer?.into_inner()),
+            Err(_) => Err(ClientError::Status(tonic::Status::deadline_exceeded(
+                format!("no answer within {SEND_DEADLINE:?} (connect, TLS handshake and request)"),
+            ))),
+        }
     }
 
     /// Delivers one report, within [`SEND_DEADLINE`] (past it, the error is
@@ -146,6 +146,44 @@ impl CollectorClient {
             ))),
         }
     }
+}
+
+/// The endpoint for `address` with the agent's credentials (see [`CollectorClient::dial`]).
+fn endpoint(
+    address: &str,
+    server_name: Option<&str>,
+    credentials: &Credentials,
+) -> Result<Endpoint, ClientError> {
+    let bad = |reason: String| ClientError::Address {
+        address: address.to_string(),
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(address.to_string())
+        .map_err(|e| bad(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Some(Duration::from_secs(30)));
+    let uri = endpoint.uri().clone();
+    let host = uri.host().ok_or_else(|| bad("no host".into()))?.to_string();
+    match credentials {
+        Credentials::Mutual { ca, cert, key } => {
+            let domain = server_name
+                .unwrap_or(&host)
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .identity(Identity::from_pem(cert, key))
+                .domain_name(domain);
+            endpoint = endpoint.tls_config(tls).map_err(|e| bad(e.to_string()))?;
+        }
+        Credentials::Plaintext => {
+            if !is_loopback_host(&host) {
+                return Err(ClientError::PlaintextNotLoopback(address.to_string()));
+            }
+        }
+    }
+    Ok(endpoint)
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, ClientError> {

@@ -8,7 +8,11 @@
 //! other, a collector that does not answer (a partition that drops packets
 //! holds each send for the client's timeouts) never costs a report: one is
 //! gathered and spooled on every tick whatever the collectors do.
+//!
+//! A collector that sees a site of this host start failing nudges the agent
+//! ([`nudge`]), and the next report is gathered at once instead of at the tick.
 
+mod nudge;
 mod queue;
 mod send;
 
@@ -17,7 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_supervise::{Ended, Policy, Supervisor};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use crate::client::ClientError;
 use crate::config::Config;
@@ -38,6 +43,11 @@ pub enum RunError {
     #[error("the report loop kept failing")]
     GaveUp,
 }
+
+/// Nudges within this long of the last report's start bring no report: several
+/// sites failing together nudge at once, and a collector cannot make the agent
+/// report more than a few times a second.
+const NUDGE_GAP: Duration = Duration::from_millis(250);
 
 /// The counter of report loop restarts, labelled `loop`.
 pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
@@ -133,9 +143,14 @@ impl Agent {
             ref queue,
             ..
         } = self;
-        let gathering = gatherer.run(config, queue, stop.clone());
-        let sending = sender.run(queue, stop, config.shutdown_grace);
-        tokio::try_join!(gathering, sending)?;
+        let nudged = Notify::new();
+        let gathering = gatherer.run(config, queue, &nudged, stop.clone());
+        let sending = sender.run(queue, stop.clone(), config.shutdown_grace);
+        let listening = async {
+            nudge::listen(config, &nudged, stop).await;
+            Ok(())
+        };
+        tokio::try_join!(gathering, sending, listening)?;
         // What memory still holds goes to disk, or is counted lost.
         self.queue.close();
         tracing::info!(waiting = self.queue.len(), "agent stopped");
@@ -169,21 +184,32 @@ impl Agent {
 impl Gatherer {
     /// A report every interval until `stop` turns true; a stop while a
     /// report is gathered still spools it. Gathering is bounded by the
-    /// sources' timeouts, never by the collectors.
+    /// sources' timeouts, never by the collectors. A nudge gathers at once
+    /// and starts the next interval from there, unless a report started less
+    /// than [`NUDGE_GAP`] ago.
     async fn run(
         &mut self,
         config: &Config,
         queue: &Queue,
+        nudged: &Notify,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), RunError> {
         let mut tick = tokio::time::interval(config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<Instant> = None;
         let result = loop {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => break Ok(()),
                 _ = tick.tick() => {}
+                () = nudged.notified() => {
+                    if last.is_some_and(|at| at.elapsed() < NUDGE_GAP) {
+                        continue;
+                    }
+                    tick.reset();
+                }
             }
+            last = Some(Instant::now());
             if let Err(error) = self.enqueue(config, queue).await {
                 break Err(error);
             }

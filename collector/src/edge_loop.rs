@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gw502_proto::v1::{EdgeObservation, IncidentEvent};
+use gw502_vocab::Outcome;
 use gw502_vocab::clock::now_ms;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -29,15 +30,34 @@ use crate::store::{ObservationRow, StoreError};
 
 /// Probes `site` and stores each result as soon as it is known: the public
 /// probe first, then its origins (an edge retrying a dead origin can hold
-/// both for seconds each), waking the evaluator after each.
-async fn probe_and_store(hub: &Hub, site: &str, target: &SiteTarget) -> Result<(), StoreError> {
+/// both for seconds each), waking the evaluator after each. A public probe
+/// that starts a failure nudges the origins' agents ([`Hub::probed`]).
+async fn probe_and_store(hub: &Hub, site: &str, due: &Due) -> Result<(), StoreError> {
+    let target = &due.target;
     let public = hub.prober.probe_public(target).await;
+    let hosts: Vec<&str> = due.hosts.iter().map(String::as_str).collect();
+    hub.probed(
+        site,
+        fails(&public.observation),
+        &hosts,
+        public.observation.at_ms,
+    );
     store_observations(hub, site, std::slice::from_ref(&public.observation)).await?;
     let origins = hub.prober.probe_origins(target, &public).await;
     if !origins.is_empty() {
         store_observations(hub, site, &origins).await?;
     }
     Ok(())
+}
+
+/// A 5xx or no HTTP answer; a probe the SSRF guard refused was never sent and fails
+/// nothing.
+fn fails(o: &EdgeObservation) -> bool {
+    match o.outcome.parse::<Outcome>() {
+        Ok(Outcome::Blocked) => false,
+        Ok(Outcome::Ok) => o.status >= 500,
+        _ => true,
+    }
 }
 
 async fn store_observations(
@@ -95,7 +115,7 @@ pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
                 continue;
             }
         };
-        for (name, target) in sites {
+        for (name, due) in sites {
             if running.contains_key(&name) {
                 metrics::counter!("gw502_collector_edge_probes_skipped_total").increment(1);
                 tracing::debug!(site = %name, "edge probe still running, skipped this tick");
@@ -104,7 +124,7 @@ pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
             let hub = hub.clone();
             let site = name.clone();
             let probe = probes.spawn(async move {
-                if let Err(error) = probe_and_store(&hub, &site, &target).await {
+                if let Err(error) = probe_and_store(&hub, &site, &due).await {
                     tracing::warn!(%site, %error, "edge probe not stored");
                 }
             });
@@ -113,9 +133,15 @@ pub async fn probe_loop(hub: Arc<Hub>) -> Result<(), StoreError> {
     }
 }
 
-/// The sites due for a probe now, with what to probe: those with a URL whose
-/// lease this collector holds.
-async fn due_sites(hub: &Hub) -> Result<Vec<(String, SiteTarget)>, StoreError> {
+/// A site due for a probe: what to probe, and the hosts serving it (whose agents a
+/// failure nudges, with or without an address to probe).
+struct Due {
+    target: SiteTarget,
+    hosts: Vec<String>,
+}
+
+/// The sites due for a probe now: those with a URL whose lease this collector holds.
+async fn due_sites(hub: &Hub) -> Result<Vec<(String, Due)>, StoreError> {
     let hosts = hub.store.list_hosts().await?;
     let hosts = HostIndex::new(&hosts);
     Ok(site_views(hub)
@@ -123,8 +149,15 @@ async fn due_sites(hub: &Hub) -> Result<Vec<(String, SiteTarget)>, StoreError> {
         .into_iter()
         .filter(|s| !s.url.is_empty() && hub.leases.holds(&s.name))
         .map(|s| {
-            let target = s.probe_target(&hosts);
-            (s.name, target)
+            let due = Due {
+                target: s.probe_target(&hosts),
+                hosts: hosts
+                    .serving(&s)
+                    .into_iter()
+                    .map(|h| h.host_id.clone())
+                    .collect(),
+            };
+            (s.name, due)
         })
         .collect())
 }

@@ -3,12 +3,13 @@
 //! with what rang it. The parts SIGHUP reloads (sites, routing and the
 //! dispatcher built from it) sit in [`Live`], swapped whole. Also the set of
 //! site leases this collector holds ([`SiteLeases`], kept by
-//! [`crate::leases`]) and the hooks a reload calls ([`ReloadHooks`]).
+//! [`crate::leases`]) and the hooks a reload calls ([`ReloadHooks`]), and the
+//! nudges that ask agents to report at once when a site starts failing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use gw502_proto::v1::IncidentEvent;
+use gw502_proto::v1::{IncidentEvent, Nudge};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 
@@ -46,6 +47,35 @@ pub struct Hub {
     /// Turns true when the collector shuts down, ending open watch streams
     /// (a graceful shutdown otherwise waits for them forever).
     pub closing: watch::Receiver<bool>,
+    /// Nudges for the agents' `Nudges` streams, each stream taking its host's.
+    pub nudges: broadcast::Sender<HostNudge>,
+    /// Which sites are failing their public probes: a nudge goes out when one starts.
+    pub failing: Mutex<Onsets>,
+}
+
+/// The sites whose last public probe failed.
+#[derive(Debug, Default)]
+pub struct Onsets(BTreeSet<String>);
+
+impl Onsets {
+    /// Records `site`'s latest public probe; true when it starts a failure.
+    pub fn started(&mut self, site: &str, failed: bool) -> bool {
+        if failed {
+            self.0.insert(site.to_string())
+        } else {
+            self.0.remove(site);
+            false
+        }
+    }
+}
+
+/// A nudge for one host's agent.
+#[derive(Debug, Clone)]
+pub struct HostNudge {
+    /// The host whose agent is to report.
+    pub host_id: String,
+    /// What to tell it.
+    pub nudge: Nudge,
 }
 
 /// What a config reload replaces.
@@ -123,6 +153,32 @@ impl Hub {
             dirty.sites.insert(site.to_string());
         }
         self.wake.notify_one();
+    }
+
+    /// Records whether `site`'s public probe failed; when it starts failing, asks the
+    /// agents of `hosts` (the site's origins) to report at once rather than at their next
+    /// tick, so the evidence that explains the failure comes while it is fresh. A site
+    /// that keeps failing nudges nobody again: the agents' ticks carry on from there.
+    pub fn probed(&self, site: &str, failed: bool, hosts: &[&str], at_ms: i64) {
+        let started = self
+            .failing
+            .lock()
+            .is_ok_and(|mut failing| failing.started(site, failed));
+        if !started {
+            return;
+        }
+        for host in hosts {
+            tracing::debug!(site, host, "site started failing, nudging its agent");
+            // No stream open (an older agent, none connected here) is no error.
+            let _ = self.nudges.send(HostNudge {
+                host_id: (*host).to_string(),
+                nudge: Nudge {
+                    site: site.to_string(),
+                    at_ms,
+                },
+            });
+        }
+        metrics::counter!("gw502_collector_nudges_total").increment(hosts.len() as u64);
     }
 
     /// Takes what arrived since the last call.
@@ -306,5 +362,16 @@ mod tests {
                 ("other", "unreadable".to_string())
             ]
         );
+    }
+
+    /// A site nudges once when it starts failing, not on every failed probe, and
+    /// again only after a healthy probe.
+    #[test]
+    fn a_failure_starts_once_per_run_of_failed_probes() {
+        let mut onsets = Onsets::default();
+        let probes = [false, true, true, true, false, true, true];
+        let started: Vec<bool> = probes.iter().map(|f| onsets.started("shop", *f)).collect();
+        assert_eq!(started, [false, true, false, false, false, true, false]);
+        assert!(onsets.started("blog", true), "each site on its own");
     }
 }

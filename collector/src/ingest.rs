@@ -15,19 +15,26 @@
 //! memory, never reports. Admitted reports queue for the writer, which
 //! stores whatever has queued in one transaction (see docs/BENCHMARKS.md for
 //! what group commit changed).
+//!
+//! `Nudges` is the other way round: each agent holds one stream open, bound to
+//! its certificate like its reports, and hears when a site it serves starts
+//! failing its edge probes ([`Hub::probed`]), so it reports at once.
 
 mod clock;
 mod discovery;
 mod writer;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use futures::Stream;
 use gw502_proto::v1::ingest_server::Ingest;
-use gw502_proto::v1::{EdgeObservation, HostReport, ReportAck};
+use gw502_proto::v1::{EdgeObservation, HostReport, Nudge, NudgeRequest, ReportAck};
 use gw502_vocab::clock::now_ms;
 use prost::Message;
+use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
 use crate::hub::Hub;
@@ -92,16 +99,36 @@ fn overloaded(why: &'static str) -> Status {
     ))
 }
 
+type NudgeStream = Pin<Box<dyn Stream<Item = Result<Nudge, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl Ingest for IngestService {
+    type NudgesStream = NudgeStream;
+
+    async fn nudges(
+        &self,
+        request: Request<NudgeRequest>,
+    ) -> Result<Response<NudgeStream>, Status> {
+        let host_id = request.get_ref().host_id.clone();
+        check_host_id(&host_id)?;
+        self.hub.mode.require_agent(&request, &host_id)?;
+        let nudges = BroadcastStream::new(self.hub.nudges.subscribe());
+        // A nudge missed while the stream lagged is only a report at the next tick.
+        let stream = futures::StreamExt::filter_map(nudges, move |nudge| {
+            let nudge = nudge.ok().filter(|n| n.host_id == host_id);
+            std::future::ready(nudge.map(|n| Ok(n.nudge)))
+        });
+        let mut closing = self.hub.closing.clone();
+        let stream = futures::StreamExt::take_until(stream, async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn report(&self, request: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         let started = Instant::now();
         let report = request.get_ref();
-        if gw502_vocab::name::check_name(&report.host_id).is_err() {
-            return Err(Status::invalid_argument(
-                "host_id must be 1-253 characters of A-Z a-z 0-9 . _ -",
-            ));
-        }
+        check_host_id(&report.host_id)?;
         if report.seq == 0 || report.agent_instance.is_empty() {
             return Err(Status::invalid_argument(
                 "agent_instance and seq (from 1) are required",
@@ -161,6 +188,12 @@ impl Ingest for IngestService {
             received_at_ms,
         }))
     }
+}
+
+fn check_host_id(host_id: &str) -> Result<(), Status> {
+    gw502_vocab::name::check_name(host_id).map_err(|_| {
+        Status::invalid_argument("host_id must be 1-253 characters of A-Z a-z 0-9 . _ -")
+    })
 }
 
 /// A database failure: the agent keeps the report in its spool and retries.

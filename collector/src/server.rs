@@ -137,6 +137,8 @@ pub async fn serve(
         outbox: Notify::new(),
         reload_hooks: Default::default(),
         closing: closing.clone(),
+        nudges: broadcast::channel(1024).0,
+        failing: Default::default(),
         config,
     });
     if let Some(revocation) = hub.mode.revocation().cloned() {

@@ -17,7 +17,7 @@ use gw502_agent::run::Agent;
 use gw502_collector::store::Store;
 use gw502_pki::Role;
 use gw502_proto::v1::ingest_server::{Ingest, IngestServer};
-use gw502_proto::v1::{HostReport, ListHostsRequest, ReportAck};
+use gw502_proto::v1::{HostReport, ListHostsRequest, Nudge, NudgeRequest, ReportAck};
 use gw502_tests::fleet::{Fleet, Running, database};
 use prost::Message;
 use tokio::net::TcpListener;
@@ -195,6 +195,15 @@ struct Overloaded {
 
 #[tonic::async_trait]
 impl Ingest for Overloaded {
+    type NudgesStream = tokio_stream::Pending<Result<Nudge, Status>>;
+
+    async fn nudges(
+        &self,
+        _: Request<NudgeRequest>,
+    ) -> Result<Response<Self::NudgesStream>, Status> {
+        Err(Status::resource_exhausted("collector overloaded"))
+    }
+
     async fn report(&self, _: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Err(Status::resource_exhausted(

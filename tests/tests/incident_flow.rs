@@ -3,7 +3,8 @@
 //! attributes it, and routing delivers signed webhooks (firing, resolved)
 //! recorded in `ListDeliveries`, and re-announces open incidents to an
 //! Alertmanager receiver when the collector restarts; a hanging site holds
-//! back no other site's edge probes. All over real mTLS to
+//! back no other site's edge probes; a site that starts failing nudges the
+//! agents of the hosts serving it, and only those. All over real mTLS to
 //! a real collector, with real HTTP servers on loopback.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use gw502_collector::routing::{ReceiverSettings, RoutingSettings};
 use gw502_pki::Role;
-use gw502_proto::v1::{ExplainRequest, Incident, ListDeliveriesRequest, WatchIncidentsRequest};
+use gw502_proto::v1::{
+    ExplainRequest, Incident, ListDeliveriesRequest, Nudge, NudgeRequest, WatchIncidentsRequest,
+};
 use gw502_tests::causes::hook::{Hook, Received};
 use gw502_tests::causes::host::{Host, web};
 use gw502_tests::causes::stub::{self, Stub};
@@ -21,6 +24,7 @@ use gw502_tests::scenario::agent::workspace_bin;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio_stream::StreamExt;
+use tonic::Streaming;
 
 const REFUSED_LINE: &str =
     "connect() failed (111: Connection refused) while connecting to upstream";
@@ -738,5 +742,65 @@ async fn a_hung_site_holds_back_no_other_sites_probes() -> anyhow::Result<()> {
         1,
         "the hung site was probed again while its probe ran"
     );
+    Ok(())
+}
+
+/// A host's nudge stream, opened with its own agent certificate.
+async fn nudges(h: &Harness, host: &str, as_host: &str) -> Result<Streaming<Nudge>, tonic::Status> {
+    let mut client = h
+        .fleet
+        .agent(h.running.addr, host)
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let request = NudgeRequest {
+        host_id: as_host.into(),
+    };
+    Ok(client.nudges(request).await?.into_inner())
+}
+
+#[tokio::test]
+async fn a_site_that_starts_failing_nudges_the_agents_that_serve_it() -> anyhow::Result<()> {
+    let shop = Stub::start([127, 0, 0, 1].into(), 0, stub::ok_page()).await?;
+    let blog = Stub::start([127, 0, 0, 1].into(), 0, stub::ok_page()).await?;
+    let mut h = Harness::start(|fleet| {
+        fast_config(
+            fleet,
+            "nudges",
+            vec![
+                site("shop.example", &shop.url(), &["web1"]),
+                site("blog.example", &blog.url(), &["web2"]),
+            ],
+        )
+    })
+    .await?;
+    h.send(web("web1", "shop.example")).await?;
+    h.send(web("web2", "blog.example")).await?;
+    let refused = nudges(&h, "web1", "web2").await.err();
+    assert_eq!(
+        refused.map(|s| s.code()),
+        Some(tonic::Code::PermissionDenied),
+        "web1's certificate listened as web2"
+    );
+    let mut web1 = nudges(&h, "web1", "web1").await?;
+    let mut web2 = nudges(&h, "web2", "web2").await?;
+    // Both sites are probed healthy with the streams open, then fail together: each
+    // agent hears only of its own site, whichever the collector probed first.
+    let (shop_hits, blog_hits) = (shop.hits(), blog.hits());
+    poll(
+        &mut h,
+        "both sites probed healthy",
+        || None,
+        async |_: &mut Harness| {
+            Ok((shop.hits() > shop_hits && blog.hits() > blog_hits).then_some(()))
+        },
+    )
+    .await?;
+    let bad_gateway = stub::raw(502, "Bad Gateway", &[("server", "nginx")], "");
+    shop.set(bad_gateway.clone());
+    blog.set(bad_gateway);
+    for (stream, own) in [(&mut web1, "shop.example"), (&mut web2, "blog.example")] {
+        let heard = tokio::time::timeout(WAIT, stream.message()).await??;
+        assert_eq!(heard.map(|n| n.site).as_deref(), Some(own));
+    }
     Ok(())
 }

@@ -1,15 +1,18 @@
-//! Shared by the agent's fail-over tests: a small gRPC ingest server on
-//! loopback (port 0, plaintext) that answers every report the same way and
-//! counts them.
+//! Shared by the agent's fail-over and nudge tests: a small gRPC ingest server
+//! on loopback (port 0, plaintext) that answers every report the same way and
+//! counts them, and sends the nudges a test asks for.
+// Each test binary uses part of it.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::Stream;
 use gw502_proto::v1::ingest_server::{Ingest, IngestServer};
-use gw502_proto::v1::{HostReport, ReportAck};
+use gw502_proto::v1::{HostReport, Nudge, NudgeRequest, ReportAck};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
@@ -18,10 +21,23 @@ use tonic::{Code, Request, Response, Status};
 struct Stub {
     answer: Option<Code>,
     calls: Arc<AtomicUsize>,
+    nudges: broadcast::Sender<Nudge>,
 }
+
+type Nudges = std::pin::Pin<Box<dyn Stream<Item = Result<Nudge, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Ingest for Stub {
+    type NudgesStream = Nudges;
+
+    async fn nudges(&self, _: Request<NudgeRequest>) -> Result<Response<Nudges>, Status> {
+        let stream = futures::stream::unfold(self.nudges.subscribe(), |mut rx| async move {
+            let nudge = rx.recv().await.ok()?;
+            Some((Ok(nudge), rx))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
     async fn report(&self, _: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match self.answer {
@@ -35,6 +51,7 @@ impl Ingest for Stub {
 pub struct Server {
     pub addr: SocketAddr,
     calls: Arc<AtomicUsize>,
+    nudges: broadcast::Sender<Nudge>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -43,9 +60,11 @@ impl Server {
         let listener = TcpListener::bind(at).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
+        let nudges = broadcast::channel(16).0;
         let stub = Stub {
             answer,
             calls: calls.clone(),
+            nudges: nudges.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(
@@ -58,6 +77,7 @@ impl Server {
         Server {
             addr,
             calls,
+            nudges,
             _stop: stop,
         }
     }
@@ -68,6 +88,15 @@ impl Server {
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Nudges every open stream about `site`; false when no agent listens yet.
+    pub fn nudge(&self, site: &str) -> bool {
+        let nudge = Nudge {
+            site: site.into(),
+            at_ms: 0,
+        };
+        self.nudges.send(nudge).is_ok()
     }
 }
 

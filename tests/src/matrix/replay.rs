@@ -190,6 +190,8 @@ impl Recorder {
             outbox: tokio::sync::Notify::new(),
             reload_hooks: Default::default(),
             closing,
+            nudges: tokio::sync::broadcast::channel(4).0,
+            failing: Default::default(),
             config,
         };
         Ok(Recorder { hub: Arc::new(hub) })
