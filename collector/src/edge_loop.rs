@@ -31,7 +31,8 @@ use crate::store::{ObservationRow, StoreError};
 /// Probes `site` and stores each result as soon as it is known: the public
 /// probe first, then its origins (an edge retrying a dead origin can hold
 /// both for seconds each), waking the evaluator after each. A public probe
-/// that starts a failure nudges the origins' agents ([`Hub::probed`]).
+/// that starts a failure nudges the agents of the hosts serving the site
+/// ([`Hub::probed`]).
 async fn probe_and_store(hub: &Hub, site: &str, due: &Due) -> Result<(), StoreError> {
     let target = &due.target;
     let public = hub.prober.probe_public(target).await;

@@ -156,7 +156,7 @@ impl Hub {
     }
 
     /// Records whether `site`'s public probe failed; when it starts failing, asks the
-    /// agents of `hosts` (the site's origins) to report at once rather than at their next
+    /// agents of `hosts` (those serving the site) to report at once rather than at their next
     /// tick, so the evidence that explains the failure comes while it is fresh. A site
     /// that keeps failing nudges nobody again: the agents' ticks carry on from there.
     pub fn probed(&self, site: &str, failed: bool, hosts: &[&str], at_ms: i64) {
