@@ -289,10 +289,18 @@ fn config_failures(cx: &Cx<'_>, h: &HostView<'_>) -> Vec<Evidence> {
             format!("{}: {}", e.unit, e.message),
         ));
     }
+    // A proxy that crashes until systemd gives up also "failed to start"; that says
+    // nothing of its config.
+    let crashed = |unit: &str| {
+        h.proxy_units()
+            .into_iter()
+            .any(|u| u.name == unit && facts::crash_signal(u).is_some())
+    };
     let failed_reload = h.events("").into_iter().rev().find(|e| {
         is_proxy(&e.unit)
             && (e.kind == "reload" || e.kind == "fail")
             && e.detail.to_ascii_lowercase().contains("fail")
+            && !crashed(&e.unit)
     });
     if let Some(e) = failed_reload {
         out.push(Evidence::new(

@@ -49,6 +49,17 @@ fn main() -> anyhow::Result<()> {
         for l in s.sockets.as_ref().map_or(&[][..], |d| &d.listeners) {
             println!("  listen {} {} {}", l.address, l.port, l.unit);
         }
+        for p in s.proxy_config.as_ref().map_or(&[][..], |c| &c.proxies) {
+            let test = p.test.as_ref();
+            println!(
+                "  config {} {} test ran {:?} ok {:?}: {}",
+                p.kind,
+                p.unit,
+                test.map(|t| t.ran),
+                test.map(|t| t.ok),
+                test.map_or("", |t| t.output.as_str()).replace('\n', " | ")
+            );
+        }
         for sig in s.proxy_log.as_ref().map_or(&[][..], |p| &p.signals) {
             let sample = sig.samples.first().map_or("", String::as_str);
             println!(
