@@ -47,6 +47,11 @@ pub const DEFAULT_SOCKET: &str = "/run/docker.sock";
 pub const NETNS_REFRESH: Duration = Duration::from_secs(60);
 /// The most namespace listener reads per report (the oldest go first).
 pub const MAX_NETNS_READS: usize = 4;
+/// How long after its container starts an app may still be binding: until then a
+/// reading with no listener is read again at the next report, not kept for
+/// [`NETNS_REFRESH`] (a container recreated with the app bound to loopback was read
+/// before the app bound, and its bind mismatch stayed hidden for a minute).
+pub const NETNS_SETTLING: Duration = Duration::from_secs(120);
 
 /// Knobs of the containers source (`[containers]` in agent.toml).
 #[derive(Debug, Clone)]
@@ -163,10 +168,10 @@ impl ContainersSource {
             }
             let mut c = inspected.container.clone();
             if c.network_mode != "host" && inspected.pid > 0 {
+                let settling = now_s * 1000 - c.started_at_ms < NETNS_SETTLING.as_millis() as i64;
                 c.listens = self.listeners(
                     &scope.roots.proc,
-                    &c.id,
-                    inspected.pid,
+                    (&c.id, inspected.pid, settling),
                     now_s,
                     &mut netns_reads,
                 );
@@ -199,17 +204,22 @@ impl ContainersSource {
     /// The listeners in the namespace of container `id` (process `pid`):
     /// kept while the process is the same and younger than [`NETNS_REFRESH`],
     /// else read again if this report has reads left ([`MAX_NETNS_READS`]).
+    /// An empty reading of a container still `settling` ([`NETNS_SETTLING`]) is
+    /// not kept.
     fn listeners(
         &mut self,
         proc_root: &Path,
-        id: &str,
-        pid: u32,
+        (id, pid, settling): (&str, u32, bool),
         now_s: i64,
         reads: &mut usize,
     ) -> Vec<String> {
         let refresh = i64::try_from(NETNS_REFRESH.as_secs()).unwrap_or(i64::MAX);
         match self.netns.get(id) {
-            Some((p, at, kept)) if *p == pid && now_s - at < refresh => return kept.clone(),
+            Some((p, at, kept))
+                if *p == pid && now_s - at < refresh && !(settling && kept.is_empty()) =>
+            {
+                return kept.clone();
+            }
             Some((_, _, kept)) if *reads >= MAX_NETNS_READS => return kept.clone(),
             None if *reads >= MAX_NETNS_READS => return Vec::new(),
             _ => {}

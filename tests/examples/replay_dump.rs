@@ -49,6 +49,19 @@ fn main() -> anyhow::Result<()> {
         for l in s.sockets.as_ref().map_or(&[][..], |d| &d.listeners) {
             println!("  listen {} {} {}", l.address, l.port, l.unit);
         }
+        for c in s.containers.as_ref().map_or(&[][..], |c| &c.containers) {
+            println!(
+                "  container {} {} restarts {} listens {:?} ports {:?}",
+                c.name,
+                c.state,
+                c.restart_count,
+                c.listens,
+                c.ports
+                    .iter()
+                    .map(|p| format!("{}:{}->{}", p.host_ip, p.host_port, p.container_port))
+                    .collect::<Vec<_>>()
+            );
+        }
         for p in s.proxy_config.as_ref().map_or(&[][..], |c| &c.proxies) {
             let test = p.test.as_ref();
             println!(

@@ -260,23 +260,23 @@ fn namespace_listeners_are_reread_on_a_new_process_or_after_the_refresh_only() {
     let mut source = ContainersSource::default();
     let mut reads = 0;
     assert_eq!(
-        source.listeners(dir.path(), "a", 77, 1000, &mut reads),
+        source.listeners(dir.path(), ("a", 77, false), 1000, &mut reads),
         ["127.0.0.1:8000"]
     );
     // The table changes; the same process within the refresh keeps the old reading.
     std::fs::write(dir.path().join("77/net/tcp"), "").unwrap();
     assert_eq!(
-        source.listeners(dir.path(), "a", 77, 1030, &mut reads),
+        source.listeners(dir.path(), ("a", 77, false), 1030, &mut reads),
         ["127.0.0.1:8000"]
     );
     assert_eq!(reads, 1);
     assert!(
         source
-            .listeners(dir.path(), "a", 77, 1060, &mut reads)
+            .listeners(dir.path(), ("a", 77, false), 1060, &mut reads)
             .is_empty()
     );
     assert_eq!(
-        source.listeners(dir.path(), "a", 79, 1061, &mut reads),
+        source.listeners(dir.path(), ("a", 79, false), 1061, &mut reads),
         ["127.0.0.1:8000"]
     );
     assert_eq!(reads, 3);
@@ -284,10 +284,44 @@ fn namespace_listeners_are_reread_on_a_new_process_or_after_the_refresh_only() {
     let mut spent = MAX_NETNS_READS;
     assert!(
         source
-            .listeners(dir.path(), "b", 79, 1061, &mut spent)
+            .listeners(dir.path(), ("b", 79, false), 1061, &mut spent)
             .is_empty()
     );
     assert_eq!(spent, MAX_NETNS_READS);
+}
+
+/// A container whose app has not bound yet right after it started is read again at
+/// the next report; once it has settled, an empty reading is kept like any other.
+#[test]
+fn an_empty_reading_of_a_starting_container_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("77/net")).unwrap();
+    std::fs::write(dir.path().join("77/net/tcp"), "").unwrap();
+    let mut source = ContainersSource::default();
+    let mut reads = 0;
+    assert!(
+        source
+            .listeners(dir.path(), ("a", 77, true), 1000, &mut reads)
+            .is_empty()
+    );
+    // The app binds loopback a moment later.
+    std::fs::write(
+        dir.path().join("77/net/tcp"),
+        fixture("netns-shop-bind.tcp"),
+    )
+    .unwrap();
+    assert_eq!(
+        source.listeners(dir.path(), ("a", 77, true), 1002, &mut reads),
+        ["127.0.0.1:8000"]
+    );
+    assert_eq!(reads, 2);
+    // Settled with nothing bound: kept until the refresh.
+    std::fs::write(dir.path().join("77/net/tcp"), "").unwrap();
+    let mut source = ContainersSource::default();
+    let mut reads = 0;
+    source.listeners(dir.path(), ("b", 77, false), 2000, &mut reads);
+    source.listeners(dir.path(), ("b", 77, false), 2002, &mut reads);
+    assert_eq!(reads, 1);
 }
 
 #[test]
