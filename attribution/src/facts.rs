@@ -45,6 +45,15 @@ pub(crate) enum Crash {
     Relayed(&'static str),
 }
 
+impl Crash {
+    /// The signal's name.
+    pub(crate) fn signal(self) -> &'static str {
+        match self {
+            Crash::Signal(sig) | Crash::Relayed(sig) => sig,
+        }
+    }
+}
+
 /// The signal that ended the unit's main process, read from `ExecMainCode` and
 /// `ExecMainStatus` (Linux numbering; the agent reports from Linux hosts). Only the
 /// signals a process dies of unasked: a stop's SIGTERM or an `ExecStop` kill is not a crash.

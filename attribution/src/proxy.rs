@@ -113,22 +113,19 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         .into_iter()
         .filter(|u| !serving && facts::is_down(u))
         .collect();
-    let mut crashed = false;
+    let crash = stopped.first().and_then(|u| facts::crash_signal(u));
     if let Some(u) = stopped.first() {
         evidence.push(facts::unit(h, u));
-        check = match facts::crash_signal(u) {
-            Some(facts::Crash::Signal(sig) | facts::Crash::Relayed(sig)) => {
-                crashed = true;
-                format!(
-                    "{} on {} died of {sig} (restarts={}): coredumpctl list {} and journalctl -u {} show the crash; \
-                     a proxy that crashes on what it relays keeps dying until that answer or the proxy changes",
-                    u.name,
-                    h.id(),
-                    u.n_restarts,
-                    u.name,
-                    u.name
-                )
-            }
+        check = match crash {
+            Some(crash) => format!(
+                "{unit} on {} died of {} (restarts={}): coredumpctl list {unit} and journalctl -u {unit} \
+                 show the crash; a proxy that crashes on what it relays keeps dying until that answer \
+                 or the proxy changes",
+                h.id(),
+                crash.signal(),
+                u.n_restarts,
+                unit = u.name,
+            ),
             None => format!(
                 "systemctl status {} on {}; it is {}",
                 u.name,
@@ -171,7 +168,7 @@ fn down(cx: &Cx<'_>, h: &HostView<'_>, t: Option<&Trigger>) -> Option<Finding> {
         None => Finding::seeded(Cause::ProxyDown, tier, evidence, cx.signal.first_failure_ms),
     };
     f.emitted_by = Some(Hop::Unknown);
-    let state = if crashed {
+    let state = if crash.is_some() {
         "crashed and is not serving"
     } else {
         "is not serving"
