@@ -65,7 +65,7 @@ fn edge_reported(o: &Observed<'_>) -> bool {
 /// Whether an observation is a failure (5xx or no HTTP answer). Probes the
 /// SSRF guard refused were never sent and say nothing.
 pub(crate) fn is_failure(o: &Observed<'_>) -> bool {
-    !o.is(Outcome::Blocked) && (!o.is(Outcome::Ok) || o.status >= 500)
+    Outcome::fails(o.outcome, o.status)
 }
 
 /// What the site's visitors see now.

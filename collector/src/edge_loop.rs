@@ -37,28 +37,15 @@ async fn probe_and_store(hub: &Hub, site: &str, due: &Due) -> Result<(), StoreEr
     let target = &due.target;
     let public = hub.prober.probe_public(target).await;
     let hosts: Vec<&str> = due.hosts.iter().map(String::as_str).collect();
-    hub.probed(
-        site,
-        fails(&public.observation),
-        &hosts,
-        public.observation.at_ms,
-    );
+    let o = &public.observation;
+    let failed = Outcome::fails(o.outcome.parse().ok(), o.status);
+    hub.probed(site, failed, &hosts, o.at_ms);
     store_observations(hub, site, std::slice::from_ref(&public.observation)).await?;
     let origins = hub.prober.probe_origins(target, &public).await;
     if !origins.is_empty() {
         store_observations(hub, site, &origins).await?;
     }
     Ok(())
-}
-
-/// A 5xx or no HTTP answer; a probe the SSRF guard refused was never sent and fails
-/// nothing.
-fn fails(o: &EdgeObservation) -> bool {
-    match o.outcome.parse::<Outcome>() {
-        Ok(Outcome::Blocked) => false,
-        Ok(Outcome::Ok) => o.status >= 500,
-        _ => true,
-    }
 }
 
 async fn store_observations(

@@ -57,4 +57,29 @@ impl Outcome {
     pub fn is_ok(self) -> bool {
         self == Outcome::Ok
     }
+
+    /// Whether a probe that ended with `outcome` and `status` failed: a 5xx, or no HTTP
+    /// answer (an outcome word this build does not know counts as none). A probe the
+    /// SSRF guard refused was never sent and fails nothing.
+    pub fn fails(outcome: Option<Outcome>, status: u32) -> bool {
+        match outcome {
+            Some(Outcome::Blocked) => false,
+            Some(Outcome::Ok) => status >= 500,
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn a_probe_fails_on_a_5xx_or_no_answer_never_when_it_was_not_sent() {
+        assert!(!Outcome::fails(Some(Outcome::Ok), 404));
+        assert!(Outcome::fails(Some(Outcome::Ok), 502));
+        assert!(Outcome::fails(Some(Outcome::Refused), 0));
+        assert!(Outcome::fails(None, 0), "an unknown word is no answer");
+        assert!(!Outcome::fails(Some(Outcome::Blocked), 0));
+    }
 }
