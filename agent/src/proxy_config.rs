@@ -9,7 +9,10 @@
 //! test fails is listed with `test.ok = false` and whatever could be parsed;
 //! one whose test could not run as this user (the sandboxed agent cannot
 //! create nginx's pid file) is listed with `test.ran = false` and the reason,
-//! and its config files are read directly instead.
+//! and its config files are read directly instead. A config test that is a
+//! command of its own (`haproxy -c`, `apachectl -t`, `caddy validate`) runs
+//! when the config text changes and at least every [`TEST_REFRESH`], not on
+//! every report.
 
 pub mod api;
 pub(crate) mod command;
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gw502_proto::v1::{ConfigTest, ProxyConfig, ProxyConfigSection};
 use gw502_proxy::{AccessFormat, ConfigLocation, ConfigSource, Proxy, ProxyKind, TestReading};
@@ -105,13 +108,20 @@ impl ProxyConfigSettings {
     }
 }
 
+/// How long a config test's result stands for a config that has not changed. A test
+/// can fail on an unchanged config (a name in it no longer resolves), so it runs again
+/// after this; a changed config is tested at once.
+pub const TEST_REFRESH: Duration = Duration::from_secs(60);
+
 /// The proxy-config source. Remembers each proxy's config hash and the time
-/// it last changed.
+/// it last changed, and the last config test of each.
 #[derive(Debug, Default)]
 pub struct ProxyConfigSource {
     settings: ProxyConfigSettings,
     /// kind to (hash, changed_at_ms).
     seen: BTreeMap<String, (String, i64)>,
+    /// kind to (hash of the config tested, when, the result).
+    tests: BTreeMap<String, (String, Instant, ConfigTest)>,
     formats: AccessFormats,
 }
 
@@ -135,7 +145,7 @@ impl ProxyConfigSource {
 
     /// Reads one proxy's config the way its model says; `None` when the
     /// proxy is not installed.
-    async fn read(&self, proxy: &dyn Proxy, roots: &Roots) -> Option<Read> {
+    async fn read(&mut self, proxy: &dyn Proxy, roots: &Roots) -> Option<Read> {
         let mut at = self.settings.location(proxy);
         if proxy.reads_unit() {
             let unit = proxy.units()[0];
@@ -176,7 +186,7 @@ impl ProxyConfigSource {
             ConfigSource::File(path) => {
                 let host = roots.host_path(&path);
                 let bytes = read_bounded(&host).await?;
-                let test = self.test(proxy, &at, &host).await;
+                let test = self.tested(proxy, &at, &host, &bytes).await;
                 (String::from_utf8_lossy(&bytes).into_owned(), bytes, test)
             }
             ConfigSource::Includes(main) => {
@@ -193,8 +203,8 @@ impl ProxyConfigSource {
                         text.push_str(&String::from_utf8_lossy(&bytes));
                     }
                 }
-                let test = self.test(proxy, &at, &host).await;
                 let hashed = text.clone().into_bytes();
+                let test = self.tested(proxy, &at, &host, &hashed).await;
                 (text, hashed, test)
             }
         };
@@ -205,6 +215,31 @@ impl ProxyConfigSource {
         config.config_hash = sha256_hex(&hashed);
         config.test = Some(test);
         Some((config, discovered.access_formats))
+    }
+
+    /// The proxy's config test of `config` (whose text is `text`): the last result
+    /// while the text is the same and the result younger than [`TEST_REFRESH`], else a
+    /// new run. Most reports then spawn no test: under load a `haproxy -c` or
+    /// `apachectl -t` costs a few hundred milliseconds of every report's gathering.
+    async fn tested(
+        &mut self,
+        proxy: &dyn Proxy,
+        at: &ConfigLocation,
+        config: &Path,
+        text: &[u8],
+    ) -> ConfigTest {
+        let kind = proxy.kind().as_str();
+        let hash = sha256_hex(text);
+        if let Some((tested, when, test)) = self.tests.get(kind)
+            && *tested == hash
+            && when.elapsed() < TEST_REFRESH
+        {
+            return test.clone();
+        }
+        let test = self.test(proxy, at, config).await;
+        self.tests
+            .insert(kind.to_string(), (hash, Instant::now(), test.clone()));
+        test
     }
 
     /// Runs the proxy's own config test, if it has one.

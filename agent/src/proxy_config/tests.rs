@@ -134,6 +134,62 @@ async fn haproxy_cfg_under_roots_is_parsed_and_checked() {
     assert_eq!(p.targets.len(), 4);
 }
 
+/// `haproxy -c` runs when the config changes and at the refresh, not every report: a
+/// wrapper around the real haproxy counts its runs.
+#[tokio::test]
+async fn the_config_test_runs_again_only_for_a_changed_config() {
+    let etc = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(etc.path().join("haproxy")).unwrap();
+    let cfg = include_str!("../../../proxy/fixtures/haproxy/haproxy.cfg");
+    let path = etc.path().join("haproxy/haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let runs = etc.path().join("runs");
+    let wrapper = etc.path().join("haproxy.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh
+echo run >> {}
+exec /usr/sbin/haproxy \"$@\"\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut settings = none_installed();
+    let mut at = Haproxy.default_location();
+    at.bin = wrapper;
+    settings.locations.insert(ProxyKind::Haproxy, at);
+    let mut src = ProxyConfigSource::new(settings);
+    let count = || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let tested = |section: &ProxyConfigSection| {
+        let test = section.proxies[0].test.clone().unwrap();
+        (test.ran, test.ok)
+    };
+    let first = src.collect(&scope(etc.path())).await.unwrap();
+    let second = src.collect(&scope(etc.path())).await.unwrap();
+    assert_eq!(count(), 1, "an unchanged config is not tested again");
+    assert_eq!(tested(&first), (true, true));
+    assert_eq!(tested(&second), tested(&first), "the last result stands");
+    std::fs::write(
+        &path,
+        format!("{cfg}\nbackend broken\n    server s1 127.0.0.1:1 nosuch\n"),
+    )
+    .unwrap();
+    let third = src.collect(&scope(etc.path())).await.unwrap();
+    assert_eq!(count(), 2, "a changed config is tested at once");
+    assert_eq!(tested(&third), (true, false));
+}
+
 #[tokio::test]
 async fn slow_command_times_out() {
     let err = run_bounded(
