@@ -138,11 +138,9 @@ fn timing_by_fault(results: &[CellResult]) -> String {
 /// `n` of `of` in percent, rounded down to a tenth: one miss in 2,000 is 99.9%, never a
 /// 100.0% that hides it.
 fn pct(n: usize, of: usize) -> f64 {
-    if of == 0 {
-        0.0
-    } else {
-        (1000 * n / of) as f64 / 10.0
-    }
+    (1000 * n)
+        .checked_div(of)
+        .map_or(0.0, |tenths| tenths as f64 / 10.0)
 }
 
 /// The Markdown document.
