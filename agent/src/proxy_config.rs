@@ -164,7 +164,7 @@ impl ProxyConfigSource {
             }
         }
         let timeout = self.settings.timeout;
-        let (text, hashed, test) = match proxy.config_source(&at) {
+        let (text, hash, test) = match proxy.config_source(&at) {
             ConfigSource::Dump { args, fallback } => {
                 let out = run_bounded(&at.bin, &args, timeout).await.ok()?;
                 let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -176,23 +176,24 @@ impl ProxyConfigSource {
                 {
                     text = read_tree(proxy, &main, roots).await.unwrap_or_default();
                 }
-                let hashed = if text.is_empty() {
-                    out.stderr.clone()
+                let hash = sha256_hex(if text.is_empty() {
+                    &out.stderr
                 } else {
-                    text.clone().into_bytes()
-                };
-                (text, hashed, reading.to_wire(&stderr))
+                    text.as_bytes()
+                });
+                (text, hash, reading.to_wire(&stderr))
             }
             ConfigSource::File(path) => {
                 let host = roots.host_path(&path);
                 let bytes = read_bounded(&host).await?;
-                let test = self.tested(proxy, &at, &host, &bytes).await;
-                (String::from_utf8_lossy(&bytes).into_owned(), bytes, test)
+                let hash = sha256_hex(&bytes);
+                let test = self.tested(proxy, &at, &host, &hash).await;
+                (String::from_utf8_lossy(&bytes).into_owned(), hash, test)
             }
             ConfigSource::Includes(main) => {
                 let text = read_tree(proxy, &main, roots).await?;
-                let hashed = text.clone().into_bytes();
-                (text, hashed, ConfigTest::default())
+                let hash = sha256_hex(text.as_bytes());
+                (text, hash, ConfigTest::default())
             }
             ConfigSource::Tree { main, dirs } => {
                 let host = roots.host_path(&main);
@@ -203,42 +204,43 @@ impl ProxyConfigSource {
                         text.push_str(&String::from_utf8_lossy(&bytes));
                     }
                 }
-                let hashed = text.clone().into_bytes();
-                let test = self.tested(proxy, &at, &host, &hashed).await;
-                (text, hashed, test)
+                let hash = sha256_hex(text.as_bytes());
+                let test = self.tested(proxy, &at, &host, &hash).await;
+                (text, hash, test)
             }
         };
         let discovered = proxy.parse_config(&text, &at);
         let mut config = discovered.config;
         config.kind = proxy.kind().as_str().to_string();
         config.unit = proxy.units()[0].to_string();
-        config.config_hash = sha256_hex(&hashed);
+        config.config_hash = hash;
         config.test = Some(test);
         Some((config, discovered.access_formats))
     }
 
-    /// The proxy's config test of `config` (whose text is `text`): the last result
-    /// while the text is the same and the result younger than [`TEST_REFRESH`], else a
-    /// new run. Most reports then spawn no test: under load a `haproxy -c` or
+    /// The proxy's config test of `config` (whose text hashes to `hash`): the last
+    /// result while the hash is the same and the result younger than [`TEST_REFRESH`],
+    /// else a new run. Most reports then spawn no test: under load a `haproxy -c` or
     /// `apachectl -t` costs a few hundred milliseconds of every report's gathering.
     async fn tested(
         &mut self,
         proxy: &dyn Proxy,
         at: &ConfigLocation,
         config: &Path,
-        text: &[u8],
+        hash: &str,
     ) -> ConfigTest {
         let kind = proxy.kind().as_str();
-        let hash = sha256_hex(text);
         if let Some((tested, when, test)) = self.tests.get(kind)
-            && *tested == hash
+            && tested == hash
             && when.elapsed() < TEST_REFRESH
         {
             return test.clone();
         }
         let test = self.test(proxy, at, config).await;
-        self.tests
-            .insert(kind.to_string(), (hash, Instant::now(), test.clone()));
+        self.tests.insert(
+            kind.to_string(),
+            (hash.to_string(), Instant::now(), test.clone()),
+        );
         test
     }
 

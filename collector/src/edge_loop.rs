@@ -137,13 +137,10 @@ async fn due_sites(hub: &Hub) -> Result<Vec<(String, Due)>, StoreError> {
         .into_iter()
         .filter(|s| !s.url.is_empty() && hub.leases.holds(&s.name))
         .map(|s| {
+            let serving = hosts.serving(&s);
             let due = Due {
-                target: s.probe_target(&hosts),
-                hosts: hosts
-                    .serving(&s)
-                    .into_iter()
-                    .map(|h| h.host_id.clone())
-                    .collect(),
+                target: s.probe_target(&serving),
+                hosts: serving.iter().map(|h| h.host_id.clone()).collect(),
             };
             (s.name, due)
         })

@@ -315,7 +315,7 @@ impl Query for QueryService {
         let observations = self
             .hub
             .prober
-            .probe_site(&probe_site.probe_target(&hosts))
+            .probe_site(&probe_site.probe_target(&hosts.serving(&probe_site)))
             .await;
         let evidence = site_evidence(&self.hub, &site, &hosts, now_ms(), observations.clone())
             .await

@@ -27,11 +27,10 @@ pub struct SiteView {
 
 impl SiteView {
     /// What to probe for this site: its URL, and the first address of each
-    /// host serving it.
-    pub fn probe_target(&self, hosts: &HostIndex<'_>) -> SiteTarget {
-        let origins = hosts
-            .serving(self)
-            .into_iter()
+    /// host in `serving` (from [`HostIndex::serving`]).
+    pub fn probe_target(&self, serving: &[&HostRow]) -> SiteTarget {
+        let origins = serving
+            .iter()
             .flat_map(|h| {
                 h.addresses
                     .iter()
