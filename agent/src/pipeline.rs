@@ -71,6 +71,7 @@ impl Sources {
 
     /// Runs every source once and returns the whole picture (no deltas).
     pub async fn gather(&mut self, config: &Config) -> HostReport {
+        let started = std::time::Instant::now();
         let mut scope = Scope {
             roots: config.roots.clone(),
             ..Scope::default()
@@ -94,9 +95,12 @@ impl Sources {
         // Cold start: units that may serve a target although nothing showed
         // them listening (failed, recently stopped, enabled but inactive).
         let stopped = self.journal.recently_stopped(gw502_vocab::clock::now_ms());
+        let asked = std::time::Instant::now();
         for (unit, _) in self.systemd.discover(&scope, &stopped).await {
             scope.watch(unit, UnitRole::Candidate);
         }
+        metrics::histogram!("gw502_agent_source_seconds", "source" => "systemd_candidates")
+            .record(asked.elapsed().as_secs_f64());
         let scope = scope;
         let (systemd, journal, probes, dns, mut proxy_log, access_log, cross_probes, varnish) = tokio::join!(
             gather(&mut self.systemd, &scope, &self.health),
@@ -129,6 +133,7 @@ impl Sources {
             ..HostReport::default()
         };
         stamp(&mut report, config);
+        metrics::histogram!("gw502_agent_gather_seconds").record(started.elapsed().as_secs_f64());
         report
     }
 }

@@ -22,7 +22,7 @@ mod bus;
 pub mod candidates;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gw502_proto::v1::{SystemdSection, UnitState};
 use zbus::zvariant::OwnedObjectPath;
@@ -30,6 +30,9 @@ use zbus::zvariant::OwnedObjectPath;
 use self::bus::{ManagerProxy, PropertiesProxy, Props};
 use self::candidates::Why;
 use crate::source::{Scope, Source, Unavailable, UnitRole};
+
+/// Units whose reads are in flight on the bus at once.
+const UNITS_AT_ONCE: usize = 16;
 
 /// Knobs of the systemd source.
 #[derive(Debug, Clone)]
@@ -49,11 +52,19 @@ impl Default for SystemdSettings {
     }
 }
 
+/// How long the list of enabled unit files is kept. Listing them makes PID 1 read
+/// every unit file's `[Install]` section and the symlinks that enable it, the
+/// dearest call the agent makes of systemd, while what is enabled changes on
+/// installs and `systemctl enable`, not from one report to the next.
+const ENABLED_REFRESH: Duration = Duration::from_secs(60);
+
 /// Reads unit state from systemd over the system bus.
 #[derive(Debug, Default)]
 pub struct SystemdSource {
     settings: SystemdSettings,
     connection: Option<zbus::Connection>,
+    /// The enabled unit files, `(path, state)`, and when they were listed.
+    enabled_files: Option<(Instant, Vec<(String, String)>)>,
 }
 
 impl SystemdSource {
@@ -62,6 +73,7 @@ impl SystemdSource {
         Self {
             settings,
             connection: None,
+            enabled_files: None,
         }
     }
 
@@ -97,27 +109,24 @@ impl SystemdSource {
         let manager = ManagerProxy::new(&connection)
             .await
             .map_err(|e| Unavailable::because(format!("systemd manager proxy: {e}")))?;
+        // The units are asked for together: one after the other, each costs a round
+        // trip through dbus-daemon and PID 1, and on a busy host every round trip waits
+        // for a core three times over.
+        let watched: Vec<(&String, &Vec<UnitRole>)> =
+            scope.units.iter().take(self.settings.max_units).collect();
         let mut units = Vec::new();
-        for (name, roles) in scope.units.iter().take(self.settings.max_units) {
-            let (mut state, service_type) = match unit_path(&manager, name).await? {
-                Some(path) => read_unit(&connection, name, path).await?,
-                None => (not_found(name), String::new()),
-            };
-            let only_candidate = roles.as_slice() == [UnitRole::Candidate];
-            if only_candidate
-                && (state.load_state == "not-found" || !candidates::keep_after_read(&service_type))
-            {
-                continue;
-            }
-            state.roles = roles
+        for chunk in watched.chunks(UNITS_AT_ONCE) {
+            let reads = chunk
                 .iter()
-                .map(|r| UnitRole::as_str(*r).to_string())
-                .collect();
-            units.push(state);
+                .map(|(name, _)| read_named(&manager, &connection, name.as_str()));
+            let reads = futures::future::join_all(reads).await;
+            for ((_, roles), read) in chunk.iter().zip(reads) {
+                let (state, service_type) = read?;
+                units.extend(with_roles(state, &service_type, roles));
+            }
         }
         Ok(units)
     }
-
     /// The cold-start candidates not yet in `scope` (see [`candidates`]):
     /// failed units, then `stopped` (units the journal saw stop, exit or
     /// fail, most recent first), then enabled services that are inactive.
@@ -162,11 +171,19 @@ impl SystemdSource {
             .into_iter()
             .map(|u| u.0)
             .collect();
-        let files = manager
-            .list_unit_files_by_patterns(&["enabled"], &["*.service"])
-            .await
-            .map_err(|e| bus::unavailable(&e))?;
-        let enabled = candidates::enabled_names(&files, &scope.units, own);
+        let stale = self
+            .enabled_files
+            .as_ref()
+            .is_none_or(|(listed, _)| listed.elapsed() >= ENABLED_REFRESH);
+        if stale {
+            let files = manager
+                .list_unit_files_by_patterns(&["enabled"], &["*.service"])
+                .await
+                .map_err(|e| bus::unavailable(&e))?;
+            self.enabled_files = Some((Instant::now(), files));
+        }
+        let files = self.enabled_files.as_ref().map_or(&[][..], |(_, f)| f);
+        let enabled = candidates::enabled_names(files, &scope.units, own);
         let enabled: Vec<&str> = enabled.iter().map(String::as_str).collect();
         let inactive: Vec<String> = if enabled.is_empty() {
             Vec::new()
@@ -228,6 +245,35 @@ fn not_found(name: &str) -> UnitState {
         sub_state: "dead".to_string(),
         ..UnitState::default()
     }
+}
+
+/// The state of the unit `name` and its service `Type`, `not-found` when systemd
+/// knows no such unit.
+async fn read_named(
+    manager: &ManagerProxy<'_>,
+    connection: &zbus::Connection,
+    name: &str,
+) -> Result<(UnitState, String), Unavailable> {
+    match unit_path(manager, name).await? {
+        Some(path) => read_unit(connection, name, path).await,
+        None => Ok((not_found(name), String::new())),
+    }
+}
+
+/// `state` with the roles it is watched in, `None` for a cold-start candidate not
+/// worth reporting: not found, or a `oneshot` service (it runs a job and exits).
+fn with_roles(mut state: UnitState, service_type: &str, roles: &[UnitRole]) -> Option<UnitState> {
+    let only_candidate = roles == [UnitRole::Candidate];
+    if only_candidate
+        && (state.load_state == "not-found" || !candidates::keep_after_read(service_type))
+    {
+        return None;
+    }
+    state.roles = roles
+        .iter()
+        .map(|r| UnitRole::as_str(*r).to_string())
+        .collect();
+    Some(state)
 }
 
 /// The unit's object path, `None` when systemd knows no such unit.
