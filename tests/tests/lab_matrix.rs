@@ -87,6 +87,7 @@ fn run_with(
                     pass: false,
                     layer_ok: false,
                     seconds: None,
+                    from_first_error: None,
                     false_incidents: 0,
                 }));
             }

@@ -23,6 +23,7 @@ fn replay_corpus_has_no_regressions() {
     paths.sort();
     assert!(!paths.is_empty(), "no replay fixtures in {}", dir.display());
     let (mut exact, mut layer, mut regressions, mut misses) = (0, 0, Vec::new(), Vec::new());
+    let (mut strict, mut status_misses) = (0, Vec::new());
     let mut foreign = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).unwrap();
@@ -56,6 +57,14 @@ fn replay_corpus_has_no_regressions() {
                 }
             }
         }
+        if rec.judge(&verdicts, true) {
+            strict += 1;
+        } else if ok {
+            status_misses.push(format!(
+                "{}: expected {:?}, got {got:?}",
+                rec.cell, rec.expected
+            ));
+        }
         if !ok {
             misses.push(format!(
                 "{}: expected {:?}, got {got:?}",
@@ -73,10 +82,15 @@ fn replay_corpus_has_no_regressions() {
     for miss in &misses {
         println!("miss {miss}");
     }
+    for miss in &status_misses {
+        println!("status or emitter miss {miss}");
+    }
     println!(
-        "replayed {n} cells: exact layer+cause {exact}/{n} ({:.1}%), layer {layer}/{n} ({:.1}%)",
+        "replayed {n} cells: exact layer+cause {exact}/{n} ({:.1}%), layer {layer}/{n} ({:.1}%), \
+         strict (status and emitter too) {strict}/{n} ({:.1}%)",
         100.0 * exact as f64 / n as f64,
-        100.0 * layer as f64 / n as f64
+        100.0 * layer as f64 / n as f64,
+        100.0 * strict as f64 / n as f64
     );
     assert!(
         foreign.is_empty(),

@@ -36,6 +36,11 @@ pub struct Figures {
     pub warm: Option<(f64, f64)>,
     /// Median and worst seconds from the agents' start to the right verdict, cold cells.
     pub cold: Option<(f64, f64)>,
+    /// Median and worst seconds from the first failed visitor request to the right
+    /// verdict, warm cells that recorded it, and how many did.
+    pub after_first_error: Option<(f64, f64)>,
+    /// Warm cells with [`Figures::after_first_error`] recorded.
+    pub timed_after_first_error: usize,
 }
 
 /// Sum up `results`.
@@ -49,6 +54,7 @@ pub fn figures(results: &[CellResult]) -> Figures {
                 .collect(),
         )
     };
+    let after_first_error: Vec<f64> = results.iter().filter_map(|r| r.from_first_error).collect();
     Figures {
         cells: results.len(),
         lab_errors: results.iter().filter(|r| is_lab_error(r)).count(),
@@ -62,6 +68,8 @@ pub fn figures(results: &[CellResult]) -> Figures {
         false_incidents: results.iter().map(|r| r.false_incidents).sum(),
         warm: spread(false),
         cold: spread(true),
+        after_first_error: median_worst(after_first_error.clone()),
+        timed_after_first_error: after_first_error.len(),
     }
 }
 
@@ -203,6 +211,14 @@ pub fn markdown(
         })
     };
     let _ = writeln!(out, "| fault to right verdict, warm | {} |", spread(f.warm));
+    if f.timed_after_first_error > 0 {
+        let _ = writeln!(
+            out,
+            "| first failed visitor request to right verdict, warm ({} cells) | {} |",
+            f.timed_after_first_error,
+            spread(f.after_first_error)
+        );
+    }
     let _ = writeln!(
         out,
         "| agents' start to right verdict, cold | {} |\n",
@@ -266,6 +282,7 @@ mod tests {
                 pass: false,
                 layer_ok: true,
                 seconds: None,
+                from_first_error: None,
                 false_incidents: 0,
             })
         };

@@ -51,6 +51,10 @@ pub struct CellResult {
     pub layer_ok: bool,
     /// Seconds from the fault (warm) or the agents' start (cold) to the right verdict.
     pub seconds: Option<f64>,
+    /// Seconds from the first request a visitor saw fail to the right verdict, warm
+    /// cells: what gw502 adds to the time the fault takes to show (a read timeout
+    /// fails the first request seconds after the fault).
+    pub from_first_error: Option<f64>,
     /// Incidents on a healthy control.
     pub false_incidents: usize,
 }
@@ -133,10 +137,11 @@ pub fn run_batch(
         wait_reports(&fleet, &live)?;
     }
     let mut fault_at = OffsetDateTime::now_utc();
+    let fault_clock = Instant::now();
     for l in &layouts {
         hosts::inject(&fleet, l)?;
     }
-    let _loads: Vec<Load> = layouts
+    let loads: Vec<Load> = layouts
         .iter()
         .map(|l| {
             Load::start_as(
@@ -191,6 +196,7 @@ pub fn run_batch(
                             pass: of_site.is_empty(),
                             layer_ok: of_site.is_empty(),
                             seconds: None,
+                            from_first_error: None,
                             false_incidents: of_site.len(),
                         })
                     } else {
@@ -232,6 +238,12 @@ pub fn run_batch(
                             pass,
                             layer_ok: open.iter().any(|i| i["layer"] == e.layer),
                             seconds: seconds.filter(|_| !before_fault),
+                            from_first_error: right
+                                .zip(loads[n].first_error())
+                                .filter(|_| !cold && !before_fault)
+                                .and_then(|(i, at)| {
+                                    seconds_to_open(i, fault_at + (at - fault_clock))
+                                }),
                             false_incidents: 0,
                         })
                     } else {
