@@ -76,6 +76,20 @@ pub fn width(cell: &Cell) -> u8 {
     }
 }
 
+/// Lay `cells` out side by side as one lab batch, from host index 1.
+pub fn batch(cells: &[Cell]) -> Vec<Layout> {
+    let mut base = 1;
+    cells
+        .iter()
+        .enumerate()
+        .map(|(n, cell)| {
+            let l = layout(*cell, n, base);
+            base += width(cell);
+            l
+        })
+        .collect()
+}
+
 /// Lay `cell` out on hosts `base..base + width(cell)`; `n` makes names unique in a batch.
 pub fn layout(cell: Cell, n: usize, base: u8) -> Layout {
     let name = format!("shop{n}.example");

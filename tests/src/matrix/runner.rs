@@ -102,16 +102,7 @@ pub fn run_batch(
     cells: &[Cell],
     record: Option<&Path>,
 ) -> anyhow::Result<Vec<CellResult>> {
-    let mut base = 1;
-    let layouts: Vec<Layout> = cells
-        .iter()
-        .enumerate()
-        .map(|(n, cell)| {
-            let l = hosts::layout(*cell, n, base);
-            base += hosts::width(cell);
-            l
-        })
-        .collect();
+    let layouts = hosts::batch(cells);
     let sites: Vec<_> = layouts.iter().map(|l| l.site.clone()).collect();
     let specs: Vec<_> = layouts.iter().flat_map(|l| l.hosts.clone()).collect();
     let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
