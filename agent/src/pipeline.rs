@@ -79,28 +79,51 @@ impl Sources {
         for unit in &config.units {
             scope.watch(unit.clone(), UnitRole::Configured);
         }
-        let proxy_config = gather(&mut self.proxy_config, &scope, &self.health).await;
-        learn_proxies(&mut scope, &proxy_config);
-        let mut sockets = gather(&mut self.sockets, &scope, &self.health).await;
-        // Published ports belong to their container, not to docker.service.
-        let containers = if self.containers.active(&scope) {
-            let section = gather(&mut self.containers, &scope, &self.health).await;
-            containers::annotate(&mut sockets, &section, &scope.roots.proc);
-            Some(section)
-        } else {
-            None
-        };
-        learn_listeners(&mut scope, &sockets);
-        self.units.extend(&mut scope);
-        // Cold start: units that may serve a target although nothing showed
-        // them listening (failed, recently stopped, enabled but inactive).
+        // Cold start: units that may serve a target although nothing showed them
+        // listening (failed, recently stopped, enabled but inactive). systemd is asked
+        // beside the proxy config and socket reads, from the units known before them
+        // (configured and remembered); this report's new listeners are left out after.
         let stopped = self.journal.recently_stopped(gw502_vocab::clock::now_ms());
-        let asked = std::time::Instant::now();
-        for (unit, _) in self.systemd.discover(&scope, &stopped).await {
-            scope.watch(unit, UnitRole::Candidate);
+        let mut known = scope.clone();
+        self.units.extend(&mut known);
+        let Self {
+            proxy_config,
+            sockets,
+            containers,
+            systemd,
+            health,
+            ..
+        } = self;
+        let (candidates, (proxy_config, sockets, containers)) = tokio::join!(
+            async {
+                let asked = std::time::Instant::now();
+                let found = systemd.discover(&known, &stopped).await;
+                metrics::histogram!("gw502_agent_source_seconds", "source" => "systemd_candidates")
+                    .record(asked.elapsed().as_secs_f64());
+                found
+            },
+            async {
+                let proxy_config = gather(proxy_config, &scope, health).await;
+                learn_proxies(&mut scope, &proxy_config);
+                let mut sockets = gather(sockets, &scope, health).await;
+                // Published ports belong to their container, not to docker.service.
+                let containers = if containers.active(&scope) {
+                    let section = gather(containers, &scope, health).await;
+                    containers::annotate(&mut sockets, &section, &scope.roots.proc);
+                    Some(section)
+                } else {
+                    None
+                };
+                learn_listeners(&mut scope, &sockets);
+                (proxy_config, sockets, containers)
+            },
+        );
+        self.units.extend(&mut scope);
+        for (unit, _) in candidates {
+            if !scope.units.contains_key(&unit) {
+                scope.watch(unit, UnitRole::Candidate);
+            }
         }
-        metrics::histogram!("gw502_agent_source_seconds", "source" => "systemd_candidates")
-            .record(asked.elapsed().as_secs_f64());
         let scope = scope;
         let (systemd, journal, probes, dns, mut proxy_log, access_log, cross_probes, varnish) = tokio::join!(
             gather(&mut self.systemd, &scope, &self.health),
