@@ -3,11 +3,12 @@
 //!
 //! For each unit in [`Scope::units`] the source asks the manager for the unit
 //! object (`LoadUnit`, or `GetUnit` when loading is refused) and reads the
-//! unit and service properties in one `GetAll` call per interface. A unit that
+//! unit and service properties in one `GetAll` call per interface, up to
+//! [`UNITS_AT_ONCE`] units in flight together. A unit that
 //! does not exist is reported with load state `not-found`, which is evidence
 //! in itself (a proxy pointing at a service that was never installed).
 //!
-//! Before the other sources run, [`SystemdSource::discover`] names the
+//! Beside the proxy config and socket reads, [`SystemdSource::discover`] names the
 //! cold-start candidates (failed, recently stopped and enabled-but-inactive
 //! services, see [`candidates`]); they are read like any watched unit, with
 //! their `ExecStart`, `WorkingDirectory` and `User`, and reported with role
@@ -127,6 +128,7 @@ impl SystemdSource {
         }
         Ok(units)
     }
+
     /// The cold-start candidates not yet in `scope` (see [`candidates`]):
     /// failed units, then `stopped` (units the journal saw stop, exit or
     /// fail, most recent first), then enabled services that are inactive.

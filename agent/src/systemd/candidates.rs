@@ -12,8 +12,8 @@
 //! 2. units with recent stop, exit or fail events in the journal (most
 //!    recent first; learnt by the journal source, so from the second report);
 //! 3. enabled service units that are inactive or failed
-//!    (`ListUnitFilesByPatterns(["enabled"], ["*.service"])`, then their
-//!    `ActiveState` from `ListUnitsByNames`).
+//!    (`ListUnitFilesByPatterns(["enabled"], ["*.service"])`, listed once a
+//!    minute, then their `ActiveState` from `ListUnitsByNames`).
 //!
 //! Only `.service` units qualify, never a template (`x@.service`), the
 //! agent's own unit, a proxy unit (those are watched as proxies), a unit
