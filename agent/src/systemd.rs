@@ -4,7 +4,7 @@
 //! For each unit in [`Scope::units`] the source asks the manager for the unit
 //! object (`LoadUnit`, or `GetUnit` when loading is refused) and reads the
 //! unit and service properties in one `GetAll` call per interface, up to
-//! [`UNITS_AT_ONCE`] units in flight together. A unit that
+//! 16 units in flight together. A unit that
 //! does not exist is reported with load state `not-found`, which is evidence
 //! in itself (a proxy pointing at a service that was never installed).
 //!
