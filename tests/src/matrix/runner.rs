@@ -33,6 +33,14 @@ pub const DEADLINE: Duration = Duration::from_secs(50);
 /// How long before the fault a warm cell's right incident may open and still count as
 /// opened on it (evaluation passes and probes are stamped when they start).
 pub const OPEN_SLACK: f64 = 1.0;
+/// Live reports from every host before a warm cell's fault. What the collector learns
+/// from a healthy site, which unit on another host served a proxy's target (its
+/// `served_units` memory), it learns in evaluation passes; two reports (about 4 s at
+/// the lab's 2 s interval) were not always enough for that under a 12-host batch, and
+/// four `wrong_target.*.remote` warm cells came out `insufficient_evidence`, as a cold
+/// start would. Four give the 8 s the agents' slower reports gave before ec1a57b.
+const LIVE_REPORTS: u64 = 4;
+
 /// How long a healthy control is watched.
 pub const CONTROL_WINDOW: Duration = Duration::from_secs(30);
 
@@ -117,13 +125,17 @@ pub fn run_batch(
         fleet.start_collector(&sites)?;
         let spooled = names.iter().map(|n| (n.clone(), 2)).collect();
         wait_reports(&fleet, &spooled)?;
-        // Reports the agents spooled arrive at once; two more from every host are
-        // reports sent live, so the collector has watched every site healthy before
-        // the fault.
+        // Reports the agents spooled arrive at once; the ones after them are sent
+        // live, so the collector has watched every site healthy before the fault.
         let counts = report_counts(&fleet)?;
         let live = names
             .iter()
-            .map(|n| (n.clone(), counts.get(n).copied().unwrap_or(0) + 2))
+            .map(|n| {
+                (
+                    n.clone(),
+                    counts.get(n).copied().unwrap_or(0) + LIVE_REPORTS,
+                )
+            })
             .collect();
         wait_reports(&fleet, &live)?;
     }
