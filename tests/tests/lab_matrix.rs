@@ -19,8 +19,8 @@
 //! (`tests/fixtures/matrix/full-run.jsonl`, `GW502_MATRIX_JOURNAL` elsewhere) and rewrites
 //! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the
 //! journal holds every runnable cell. Run again, it resumes: only cells the journal lacks
-//! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed;
-//! `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
+//! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed, `=all` every
+//! cell; `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
 //! the report from the journal).
 
 use std::path::{Path, PathBuf};
@@ -87,7 +87,7 @@ fn run_with(
                     pass: false,
                     layer_ok: false,
                     seconds: None,
-                    from_first_error: None,
+                    from_shown: None,
                     false_incidents: 0,
                 }));
             }
@@ -216,14 +216,24 @@ fn matrix_full() {
         );
     }
     // `GW502_MATRIX_RETRY=failed` also runs again the cells whose last result failed
-    // (after a fix; the journal keeps the newest result of a cell).
+    // (after a fix; the journal keeps the newest result of a cell), `=all` every cell
+    // (with `GW502_MATRIX_ONLY`, to judge a kind of cell again on this build).
     // `GW502_MATRIX_REPORT_ONLY=1` runs nothing and writes the report from the journal
     // (after journals of several branches were merged).
-    let retry = std::env::var("GW502_MATRIX_RETRY").as_deref() == Ok("failed");
+    let retry = std::env::var("GW502_MATRIX_RETRY").unwrap_or_default();
+    assert!(
+        ["", "failed", "all"].contains(&retry.as_str()),
+        "GW502_MATRIX_RETRY is `failed` or `all`, not {retry:?}"
+    );
     let report_only = std::env::var_os("GW502_MATRIX_REPORT_ONLY").is_some();
     let todo: Vec<Cell> = runnable
         .iter()
-        .filter(|c| !report_only && journal.get(c).is_none_or(|(r, _)| retry && !r.pass))
+        .filter(|c| {
+            !report_only
+                && journal
+                    .get(c)
+                    .is_none_or(|(r, _)| retry == "all" || (retry == "failed" && !r.pass))
+        })
         .copied()
         .collect();
     eprintln!(

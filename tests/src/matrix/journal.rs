@@ -43,7 +43,7 @@ pub fn load(path: &Path) -> anyhow::Result<BTreeMap<Cell, (CellResult, String)>>
             pass: v["pass"].as_bool().unwrap_or(false),
             layer_ok: v["layer_ok"].as_bool().unwrap_or(false),
             seconds: v["seconds"].as_f64(),
-            from_first_error: v["from_first_error"].as_f64(),
+            from_shown: v["from_shown"].as_f64(),
             false_incidents: v["false_incidents"].as_u64().unwrap_or(0) as usize,
         };
         out.insert(*cell, (result, text("commit")));
@@ -60,7 +60,7 @@ pub fn append(path: &Path, result: &CellResult, commit: &str) -> anyhow::Result<
         "pass": result.pass,
         "layer_ok": result.layer_ok,
         "seconds": result.seconds,
-        "from_first_error": result.from_first_error,
+        "from_shown": result.from_shown,
         "false_incidents": result.false_incidents,
         "commit": commit,
     });
@@ -92,13 +92,13 @@ mod tests {
             pass: false,
             layer_ok: false,
             seconds: None,
-            from_first_error: None,
+            from_shown: None,
             false_incidents: 0,
         };
         append(&path, &r, "aaaa").unwrap();
         r.pass = true;
         r.seconds = Some(2.5);
-        r.from_first_error = Some(1.25);
+        r.from_shown = Some(1.25);
         append(&path, &r, "bbbb").unwrap();
         std::fs::write(
             &path,
@@ -110,7 +110,7 @@ mod tests {
         let (back, commit) = &got[&cell];
         assert!(back.pass);
         assert_eq!(back.seconds, Some(2.5));
-        assert_eq!(back.from_first_error, Some(1.25));
+        assert_eq!(back.from_shown, Some(1.25));
         assert_eq!(commit, "bbbb");
     }
 

@@ -41,6 +41,10 @@ pub const OPEN_SLACK: f64 = 1.0;
 /// start would. Four give the 8 s the agents' slower reports gave before ec1a57b.
 const LIVE_REPORTS: u64 = 4;
 
+/// The pause between two looks at the incidents: `from_shown` errs long by up to this
+/// and one `gw502ctl incidents`.
+const POLL: Duration = Duration::from_millis(400);
+
 /// How long a healthy control is watched.
 pub const CONTROL_WINDOW: Duration = Duration::from_secs(30);
 
@@ -59,10 +63,16 @@ pub struct CellResult {
     pub layer_ok: bool,
     /// Seconds from the fault (warm) or the agents' start (cold) to the right verdict.
     pub seconds: Option<f64>,
-    /// Seconds from the first request a visitor saw fail to the right verdict, warm
-    /// cells: what gw502 adds to the time the fault takes to show (a read timeout
-    /// fails the first request seconds after the fault).
-    pub from_first_error: Option<f64>,
+    /// Seconds from when the fault showed to when the right verdict could be read, on a
+    /// passing cell: what gw502 adds to the time a fault takes to show (a read timeout
+    /// fails its first request only when the proxy gives up waiting). It showed when a
+    /// visitor's request first came back failed, and on a cold start no earlier than the
+    /// first report of the site's agents; the verdict could be read by the end of the
+    /// `gw502ctl incidents` that first listed it (polled, so this errs long). Below zero
+    /// when gw502's own probes saw the fault before the lab's visitors did. `seconds`
+    /// instead ends at `opened_at`, the start of the evaluation pass that opened the
+    /// incident, which for a slow probe is seconds before the verdict was readable.
+    pub from_shown: Option<f64>,
     /// Incidents on a healthy control.
     pub false_incidents: usize,
 }
@@ -139,8 +149,8 @@ pub fn run_batch(
             .collect();
         wait_reports(&fleet, &live)?;
     }
-    let mut fault_at = OffsetDateTime::now_utc();
-    let fault_clock = Instant::now();
+    let injected = (OffsetDateTime::now_utc(), Instant::now());
+    let mut fault_at = injected.0;
     for l in &layouts {
         hosts::inject(&fleet, l)?;
     }
@@ -173,8 +183,12 @@ pub fn run_batch(
         None => None,
     };
     let mut results: BTreeMap<usize, CellResult> = BTreeMap::new();
+    // When each passing cell's verdict was first listed, by cell.
+    let mut listed: BTreeMap<usize, OffsetDateTime> = BTreeMap::new();
     loop {
         let listing = fleet.incidents(true)?;
+        // The incidents in `listing` were visible by now at the latest.
+        let seen = OffsetDateTime::now_utc();
         let elapsed = started.elapsed();
         for (n, l) in layouts.iter().enumerate() {
             if results.contains_key(&n) {
@@ -199,7 +213,7 @@ pub fn run_batch(
                             pass: of_site.is_empty(),
                             layer_ok: of_site.is_empty(),
                             seconds: None,
-                            from_first_error: None,
+                            from_shown: None,
                             false_incidents: of_site.len(),
                         })
                     } else {
@@ -241,12 +255,7 @@ pub fn run_batch(
                             pass,
                             layer_ok: open.iter().any(|i| i["layer"] == e.layer),
                             seconds: seconds.filter(|_| !before_fault),
-                            from_first_error: right
-                                .zip(loads[n].first_error())
-                                .filter(|_| !cold && !before_fault)
-                                .and_then(|(i, at)| {
-                                    seconds_to_open(i, fault_at + (at - fault_clock))
-                                }),
+                            from_shown: None,
                             false_incidents: 0,
                         })
                     } else {
@@ -291,13 +300,29 @@ pub fn run_batch(
                         eprintln!("host {name}:\n{}", fleet.host_detail(name));
                     }
                 }
+                if result.pass && result.seconds.is_some() {
+                    listed.insert(n, seen);
+                }
                 results.insert(n, result);
             }
         }
         if results.len() == layouts.len() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(POLL);
+    }
+    // Now that every cell is judged, the visitors have seen whatever failure they were
+    // going to see first, a read timeout's included.
+    let first_reports = if cold {
+        first_reports(&fleet)?
+    } else {
+        BTreeMap::new()
+    };
+    for (n, seen) in listed {
+        let shown = shown_at(&layouts[n], &loads[n], injected, &first_reports);
+        if let (Some(result), Some(at)) = (results.get_mut(&n), shown) {
+            result.from_shown = Some((seen - at).as_seconds_f64());
+        }
     }
     Ok(results.into_values().collect())
 }
@@ -311,6 +336,42 @@ fn report_counts(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, u64>> {
         .flatten()
         .filter_map(|h| Some((h["host"].as_str()?.to_owned(), h["reports"].as_u64()?)))
         .collect())
+}
+
+/// When each host's agent first reported, by host (one `gw502ctl hosts`).
+fn first_reports(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, OffsetDateTime>> {
+    let hosts = fleet.ctl(&["hosts"])?;
+    Ok(hosts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| {
+            let seen = OffsetDateTime::parse(h["first_seen"].as_str()?, &Rfc3339).ok()?;
+            Some((h["host"].as_str()?.to_owned(), seen))
+        })
+        .collect())
+}
+
+/// When cell `l`'s fault showed: the first failed request of its visitors (`load`,
+/// started at `injected`), and no earlier than the first report of any of its hosts in
+/// `first_reports` (a cold start's; empty on a warm one). `None` when no visitor request
+/// failed, or no host of a cold cell reported.
+fn shown_at(
+    l: &Layout,
+    load: &Load,
+    injected: (OffsetDateTime, Instant),
+    first_reports: &BTreeMap<String, OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    let failed = injected.0 + (load.first_error()? - injected.1);
+    if first_reports.is_empty() {
+        return Some(failed);
+    }
+    let reported = l
+        .hosts
+        .iter()
+        .filter_map(|h| first_reports.get(&h.name))
+        .min()?;
+    Some(failed.max(*reported))
 }
 
 /// Polls until every host of `wanted` has sent at least its number of reports: all
