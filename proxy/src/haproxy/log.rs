@@ -59,7 +59,8 @@ fn event(body: &str, upstream: &str, cause: &'static [Cause], status: u16) -> Er
     }
 }
 
-/// `client:port [date] frontend backend/server timers status bytes ... tsc ...`
+/// `client:port [date] frontend backend/server timers status bytes ... tsc ...`, stamped
+/// when the request ended.
 fn request_line(body: &str) -> Option<ErrorLine> {
     let (client, rest) = body.split_once(" [")?;
     let (date, rest) = rest.split_once("] ")?;
@@ -71,6 +72,16 @@ fn request_line(body: &str) -> Option<ErrorLine> {
     } else {
         (0, words.get(4)?)
     };
+    // The date is when HAProxy accepted the connection, the line is written when the
+    // request ends: the last timer (`Ta` of httplog, `Tt` of tcplog, `+` with
+    // `logasap`, -1 when it never ended) later. Its failure showed then: a refused
+    // connect, retried three times a second apart, ends 3 s after it began.
+    let took = timers
+        .rsplit('/')
+        .next()
+        .and_then(|t| t.trim_start_matches('+').parse::<i64>().ok())
+        .filter(|ms| *ms > 0)
+        .unwrap_or(0);
     let server = upstream.split('/').nth(1).unwrap_or("");
     let state = tsc.get(..2).unwrap_or("");
     let cause: &'static [Cause] = match state {
@@ -85,7 +96,7 @@ fn request_line(body: &str) -> Option<ErrorLine> {
         _ => &[],
     };
     Some(ErrorLine {
-        at_ms: parse_date(date),
+        at_ms: parse_date(date).map(|accepted| accepted + took),
         level: if cause.is_empty() { "info" } else { "error" }.to_string(),
         message: rest.to_string(),
         client: Some(client.to_string()),
@@ -167,10 +178,30 @@ mod tests {
         assert_ne!(parse_line(maint).map(|l| l.cause), Some(&[DnsFailure][..]));
     }
 
+    /// A line is stamped when its request ended, as the other proxies' lines are: a
+    /// refused connect retried for 3 s failed visitors 3 s after HAProxy accepted it.
+    #[test]
+    fn a_request_line_is_stamped_when_it_ended() {
+        let lines: Vec<&str> = FIXTURE.lines().collect();
+        let accepted = parse_date("25/Nov/2026:19:50:40.478").unwrap();
+        assert_eq!(parse_line(lines[3]).unwrap().at_ms, Some(accepted + 3004));
+        let at = |timers: &str| {
+            let line = format!(
+                "127.0.0.1:5 [25/Nov/2026:19:50:40.478] web app/app1 {timers} 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET / HTTP/1.1\""
+            );
+            parse_line(&line).unwrap().at_ms.unwrap() - accepted
+        };
+        assert_eq!(at("0/0/-1/-1/+3004"), 3004, "logasap");
+        assert_eq!(at("0/0/-1/-1/-1"), 0, "never ended");
+        assert_eq!(at("0/0/-1/-1/x"), 0, "not a number");
+    }
+
     #[test]
     fn syslog_prefix_tcplog_and_junk() {
         let l = parse_line("Nov 25 19:50:40 h haproxy[12]: 127.0.0.1:5 [25/Nov/2026:19:50:40.478] db db/pg1 0/-1/1001 0 sC 1/1/0/0/3 0/0").unwrap();
         assert_eq!(l.cause, &[FirewallBlocked]);
+        let accepted = parse_date("25/Nov/2026:19:50:40.478").unwrap();
+        assert_eq!(l.at_ms, Some(accepted + 1001), "tcplog's Tt");
         for junk in [
             "",
             "[",
