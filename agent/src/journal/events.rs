@@ -15,19 +15,19 @@ use gw502_vocab::dependency::names_failing_dependency;
 
 use super::record::JournalRecord;
 
-/// "Started <unit>": a start job finished.
+/// `Started <unit>`: a start job finished.
 pub const UNIT_STARTED: &str = "39f53479d3a045ac8e11786248231fbf";
-/// "Failed to start <unit>": a start job failed.
+/// `Failed to start <unit>`: a start job failed.
 pub const UNIT_FAILED: &str = "be02cf6855d2428ba40df7e9d022f03d";
-/// "Reloaded <unit>": a reload job finished.
+/// `Reloaded <unit>`: a reload job finished.
 pub const UNIT_RELOADED: &str = "7b05ebc668384222baa8881179cfda54";
-/// "Stopped <unit>": a stop job finished (JOB_TYPE=restart within a restart).
+/// `Stopped <unit>`: a stop job finished (JOB_TYPE=restart within a restart).
 pub const UNIT_STOPPED: &str = "9d1aaa27d60140bd96365438aad20286";
-/// "<unit>: Scheduled restart job, restart counter is at N".
+/// `<unit>: Scheduled restart job, restart counter is at N`.
 pub const UNIT_RESTART_SCHEDULED: &str = "5eb03494b6584870a536b337290809b3";
-/// "<unit>: Main process exited, code=..., status=...".
+/// `<unit>: Main process exited, code=..., status=...`.
 pub const UNIT_PROCESS_EXIT: &str = "98e322203f7a4ed290d09fe03c09fe15";
-/// "<unit>: Failed with result '...'": the unit entered the failed state.
+/// `<unit>: Failed with result '...'`: the unit entered the failed state.
 pub const UNIT_RESULT_FAILED: &str = "d9b373ed55a64feb8242e02dbe79a49c";
 
 /// What one record is evidence of.
