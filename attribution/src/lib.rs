@@ -80,7 +80,8 @@ pub fn attribute(evidence: &SiteEvidence) -> Vec<Verdict> {
     }
     let edge: Vec<Observed<'_>> = evidence.edge.iter().map(Observed::parse).collect();
     let hosts = serving::serving(evidence, &site);
-    let Some(signal) = SiteSignal::observe(&edge, &hosts) else {
+    let front = serving::front(evidence, &site, &edge, &hosts);
+    let Some(signal) = SiteSignal::observe(&edge, &hosts, front) else {
         return Vec::new();
     };
     let cx = Cx {
@@ -281,8 +282,10 @@ impl<'a> Cx<'a> {
     /// Turns a finding into the public verdict.
     fn verdict(&self, h: Option<&HostView<'a>>, f: Finding) -> Verdict {
         let (status, hop) = self.signal.visitor(h, f.status.unwrap_or(502));
+        // A finding's own hop stands when no answer to a visitor was seen: no public
+        // failure, and no edge in front logged one (the only way to `Hop::Edge` then).
         let emitted_by = match f.emitted_by {
-            Some(e) if self.signal.public_fail.is_none() => e,
+            Some(e) if self.signal.public_fail.is_none() && hop != Hop::Edge => e,
             _ => hop,
         };
         let recent_change = h.and_then(|h| change::recent(h, self.signal.first_failure_ms));

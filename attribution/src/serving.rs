@@ -3,9 +3,14 @@
 //! wildcard forms) or access log names it, and, when nothing matches and only
 //! one host reports at all, that host as an explicit assumption.
 
-use super::evidence::SiteEvidence;
+use std::net::{IpAddr, SocketAddr};
+
+use gw502_vocab::{Cause, Outcome};
+
+use super::evidence::{HostEvidence, SiteEvidence};
 use super::host::{HostView, Serves};
 use super::target::{SiteAddr, name_matches};
+use super::wire::Observed;
 
 /// The hosts serving the site, with how each was matched.
 pub(crate) fn serving<'a>(ev: &'a SiteEvidence, site: &'a SiteAddr) -> Vec<HostView<'a>> {
@@ -31,6 +36,108 @@ pub(crate) fn serving<'a>(ev: &'a SiteEvidence, site: &'a SiteAddr) -> Vec<HostV
         out.push(view(&ev.hosts[0], Serves::OnlyHost));
     }
     out
+}
+
+/// What hosts in front of the site's hosts saw of them. A front host owns an address
+/// the public probes connected to (an edge, a load balancer) and is not named by the
+/// site's config. Behind round-robin, the public probes of a few seconds can all miss
+/// the one origin that fails, while the edge's own probe of that origin fails every
+/// time. Only its probes of an address a serving host owns count, and only its log
+/// lines of those probes' groups: an edge in front of many sites says nothing about
+/// this one through another site's origin.
+#[derive(Debug, Default)]
+pub(crate) struct Front {
+    /// When its latest direct probes of a serving host failed.
+    pub failed_at: Vec<i64>,
+    /// The status it last logged answering visitors it could not connect through to
+    /// those targets.
+    pub status: Option<u16>,
+}
+
+/// The [`Front`] of the site.
+pub(crate) fn front(
+    ev: &SiteEvidence,
+    site: &SiteAddr,
+    edge: &[Observed<'_>],
+    serving: &[HostView<'_>],
+) -> Front {
+    let ip = |a: &str| {
+        a.split('/')
+            .next()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_loopback())
+    };
+    let owns =
+        |h: &HostEvidence, addr: IpAddr| h.state.addresses.iter().any(|a| ip(a) == Some(addr));
+    let peers: Vec<IpAddr> = edge
+        .iter()
+        .filter(|o| o.is_public())
+        .filter_map(|o| o.peer.parse::<SocketAddr>().ok())
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_loopback())
+        .collect();
+    let at_serving = |peer: &str| {
+        peer.parse::<SocketAddr>()
+            .is_ok_and(|a| serving.iter().any(|s| owns(s.ev, a.ip())))
+    };
+    let mut out = Front::default();
+    let mut logged: Option<(i64, u16)> = None;
+    for h in ev
+        .hosts
+        .iter()
+        .filter(|h| !serving.iter().any(|s| s.ev.host_id == h.host_id))
+        .filter(|h| peers.iter().any(|p| owns(h, *p)))
+    {
+        let view = HostView {
+            ev: h,
+            site,
+            serves: Serves::Discovered,
+        };
+        let failed: Vec<_> = view
+            .probes()
+            .into_iter()
+            .filter(|p| (!p.is(Outcome::Ok) || p.status >= 500) && at_serving(&p.peer))
+            .collect();
+        out.failed_at.extend(failed.iter().map(|p| p.at_ms));
+        let groups: Vec<&str> = failed
+            .iter()
+            .filter_map(|p| p.target.as_ref())
+            .map(|t| t.group.as_str())
+            .filter(|g| !g.is_empty())
+            .collect();
+        // Its own answers to connections the origin never took (refused, timed out,
+        // no server left). Once an origin took the connection, the origin's proxy may
+        // have made the answer the edge relayed or cut, and its own evidence decides.
+        for s in view
+            .signals()
+            .iter()
+            .filter(|s| s.status != 0 && !s.causes.is_empty() && s.causes.iter().all(unconnected))
+        {
+            let through = groups.iter().any(|g| {
+                s.upstream == *g
+                    || s.upstream
+                        .strip_prefix(g)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            });
+            if through && logged.is_none_or(|(at, _)| s.last_at_ms > at) {
+                logged = Some((s.last_at_ms, s.status));
+            }
+        }
+    }
+    out.status = logged.map(|(_, status)| status);
+    out
+}
+
+/// Whether a proxy logging `cause` never got a connection to its upstream.
+fn unconnected(cause: &Cause) -> bool {
+    matches!(
+        cause,
+        Cause::ServiceDown
+            | Cause::WrongPort
+            | Cause::NotListening
+            | Cause::FirewallBlocked
+            | Cause::NoLiveUpstreams
+    )
 }
 
 /// Whether the host's proxy config or access log names the site.

@@ -4,7 +4,10 @@
 //! Public probes decide first: the latest observation per vantage. When every
 //! vantage is fine, host-side errors count only if they are newer than the
 //! latest good probe (an intermittent failure); older ones are a recovery.
-//! Without public probes, host-side signals alone decide. Who emitted the
+//! Without public probes, host-side signals alone decide. A host in front of the
+//! site's hosts (an edge the public probes connect to) whose own probe of one of them
+//! fails counts as host-side: round-robin can keep one failing origin from the public
+//! probes for many seconds. Who emitted the
 //! status comes from fingerprints and headers (an edge's own error page), from
 //! whether the proxy that a body names is actually running on the origin, and
 //! from access logs (`upstream_status` equal to the status means relayed),
@@ -17,6 +20,7 @@ use std::collections::BTreeMap;
 use gw502_vocab::Outcome;
 
 use super::host::HostView;
+use super::serving::Front;
 use super::verdict::Hop;
 use super::wire::{Observed, Probed};
 
@@ -77,6 +81,9 @@ pub(crate) struct SiteSignal<'a> {
     pub public_fail: Option<&'a Observed<'a>>,
     /// When the current failure started (epoch ms).
     pub first_failure_ms: i64,
+    /// The status a host in front logged answering visitors through the failing
+    /// hosts, for when no public probe failed yet.
+    pub front_status: Option<u16>,
 }
 
 fn header<'a>(o: &'a Observed<'_>, name: &str) -> Option<&'a str> {
@@ -102,11 +109,13 @@ pub(crate) fn edge_made(o: &Observed<'_>) -> bool {
 
 impl<'a> SiteSignal<'a> {
     /// Decides whether the site is failing; `None` means healthy or recovered.
-    pub fn observe(edge: &'a [Observed<'a>], hosts: &[HostView<'_>]) -> Option<SiteSignal<'a>> {
-        let public: Vec<&Observed<'a>> = edge
-            .iter()
-            .filter(|o| (o.target.is_empty() || o.target == "public") && !o.is(Outcome::Blocked))
-            .collect();
+    /// While a host in front of `hosts` sees them fail (`front`), the site fails.
+    pub fn observe(
+        edge: &'a [Observed<'a>],
+        hosts: &[HostView<'_>],
+        front: Front,
+    ) -> Option<SiteSignal<'a>> {
+        let public: Vec<&Observed<'a>> = edge.iter().filter(|o| o.is_public()).collect();
         let mut vantages: BTreeMap<&str, &Observed<'a>> = BTreeMap::new();
         for o in &public {
             let slot = vantages.entry(o.vantage.as_str()).or_insert(o);
@@ -114,16 +123,15 @@ impl<'a> SiteSignal<'a> {
                 *slot = o;
             }
         }
-        let host_first = hosts
+        let times: Vec<(i64, i64)> = hosts
             .iter()
             .flat_map(host_failure_times)
-            .map(|(first, _)| first)
-            .min();
-        let host_last = hosts
-            .iter()
-            .flat_map(host_failure_times)
-            .map(|(_, last)| last)
-            .max();
+            .chain(front.failed_at.iter().map(|at| (*at, *at)))
+            .collect();
+        let host_first = times.iter().map(|(first, _)| *first).min();
+        let host_last = times.iter().map(|(_, last)| *last).max();
+        // A front host's failing probe is from its latest report: a failure going on.
+        let ongoing = !front.failed_at.is_empty() || hosts.iter().any(still_failing);
         let failing: Vec<&&Observed<'a>> = vantages.values().filter(|o| is_failure(o)).collect();
         if vantages.is_empty() {
             let first = host_first?;
@@ -131,26 +139,28 @@ impl<'a> SiteSignal<'a> {
                 vantages,
                 public_fail: None,
                 first_failure_ms: first,
+                front_status: front.status,
             });
         }
         if failing.is_empty()
             && let Some((first, last)) =
-                intermittent(&public).or_else(|| partial(&public, edge, hosts))
+                intermittent(&public).or_else(|| partial(&public, edge, ongoing))
         {
             return Some(SiteSignal {
                 vantages,
                 public_fail: Some(last),
                 first_failure_ms: host_first.map_or(first, |h| h.min(first)),
+                front_status: front.status,
             });
         }
         if failing.is_empty() {
             let latest_ok = vantages.values().map(|o| o.at_ms).max().unwrap_or(0);
-            let ongoing = hosts.iter().any(still_failing);
             let last = host_last.filter(|l| *l > latest_ok || ongoing)?;
             return Some(SiteSignal {
                 vantages,
                 public_fail: None,
                 first_failure_ms: host_first.unwrap_or(last),
+                front_status: front.status,
             });
         }
         let latest_fail = failing.iter().max_by_key(|o| o.at_ms).map(|o| **o);
@@ -178,6 +188,7 @@ impl<'a> SiteSignal<'a> {
             vantages,
             public_fail: latest_fail,
             first_failure_ms: first,
+            front_status: front.status,
         })
     }
 
@@ -251,6 +262,10 @@ impl<'a> SiteSignal<'a> {
                 return (u16::try_from(p.status).unwrap_or(fallback), Hop::Upstream);
             }
         }
+        // What the edge in front answered visitors it could not serve through them.
+        if let Some(status) = self.front_status {
+            return (status, Hop::Edge);
+        }
         (
             fallback,
             if fallback == 0 {
@@ -284,14 +299,14 @@ fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a
 /// A partial failure whose latest public answers happen to be good: a public
 /// failure among the latest [`RECENT_PROBES`], and the failure is still there
 /// behind the edge (the collector's latest direct probe of one of the site's
-/// origins fails, or a serving host still saw failures in its latest report
-/// period). Round-robin over three origins with one down fails one request in
+/// origins fails, or a host still saw failures in its latest report period:
+/// `ongoing`). Round-robin over three origins with one down fails one request in
 /// three; the probes of a few seconds can miss it while that origin keeps
 /// failing. Returns the first recent public failure's time and the latest.
 fn partial<'a>(
     public: &[&'a Observed<'a>],
     edge: &'a [Observed<'a>],
-    hosts: &[HostView<'_>],
+    ongoing: bool,
 ) -> Option<(i64, &'a Observed<'a>)> {
     let mut recent: Vec<&Observed<'a>> = public.to_vec();
     recent.sort_by_key(|o| o.at_ms);
@@ -308,7 +323,7 @@ fn partial<'a>(
     let origin_fails = origins
         .values()
         .any(|o| is_failure(o) && o.at_ms >= last.at_ms);
-    (origin_fails || hosts.iter().any(still_failing)).then_some((first.at_ms, *last))
+    (origin_fails || ongoing).then_some((first.at_ms, *last))
 }
 
 /// Whether the host still saw failures for the site in its latest report

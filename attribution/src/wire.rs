@@ -41,6 +41,12 @@ impl<'a> Observed<'a> {
         self.outcome == Some(o)
     }
 
+    /// Whether it probed the site's public address (not one origin directly) and was
+    /// sent (the SSRF guard blocks some, which then say nothing).
+    pub fn is_public(&self) -> bool {
+        (self.target.is_empty() || self.target == "public") && !self.is(Outcome::Blocked)
+    }
+
     /// The `proxy-status` member nearest the origin that names an error.
     /// Several header lines form one list (RFC 9110 §5.3); a value that does
     /// not parse names nothing.

@@ -331,3 +331,79 @@ fn an_origin_that_answers_is_not_blamed_for_its_own_failing_probe() {
         "an origin that fails too keeps its verdict: {failing:#?}"
     );
 }
+
+/// Round-robin over three origins with one origin's proxy stopped: the public probes
+/// of the last seconds all happened to reach the other two, while the edge in front
+/// (the host the public probes connect to, named by no config of the site) probes the
+/// stopped origin refused on every report and logs its own 503 to the visitors it
+/// sent there. The site fails; the edge answered them. An edge probe that fails an
+/// address no serving host owns says nothing about this site, and neither does a
+/// host the public probes never reached.
+#[test]
+fn an_edge_in_front_that_sees_an_origin_refuse_fails_the_site() {
+    const EDGE: &str = "10.77.0.14";
+    let sc = "10.77.0.1:47594 [02/Dec/2026:15:08:27.844] edge origins/origin0 43/0/-1/-1/3047 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET / HTTP/1.1\"";
+    let case = |edge_addr: &str, refused: &str| {
+        let edge = host("lb1")
+            .addr(&format!("{edge_addr}/24"))
+            .proxy("haproxy", "haproxy.service", "http://10.77.0.11:80")
+            .probe(
+                &format!("{refused}:80"),
+                "refused",
+                "connect",
+                0,
+                "Connection refused",
+            )
+            .signal("haproxy", REFUSED, 503, sc, "origins")
+            .edit(|r| {
+                // An edge's config names no site: a frontend and a backend of servers.
+                let cfg = &mut r.proxy_config.as_mut().unwrap().proxies[0];
+                cfg.servers[0].names.clear();
+                for t in &mut cfg.targets {
+                    t.server_names.clear();
+                    t.group = "origins".into();
+                }
+                let p = &mut r.probes.as_mut().unwrap().probes[0];
+                p.target.as_mut().unwrap().group = "origins".into();
+                p.peer = format!("{refused}:80");
+                for s in &mut r.proxy_log.as_mut().unwrap().signals {
+                    s.server = "edge".into();
+                }
+            });
+        let mut case = site("shop.example")
+            .origins(&["web1", "web2", "web3"])
+            .host(web("web1").addr("10.77.0.11/24").unit(
+                "nginx.service",
+                "inactive",
+                "dead",
+                "proxy",
+            ))
+            .host(web("web2").addr("10.77.0.12/24"))
+            .host(web("web3").addr("10.77.0.13/24"))
+            .host(edge);
+        for i in 0..6 {
+            case = case.public_from("collector/c1", NOW - 6_000 + 1_000 * i, "ok", 200, "app");
+        }
+        for o in &mut case.0.edge {
+            o.peer = format!("{EDGE}:80");
+        }
+        case.0.site.url = format!("http://{EDGE}/");
+        attribute(&case.0)
+    };
+    let v = case(EDGE, "10.77.0.11");
+    assert_eq!(
+        v.iter()
+            .map(|v| (v.cause, v.host.as_deref(), v.status, v.emitted_by))
+            .collect::<Vec<_>>(),
+        [(ProxyDown, Some("web1"), 503, Hop::Edge)],
+        "{v:#?}"
+    );
+    assert!(
+        case(EDGE, "10.77.0.99").is_empty(),
+        "an origin of another site"
+    );
+    assert!(
+        case("10.77.0.15", "10.77.0.11").is_empty(),
+        "a host the public probes never reached"
+    );
+}
