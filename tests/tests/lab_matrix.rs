@@ -20,7 +20,8 @@
 //! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the
 //! journal holds every runnable cell. Run again, it resumes: only cells the journal lacks
 //! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed, `=all` every
-//! cell; `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
+//! cell; `GW502_MATRIX_SAMPLE=<n>` runs only a seeded sample of those;
+//! `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
 //! the report from the journal).
 
 use std::path::{Path, PathBuf};
@@ -226,8 +227,16 @@ fn matrix_full() {
         "GW502_MATRIX_RETRY is `failed` or `all`, not {retry:?}"
     );
     let report_only = std::env::var_os("GW502_MATRIX_REPORT_ONLY").is_some();
+    // `GW502_MATRIX_SAMPLE=<n>` (and `GW502_MATRIX_SEED`) narrows what runs now to a
+    // seeded sample drawn as the normal suite's is: with `GW502_MATRIX_RETRY=all`, a
+    // fair share of the matrix judged again on this build.
+    let drawn: Option<Vec<Cell>> = std::env::var_os("GW502_MATRIX_SAMPLE").map(|_| {
+        let (seed, size) = sample_shape();
+        sample(seed, size)
+    });
     let todo: Vec<Cell> = runnable
         .iter()
+        .filter(|c| drawn.as_ref().is_none_or(|d| d.contains(c)))
         .filter(|c| {
             !report_only
                 && journal
