@@ -23,6 +23,7 @@ use crate::scenario::cases::verdict;
 use crate::scenario::traffic::{Load, get_as};
 
 use super::hosts::{self, Layout};
+use super::proxies;
 use super::replay::{Recorded, Recorder};
 use super::{Cell, Condition};
 
@@ -44,6 +45,10 @@ const LIVE_REPORTS: u64 = 4;
 /// The pause between two looks at the incidents: `from_shown` errs long by up to this
 /// and one `gw502ctl incidents`.
 const POLL: Duration = Duration::from_millis(400);
+
+/// How long a batch waits, once judged, for the visitors of a passing cell to see their
+/// first failure: two of the lab proxies' read timeouts.
+const SHOWN_WAIT: Duration = Duration::from_secs(2 * proxies::READ_TIMEOUT_SECS);
 
 /// How long a healthy control is watched.
 pub const CONTROL_WINDOW: Duration = Duration::from_secs(30);
@@ -311,8 +316,13 @@ pub fn run_batch(
         }
         std::thread::sleep(POLL);
     }
-    // Now that every cell is judged, the visitors have seen whatever failure they were
-    // going to see first, a read timeout's included.
+    // A verdict can be listed before any visitor saw the fault: a read timeout fails
+    // visitors only when the proxy gives up, while gw502's own probe may have been in
+    // flight since before the fault. Their first failure is still to come then.
+    let until = Instant::now() + SHOWN_WAIT;
+    while listed.keys().any(|n| loads[*n].first_error().is_none()) && Instant::now() < until {
+        std::thread::sleep(POLL);
+    }
     let first_reports = if cold {
         first_reports(&fleet)?
     } else {
