@@ -182,7 +182,7 @@ fn matrix_sample() {
     let (seed, size) = sample_shape();
     let (results, secs) = run(sample(seed, size));
     let how = format!("seeded sample (seed {seed}, {size} cells)");
-    let table = report::markdown(&results, &[], &how, &now(), secs);
+    let table = report::markdown(&results, &[], &[], &how, &now(), secs);
     finish(&results, &table, SAMPLE_FLOOR);
 }
 
@@ -324,7 +324,14 @@ impl Report {
         let notes = old
             .find(report::NOTES)
             .map_or(String::new(), |at| format!("\n{}", &old[at..]));
-        let table = report::markdown(&results, &self.skipped, &how, &self.started, secs) + &notes;
+        let table = report::markdown(
+            &results,
+            &newest_builds(journal),
+            &self.skipped,
+            &how,
+            &self.started,
+            secs,
+        ) + &notes;
         if let Err(error) = std::fs::write(&self.path, table) {
             eprintln!("write {}: {error}", self.path.display());
         }
@@ -332,16 +339,46 @@ impl Report {
     }
 }
 
+/// How many builds the report gives figures of their own.
+const NEWEST_BUILDS: usize = 3;
+
+/// The journal's [`NEWEST_BUILDS`] newest builds, newest first (by their place in
+/// `git log`; a `-dirty` build sits at its commit's).
+fn newest_builds(
+    journal: &std::collections::BTreeMap<Cell, (CellResult, String)>,
+) -> Vec<report::Build> {
+    let log = git(&["log", "--format=%h", "-n", "5000"]);
+    let age = |commit: &str| {
+        let base = commit.trim_end_matches("-dirty");
+        log.lines().position(|h| h == base).unwrap_or(usize::MAX)
+    };
+    let mut builds: Vec<report::Build> = Vec::new();
+    for (r, commit) in journal.values() {
+        match builds.iter_mut().find(|b| &b.commit == commit) {
+            Some(b) => b.results.push(r.clone()),
+            None => builds.push(report::Build {
+                commit: commit.clone(),
+                results: vec![r.clone()],
+            }),
+        }
+    }
+    builds.sort_by_key(|b| age(&b.commit));
+    builds.truncate(NEWEST_BUILDS);
+    builds
+}
+
+/// `git` in this checkout; its output, trimmed (empty when it fails).
+fn git(args: &[&str]) -> String {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// The commit under test, `-dirty` when the tree has changes.
 fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
     let head = git(&["rev-parse", "--short", "HEAD"]);
     // What the run itself writes does not make the tree dirty.
     let dirty = !git(&[

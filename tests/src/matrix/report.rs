@@ -168,9 +168,55 @@ fn pct(n: usize, of: usize) -> f64 {
         .map_or(0.0, |tenths| tenths as f64 / 10.0)
 }
 
-/// The Markdown document.
+/// The cells whose newest result ran on one build.
+#[derive(Debug, Clone)]
+pub struct Build {
+    /// Its commit (`-dirty` when the tree had changes).
+    pub commit: String,
+    /// Its cells' results.
+    pub results: Vec<CellResult>,
+}
+
+/// The figures of each of `builds` (newest first): a journal gathered over several
+/// builds has one build's figures here, the newest ones, however old its other cells.
+fn by_build(builds: &[Build]) -> String {
+    let mut out = String::from(
+        "Newest builds first; a cell counts for the build its newest result ran on.\n\n\
+         | build | cells | strict | layer+cause | from shown, warm | from shown, cold | fault to verdict, warm |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let timed = |t: Timed| {
+        t.spread.map_or("-".into(), |(m, w)| {
+            format!("median {m:.1} s, worst {w:.1} s ({} cells)", t.cells)
+        })
+    };
+    for b in builds {
+        let f = figures(&b.results);
+        let judged = f.cells - f.lab_errors;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} = {:.1}% | {} = {:.1}% | {} | {} | {} |",
+            b.commit,
+            f.cells,
+            f.exact,
+            pct(f.exact, judged),
+            f.layer_cause,
+            pct(f.layer_cause, judged),
+            timed(f.warm_shown),
+            timed(f.cold_shown),
+            f.warm.map_or("-".into(), |(m, w)| format!(
+                "median {m:.1} s, worst {w:.1} s"
+            )),
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// The Markdown document; `builds` (newest first, may be empty) get a table of their own.
 pub fn markdown(
     results: &[CellResult],
+    builds: &[Build],
     skipped: &[Cell],
     how: &str,
     when: &str,
@@ -254,6 +300,9 @@ pub fn markdown(
         );
     }
     out.push('\n');
+    if !builds.is_empty() {
+        out.push_str(&by_build(builds));
+    }
     out.push_str(&timing_by_fault(results));
     out.push_str("| cell | expected | got (open incidents of the site) | seconds | from shown | result |\n|---|---|---|---|---|---|\n");
     for r in results {
@@ -293,6 +342,59 @@ pub fn markdown(
 mod tests {
     use super::*;
     use crate::matrix::{Condition, Fault, Proxy, Topology, Transport};
+
+    /// Each build's row has its own cells' figures, in the order given.
+    #[test]
+    fn each_build_has_its_own_row() {
+        let cell = |condition| Cell {
+            fault: Fault::Timeout,
+            proxy: Proxy::Nginx,
+            transport: Transport::Unix,
+            topology: Topology::Single,
+            condition,
+        };
+        let result = |condition, pass, shown| CellResult {
+            cell: cell(condition),
+            expected: "upstream / timeout / 504 / proxy".into(),
+            got: if pass {
+                "upstream / timeout / 504 / proxy on c0o0 (open)"
+            } else {
+                "no incident"
+            }
+            .into(),
+            pass,
+            layer_ok: true,
+            seconds: Some(5.0),
+            from_shown: shown,
+            false_incidents: 0,
+        };
+        let builds = [
+            Build {
+                commit: "new".into(),
+                results: vec![
+                    result(Condition::Warm, true, Some(-0.5)),
+                    result(Condition::Noisy, true, Some(1.5)),
+                    result(Condition::Cold, true, Some(3.0)),
+                ],
+            },
+            Build {
+                commit: "old".into(),
+                results: vec![result(Condition::Warm, false, None)],
+            },
+        ];
+        let table = by_build(&builds);
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("| new") || l.starts_with("| old"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| new | 3 | 3 = 100.0% | 3 = 100.0% | median 1.5 s, worst 1.5 s (2 cells) | median 3.0 s, worst 3.0 s (1 cells) | median 5.0 s, worst 5.0 s |",
+                "| old | 1 | 0 = 0.0% | 0 = 0.0% | - | - | median 5.0 s, worst 5.0 s |",
+            ]
+        );
+    }
 
     /// A strict miss on the status alone still counts for layer+cause; a second
     /// incident, one opened before the fault or another cause does not.
