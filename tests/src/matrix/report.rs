@@ -277,27 +277,24 @@ pub fn markdown(
             format!("median {m:.1} s, worst {w:.1} s")
         })
     };
-    let _ = writeln!(out, "| fault to right verdict, warm | {} |", spread(f.warm));
-    if f.warm_shown.cells > 0 {
+    let rows = [
+        ("fault", "warm", f.warm, f.warm_shown),
+        ("agents' start", "cold", f.cold, f.cold_shown),
+    ];
+    for (from, condition, seconds, shown) in rows {
         let _ = writeln!(
             out,
-            "| from shown to right verdict listed, warm ({} cells) | {} |",
-            f.warm_shown.cells,
-            spread(f.warm_shown.spread)
+            "| {from} to right verdict, {condition} | {} |",
+            spread(seconds)
         );
-    }
-    let _ = writeln!(
-        out,
-        "| agents' start to right verdict, cold | {} |",
-        spread(f.cold)
-    );
-    if f.cold_shown.cells > 0 {
-        let _ = writeln!(
-            out,
-            "| from shown to right verdict listed, cold ({} cells) | {} |",
-            f.cold_shown.cells,
-            spread(f.cold_shown.spread)
-        );
+        if shown.cells > 0 {
+            let _ = writeln!(
+                out,
+                "| from shown to right verdict listed, {condition} ({} cells) | {} |",
+                shown.cells,
+                spread(shown.spread)
+            );
+        }
     }
     out.push('\n');
     if !builds.is_empty() {

@@ -337,29 +337,31 @@ pub fn run_batch(
     Ok(results.into_values().collect())
 }
 
-/// How many reports the collector holds from each host (one `gw502ctl hosts`).
-fn report_counts(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, u64>> {
+/// One field of every host the collector knows (one `gw502ctl hosts`), by host; hosts
+/// without it are left out.
+fn per_host<T>(
+    fleet: &LabFleet,
+    field: impl Fn(&Value) -> Option<T>,
+) -> anyhow::Result<BTreeMap<String, T>> {
     let hosts = fleet.ctl(&["hosts"])?;
     Ok(hosts
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|h| Some((h["host"].as_str()?.to_owned(), h["reports"].as_u64()?)))
+        .filter_map(|h| Some((h["host"].as_str()?.to_owned(), field(h)?)))
         .collect())
 }
 
-/// When each host's agent first reported, by host (one `gw502ctl hosts`).
+/// How many reports the collector holds from each host.
+fn report_counts(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, u64>> {
+    per_host(fleet, |h| h["reports"].as_u64())
+}
+
+/// When each host's agent first reported.
 fn first_reports(fleet: &LabFleet) -> anyhow::Result<BTreeMap<String, OffsetDateTime>> {
-    let hosts = fleet.ctl(&["hosts"])?;
-    Ok(hosts
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| {
-            let seen = OffsetDateTime::parse(h["first_seen"].as_str()?, &Rfc3339).ok()?;
-            Some((h["host"].as_str()?.to_owned(), seen))
-        })
-        .collect())
+    per_host(fleet, |h| {
+        OffsetDateTime::parse(h["first_seen"].as_str()?, &Rfc3339).ok()
+    })
 }
 
 /// When cell `l`'s fault showed: the first failed request of its visitors (`load`,
