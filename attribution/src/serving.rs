@@ -9,8 +9,8 @@ use gw502_vocab::{Cause, Outcome};
 
 use super::evidence::{HostEvidence, SiteEvidence};
 use super::host::{HostView, Serves};
-use super::target::{SiteAddr, name_matches};
-use super::wire::Observed;
+use super::target::{SiteAddr, Target, name_matches};
+use super::wire::{Observed, Probed};
 
 /// The hosts serving the site, with how each was matched.
 pub(crate) fn serving<'a>(ev: &'a SiteEvidence, site: &'a SiteAddr) -> Vec<HostView<'a>> {
@@ -50,7 +50,8 @@ pub(crate) struct Front {
     /// When its latest direct probes of a serving host failed.
     pub failed_at: Vec<i64>,
     /// The status it last logged answering visitors it could not connect through to
-    /// those targets.
+    /// those targets; before it logged any, the one its proxy gives when such a
+    /// target refuses the connection.
     pub status: Option<u16>,
 }
 
@@ -82,6 +83,7 @@ pub(crate) fn front(
     };
     let mut out = Front::default();
     let mut logged: Option<(i64, u16)> = None;
+    let mut refused: Option<u16> = None;
     for h in ev
         .hosts
         .iter()
@@ -105,27 +107,54 @@ pub(crate) fn front(
             .map(|t| t.group.as_str())
             .filter(|g| !g.is_empty())
             .collect();
+        let signals = view.signals();
+        let through: Vec<_> = signals
+            .iter()
+            .filter(|s| s.status != 0)
+            .filter(|s| {
+                groups.iter().any(|g| {
+                    s.upstream == *g
+                        || s.upstream
+                            .strip_prefix(g)
+                            .is_some_and(|rest| rest.starts_with('/'))
+                })
+            })
+            .collect();
+        // Before it logged any answer through them (its agent only just started), what
+        // its proxy answers visitors routed to a target that refuses.
+        if through.is_empty() && refused.is_none() {
+            refused = failed
+                .iter()
+                .filter(|p| p.is(Outcome::Refused))
+                .find_map(|p| refused_status(&view, p));
+        }
         // Its own answers to connections the origin never took (refused, timed out,
         // no server left). Once an origin took the connection, the origin's proxy may
         // have made the answer the edge relayed or cut, and its own evidence decides.
-        for s in view
-            .signals()
-            .iter()
-            .filter(|s| s.status != 0 && !s.causes.is_empty() && s.causes.iter().all(unconnected))
+        for s in through
+            .into_iter()
+            .filter(|s| !s.causes.is_empty() && s.causes.iter().all(unconnected))
         {
-            let through = groups.iter().any(|g| {
-                s.upstream == *g
-                    || s.upstream
-                        .strip_prefix(g)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            });
-            if through && logged.is_none_or(|(at, _)| s.last_at_ms > at) {
+            if logged.is_none_or(|(at, _)| s.last_at_ms > at) {
                 logged = Some((s.last_at_ms, s.status));
             }
         }
     }
-    out.status = logged.map(|(_, status)| status);
+    out.status = logged.map(|(_, status)| status).or(refused);
     out
+}
+
+/// The status the proxy on `view` that routes to probe `p`'s target answers when that
+/// target refuses the connection.
+fn refused_status(view: &HostView<'_>, p: &Probed<'_>) -> Option<u16> {
+    let target = p.target.as_ref().and_then(Target::from_config)?;
+    let proxy = view.proxies().iter().find(|c| {
+        c.targets
+            .iter()
+            .filter_map(Target::from_config)
+            .any(|t| t.same(&target))
+    })?;
+    Some(gw502_proxy::by_word(&proxy.kind)?.refused_status())
 }
 
 /// Whether a proxy logging `cause` never got a connection to its upstream.

@@ -30,6 +30,11 @@ impl Proxy for Apache {
         &["apache2.service", "httpd.service"]
     }
 
+    /// `AH00957 ... (111)Connection refused` with `AH01114`: 503.
+    fn refused_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("apache2"),

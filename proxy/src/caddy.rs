@@ -30,6 +30,11 @@ impl Proxy for Caddy {
         &["caddy.service"]
     }
 
+    /// `dial tcp ...: connect: connection refused`: 502.
+    fn refused_status(&self) -> u16 {
+        502
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("caddy"),

@@ -45,6 +45,11 @@ impl Proxy for Envoy {
         &["envoy.service"]
     }
 
+    /// `UF` (upstream connection failure): 503.
+    fn refused_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("envoy"),

@@ -62,6 +62,11 @@ impl Proxy for Haproxy {
         &["haproxy.service"]
     }
 
+    /// Termination state `SC`: 503.
+    fn refused_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("haproxy"),

@@ -123,6 +123,10 @@ pub trait Proxy: Send + Sync {
         Hop::Proxy
     }
 
+    /// The status of its own answer to a visitor whose request it could not pass
+    /// on because the upstream refused the connection (nothing listens there).
+    fn refused_status(&self) -> u16;
+
     /// Where its binary and config usually are (Debian layout).
     fn default_location(&self) -> ConfigLocation;
 

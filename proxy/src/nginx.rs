@@ -34,6 +34,11 @@ impl Proxy for Nginx {
         &["nginx.service"]
     }
 
+    /// `connect() failed (111: Connection refused)`: 502.
+    fn refused_status(&self) -> u16 {
+        502
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("nginx"),

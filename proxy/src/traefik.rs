@@ -37,6 +37,11 @@ impl Proxy for Traefik {
         &["traefik.service"]
     }
 
+    /// `dial tcp ...: connect: connection refused`: 502 Bad Gateway.
+    fn refused_status(&self) -> u16 {
+        502
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("traefik"),

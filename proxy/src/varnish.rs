@@ -58,6 +58,11 @@ impl Proxy for Varnish {
         true
     }
 
+    /// `FetchError backend ...: fail errno 111`: its own `503 Backend fetch failed`.
+    fn refused_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("varnishd"),

@@ -338,38 +338,42 @@ fn an_origin_that_answers_is_not_blamed_for_its_own_failing_probe() {
 /// stopped origin refused on every report and logs its own 503 to the visitors it
 /// sent there. The site fails; the edge answered them. An edge probe that fails an
 /// address no serving host owns says nothing about this site, and neither does a
-/// host the public probes never reached.
+/// host the public probes never reached. Before the edge logged any answer through
+/// those origins (its agent just started), its proxy's own answer to a refused
+/// connection is the status: HAProxy's 503, nginx's 502.
 #[test]
 fn an_edge_in_front_that_sees_an_origin_refuse_fails_the_site() {
     const EDGE: &str = "10.77.0.14";
     let sc = "10.77.0.1:47594 [02/Dec/2026:15:08:27.844] edge origins/origin0 43/0/-1/-1/3047 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET / HTTP/1.1\"";
-    let case = |edge_addr: &str, refused: &str| {
-        let edge = host("lb1")
+    let case_of = |kind: &str, logged: bool, edge_addr: &str, refused: &str| {
+        let mut edge = host("lb1")
             .addr(&format!("{edge_addr}/24"))
-            .proxy("haproxy", "haproxy.service", "http://10.77.0.11:80")
+            .proxy(kind, &format!("{kind}.service"), "http://10.77.0.11:80")
             .probe(
                 &format!("{refused}:80"),
                 "refused",
                 "connect",
                 0,
                 "Connection refused",
-            )
-            .signal("haproxy", REFUSED, 503, sc, "origins")
-            .edit(|r| {
-                // An edge's config names no site: a frontend and a backend of servers.
-                let cfg = &mut r.proxy_config.as_mut().unwrap().proxies[0];
-                cfg.servers[0].names.clear();
-                for t in &mut cfg.targets {
-                    t.server_names.clear();
-                    t.group = "origins".into();
-                }
-                let p = &mut r.probes.as_mut().unwrap().probes[0];
-                p.target.as_mut().unwrap().group = "origins".into();
-                p.peer = format!("{refused}:80");
-                for s in &mut r.proxy_log.as_mut().unwrap().signals {
-                    s.server = "edge".into();
-                }
-            });
+            );
+        if logged {
+            edge = edge.signal("haproxy", REFUSED, 503, sc, "origins");
+        }
+        let edge = edge.edit(|r| {
+            // An edge's config names no site: a frontend and a backend of servers.
+            let cfg = &mut r.proxy_config.as_mut().unwrap().proxies[0];
+            cfg.servers[0].names.clear();
+            for t in &mut cfg.targets {
+                t.server_names.clear();
+                t.group = "origins".into();
+            }
+            let p = &mut r.probes.as_mut().unwrap().probes[0];
+            p.target.as_mut().unwrap().group = "origins".into();
+            p.peer = format!("{refused}:80");
+            for s in r.proxy_log.iter_mut().flat_map(|l| &mut l.signals) {
+                s.server = "edge".into();
+            }
+        });
         let mut case = site("shop.example")
             .origins(&["web1", "web2", "web3"])
             .host(web("web1").addr("10.77.0.11/24").unit(
@@ -390,14 +394,19 @@ fn an_edge_in_front_that_sees_an_origin_refuse_fails_the_site() {
         case.0.site.url = format!("http://{EDGE}/");
         attribute(&case.0)
     };
-    let v = case(EDGE, "10.77.0.11");
-    assert_eq!(
+    let case = |edge_addr: &str, refused: &str| case_of("haproxy", true, edge_addr, refused);
+    let words = |v: &[super::super::Verdict]| {
         v.iter()
-            .map(|v| (v.cause, v.host.as_deref(), v.status, v.emitted_by))
-            .collect::<Vec<_>>(),
-        [(ProxyDown, Some("web1"), 503, Hop::Edge)],
-        "{v:#?}"
-    );
+            .map(|v| (v.cause, v.host.clone(), v.status, v.emitted_by))
+            .collect::<Vec<_>>()
+    };
+    let web1 = |status| [(ProxyDown, Some("web1".to_string()), status, Hop::Edge)];
+    let v = case(EDGE, "10.77.0.11");
+    assert_eq!(words(&v), web1(503), "{v:#?}");
+    let unlogged = case_of("haproxy", false, EDGE, "10.77.0.11");
+    assert_eq!(words(&unlogged), web1(503), "{unlogged:#?}");
+    let nginx = case_of("nginx", false, EDGE, "10.77.0.11");
+    assert_eq!(words(&nginx), web1(502), "{nginx:#?}");
     assert!(
         case(EDGE, "10.77.0.99").is_empty(),
         "an origin of another site"
