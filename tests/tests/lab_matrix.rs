@@ -14,7 +14,9 @@
 //! `GW502_MATRIX_ONLY=<substring>[,<substring>...]` narrows either run to cells whose id
 //! contains one of them;
 //! `GW502_MATRIX_SEED=29 GW502_MATRIX_SAMPLE=80` draws a wider sample than CI's;
-//! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8. The full run
+//! `GW502_MATRIX_HOSTS=16` boots up to 16 hosts per batch instead of 8;
+//! `GW502_MATRIX_TRACE=1` prints every change of a cell's open incidents as it is
+//! judged, timed from the fault (warm) or the agents' start (cold). The full run
 //! goes in a seeded shuffle, appends every judged cell to its journal
 //! (`tests/fixtures/matrix/full-run.jsonl`, `GW502_MATRIX_JOURNAL` elsewhere) and rewrites
 //! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the

@@ -417,6 +417,9 @@ mod tests {
             })
         };
         assert!(judged("upstream / timeout / 502 / proxy on c3o0 (open)"));
+        assert!(judged(
+            "upstream / timeout / 502 / proxy on c3o0 (open), visitors saw 502 ×31, no answer ×2"
+        ));
         assert!(!judged(
             "upstream / timeout / 502 / proxy on c3o0 (open), opened 1 s before the fault"
         ));

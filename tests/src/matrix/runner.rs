@@ -190,6 +190,10 @@ pub fn run_batch(
     let mut results: BTreeMap<usize, CellResult> = BTreeMap::new();
     // When each passing cell's verdict was first listed, by cell.
     let mut listed: BTreeMap<usize, OffsetDateTime> = BTreeMap::new();
+    // `GW502_MATRIX_TRACE=1`: every change of a cell's open incidents, with the seconds
+    // since gw502 could first see the fault (the fault, or the agents' start).
+    let trace = std::env::var_os("GW502_MATRIX_TRACE").is_some();
+    let mut traced: BTreeMap<usize, String> = BTreeMap::new();
     loop {
         let listing = fleet.incidents(true)?;
         // The incidents in `listing` were visible by now at the latest.
@@ -208,13 +212,28 @@ pub fn run_batch(
                 .copied()
                 .filter(|i| i["state"] != "resolved")
                 .collect();
+            if trace {
+                let now = listing_text(&open);
+                if traced.get(&n) != Some(&now) {
+                    eprintln!(
+                        "trace {} +{:.1}s: {now}",
+                        l.cell.id(),
+                        (seen - fault_at).as_seconds_f64()
+                    );
+                    traced.insert(n, now);
+                }
+            }
             let judged = match l.cell.expected() {
                 None => {
                     if !of_site.is_empty() || elapsed >= CONTROL_WINDOW {
+                        let mut got = listing_text(&of_site);
+                        if !of_site.is_empty() {
+                            got.push_str(&format!(", visitors saw {}", loads[n].failed_statuses()));
+                        }
                         Some(CellResult {
                             cell: l.cell,
                             expected: "no incident".into(),
-                            got: listing_text(&of_site),
+                            got,
                             pass: of_site.is_empty(),
                             layer_ok: of_site.is_empty(),
                             seconds: None,
@@ -252,6 +271,10 @@ pub fn run_batch(
                                 ", opened {:.0} s before the fault",
                                 -seconds.unwrap_or_default()
                             ));
+                        }
+                        if !pass {
+                            // What the verdict's status is to be judged against.
+                            got.push_str(&format!(", visitors saw {}", loads[n].failed_statuses()));
                         }
                         Some(CellResult {
                             cell: l.cell,

@@ -2,6 +2,7 @@
 //! once or as a steady background load of several concurrent visitors, so the proxy's
 //! logs carry the failure the way real visitors would cause it.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,8 +39,17 @@ pub fn get_as(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> st
 pub struct Load {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
-    first_error: Arc<Mutex<Option<Instant>>>,
+    failures: Arc<Mutex<Failures>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// What the visitors saw go wrong.
+#[derive(Debug, Default)]
+struct Failures {
+    /// When a visitor first got an error.
+    first: Option<Instant>,
+    /// Failed answers by status (0: no status line came back).
+    by_status: BTreeMap<u16, u64>,
 }
 
 impl Load {
@@ -58,13 +68,13 @@ impl Load {
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
-        let first_error = Arc::new(Mutex::new(None));
+        let failures = Arc::new(Mutex::new(Failures::default()));
         let threads = (0..visitors.max(1))
             .map(|_| {
-                let (stop, sent, first_error, path, host) = (
+                let (stop, sent, failures, path, host) = (
                     stop.clone(),
                     sent.clone(),
-                    first_error.clone(),
+                    failures.clone(),
                     path.to_owned(),
                     host.to_owned(),
                 );
@@ -72,8 +82,9 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         let status = get_as(addr, &host, &path, Duration::from_secs(20));
                         if !matches!(status, Ok(200..=399)) {
-                            let mut first = first_error.lock().unwrap_or_else(|e| e.into_inner());
-                            first.get_or_insert_with(Instant::now);
+                            let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                            f.first.get_or_insert_with(Instant::now);
+                            *f.by_status.entry(status.unwrap_or(0)).or_default() += 1;
                         }
                         sent.fetch_add(1, Ordering::Relaxed);
                         std::thread::sleep(pause);
@@ -84,7 +95,7 @@ impl Load {
         Load {
             stop,
             sent,
-            first_error,
+            failures,
             threads,
         }
     }
@@ -92,7 +103,27 @@ impl Load {
     /// When a visitor first got an error (a status outside 200-399, or no
     /// answer): when the fault became visible from outside.
     pub fn first_error(&self) -> Option<Instant> {
-        *self.first_error.lock().unwrap_or_else(|e| e.into_inner())
+        self.failures().first
+    }
+
+    /// The failed answers so far, as `502 ×31, no answer ×2` (`none` when none failed).
+    pub fn failed_statuses(&self) -> String {
+        let f = self.failures();
+        if f.by_status.is_empty() {
+            return "none".into();
+        }
+        f.by_status
+            .iter()
+            .map(|(status, n)| match status {
+                0 => format!("no answer ×{n}"),
+                s => format!("{s} ×{n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Requests completed so far.
