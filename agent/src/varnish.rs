@@ -16,7 +16,11 @@
 //!
 //! The commands run with argv (never a shell string), a timeout and bounded
 //! output, with the admin address and secret (`-T`, `-S`) or the instance
-//! (`-n`) that the unit's `ExecStart` gives varnishd. Under the shipped unit
+//! (`-n`) that the unit's `ExecStart` gives varnishd. They attach to its shared
+//! memory without waiting for it: while varnishd is stopped, `varnishstat`
+//! fails at once and only an admin port the unit names is still asked (refused
+//! at once), where waiting held the host's every report back by seconds, just
+//! when its evidence was wanted. Under the shipped unit
 //! the agent's own user reads Debian's root-only `/etc/varnish/secret` and the
 //! `vcache:varnish 0640` VSM files through `CAP_DAC_READ_SEARCH`, which it
 //! already keeps. A part that cannot be read is reported with its reason
@@ -49,6 +53,9 @@ const RECORDS: &str =
     "Begin,Timestamp,ReqHeader,RespStatus,BereqURL,BereqHeader,BackendOpen,FetchError,BerespStatus";
 /// The most signal keys (backend, cause) per report.
 const MAX_SIGNALS: usize = 64;
+/// `varnishstat` and `varnishlog` attach to varnishd's shared memory once, without
+/// the retries `-t` asks for (5 s by default, 2 s here before).
+const NO_WAIT: [&str; 2] = ["-t", "0"];
 
 /// Where the Varnish tools are and how long they may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,26 +147,35 @@ impl VarnishSource {
         }
     }
 
-    /// The counters that gate the other reads; `None` when `varnishstat`
-    /// cannot read them (then everything is read).
-    async fn counters(&self, inv: &Invocation) -> Option<VarnishCounters> {
+    /// The counters that gate the other reads: `Ok(None)` when `varnishstat` did not
+    /// run or printed what is not understood (then everything is read), `Err` with
+    /// its reason when it could not attach to varnishd's shared memory (a stopped
+    /// varnishd: the log, read from the same memory, cannot be read either).
+    async fn counters(&self, inv: &Invocation) -> Result<Option<VarnishCounters>, String> {
         let mut args = instance_args(inv);
-        args.extend(["-t".into(), "2".into(), "-1".into(), "-j".into()]);
+        args.extend([
+            NO_WAIT[0].into(),
+            NO_WAIT[1].into(),
+            "-1".into(),
+            "-j".into(),
+        ]);
         for field in varnish::stat::FIELDS {
             args.extend(["-f".into(), field.into()]);
         }
-        let out = run_bounded(&self.settings.varnishstat, &args, self.settings.timeout)
-            .await
-            .map_err(|error| tracing::debug!(%error, "varnishstat did not run"))
-            .ok()?;
+        let out = match run_bounded(&self.settings.varnishstat, &args, self.settings.timeout).await
+        {
+            Ok(out) => out,
+            Err(error) => {
+                tracing::debug!(%error, "varnishstat did not run");
+                return Ok(None);
+            }
+        };
         if !out.success {
-            tracing::debug!(
-                reason = failure("varnishstat", &out.stdout, &out.stderr),
-                "varnishstat failed"
-            );
-            return None;
+            return Err(failure("varnishstat", &out.stdout, &out.stderr));
         }
-        varnish::parse_counters_json(&String::from_utf8_lossy(&out.stdout))
+        Ok(varnish::parse_counters_json(&String::from_utf8_lossy(
+            &out.stdout,
+        )))
     }
 
     /// `varnishadm` argv before the command: the admin address and secret
@@ -193,8 +209,8 @@ impl VarnishSource {
         let mut args = instance_args(inv);
         for a in [
             "-d",
-            "-t",
-            "2",
+            NO_WAIT[0],
+            NO_WAIT[1],
             "-g",
             "request",
             "-q",
@@ -301,9 +317,17 @@ impl Source for VarnishSource {
             .map(|argv| varnish::invocation(&argv))
             .unwrap_or_default();
         let now_ms = gw502_vocab::clock::now_ms();
-        let counters = self.counters(&inv).await;
+        let (counters, detached) = match self.counters(&inv).await {
+            Ok(counters) => (counters, None),
+            Err(reason) => (None, Some(reason)),
+        };
         let plan = self.gate.plan(counters.as_ref(), now_ms);
-        let backends = if plan.backends {
+        // Without the shared memory, varnishadm can still reach an admin port the
+        // unit names (refused at once when varnishd is down), not an instance.
+        let admin_reachable = detached.is_none() || inv.admin.is_some() && inv.secret.is_some();
+        let backends = if let (false, Some(reason)) = (admin_reachable, &detached) {
+            Err(reason.clone())
+        } else if plan.backends {
             let read = self.backends(&inv).await;
             if let Ok(list) = &read {
                 self.gate
@@ -314,7 +338,9 @@ impl Source for VarnishSource {
             Ok(self.gate.last_backends().unwrap_or_default().to_vec())
         };
         let backends = backends.map(|list| with_addresses(list, config));
-        let signals = if plan.log {
+        let signals = if let Some(reason) = detached {
+            Err(reason)
+        } else if plan.log {
             let read = self.fetch_errors(&inv, config).await;
             if read.is_ok() {
                 self.gate.log_read(counters, now_ms);
@@ -324,7 +350,11 @@ impl Source for VarnishSource {
             Ok(Vec::new())
         };
         if let (Err(a), Err(l)) = (&backends, &signals) {
-            return Err(Unavailable(format!("{a}; {l}")));
+            return Err(Unavailable(if a == l {
+                a.clone()
+            } else {
+                format!("{a}; {l}")
+            }));
         }
         let mut runtime = ProxyRuntime::default();
         match backends {

@@ -183,13 +183,32 @@ async fn no_varnish_nothing_read_and_a_dead_one_is_unavailable() {
         }],
         ..Scope::default()
     };
+    // Without its shared memory and with no admin port, only varnishstat ran: its
+    // reason stands for the rest.
     let err = source.collect(&scope).await.unwrap_err();
     assert!(
-        err.0.contains("varnishadm: ") && err.0.contains("varnishlog: "),
+        err.0.starts_with("varnishstat: ") && !err.0.contains("varnishadm"),
         "{err}"
     );
     let section = VarnishReading::unavailable(err.0.clone());
     assert_eq!(section.runtime.unwrap().log_unavailable, err.0);
+    // An admin port the unit names is still asked: refused, with its own reason.
+    std::fs::write(dir.path().join("secret"), "s\n").unwrap();
+    std::fs::write(
+        units.join("varnish.service"),
+        format!(
+            "[Service]\nExecStart=/usr/sbin/varnishd -n {} -T 127.0.0.1:{} -S {}\n",
+            dir.path().join("gone").display(),
+            free_port(),
+            dir.path().join("secret").display()
+        ),
+    )
+    .unwrap();
+    let err = VarnishSource::default().collect(&scope).await.unwrap_err();
+    assert!(
+        err.0.contains("varnishadm: ") && err.0.contains("varnishstat: "),
+        "{err}"
+    );
 }
 
 #[test]
