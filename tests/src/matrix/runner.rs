@@ -213,7 +213,12 @@ pub fn run_batch(
                 .filter(|i| i["state"] != "resolved")
                 .collect();
             if trace {
-                let now = listing_text(&open);
+                let mut now = listing_text(&open);
+                for i in &open {
+                    if let Some(m) = i["missing"].as_array().filter(|m| !m.is_empty()) {
+                        now.push_str(&format!(" missing {m:?}"));
+                    }
+                }
                 if traced.get(&n) != Some(&now) {
                     eprintln!(
                         "trace {} +{:.1}s: {now}",
