@@ -153,12 +153,7 @@ impl VarnishSource {
     /// varnishd: the log, read from the same memory, cannot be read either).
     async fn counters(&self, inv: &Invocation) -> Result<Option<VarnishCounters>, String> {
         let mut args = instance_args(inv);
-        args.extend([
-            NO_WAIT[0].into(),
-            NO_WAIT[1].into(),
-            "-1".into(),
-            "-j".into(),
-        ]);
+        args.extend(NO_WAIT.into_iter().chain(["-1", "-j"]).map(OsString::from));
         for field in varnish::stat::FIELDS {
             args.extend(["-f".into(), field.into()]);
         }
