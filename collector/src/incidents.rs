@@ -166,12 +166,12 @@ impl Evaluator {
         let plan = lifecycle::plan(&keys, &open);
         // The vague incident goes first, so no reader sees it open beside its sharper successor.
         for &id in &plan.superseded {
-            self.resolve(id, site, now, "superseded by a named cause")
+            self.resolve(id, site, now, "superseded by a sharper verdict")
                 .await?;
         }
         for &i in &plan.held {
             let k = &keys[i];
-            tracing::debug!(site = %site.name, host = %k.host, "insufficient evidence held back by an open named cause");
+            tracing::debug!(site = %site.name, host = %k.host, "verdict held back by an open incident sharper about its host");
         }
         for &i in &plan.upsert {
             let routes = self.routes(site);

@@ -12,17 +12,20 @@
 //!   row resolve it, whether the site is healthy or keeps failing for another
 //!   cause. A cause that shows again resets its count, so alternating causes
 //!   (crash_loop and service_down while a unit restarts) do not flap.
-//! - Sharpening: an open `insufficient_evidence` incident resolves at once
-//!   when a verdict of the same pass names a cause for its host (or it or the
-//!   verdict is site-wide). The sharper verdict is a new incident, not an
-//!   update of the vague one: layer, cause and owner are its identity and
-//!   route it (Alertmanager labels, routing rules), so it fires on its own
-//!   and the vague one is resolved with its own resolve event.
-//! - Blurring: an `insufficient_evidence` verdict opens nothing while an
-//!   incident with a named cause is open for its host (or either is
-//!   site-wide). Losing a piece of evidence is not a second failure; the
-//!   named incident resolves by the good-observation count if its cause
-//!   stays away, and only then may the vague verdict open one.
+//! - Sharpening: an open incident resolves at once when a verdict of the same
+//!   pass is sharper about its host: an `insufficient_evidence` incident when
+//!   the verdict names a cause for its host (or it or the verdict is
+//!   site-wide), and an `upstream_returned_error` incident when the verdict is
+//!   the `dependency_failure` that explains that app's own 5xx (its journal
+//!   line of the failing dependency came a report after the 5xx). The sharper
+//!   verdict is a new incident, not an update of the vague one: layer, cause
+//!   and owner are its identity and route it (Alertmanager labels, routing
+//!   rules), so it fires on its own and the vague one is resolved with its own
+//!   resolve event.
+//! - Blurring: a verdict opens nothing while an incident sharper about its
+//!   host is open. Losing a piece of evidence is not a second failure; the
+//!   sharper incident resolves by the good-observation count if its cause
+//!   stays away, and only then may the vaguer verdict open one.
 
 use gw502_vocab::Cause;
 
@@ -58,6 +61,16 @@ impl IncidentKey {
     fn overlaps(&self, other: &IncidentKey) -> bool {
         self.host == other.host || self.host.is_empty() || other.host.is_empty()
     }
+
+    /// Whether this key says more about the failure `other` speaks of: a named cause
+    /// where `other` has none, or the dependency that made the same app answer 5xx.
+    fn sharper_than(&self, other: &IncidentKey) -> bool {
+        let cause = |k: &IncidentKey| k.cause.parse::<Cause>().ok();
+        (self.named() && !other.named() && self.overlaps(other))
+            || (self.host == other.host
+                && cause(self) == Some(Cause::DependencyFailure)
+                && cause(other) == Some(Cause::UpstreamReturnedError))
+    }
 }
 
 /// What one evaluation pass does with a site's verdicts and open incidents.
@@ -65,9 +78,9 @@ impl IncidentKey {
 pub struct Plan {
     /// Indices of the verdicts to open or update, in verdict order.
     pub upsert: Vec<usize>,
-    /// Indices of `insufficient_evidence` verdicts held back by an open named cause.
+    /// Indices of verdicts held back by an open incident sharper about their host.
     pub held: Vec<usize>,
-    /// Open incidents resolved now: `insufficient_evidence` sharpened into a cause.
+    /// Open incidents resolved now: a verdict of this pass is sharper about their host.
     pub superseded: Vec<i64>,
     /// Open incidents whose key no verdict carries: one good observation each.
     pub absent: Vec<i64>,
@@ -80,7 +93,7 @@ pub fn plan(verdicts: &[IncidentKey], open: &[IncidentRow]) -> Plan {
     let mut p = Plan::default();
     for (i, v) in verdicts.iter().enumerate() {
         let already = open.iter().any(|(_, k)| k == v);
-        let blurs = !v.named() && open.iter().any(|(_, k)| k.named() && k.overlaps(v));
+        let blurs = open.iter().any(|(_, k)| k.sharper_than(v));
         if blurs && !already {
             p.held.push(i);
         } else {
@@ -92,8 +105,7 @@ pub fn plan(verdicts: &[IncidentKey], open: &[IncidentRow]) -> Plan {
         if carried.contains(&k) {
             continue;
         }
-        let sharpened = !k.named() && carried.iter().any(|v| v.named() && v.overlaps(k));
-        if sharpened {
+        if carried.iter().any(|v| v.sharper_than(k)) {
             p.superseded.push(*id);
         } else {
             p.absent.push(*id);
@@ -170,6 +182,26 @@ mod tests {
                 "{vague_host:?} -> {cause_host:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_dependency_failure_supersedes_the_apps_own_5xx_and_holds_it_back() {
+        let own = ("upstream", "upstream_returned_error");
+        let dependency = key("web1", "dependency", "dependency_failure");
+        let open = [row(3, "web1", own.0, own.1)];
+        let p = plan(std::slice::from_ref(&dependency), &open);
+        assert_eq!(
+            (p.upsert, p.superseded, p.absent),
+            (vec![0], vec![3], vec![])
+        );
+        // The 5xx alone again (a report without the journal line) opens nothing beside it.
+        let open = [row(4, "web1", "dependency", "dependency_failure")];
+        let p = plan(&[key("web1", own.0, own.1)], &open);
+        assert_eq!((p.upsert, p.held, p.absent), (vec![], vec![0], vec![4]));
+        // Another host's app is another failure.
+        let open = [row(5, "web2", own.0, own.1)];
+        let p = plan(&[dependency], &open);
+        assert_eq!((p.superseded, p.absent), (vec![], vec![5]));
     }
 
     #[test]
