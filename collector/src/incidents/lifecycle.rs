@@ -15,7 +15,9 @@
 //! - Sharpening: an open incident resolves at once when a verdict of the same
 //!   pass is sharper about its host: an `insufficient_evidence` incident when
 //!   the verdict names a cause for its host (or it or the verdict is
-//!   site-wide), and an `upstream_returned_error` incident when the verdict is
+//!   site-wide) or, itself site-wide, when the verdict at least names a host
+//!   (the site's agents had not reported yet), and an `upstream_returned_error`
+//!   incident when the verdict is
 //!   the `dependency_failure` that explains that app's own 5xx (its journal
 //!   line of the failing dependency came a report after the 5xx). The sharper
 //!   verdict is a new incident, not an update of the vague one: layer, cause
@@ -63,10 +65,12 @@ impl IncidentKey {
     }
 
     /// Whether this key says more about the failure `other` speaks of: a named cause
-    /// where `other` has none, or the dependency that made the same app answer 5xx.
+    /// where `other` has none, a host where neither names a cause and `other` names
+    /// no host, or the dependency that made the same app answer 5xx.
     fn sharper_than(&self, other: &IncidentKey) -> bool {
         let cause = |k: &IncidentKey| k.cause.parse::<Cause>().ok();
         (self.named() && !other.named() && self.overlaps(other))
+            || (!self.named() && !other.named() && !self.host.is_empty() && other.host.is_empty())
             || (self.host == other.host
                 && cause(self) == Some(Cause::DependencyFailure)
                 && cause(other) == Some(Cause::UpstreamReturnedError))
@@ -202,6 +206,16 @@ mod tests {
         let open = [row(5, "web2", own.0, own.1)];
         let p = plan(&[dependency], &open);
         assert_eq!((p.superseded, p.absent), (vec![], vec![5]));
+    }
+
+    #[test]
+    fn site_wide_insufficient_evidence_gives_way_to_a_host() {
+        let open = [row(8, "", VAGUE.0, VAGUE.1)];
+        let p = plan(&[key("web1", VAGUE.0, VAGUE.1)], &open);
+        assert_eq!((p.upsert, p.superseded), (vec![0], vec![8]));
+        let open = [row(9, "web1", VAGUE.0, VAGUE.1)];
+        let p = plan(&[key("", VAGUE.0, VAGUE.1)], &open);
+        assert_eq!((p.held, p.absent), (vec![0], vec![9]));
     }
 
     #[test]
