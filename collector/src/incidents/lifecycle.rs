@@ -13,17 +13,18 @@
 //!   cause. A cause that shows again resets its count, so alternating causes
 //!   (crash_loop and service_down while a unit restarts) do not flap.
 //! - Sharpening: an open incident resolves at once when a verdict of the same
-//!   pass is sharper about its host: an `insufficient_evidence` incident when
-//!   the verdict names a cause for its host (or it or the verdict is
-//!   site-wide) or, itself site-wide, when the verdict at least names a host
-//!   (the site's agents had not reported yet), and an `upstream_returned_error`
-//!   incident when the verdict is
-//!   the `dependency_failure` that explains that app's own 5xx (its journal
-//!   line of the failing dependency came a report after the 5xx). The sharper
-//!   verdict is a new incident, not an update of the vague one: layer, cause
-//!   and owner are its identity and route it (Alertmanager labels, routing
-//!   rules), so it fires on its own and the vague one is resolved with its own
-//!   resolve event.
+//!   pass is sharper about its host (`IncidentKey::sharper_than`):
+//!   - an `insufficient_evidence` incident, when the verdict names a cause for
+//!     its host (or it or the verdict is site-wide), or, itself site-wide, when
+//!     the verdict at least names a host (the site's agents had not reported);
+//!   - an `upstream_returned_error` incident, when the verdict is the
+//!     `dependency_failure` that explains that app's own 5xx (its journal line
+//!     of the failing dependency came a report after the 5xx).
+//!
+//!   The sharper verdict is a new incident, not an update of the vague one:
+//!   layer, cause and owner are its identity and route it (Alertmanager labels,
+//!   routing rules), so it fires on its own and the vague one is resolved with
+//!   its own resolve event.
 //! - Blurring: a verdict opens nothing while an incident sharper about its
 //!   host is open. Losing a piece of evidence is not a second failure; the
 //!   sharper incident resolves by the good-observation count if its cause

@@ -278,7 +278,7 @@ pub fn run_batch(
                             ));
                         }
                         if !pass {
-                            // What the verdict's status is to be judged against.
+                            // What its visitors saw, beside the status the verdict says.
                             got.push_str(&format!(", visitors saw {}", loads[n].failed_statuses()));
                         }
                         Some(CellResult {
