@@ -44,9 +44,11 @@ pub enum RunError {
     GaveUp,
 }
 
-/// Nudges within this long of the last report's start bring no report: several
-/// sites failing together nudge at once, and a collector cannot make the agent
-/// report more than a few times a second.
+/// The least time from one report's start to the next a nudge brings: a nudge
+/// sooner than that waits for it (several sites failing together nudge at once,
+/// and a collector cannot make the agent report more than a few times a second).
+/// It waits rather than being dropped: the failure it tells of may have started
+/// after the report that just went out.
 const NUDGE_GAP: Duration = Duration::from_millis(250);
 
 /// The counter of report loop restarts, labelled `loop`.
@@ -185,8 +187,8 @@ impl Gatherer {
     /// A report every interval until `stop` turns true; a stop while a
     /// report is gathered still spools it. Gathering is bounded by the
     /// sources' timeouts, never by the collectors. A nudge gathers at once
-    /// and starts the next interval from there, unless a report started less
-    /// than [`NUDGE_GAP`] ago.
+    /// (or [`NUDGE_GAP`] after the last report's start, if that is later) and
+    /// starts the next interval from there.
     async fn run(
         &mut self,
         config: &Config,
@@ -198,16 +200,21 @@ impl Gatherer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last: Option<Instant> = None;
         let result = loop {
-            tokio::select! {
+            let nudge = tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => break Ok(()),
-                _ = tick.tick() => {}
-                () = nudged.notified() => {
-                    if last.is_some_and(|at| at.elapsed() < NUDGE_GAP) {
-                        continue;
+                _ = tick.tick() => false,
+                () = nudged.notified() => true,
+            };
+            if nudge {
+                if let Some(at) = last {
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|stop| *stop) => break Ok(()),
+                        () = tokio::time::sleep_until(at + NUDGE_GAP) => {}
                     }
-                    tick.reset();
                 }
+                tick.reset();
             }
             last = Some(Instant::now());
             if let Err(error) = self.enqueue(config, queue).await {
