@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::containers::{self, ContainersSource};
 use crate::dns::{DnsSettings, DnsSource};
 use crate::journal::{JournalSettings, JournalSource};
-use crate::probe::{CrossProbeSource, ProbeSource};
+use crate::probe::{CrossProbeSource, ProbeSettings, ProbeSource};
 use crate::proxy_config::{ProxyConfigSettings, ProxyConfigSource};
 use crate::proxy_log::{AccessLogSource, ProxyLogSettings, ProxyLogSource};
 use crate::report::{SourceHealth, gather, learn_listeners, learn_proxies};
@@ -57,7 +57,11 @@ impl Sources {
                 config.state_dir.join("journal"),
                 JournalSettings::default(),
             ),
-            probes: ProbeSource::new(config.probe_timeout),
+            // A report waits for its probes half an interval at most.
+            probes: ProbeSource::new(ProbeSettings {
+                budget: config.interval / 2,
+                ..config.probe_timeout.into()
+            }),
             dns: DnsSource::new(DnsSettings::default()),
             proxy_log: ProxyLogSource::default(),
             access_log,
@@ -125,14 +129,18 @@ impl Sources {
             }
         }
         let scope = scope;
-        let (systemd, journal, probes, dns, mut proxy_log, access_log, cross_probes, varnish) = tokio::join!(
+        let (systemd, probes, dns, cross_probes) = tokio::join!(
             gather(&mut self.systemd, &scope, &self.health),
-            gather(&mut self.journal, &scope, &self.health),
             gather(&mut self.probes, &scope, &self.health),
             gather(&mut self.dns, &scope, &self.health),
+            gather(&mut self.cross_probes, &scope, &self.health),
+        );
+        // The logs are read last, so the lines a report carries are as new as
+        // the report: what the slower sources took is not their lines' age.
+        let (journal, mut proxy_log, access_log, varnish) = tokio::join!(
+            gather(&mut self.journal, &scope, &self.health),
             gather(&mut self.proxy_log, &scope, &self.health),
             gather(&mut self.access_log, &scope, &self.health),
-            gather(&mut self.cross_probes, &scope, &self.health),
             gather(&mut self.varnish, &scope, &self.health),
         );
         let mut proxy_config = proxy_config;

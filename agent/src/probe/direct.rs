@@ -1,6 +1,12 @@
 //! [`ProbeSource`]: probes every distinct upstream target the proxy configs
-//! name, with bounded concurrency and a total deadline, and fills the
-//! report's `ProbesSection`.
+//! name, with bounded concurrency, and fills the report's `ProbesSection`.
+//!
+//! A report waits for its probes only up to a budget. A probe still running
+//! then (an upstream that accepts and never answers holds it for the whole
+//! timeout) goes on and goes into a later report; meanwhile the target keeps
+//! its newest finished probe, stamped when that probe started, and no second
+//! probe of it is started. So a hanging upstream never holds back the rest of
+//! the host's evidence, and is not sent a new request while the last one waits.
 //!
 //! Each target is probed the way its proxy reaches it: the protocol of the
 //! directive (`proxy_pass http://`, `fastcgi_pass`, ...), the Host header of
@@ -10,13 +16,15 @@
 //! when that CA file is unusable the certificate is not judged and the
 //! probe's detail says why.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
 use gw502_vocab::clock::now_ms;
+use tokio::sync::Semaphore;
+use tokio::task::{Id, JoinSet};
 
 use super::trust::{ProxyTrust, proxy_trust};
 use crate::source::{Scope, Source, Unavailable};
@@ -27,8 +35,9 @@ use gw502_probe::{Endpoint, ProbeRequest, Protocol, TlsPolicy, probe};
 pub struct ProbeSettings {
     /// Probes in flight at once.
     pub concurrency: usize,
-    /// Time allowed for all probes of one report.
-    pub deadline: Duration,
+    /// How long a report waits for its probes; one still running then goes
+    /// into a later report.
+    pub budget: Duration,
     /// Time allowed for resolution and connect of one probe.
     pub connect_timeout: Duration,
     /// Time allowed for the handshake and response head of one probe.
@@ -43,7 +52,7 @@ impl Default for ProbeSettings {
     fn default() -> Self {
         Self {
             concurrency: 8,
-            deadline: Duration::from_secs(20),
+            budget: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
             max_head: 8 * 1024,
@@ -63,12 +72,29 @@ impl From<Duration> for ProbeSettings {
     }
 }
 
+/// A target as probes tell it apart: (protocol, address).
+type Key = (String, String);
+
 /// The direct-probe evidence source.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct ProbeSource {
     settings: ProbeSettings,
     /// Why certificates went unjudged in the last report, to log each once.
     unjudged: HashSet<String>,
+    /// Probes still running, at most one per target (dropped with the source).
+    running: JoinSet<DirectProbe>,
+    /// The target of each running probe.
+    in_flight: HashMap<Id, Key>,
+    /// The newest finished probe of each target.
+    latest: BTreeMap<Key, DirectProbe>,
+    /// Bounds the probes in flight at once.
+    permits: Arc<Semaphore>,
+}
+
+impl Default for ProbeSource {
+    fn default() -> Self {
+        Self::new(ProbeSettings::default())
+    }
 }
 
 /// One planned probe and the note its detail carries.
@@ -81,9 +107,14 @@ struct Planned {
 impl ProbeSource {
     /// A source with the given settings (or a per-probe timeout).
     pub fn new(settings: impl Into<ProbeSettings>) -> Self {
+        let settings = settings.into();
         Self {
-            settings: settings.into(),
+            permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
             unjudged: HashSet::new(),
+            running: JoinSet::new(),
+            in_flight: HashMap::new(),
+            latest: BTreeMap::new(),
         }
     }
 
@@ -99,7 +130,7 @@ impl ProbeSource {
         let mut seen = HashSet::new();
         let mut planned = Vec::new();
         for target in scope.proxies.iter().flat_map(|p| p.targets.iter()) {
-            if !seen.insert((target.protocol.clone(), target.address.clone())) {
+            if !seen.insert(key(target)) {
                 continue;
             }
             if let Some((request, note)) = self.request_for(scope, target) {
@@ -218,61 +249,79 @@ impl Source for ProbeSource {
             );
         }
         self.unjudged = notes;
-        let total = planned.len();
-        let deadline = tokio::time::Instant::now() + self.settings.deadline;
-        let mut running = futures::stream::iter(planned.into_iter().map(|planned| async move {
-            let Planned {
-                target,
-                request,
-                note,
-            } = planned;
-            let at_ms = now_ms();
-            let mut result = probe(&request).await;
-            if let Some(note) = note {
-                result.detail = if result.detail.is_empty() {
-                    note
-                } else {
-                    format!("{}; {note}", result.detail)
-                };
+        let wanted: HashSet<Key> = planned.iter().map(|p| key(&p.target)).collect();
+        for planned in planned {
+            let target = key(&planned.target);
+            if !self.in_flight.values().any(|k| *k == target) {
+                let handle = self.running.spawn(run(planned, self.permits.clone()));
+                self.in_flight.insert(handle.id(), target);
             }
-            DirectProbe {
-                target: Some(target),
-                at_ms,
-                outcome: result.outcome.as_str().to_string(),
-                phase: result
-                    .phase
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                status: u32::from(result.status),
-                header_bytes: result.header_bytes,
-                detail: result.detail,
-                elapsed_ms: result.elapsed_ms,
-                peer: result.peer,
-            }
-        }))
-        .buffer_unordered(self.settings.concurrency.max(1));
-        let mut probes = Vec::with_capacity(total);
-        while let Ok(Some(done)) = tokio::time::timeout_at(deadline, running.next()).await {
-            probes.push(done);
         }
-        if probes.len() < total {
-            tracing::warn!(
-                done = probes.len(),
-                total,
-                "probe deadline reached before every target was probed"
+        let budget = tokio::time::Instant::now() + self.settings.budget;
+        while let Ok(Some(done)) =
+            tokio::time::timeout_at(budget, self.running.join_next_with_id()).await
+        {
+            let (id, probe) = match done {
+                Ok(done) => done,
+                Err(error) => {
+                    tracing::warn!(%error, "a direct probe ended without a result");
+                    self.in_flight.remove(&error.id());
+                    continue;
+                }
+            };
+            if let Some(target) = self.in_flight.remove(&id) {
+                self.latest.insert(target, probe);
+            }
+        }
+        if !self.in_flight.is_empty() {
+            tracing::debug!(
+                running = self.in_flight.len(),
+                "probes outlived the report's budget; they go into a later report"
             );
         }
-        probes.sort_by(|a, b| {
-            let key = |p: &DirectProbe| {
-                p.target
-                    .as_ref()
-                    .map(|t| (t.protocol.clone(), t.address.clone()))
-            };
-            key(a).cmp(&key(b))
-        });
+        self.latest.retain(|target, _| wanted.contains(target));
         Ok(ProbesSection {
             unavailable: String::new(),
-            probes,
+            probes: self.latest.values().cloned().collect(),
         })
+    }
+}
+
+/// The key probes tell `target` apart by.
+fn key(target: &UpstreamTarget) -> Key {
+    (target.protocol.clone(), target.address.clone())
+}
+
+/// Probes one planned target once a permit is free, stamped when it starts.
+async fn run(planned: Planned, permits: Arc<Semaphore>) -> DirectProbe {
+    let Planned {
+        target,
+        request,
+        note,
+    } = planned;
+    // The semaphore is never closed; without a permit the probe still runs.
+    let _permit = permits.acquire_owned().await.ok();
+    let at_ms = now_ms();
+    let mut result = probe(&request).await;
+    if let Some(note) = note {
+        result.detail = if result.detail.is_empty() {
+            note
+        } else {
+            format!("{}; {note}", result.detail)
+        };
+    }
+    DirectProbe {
+        target: Some(target),
+        at_ms,
+        outcome: result.outcome.as_str().to_string(),
+        phase: result
+            .phase
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        status: u32::from(result.status),
+        header_bytes: result.header_bytes,
+        detail: result.detail,
+        elapsed_ms: result.elapsed_ms,
+        peer: result.peer,
     }
 }

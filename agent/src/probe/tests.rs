@@ -1,13 +1,14 @@
 //! `ProbeSource` and `CrossProbeSource` over a scope, against real servers.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use gw502_proto::v1::{ProxyConfig, UpstreamTarget};
 
 use gw502_probe::FetchRequest;
 use gw502_probe::testing::{Behaviour, serve};
 
-use crate::probe::{CrossProbeSite, CrossProbeSource, ProbeSource};
+use crate::probe::{CrossProbeSite, CrossProbeSource, ProbeSettings, ProbeSource};
 use crate::source::{Roots, Scope, Source};
 
 fn target(
@@ -92,6 +93,62 @@ async fn probes_each_distinct_target_once() {
         "{seen}"
     );
     assert_eq!(server.requests.lock().unwrap().len(), 1);
+}
+
+/// A probe that outlives its report's budget goes into a later report; the
+/// target keeps its newest finished probe meanwhile, and is never probed twice
+/// at once.
+#[tokio::test]
+async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let scope = Scope {
+        proxies: vec![ProxyConfig {
+            kind: "nginx".into(),
+            targets: vec![target("http", &addr, "127.0.0.1", u32::from(port), "", "/")],
+            ..Default::default()
+        }],
+        ..Scope::default()
+    };
+    let mut source = ProbeSource::new(ProbeSettings {
+        budget: Duration::from_secs(1),
+        ..Duration::from_secs(60).into()
+    });
+
+    // The upstream takes the request and does not answer: the report goes without it.
+    let first = source.collect(&scope).await.unwrap();
+    assert!(first.probes.is_empty(), "{first:?}");
+    let (mut held, _) = listener.accept().await.unwrap();
+    let mut request = [0u8; 1024];
+    let _ = held.read(&mut request).await.unwrap();
+
+    // It answers after that report: the probe of the first report brings it.
+    held.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let second = source.collect(&scope).await.unwrap();
+    let answered = second
+        .probes
+        .first()
+        .expect("the answer of the running probe");
+    assert_eq!((answered.outcome.as_str(), answered.status), ("ok", 503));
+
+    // A new probe hangs again: its report keeps the answered probe, stamped when it started.
+    let third = source.collect(&scope).await.unwrap();
+    assert_eq!(third.probes, second.probes);
+    let (_again, _) = listener.accept().await.unwrap();
+    let fourth = source.collect(&scope).await.unwrap();
+    assert_eq!(fourth.probes, second.probes);
+
+    // One request in flight at a time: no third connection was made.
+    let pending = tokio::time::timeout(Duration::ZERO, listener.accept()).await;
+    assert!(
+        pending.is_err(),
+        "a second probe ran beside the hanging one"
+    );
 }
 
 #[test]
