@@ -75,6 +75,19 @@ impl<'a> HostView<'a> {
         self.ev.state.systemd.as_ref().map_or(&[], |s| &s.units)
     }
 
+    /// The proxy config that routes to `target`, with the target as it names it.
+    pub fn routing_to(
+        &self,
+        target: &Target,
+    ) -> Option<(&'a gw502_proto::v1::ProxyConfig, &'a UpstreamTarget)> {
+        self.proxies().iter().find_map(|p| {
+            let routed = p.targets.iter().find(|t| {
+                Target::from_config(t).is_some_and(|configured| configured.same(target))
+            })?;
+            Some((p, routed))
+        })
+    }
+
     /// Parsed proxy configs.
     pub fn proxies(&self) -> &'a [gw502_proto::v1::ProxyConfig] {
         self.ev

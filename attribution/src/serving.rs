@@ -148,12 +148,7 @@ pub(crate) fn front(
 /// target refuses the connection.
 fn refused_status(view: &HostView<'_>, p: &Probed<'_>) -> Option<u16> {
     let target = p.target.as_ref().and_then(Target::from_config)?;
-    let proxy = view.proxies().iter().find(|c| {
-        c.targets
-            .iter()
-            .filter_map(Target::from_config)
-            .any(|t| t.same(&target))
-    })?;
+    let (proxy, _) = view.routing_to(&target)?;
     Some(gw502_proxy::by_word(&proxy.kind)?.refused_status())
 }
 

@@ -76,7 +76,16 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                 .as_ref()
                 .map(Target::display)
                 .unwrap_or_else(|| "the upstream".into());
-            Some(Finding::new(Cause::Timeout, Tier::Inferred, t, Vec::new()).status(504).say(
+            // What the proxy routing to it answers a read timeout (Apache's mod_proxy_http: 502).
+            let status = t
+                .target
+                .as_ref()
+                .and_then(|x| h.routing_to(x))
+                .and_then(|(p, routed)| {
+                    Some(gw502_proxy::by_word(&p.kind)?.read_timeout_status(&routed.protocol))
+                })
+                .unwrap_or(504);
+            Some(Finding::new(Cause::Timeout, Tier::Inferred, t, Vec::new()).status(status).say(
                 format!("time a request to {target} on {} (curl -m 60 -w '%{{time_starttransfer}}'); it connects but sends no header in time", h.id()),
                 format!("{target} accepts connections on {} but does not answer before the proxy's read timeout", h.id()),
             ))

@@ -35,6 +35,14 @@ impl Proxy for Apache {
         503
     }
 
+    /// mod_proxy_fcgi answers a read timeout 504 (`AH01075`); mod_proxy_http
+    /// answers any failure to read the status line, a timeout included
+    /// (`(70007)... AH01102`), with `502 Proxy Error` ("Error reading from
+    /// remote server"; httpd's `ap_proxy_http_process_response`).
+    fn read_timeout_status(&self, protocol: &str) -> u16 {
+        if protocol == "fastcgi" { 504 } else { 502 }
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("apache2"),

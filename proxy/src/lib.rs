@@ -127,6 +127,13 @@ pub trait Proxy: Send + Sync {
     /// on because the upstream refused the connection (nothing listens there).
     fn refused_status(&self) -> u16;
 
+    /// The status of its own answer to a visitor whose upstream, reached over
+    /// `protocol` (a target's protocol word), took the request and sent no
+    /// response header before the read timeout.
+    fn read_timeout_status(&self, _protocol: &str) -> u16 {
+        504
+    }
+
     /// Where its binary and config usually are (Debian layout).
     fn default_location(&self) -> ConfigLocation;
 

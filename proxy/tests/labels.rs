@@ -139,7 +139,8 @@ fn rows(kind: ProxyKind) -> Vec<Row> {
             ),
             ("missing.sock", NO_SOCKET, 503, Some(NoSocket)),
             ("missing-fpm.sock", NO_SOCKET, 503, Some(NoSocket)),
-            ("(70007)", &[Timeout], 504, Some(ReadTimeout)),
+            // `capture.py` prints what the client got: `hang HTTP Error 502: Proxy Error`.
+            ("(70007)", &[Timeout], 502, Some(ReadTimeout)),
             (
                 "(104)Connection reset",
                 &[ConnectionReset],

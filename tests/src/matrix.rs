@@ -91,6 +91,17 @@ impl Proxy {
         }
     }
 
+    /// The status it answers when its upstream takes the request and sends no header
+    /// before the read timeout: 504, except Apache's mod_proxy_http, whose `AH01102`
+    /// (`(70007)The timeout specified has expired`) is a `502 Proxy Error`, as the lab's
+    /// visitors saw (mod_proxy_fcgi answers 504). Varnish is judged apart, below.
+    pub fn read_timeout_status(self, transport: Transport) -> u64 {
+        match self {
+            Proxy::Apache if transport != Transport::FastCgi => 502,
+            _ => 504,
+        }
+    }
+
     /// The status it answers when it rejects the upstream's certificate: the handshake
     /// fails as on a TLS mismatch (nginx and Caddy 502, Apache's `500 Proxy Error`),
     /// except HAProxy, which counts a failed verification as a failed connect and
@@ -639,8 +650,13 @@ impl Cell {
                 p.cert_failure_status(),
                 "proxy",
             ),
-            // Every proxy's read timeout is its own 504 (Varnish: its 503, below).
-            F::Timeout => expect("upstream", "timeout", 504, "proxy"),
+            // The proxy's own answer to its read timeout (Varnish: its 503, below).
+            F::Timeout => expect(
+                "upstream",
+                "timeout",
+                p.read_timeout_status(self.transport),
+                "proxy",
+            ),
             F::DependencyFailure => expect("dependency", "dependency_failure", 500, "upstream"),
             F::DnsFailure => expect("handoff", "dns_failure", p.dns_failure_status(), "proxy"),
             // A connect the pool's full accept queue turns away (EAGAIN) is answered as

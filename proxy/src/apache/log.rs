@@ -46,7 +46,9 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
         (&[HeaderTooBig], 502)
     } else if has("AH01102") || has("AH01103") {
         match out.errno {
-            Some(70007) => (&[Timeout], 504),
+            // mod_proxy_http answers a status line it could not read 502, a
+            // timeout too (`ap_proxyerror(r, HTTP_BAD_GATEWAY, ...)`).
+            Some(70007) => (&[Timeout], 502),
             Some(104) => (&[ConnectionReset], 502),
             _ => (&[PrematureClose], 502),
         }
@@ -144,7 +146,7 @@ mod tests {
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy_http:error] [pid 9] (70007)The timeout specified has expired: [client 1.2.3.4:5] AH01102: error reading status line from remote server 127.0.0.1:8080",
                 &[Timeout],
-                504,
+                502,
             ),
             (
                 "[Wed Nov 25 19:50:15.1 2026] [proxy_http:error] [pid 9] [client 1.2.3.4:5] AH10124: header size is over the limit allowed by ResponseFieldSize (8190 bytes)",

@@ -24,12 +24,27 @@ use gw502_vocab::clock::now_ms;
 use prost::Message;
 use serde_json::{Value, json};
 
+/// A cell's expected verdict as `layer / cause / status / emitted_by`, from the
+/// matrix's model (`None` for a healthy control).
+pub fn expectation(cell: &super::Cell) -> Option<[String; 4]> {
+    cell.expected().map(|e| {
+        [
+            e.layer.to_owned(),
+            e.cause.to_owned(),
+            e.status.to_string(),
+            e.emitted_by.to_owned(),
+        ]
+    })
+}
+
 /// One recorded cell.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     /// The cell id.
     pub cell: String,
-    /// `layer / cause / status / emitted_by`, or `None` for a healthy control.
+    /// `layer / cause / status / emitted_by`, or `None` for a healthy control: the
+    /// model's when the cell was recorded (a replay judges by the model of now, see
+    /// [`expectation`]).
     pub expected: Option<[String; 4]>,
     /// Whether the lab judged the cell a pass.
     pub passed: bool,

@@ -24,7 +24,7 @@ use crate::scenario::traffic::{Load, get_as};
 
 use super::hosts::{self, Layout};
 use super::proxies;
-use super::replay::{Recorded, Recorder};
+use super::replay::{Recorded, Recorder, expectation};
 use super::{Cell, Condition};
 
 /// Hosts booted side by side in one batch.
@@ -299,17 +299,9 @@ pub fn run_batch(
             if let Some(result) = judged {
                 if let (Some(dir), Some(recorder)) = (record, &recorder) {
                     let evidence = fleet.runtime().block_on(recorder.evidence(&l.site.name))?;
-                    let expected = l.cell.expected().map(|e| {
-                        [
-                            e.layer.to_owned(),
-                            e.cause.to_owned(),
-                            e.status.to_string(),
-                            e.emitted_by.to_owned(),
-                        ]
-                    });
                     let mut rec = Recorded {
                         cell: l.cell.id(),
-                        expected,
+                        expected: expectation(&l.cell),
                         passed: false,
                         evidence,
                     };
