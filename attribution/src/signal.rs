@@ -328,9 +328,10 @@ fn partial<'a>(
 
 /// Whether the host still saw failures for the site in its latest report
 /// period (a failure going on, not one that ended). A failing direct probe is
-/// the target's newest finished one (the latest report carries it); a logged failure counts only when it is newer than
-/// the host's latest good direct probe, so the log lines of a failure that
-/// ended before the app answered again are history, not an ongoing failure.
+/// the target's newest finished one (the latest report carries it); a logged
+/// failure counts only when it is newer than the host's latest good direct
+/// probe, so the log lines of a failure that ended before the app answered
+/// again are history, not an ongoing failure.
 fn still_failing(h: &HostView<'_>) -> bool {
     let period = i64::from(if h.ev.interval_ms == 0 {
         2_000
