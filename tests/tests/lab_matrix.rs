@@ -22,9 +22,10 @@
 //! `docs/ACCURACY.md` from the journal after every batch, marked as in progress until the
 //! journal holds every runnable cell. Run again, it resumes: only cells the journal lacks
 //! run (`GW502_MATRIX_RETRY=failed` adds those whose last result failed, `=all` every
-//! cell; `GW502_MATRIX_SAMPLE=<n>` runs only a seeded sample of those;
-//! `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1` only writes
-//! the report from the journal).
+//! cell, `=oldest` every cell, those judged longest ago first, so a run cut short has
+//! renewed the stalest results; `GW502_MATRIX_SAMPLE=<n>` runs only a seeded sample of
+//! those; `GW502_MATRIX_FRESH=1` starts a new journal; `GW502_MATRIX_REPORT_ONLY=1`
+//! only writes the report from the journal).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -223,10 +224,12 @@ fn matrix_full() {
     // (with `GW502_MATRIX_ONLY`, to judge a kind of cell again on this build).
     // `GW502_MATRIX_REPORT_ONLY=1` runs nothing and writes the report from the journal
     // (after journals of several branches were merged).
+    // `=oldest` is `=all` in the order the cells were last judged, longest ago first,
+    // so a run cut short has renewed the stalest results.
     let retry = std::env::var("GW502_MATRIX_RETRY").unwrap_or_default();
     assert!(
-        ["", "failed", "all"].contains(&retry.as_str()),
-        "GW502_MATRIX_RETRY is `failed` or `all`, not {retry:?}"
+        ["", "failed", "all", "oldest"].contains(&retry.as_str()),
+        "GW502_MATRIX_RETRY is `failed`, `all` or `oldest`, not {retry:?}"
     );
     let report_only = std::env::var_os("GW502_MATRIX_REPORT_ONLY").is_some();
     // `GW502_MATRIX_SAMPLE=<n>` (and `GW502_MATRIX_SEED`) narrows what runs now to a
@@ -241,12 +244,28 @@ fn matrix_full() {
         .filter(|c| drawn.as_ref().is_none_or(|d| d.contains(c)))
         .filter(|c| {
             !report_only
-                && journal
-                    .get(c)
-                    .is_none_or(|(r, _)| retry == "all" || (retry == "failed" && !r.pass))
+                && journal.get(c).is_none_or(|(r, _)| match retry.as_str() {
+                    "" => false,
+                    "failed" => !r.pass,
+                    _ => true,
+                })
         })
         .copied()
         .collect();
+    let todo = if retry == "oldest" {
+        let age: std::collections::BTreeMap<Cell, usize> = journal::oldest_first(&journal_path)
+            .expect("read the matrix journal")
+            .into_iter()
+            .enumerate()
+            .map(|(n, c)| (c, n))
+            .collect();
+        let mut todo = todo;
+        // Cells never judged (`None`) first.
+        todo.sort_by_key(|c| age.get(c).copied());
+        todo
+    } else {
+        shuffled(todo, SEED)
+    };
     eprintln!(
         "matrix: {} of {} runnable cells already in {}, {} to run",
         journal.len(),
@@ -270,7 +289,7 @@ fn matrix_full() {
         },
     };
     let mut written = 0;
-    let (_, secs) = run_with(shuffled(todo, SEED), |done, _, secs| {
+    let (_, secs) = run_with(todo, |done, _, secs| {
         for r in &done[written..] {
             if let Err(error) = journal::append(&journal_path, r, &commit) {
                 eprintln!("{error:#}");

@@ -18,13 +18,29 @@ use super::{Cell, cells};
 /// a cell replaces an earlier one. Lines naming a cell the matrix no longer has are
 /// left out (the matrix changed since).
 pub fn load(path: &Path) -> anyhow::Result<BTreeMap<Cell, (CellResult, String)>> {
+    Ok(judged(path)?.into_iter().collect())
+}
+
+/// The cells in `path` by when their newest result was judged, longest ago first.
+pub fn oldest_first(path: &Path) -> anyhow::Result<Vec<Cell>> {
+    let mut newest: BTreeMap<Cell, usize> = BTreeMap::new();
+    for (n, (cell, _)) in judged(path)?.into_iter().enumerate() {
+        newest.insert(cell, n);
+    }
+    let mut cells: Vec<Cell> = newest.keys().copied().collect();
+    cells.sort_by_key(|c| newest[c]);
+    Ok(cells)
+}
+
+/// Every line of `path` that names a cell of today's matrix, in the order judged.
+fn judged(path: &Path) -> anyhow::Result<Vec<(Cell, (CellResult, String))>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
     };
     let by_id: BTreeMap<String, Cell> = cells().into_iter().map(|c| (c.id(), c)).collect();
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for (n, line) in text
         .lines()
         .enumerate()
@@ -46,7 +62,7 @@ pub fn load(path: &Path) -> anyhow::Result<BTreeMap<Cell, (CellResult, String)>>
             from_shown: v["from_shown"].as_f64(),
             false_incidents: v["false_incidents"].as_u64().unwrap_or(0) as usize,
         };
-        out.insert(*cell, (result, text("commit")));
+        out.push((*cell, (result, text("commit"))));
     }
     Ok(out)
 }
@@ -112,6 +128,27 @@ mod tests {
         assert_eq!(back.seconds, Some(2.5));
         assert_eq!(back.from_shown, Some(1.25));
         assert_eq!(commit, "bbbb");
+    }
+
+    #[test]
+    fn cells_come_oldest_first_by_their_newest_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let [a, b, c]: [Cell; 3] = cells()[..3].try_into().unwrap();
+        let result = |cell| CellResult {
+            cell,
+            expected: String::new(),
+            got: String::new(),
+            pass: true,
+            layer_ok: true,
+            seconds: None,
+            from_shown: None,
+            false_incidents: 0,
+        };
+        for cell in [a, b, c, a] {
+            append(&path, &result(cell), "aaaa").unwrap();
+        }
+        assert_eq!(oldest_first(&path).unwrap(), [b, c, a]);
     }
 
     #[test]
