@@ -73,6 +73,12 @@ impl Sources {
         }
     }
 
+    /// Returns when a direct probe that outlived its report's budget finishes
+    /// with news (see [`ProbeSource::late_news`]); never while none runs.
+    pub async fn late_news(&mut self) {
+        self.probes.late_news().await;
+    }
+
     /// Runs every source once and returns the whole picture (no deltas).
     pub async fn gather(&mut self, config: &Config) -> HostReport {
         let started = std::time::Instant::now();

@@ -186,8 +186,9 @@ impl Agent {
 impl Gatherer {
     /// A report every interval until `stop` turns true; a stop while a
     /// report is gathered still spools it. Gathering is bounded by the
-    /// sources' timeouts, never by the collectors. A nudge gathers at once
-    /// (or [`NUDGE_GAP`] after the last report's start, if that is later) and
+    /// sources' timeouts, never by the collectors. A nudge, or a direct probe
+    /// that outlived its report and finished with news, gathers at once (or
+    /// [`NUDGE_GAP`] after the last report's start, if that is later) and
     /// starts the next interval from there.
     async fn run(
         &mut self,
@@ -200,13 +201,17 @@ impl Gatherer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last: Option<Instant> = None;
         let result = loop {
-            let nudge = tokio::select! {
+            let early = tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => break Ok(()),
                 _ = tick.tick() => false,
                 () = nudged.notified() => true,
+                () = self.sources.late_news() => {
+                    tracing::debug!("a late probe brought news: reporting now");
+                    true
+                }
             };
-            if nudge {
+            if early {
                 if let Some(at) = last {
                     tokio::select! {
                         biased;

@@ -7,6 +7,9 @@
 //! its newest finished probe, stamped when that probe started, and no second
 //! probe of it is started. So a hanging upstream never holds back the rest of
 //! the host's evidence, and is not sent a new request while the last one waits.
+//! A late probe that finishes with news (its target's outcome changed) brings
+//! the next report forward ([`ProbeSource::late_news`]), so its evidence does
+//! not wait for the next tick.
 //!
 //! Each target is probed the way its proxy reaches it: the protocol of the
 //! directive (`proxy_pass http://`, `fastcgi_pass`, ...), the Host header of
@@ -24,7 +27,7 @@ use std::time::Duration;
 use gw502_proto::v1::{DirectProbe, ProbesSection, UpstreamTarget};
 use gw502_vocab::clock::now_ms;
 use tokio::sync::Semaphore;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{Id, JoinError, JoinSet};
 
 use super::trust::{ProxyTrust, proxy_trust};
 use crate::source::{Scope, Source, Unavailable};
@@ -261,17 +264,7 @@ impl Source for ProbeSource {
         while let Ok(Some(done)) =
             tokio::time::timeout_at(budget, self.running.join_next_with_id()).await
         {
-            let (id, probe) = match done {
-                Ok(done) => done,
-                Err(error) => {
-                    tracing::warn!(%error, "a direct probe ended without a result");
-                    self.in_flight.remove(&error.id());
-                    continue;
-                }
-            };
-            if let Some(target) = self.in_flight.remove(&id) {
-                self.latest.insert(target, probe);
-            }
+            self.settle(done);
         }
         if !self.in_flight.is_empty() {
             tracing::debug!(
@@ -284,6 +277,42 @@ impl Source for ProbeSource {
             unavailable: String::new(),
             probes: self.latest.values().cloned().collect(),
         })
+    }
+}
+
+impl ProbeSource {
+    /// Waits, between reports, for a probe that outlived its report's budget to
+    /// finish with news: an outcome or status its target's newest probe did not
+    /// have (a hanging upstream's timeout, say). Every probe that finishes is kept
+    /// for the next report either way. While no probe runs it never returns.
+    /// Cancel-safe: a probe finished is kept even if the wait is dropped after.
+    pub async fn late_news(&mut self) {
+        while let Some(done) = self.running.join_next_with_id().await {
+            if self.settle(done) {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Keeps a finished probe as its target's newest; true when it is news.
+    fn settle(&mut self, done: Result<(Id, DirectProbe), JoinError>) -> bool {
+        let (id, probe) = match done {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::warn!(%error, "a direct probe ended without a result");
+                self.in_flight.remove(&error.id());
+                return false;
+            }
+        };
+        let Some(target) = self.in_flight.remove(&id) else {
+            return false;
+        };
+        let news = self.latest.get(&target).is_none_or(|old| {
+            (old.outcome.as_str(), old.status) != (probe.outcome.as_str(), probe.status)
+        });
+        self.latest.insert(target, probe);
+        news
     }
 }
 

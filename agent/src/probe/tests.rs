@@ -151,6 +151,84 @@ async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
     );
 }
 
+/// Between reports, a probe that outlived its report wakes the agent when its
+/// target's outcome changed; one that finishes as the last did is kept quietly.
+#[tokio::test]
+async fn a_late_probe_brings_the_next_report_forward_only_with_news() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn upstream() -> (TcpListener, UpstreamTarget) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let t = target("http", &addr, "127.0.0.1", u32::from(port), "", "/");
+        (listener, t)
+    }
+    /// Takes a probe's request and holds it.
+    async fn take(listener: &TcpListener) -> TcpStream {
+        let (mut held, _) = listener.accept().await.unwrap();
+        let _ = held.read(&mut [0u8; 1024]).await.unwrap();
+        held
+    }
+    /// Answers `status` and waits for the probe to close its side.
+    async fn answer(mut held: TcpStream, status: u16) {
+        let head = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        held.write_all(head.as_bytes()).await.unwrap();
+        let _ = held.read(&mut [0u8; 64]).await;
+    }
+
+    let (same, same_target) = upstream().await;
+    let (changed, changed_target) = upstream().await;
+    let scope = Scope {
+        proxies: vec![ProxyConfig {
+            kind: "nginx".into(),
+            targets: vec![same_target, changed_target],
+            ..Default::default()
+        }],
+        ..Scope::default()
+    };
+    // Every probe outlives its report.
+    let mut source = ProbeSource::new(ProbeSettings {
+        budget: Duration::ZERO,
+        ..Duration::from_secs(60).into()
+    });
+    // No finished probe is left to wake the agent.
+    async fn quiet(source: &mut ProbeSource) -> bool {
+        tokio::time::timeout(Duration::ZERO, source.late_news())
+            .await
+            .is_err()
+    }
+
+    // A target's first answer is news, each on its own.
+    assert!(source.collect(&scope).await.unwrap().probes.is_empty());
+    let (a, b) = tokio::join!(take(&same), take(&changed));
+    answer(a, 200).await;
+    answer(b, 200).await;
+    source.late_news().await;
+    source.late_news().await;
+    assert!(quiet(&mut source).await, "a third wake with two probes");
+
+    // The next report carries both; then one answers as before and one changes.
+    let carried = source.collect(&scope).await.unwrap();
+    assert_eq!(carried.probes.len(), 2);
+    let (a, b) = tokio::join!(take(&same), take(&changed));
+    answer(a, 200).await;
+    answer(b, 502).await;
+    source.late_news().await;
+    assert!(
+        quiet(&mut source).await,
+        "woken by the unchanged probe, before the change"
+    );
+    let after = source.collect(&scope).await.unwrap();
+    let statuses: Vec<u32> = after.probes.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        1,
+        "{statuses:?}"
+    );
+}
+
 #[test]
 fn a_fastcgi_target_naming_its_script_is_probed_with_it() {
     let mut fixed = target(
