@@ -31,6 +31,18 @@ fn target(
     }
 }
 
+/// A scope of one proxy of `kind` with `targets`.
+fn proxy_scope(kind: &str, targets: Vec<UpstreamTarget>) -> Scope {
+    Scope {
+        proxies: vec![ProxyConfig {
+            kind: kind.into(),
+            targets,
+            ..Default::default()
+        }],
+        ..Scope::default()
+    }
+}
+
 #[tokio::test]
 async fn probes_each_distinct_target_once() {
     let server = serve(Behaviour::Reply(
@@ -105,14 +117,10 @@ async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let scope = Scope {
-        proxies: vec![ProxyConfig {
-            kind: "nginx".into(),
-            targets: vec![target("http", &addr, "127.0.0.1", u32::from(port), "", "/")],
-            ..Default::default()
-        }],
-        ..Scope::default()
-    };
+    let scope = proxy_scope(
+        "nginx",
+        vec![target("http", &addr, "127.0.0.1", u32::from(port), "", "/")],
+    );
     let mut source = ProbeSource::new(ProbeSettings {
         budget: Duration::from_secs(1),
         ..Duration::from_secs(60).into()
@@ -180,14 +188,7 @@ async fn a_late_probe_brings_the_next_report_forward_only_with_news() {
 
     let (same, same_target) = upstream().await;
     let (changed, changed_target) = upstream().await;
-    let scope = Scope {
-        proxies: vec![ProxyConfig {
-            kind: "nginx".into(),
-            targets: vec![same_target, changed_target],
-            ..Default::default()
-        }],
-        ..Scope::default()
-    };
+    let scope = proxy_scope("nginx", vec![same_target, changed_target]);
     // Every probe outlives its report.
     let mut source = ProbeSource::new(ProbeSettings {
         budget: Duration::ZERO,
@@ -241,14 +242,7 @@ fn a_fastcgi_target_naming_its_script_is_probed_with_it() {
     );
     fixed.fastcgi_script = "/var/www/shop/index.php".into();
     let by_path = target("fastcgi", "127.0.0.1:9000", "127.0.0.1", 9000, "", "/");
-    let scope = Scope {
-        proxies: vec![ProxyConfig {
-            kind: "apache".into(),
-            targets: vec![fixed, by_path],
-            ..Default::default()
-        }],
-        ..Scope::default()
-    };
+    let scope = proxy_scope("apache", vec![fixed, by_path]);
     let scripts: Vec<Option<String>> = ProbeSource::default()
         .plan(&scope)
         .into_iter()
@@ -262,14 +256,7 @@ fn certificates_are_verified_only_where_the_proxy_verifies() {
     let mut verified = target("https", "10.0.0.1:443", "10.0.0.1", 443, "", "/");
     verified.tls_verify = true;
     let unverified = target("https", "10.0.0.2:443", "10.0.0.2", 443, "", "/");
-    let scope = Scope {
-        proxies: vec![ProxyConfig {
-            kind: "nginx".into(),
-            targets: vec![verified, unverified],
-            ..Default::default()
-        }],
-        ..Scope::default()
-    };
+    let scope = proxy_scope("nginx", vec![verified, unverified]);
     let planned = ProbeSource::default().plan(&scope);
     let verify: Vec<(&str, bool)> = planned
         .iter()
