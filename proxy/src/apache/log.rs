@@ -1,6 +1,13 @@
 //! Apache httpd error_log lines from mod_proxy (`AH00957`, `AH01114`,
 //! `AH01102`, `AH02454`, `AH10124`): `[time] [module:level] [pid N:tid M]
 //! [client ip:port] (errno)text: AHnnnnn: message`, classified into causes.
+//!
+//! mod_proxy_fcgi's `AH01075: Error dispatching request to ...` is left
+//! unclassified: httpd logs the same line when the response header had already
+//! gone out (`has_responded` in `fcgi_do_request`; visitors then got that
+//! header's status and a cut body), so the line tells neither a cause nor a
+//! status. A FastCGI read timeout is found by the direct probe, and its 504 by
+//! the proxy model.
 
 use gw502_vocab::Cause::{self, *};
 
