@@ -13,18 +13,28 @@ use super::host::Serves;
 use super::precedence::Tier;
 use super::verdict::{Cause, Layer};
 use super::wire::Observed;
-use super::{Cx, cache, container, dependency, edge, handoff, health, proxy, response, upstream};
+use super::{
+    Cx, cache, container, dependency, edge, handoff, health, proxy, response, signal, upstream,
+};
 
 impl<'a> Cx<'a> {
     /// Whether `h` answers for the site right now: the collector's latest
-    /// probe of it, sent under the site's name, got a response below 500.
-    /// (An agent's probe of another host carries no site name, so a healthy
-    /// default vhost would answer it: that says nothing about the site.)
-    fn answers_for_site(&self, origin: &[&Observed<'a>]) -> bool {
-        origin
+    /// probe of it, sent under the site's name, got a response below 500, and
+    /// not by luck between failures ([`signal::intermittent`]). (An agent's
+    /// probe of another host carries no site name, so a healthy default vhost
+    /// would answer it: that says nothing about the site.)
+    fn answers_for_site(&self, h: &HostView<'a>) -> bool {
+        let probed: Vec<&Observed<'a>> = self
+            .edge
+            .iter()
+            .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))
+            .filter(|o| !o.is(Outcome::Blocked))
+            .collect();
+        probed
             .iter()
             .max_by_key(|o| o.at_ms)
             .is_some_and(|o| o.is(Outcome::Ok) && o.status < 500)
+            && signal::intermittent(&probed).is_none()
     }
 
     /// The best finding on one host, or `None` when the host shows no failure,
@@ -36,7 +46,7 @@ impl<'a> Cx<'a> {
             .filter(|o| o.target.strip_prefix("origin/") == Some(h.id()))
             .collect();
         let mut triggers = finding::triggers(h, &origin);
-        if self.answers_for_site(&origin) {
+        if self.answers_for_site(h) {
             // The host serves the site right now: a failing probe of its own
             // upstream (a probe in the wrong protocol, a spare backend) is no
             // evidence against it.

@@ -280,13 +280,14 @@ impl<'a> SiteSignal<'a> {
 /// Public observations looked at for a partial failure rate.
 const RECENT_PROBES: usize = 6;
 
-/// A partial failure (one origin of three down behind a round-robin edge):
-/// among the latest [`RECENT_PROBES`] public observations, a good answer
+/// A partial failure (one origin of three down behind a round-robin edge, a
+/// proxy whose kept-alive upstream connections still work while new ones
+/// fail): among the latest [`RECENT_PROBES`] observations, a good answer
 /// stands between two failures, so the latest answer being good is luck,
 /// not a recovery. An outage that ended (failures followed only by good
 /// answers, however many good ones came before it) is not one. Returns the
 /// first failure's time and the latest failure.
-fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a>)> {
+pub(crate) fn intermittent<'a>(public: &[&'a Observed<'a>]) -> Option<(i64, &'a Observed<'a>)> {
     let mut recent: Vec<&Observed<'a>> = public.to_vec();
     recent.sort_by_key(|o| o.at_ms);
     let recent = &recent[recent.len().saturating_sub(RECENT_PROBES)..];

@@ -332,6 +332,48 @@ fn an_origin_that_answers_is_not_blamed_for_its_own_failing_probe() {
     );
 }
 
+/// An origin that fails only some requests (its proxy's kept-alive upstream
+/// connections still work while new ones fail the handshake) answers for the
+/// site only by luck when its latest probe is good: its failing direct probe
+/// stays evidence. One that answers every probe is still not blamed for it.
+#[test]
+fn an_origin_that_fails_some_requests_keeps_its_failing_probe() {
+    let case = |answers: &[u32]| {
+        let mut s = site("shop.example").public("ok", 500, "apache");
+        let url = s.0.site.url.clone();
+        for (at, status) in (NOW - 9_000..).step_by(1_000).zip(answers) {
+            s = s.obs(obs(
+                &url,
+                "collector/c1",
+                "origin/web1",
+                at,
+                "ok",
+                *status,
+                "",
+            ));
+        }
+        s.host(
+            nginx("web1", "https://127.0.0.1:3443")
+                .unit("app.service", "active", "running", "upstream")
+                .tcp("127.0.0.1", 3443, "app.service")
+                .probe(
+                    "https://127.0.0.1:3443",
+                    "tls_error",
+                    "tls",
+                    0,
+                    "certificate_expired: certificate expired",
+                ),
+        )
+        .0
+    };
+    let causes = |answers: &[u32]| -> Vec<Cause> {
+        attribute(&case(answers)).iter().map(|v| v.cause).collect()
+    };
+    assert_eq!(causes(&[500, 200, 500, 200]), [TlsCertificateError]);
+    let answered = causes(&[200, 200, 200, 200]);
+    assert!(!answered.contains(&TlsCertificateError), "{answered:?}");
+}
+
 /// Round-robin over three origins with one origin's proxy stopped: the public probes
 /// of the last seconds all happened to reach the other two, while the edge in front
 /// (the host the public probes connect to, named by no config of the site) probes the
