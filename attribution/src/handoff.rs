@@ -73,10 +73,13 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
         Cause::ProtocolMismatch | Cause::TlsMismatch | Cause::TlsCertificateError => {
             let extra: Vec<Evidence> = config_target(h, target.as_ref()).into_iter().collect();
             let text = format!("{} {}", t.text, t.evidence.detail).to_ascii_lowercase();
+            // Plain HTTP to a TLS listener is reset (502 from every proxy); every
+            // other TLS failure here is a failed handshake.
+            let plain_to_tls = text.contains("tls_peer") || text.contains("no valid http");
+            let handshake = matches!(cause, Cause::TlsMismatch | Cause::TlsCertificateError)
+                && !plain_to_tls;
             let (what, check) = match cause {
-                Cause::TlsMismatch
-                    if text.contains("tls_peer") || text.contains("no valid http") =>
-                {
+                Cause::TlsMismatch if plain_to_tls => {
                     (
                         "the proxy speaks plain HTTP to a TLS listener",
                         format!(
@@ -107,10 +110,20 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                     ),
                 ),
             };
-            Some(Finding::new(cause, Tier::Confirmed, t, extra).say(
+            let mut finding = Finding::new(cause, Tier::Confirmed, t, extra).say(
                 check,
                 format!("handoff to {shown} on {} fails: {what}", h.id()),
-            ))
+            );
+            // What the proxy routing to it answers, for when no visitor's answer is seen.
+            if let Some(status) = target
+                .as_ref()
+                .filter(|_| handshake)
+                .and_then(|x| h.routing_to(x))
+                .and_then(|(p, _)| Some(gw502_proxy::by_word(&p.kind)?.handshake_status()))
+            {
+                finding = finding.status(status);
+            }
+            Some(finding)
         }
         Cause::DnsFailure => {
             if t.text.contains("[emerg]") {

@@ -35,6 +35,12 @@ impl Proxy for Apache {
         503
     }
 
+    /// `AH00898: Error during SSL Handshake with remote server`: `500 Proxy
+    /// Error` (captured: `probe/fixtures/pages/apache-500-proxy-error-tls.http`).
+    fn handshake_status(&self) -> u16 {
+        500
+    }
+
     /// mod_proxy_fcgi answers a read timeout 504 (`AH01075`); mod_proxy_http
     /// answers any failure to read the status line, a timeout included
     /// (`(70007)... AH01102`), with `502 Proxy Error` ("Error reading from

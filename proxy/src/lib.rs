@@ -127,6 +127,15 @@ pub trait Proxy: Send + Sync {
     /// on because the upstream refused the connection (nothing listens there).
     fn refused_status(&self) -> u16;
 
+    /// The status of its own answer to a visitor whose request it could not pass
+    /// on because the TLS handshake with the upstream failed (the certificate
+    /// rejected, or no TLS there). Most count it as a failed connect: nginx's
+    /// `SSL_do_handshake() failed` 502, HAProxy's `SC` 503, Varnish's and
+    /// Envoy's 503.
+    fn handshake_status(&self) -> u16 {
+        self.refused_status()
+    }
+
     /// The status of its own answer to a visitor whose upstream, reached over
     /// `protocol` (a target's protocol word), took the request and sent no
     /// response header before the read timeout.

@@ -233,3 +233,44 @@ fn a_wrong_origin_port_names_the_edge_and_its_target() {
         u.missing
     );
 }
+
+/// A rejected certificate that no visitor's answer shows yet (one origin of a round
+/// robin, whose proxy still rides connections opened before the certificate
+/// expired) carries what the proxy routing to it answers a failed handshake:
+/// Apache's `500 Proxy Error`, HAProxy's 503, nginx's 502.
+#[test]
+fn an_unseen_handshake_failure_has_its_proxys_status() {
+    for (kind, unit, status) in [
+        ("apache", "apache2.service", 500),
+        ("haproxy", "haproxy.service", 503),
+        ("nginx", "nginx.service", 502),
+    ] {
+        let origin = |id: &str| {
+            host(id)
+                .proxy(kind, unit, "https://127.0.0.1:8443")
+                .unit("app.service", "active", "running", "upstream")
+                .tcp("127.0.0.1", 8443, "app.service")
+        };
+        let ev = site("shop.example")
+            .public("ok", 200, "")
+            .origins(&["web1", "web2"])
+            .host(origin("web1").probe(
+                "https://127.0.0.1:8443",
+                "tls_error",
+                "tls",
+                0,
+                "certificate_expired: certificate expired",
+            ))
+            .host(origin("web2").probe("https://127.0.0.1:8443", "ok", "", 200, ""))
+            .0;
+        let v: Vec<(Cause, u16, Option<String>)> = attribute(&ev)
+            .into_iter()
+            .map(|v| (v.cause, v.status, v.host))
+            .collect();
+        assert_eq!(
+            v,
+            [(TlsCertificateError, status, Some("web1".into()))],
+            "{kind}"
+        );
+    }
+}
