@@ -54,10 +54,12 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
             let owner = sock
                 .map(|l| format!(" (mode {:o}, uid {}, gid {})", l.mode, l.uid, l.gid))
                 .unwrap_or_default();
-            Some(Finding::new(cause, tier, t, extra).say(
+            let finding = Finding::new(cause, tier, t, extra).say(
                 format!("ls -l {}{owner} on {}: the proxy's worker user may not connect; fix listen.owner/group/mode", shown.trim_start_matches("unix:"), h.id()),
                 format!("the proxy on {} may not connect to {shown}", h.id()),
-            ))
+            );
+            // Every proxy answers a connect its socket's mode refuses as a refused one.
+            Some(with_routing_status(finding, h, target.as_ref(), |p| p.refused_status()))
         }
         Cause::ProtocolMismatch
             if let Some(d) = target.as_ref().and_then(|x| protocol::disagreement(cx, h, x)) =>
@@ -110,20 +112,15 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                     ),
                 ),
             };
-            let mut finding = Finding::new(cause, Tier::Confirmed, t, extra).say(
+            let finding = Finding::new(cause, Tier::Confirmed, t, extra).say(
                 check,
                 format!("handoff to {shown} on {} fails: {what}", h.id()),
             );
-            // What the proxy routing to it answers, for when no visitor's answer is seen.
-            if let Some(status) = target
-                .as_ref()
-                .filter(|_| handshake)
-                .and_then(|x| h.routing_to(x))
-                .and_then(|(p, _)| Some(gw502_proxy::by_word(&p.kind)?.handshake_status()))
-            {
-                finding = finding.status(status);
-            }
-            Some(finding)
+            Some(if handshake {
+                with_routing_status(finding, h, target.as_ref(), |p| p.handshake_status())
+            } else {
+                finding
+            })
         }
         Cause::DnsFailure => {
             if t.text.contains("[emerg]") {
@@ -362,5 +359,23 @@ fn unit_or_process(l: &gw502_proto::v1::Listener) -> &str {
         &l.process
     } else {
         &l.unit
+    }
+}
+
+/// `finding` with the status the proxy on `h` that routes to `target` answers this
+/// failure (`status` of its model), for while no visitor's answer shows one: a
+/// verdict the direct probe found first, on one origin of several, say.
+fn with_routing_status(
+    finding: Finding,
+    h: &HostView<'_>,
+    target: Option<&Target>,
+    status: fn(&dyn gw502_proxy::Proxy) -> u16,
+) -> Finding {
+    let proxy = target
+        .and_then(|x| h.routing_to(x))
+        .and_then(|(p, _)| gw502_proxy::by_word(&p.kind));
+    match proxy {
+        Some(proxy) => finding.status(status(proxy)),
+        None => finding,
     }
 }

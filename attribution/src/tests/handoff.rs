@@ -274,3 +274,38 @@ fn an_unseen_handshake_failure_has_its_proxys_status() {
         );
     }
 }
+
+/// A socket whose mode turns away one origin's proxy, before any visitor's answer shows
+/// it (a round robin whose visitors the other origin serves): the verdict carries what
+/// that proxy answers a refused connect, Apache's and HAProxy's 503, nginx's 502.
+#[test]
+fn an_unseen_denied_socket_has_its_proxys_status() {
+    const SOCK: &str = "unix:/run/php/php8.2-fpm.sock";
+    for (kind, unit, status) in [
+        ("apache", "apache2.service", 503),
+        ("haproxy", "haproxy.service", 503),
+        ("nginx", "nginx.service", 502),
+    ] {
+        let origin = |id: &str, mode: u32| {
+            host(id)
+                .proxy(kind, unit, &format!("fastcgi://{SOCK}"))
+                .unit("php8.2-fpm.service", "active", "running", "upstream")
+                .unix("/run/php/php8.2-fpm.sock", "php8.2-fpm.service", mode, 0, 0)
+        };
+        let ev = site("shop.example")
+            .public("ok", 200, "")
+            .origins(&["web1", "web2"])
+            .host(origin("web1", 0o600).probe(SOCK, "permission_denied", "connect", 0, ""))
+            .host(origin("web2", 0o666).probe(SOCK, "ok", "", 200, ""))
+            .0;
+        let v: Vec<(Cause, u16, Option<String>)> = attribute(&ev)
+            .into_iter()
+            .map(|v| (v.cause, v.status, v.host))
+            .collect();
+        assert_eq!(
+            v,
+            [(SocketPermissionDenied, status, Some("web1".into()))],
+            "{kind}"
+        );
+    }
+}
