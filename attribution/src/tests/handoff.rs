@@ -234,6 +234,14 @@ fn a_wrong_origin_port_names_the_edge_and_its_target() {
     );
 }
 
+/// Each verdict's cause, status and host.
+fn blamed(ev: &crate::SiteEvidence) -> Vec<(Cause, u16, Option<String>)> {
+    attribute(ev)
+        .into_iter()
+        .map(|v| (v.cause, v.status, v.host))
+        .collect()
+}
+
 /// A rejected certificate that no visitor's answer shows yet (one origin of a round
 /// robin, whose proxy still rides connections opened before the certificate
 /// expired) carries what the proxy routing to it answers a failed handshake:
@@ -263,12 +271,8 @@ fn an_unseen_handshake_failure_has_its_proxys_status() {
             ))
             .host(origin("web2").probe("https://127.0.0.1:8443", "ok", "", 200, ""))
             .0;
-        let v: Vec<(Cause, u16, Option<String>)> = attribute(&ev)
-            .into_iter()
-            .map(|v| (v.cause, v.status, v.host))
-            .collect();
         assert_eq!(
-            v,
+            blamed(&ev),
             [(TlsCertificateError, status, Some("web1".into()))],
             "{kind}"
         );
@@ -298,12 +302,8 @@ fn an_unseen_denied_socket_has_its_proxys_status() {
             .host(origin("web1", 0o600).probe(SOCK, "permission_denied", "connect", 0, ""))
             .host(origin("web2", 0o666).probe(SOCK, "ok", "", 200, ""))
             .0;
-        let v: Vec<(Cause, u16, Option<String>)> = attribute(&ev)
-            .into_iter()
-            .map(|v| (v.cause, v.status, v.host))
-            .collect();
         assert_eq!(
-            v,
+            blamed(&ev),
             [(SocketPermissionDenied, status, Some("web1".into()))],
             "{kind}"
         );
