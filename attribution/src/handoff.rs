@@ -371,11 +371,8 @@ fn with_routing_status(
     target: Option<&Target>,
     status: fn(&dyn gw502_proxy::Proxy) -> u16,
 ) -> Finding {
-    let proxy = target
-        .and_then(|x| h.routing_to(x))
-        .and_then(|(p, _)| gw502_proxy::by_word(&p.kind));
-    match proxy {
-        Some(proxy) => finding.status(status(proxy)),
+    match target.and_then(|x| h.proxy_routing_to(x)) {
+        Some((proxy, _)) => finding.status(status(proxy)),
         None => finding,
     }
 }

@@ -75,16 +75,17 @@ impl<'a> HostView<'a> {
         self.ev.state.systemd.as_ref().map_or(&[], |s| &s.units)
     }
 
-    /// The proxy config that routes to `target`, with the target as it names it.
-    pub fn routing_to(
+    /// The model of the proxy whose config routes to `target`, with the target as it
+    /// names it.
+    pub fn proxy_routing_to(
         &self,
         target: &Target,
-    ) -> Option<(&'a gw502_proto::v1::ProxyConfig, &'a UpstreamTarget)> {
+    ) -> Option<(&'static dyn gw502_proxy::Proxy, &'a UpstreamTarget)> {
         self.proxies().iter().find_map(|p| {
             let routed = p.targets.iter().find(|t| {
                 Target::from_config(t).is_some_and(|configured| configured.same(target))
             })?;
-            Some((p, routed))
+            Some((gw502_proxy::by_word(&p.kind)?, routed))
         })
     }
 

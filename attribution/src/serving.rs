@@ -148,8 +148,8 @@ pub(crate) fn front(
 /// target refuses the connection.
 fn refused_status(view: &HostView<'_>, p: &Probed<'_>) -> Option<u16> {
     let target = p.target.as_ref().and_then(Target::from_config)?;
-    let (proxy, _) = view.routing_to(&target)?;
-    Some(gw502_proxy::by_word(&proxy.kind)?.refused_status())
+    let (proxy, _) = view.proxy_routing_to(&target)?;
+    Some(proxy.refused_status())
 }
 
 /// Whether a proxy logging `cause` never got a connection to its upstream.

@@ -80,10 +80,8 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
             let status = t
                 .target
                 .as_ref()
-                .and_then(|x| h.routing_to(x))
-                .and_then(|(p, routed)| {
-                    Some(gw502_proxy::by_word(&p.kind)?.read_timeout_status(&routed.protocol))
-                })
+                .and_then(|x| h.proxy_routing_to(x))
+                .map(|(proxy, routed)| proxy.read_timeout_status(&routed.protocol))
                 .unwrap_or(504);
             Some(Finding::new(Cause::Timeout, Tier::Inferred, t, Vec::new()).status(status).say(
                 format!("time a request to {target} on {} (curl -m 60 -w '%{{time_starttransfer}}'); it connects but sends no header in time", h.id()),
