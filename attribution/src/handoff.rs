@@ -279,10 +279,16 @@ fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) 
             Some(format!("no sockets evidence from the host of {shown}")),
         ),
     };
-    let mut f = Finding::new(Cause::FirewallBlocked, tier, t, extra).status(status).say(
+    let f = Finding::new(Cause::FirewallBlocked, tier, t, extra).status(status).say(
         format!("check firewall rules between {} and {shown} (nft list ruleset; the listener is up but connects {})", h.id(), if drop { "time out" } else { "are rejected" }),
         format!("{} cannot reach {shown} although it listens: the path drops or rejects", h.id()),
     );
+    // A drop times the connect out, a reject fails it at once, as a refusal does.
+    let mut f = if drop {
+        with_routing_status(f, h, target.as_ref(), |p| p.connect_timeout_status())
+    } else {
+        with_routing_status(f, h, target.as_ref(), |p| p.refused_status())
+    };
     f.missing.extend(missing);
     Some(f)
 }

@@ -35,6 +35,12 @@ impl Proxy for Apache {
         503
     }
 
+    /// `(70007)The timeout specified has expired: AH00957` with `AH01114`: 503,
+    /// as for a refused connect.
+    fn connect_timeout_status(&self) -> u16 {
+        503
+    }
+
     /// `AH00898: Error during SSL Handshake with remote server`: `500 Proxy
     /// Error` (captured: `probe/fixtures/pages/apache-500-proxy-error-tls.http`).
     fn handshake_status(&self) -> u16 {

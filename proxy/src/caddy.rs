@@ -35,6 +35,12 @@ impl Proxy for Caddy {
         502
     }
 
+    /// `dial tcp ...: i/o timeout`: 502 too, as the lab's `firewall_blocked`
+    /// cells saw (the dial error is not reported as a timeout).
+    fn connect_timeout_status(&self) -> u16 {
+        502
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("caddy"),

@@ -50,6 +50,11 @@ impl Proxy for Envoy {
         503
     }
 
+    /// `UF` with `connect_timeout` exceeded: 503 as well.
+    fn connect_timeout_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("envoy"),

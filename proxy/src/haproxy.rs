@@ -67,6 +67,11 @@ impl Proxy for Haproxy {
         503
     }
 
+    /// Termination state `sC` (the connect timed out): 503 as well.
+    fn connect_timeout_status(&self) -> u16 {
+        503
+    }
+
     fn default_location(&self) -> ConfigLocation {
         ConfigLocation {
             bin: PathBuf::from("haproxy"),

@@ -136,6 +136,14 @@ pub trait Proxy: Send + Sync {
         self.refused_status()
     }
 
+    /// The status of its own answer to a visitor whose request it could not pass
+    /// on because the connect to the upstream timed out (a drop on the path):
+    /// nginx's `upstream timed out (110: Connection timed out) while connecting
+    /// to upstream` 504.
+    fn connect_timeout_status(&self) -> u16 {
+        504
+    }
+
     /// The status of its own answer to a visitor whose upstream, reached over
     /// `protocol` (a target's protocol word), took the request and sent no
     /// response header before the read timeout.

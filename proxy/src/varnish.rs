@@ -63,6 +63,11 @@ impl Proxy for Varnish {
         503
     }
 
+    /// `connect_timeout`: `503 Backend fetch failed` as well.
+    fn connect_timeout_status(&self) -> u16 {
+        503
+    }
+
     /// `first_byte_timeout`: `503 Backend fetch failed` as well.
     fn read_timeout_status(&self, _protocol: &str) -> u16 {
         503

@@ -49,7 +49,27 @@ pub(super) fn rows() -> Vec<Row> {
             .unit("app.service", "active", "running", "listener")
             .tcp("0.0.0.0", 8080, "app.service")
     };
+    // Apache to an app host whose packets are dropped: new connects time out
+    // (`connectiontimeout`) and answer 503; the reads it had in flight on kept-alive
+    // connections gave up first, with AH01102's 502 (lines from the lab matrix).
+    let ah01102_drop = "[Thu Dec 03 07:57:25.004849 2026] [proxy_http:error] [pid 61:tid 102] (70007)The timeout specified has expired: [client 10.77.0.1:58236] AH01102: error reading status line from remote server 10.77.0.12:8080";
+    let ah00957_drop = "[Thu Dec 03 07:57:29.011337 2026] [proxy:error] [pid 61:tid 103] (70007)The timeout specified has expired: AH00957: http: attempt to connect to 10.77.0.12:8080 (10.77.0.12:8080) failed";
+    let apache_dropped = |h: Host| {
+        h.proxy("apache", "apache2.service", "http://10.77.0.12:8080")
+            .addr("10.77.0.11/24")
+            .probe("10.77.0.12:8080", "timeout", "connect", 0, "")
+    };
     vec![
+        row("apache: a dropped connect before any visitor's answer: its model's 503, not nginx's 504",
+            site("shop.example").host(apache_dropped(host("web1"))).host(app_host()),
+            is(FirewallBlocked, 503, Hop::Proxy)),
+        row("apache: the public probe gave up: the newest logged answer, the connect timeout's 503, not the reads' earlier 502",
+            site("shop.example").public("timeout", 0, "").host(apache_dropped(host("web1"))
+                .signal("apache", "timeout", 502, ah01102_drop, "10.77.0.12:8080")
+                .signal("apache", "firewall_blocked", 503, ah00957_drop, "10.77.0.12:8080")
+                .edit(|r| r.proxy_log.as_mut().unwrap().signals[0].last_at_ms -= 4_000))
+            .host(app_host()),
+            is(FirewallBlocked, 503, Hop::Proxy)),
         row("haproxy: sC after its retries, the public probe gave up first: the logged 503", site("shop.example").public("timeout", 0, "")
             .host(dropped(host("lb1")).signal("haproxy", "firewall_blocked", 503, sc_late, "10.77.0.12:8080")).host(app_host()),
             is(FirewallBlocked, 503, Hop::Proxy)),

@@ -66,7 +66,9 @@ pub fn parse_error_line(line: &str) -> Option<ErrorLine> {
             Some(2) => (NO_SOCKET, 503),
             Some(13) => (&[SocketPermissionDenied], 503),
             Some(11) => (&[Saturated], 503),
-            Some(110) | Some(113) | Some(101) => (&[FirewallBlocked], 503),
+            // APR's own connect timeout (`(70007)The timeout specified has
+            // expired`, after `connectiontimeout`) is the kernel's 110 seen earlier.
+            Some(110) | Some(113) | Some(101) | Some(70007) => (&[FirewallBlocked], 503),
             _ => return Some(out),
         }
     } else {
@@ -124,10 +126,16 @@ mod tests {
     // lines (proxy/fixtures/apache/error.log) are checked in tests/labels.rs.
     #[test]
     fn mod_proxy_lines() {
-        let cases: [(&str, &[Cause], u16); 7] = [
+        let cases: [(&str, &[Cause], u16); 8] = [
             (
                 "[Wed Nov 25 19:50:15.123456 2026] [proxy:error] [pid 1234:tid 5678] (111)Connection refused: AH00957: http: attempt to connect to 127.0.0.1:8080 (127.0.0.1:8080) failed",
                 REFUSED,
+                503,
+            ),
+            // A connect that APR timed out (`connectiontimeout`): a drop on the path.
+            (
+                "[Wed Nov 25 19:50:15.123456 2026] [proxy:error] [pid 1234:tid 5678] (70007)The timeout specified has expired: AH00957: http: attempt to connect to 10.77.0.12:8080 (10.77.0.12:8080) failed",
+                &[FirewallBlocked],
                 503,
             ),
             (
@@ -176,7 +184,7 @@ mod tests {
         assert!(parse_error_line(read).unwrap().cause.is_empty());
         let l = parse_error_line(cases[0].0).unwrap();
         assert_eq!(l.upstream.as_deref(), Some("127.0.0.1:8080"));
-        let socket = parse_error_line(cases[2].0).unwrap();
+        let socket = parse_error_line(cases[3].0).unwrap();
         assert_eq!(
             socket.upstream.as_deref(),
             Some("unix:/run/php/php8.2-fpm.sock")
