@@ -209,8 +209,10 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
         }
         Protocol::Http | Protocol::FastCgi => {}
     }
+    // Each exchange closes its connection before any second look: a
+    // one-connection-at-a-time server serves the next connection only when this one ends.
     let exchanged = if req.protocol == Protocol::FastCgi {
-        fastcgi_exchange(io.as_mut(), req, limits).await
+        fastcgi_or_http(io, req, limits).await
     } else {
         let request = http_request(&req.path, &req.host_header, &req.user_agent);
         match http_exchange(io.as_mut(), &request, limits).await {
@@ -218,9 +220,6 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
             Err(e) => Err(e),
         }
     };
-    // Closed before any second look: a one-connection-at-a-time server serves the
-    // next connection only when this one ends.
-    drop(io);
     match exchanged {
         Ok((status, head_len, headers, note)) => {
             result.status = status;
@@ -246,25 +245,6 @@ pub async fn probe(req: &ProbeRequest) -> ProbeResult {
                     failure.phase,
                     format!(
                         "tls_peer: plain HTTP got no answer ({}) and the listener completes a TLS handshake",
-                        failure.outcome
-                    ),
-                );
-                return fail(result, failure, 0);
-            }
-            let unanswered = matches!(
-                failure.outcome,
-                Outcome::Timeout | Outcome::Reset | Outcome::PrematureClose
-            );
-            if req.protocol == Protocol::FastCgi
-                && unanswered
-                && bytes == 0
-                && let Some(status) = speaks_http(req).await
-            {
-                let failure = Failure::new(
-                    Outcome::ProtocolMismatch,
-                    failure.phase,
-                    format!(
-                        "http_peer: FastCGI got no answer ({}) and an HTTP request gets HTTP {status}",
                         failure.outcome
                     ),
                 );
@@ -301,19 +281,95 @@ async fn speaks_tls(req: &ProbeRequest) -> bool {
     )
 }
 
-/// The status an HTTP request gets from the target: asked when a FastCGI request got
-/// no byte of answer, the way an HTTP server that reads its request line up to a
-/// newline (Python's http.server, gunicorn, Go's net/http) waits on FastCGI's binary
-/// records until the proxy gives up. `None` when it answers no HTTP head in time.
-async fn speaks_http(req: &ProbeRequest) -> Option<u16> {
-    let mut connected = connect(&req.endpoint, None, req.connect_timeout)
-        .await
-        .ok()?;
-    let request = http_request(&req.path, &req.host_header, &req.user_agent);
-    let read = http_exchange(connected.io.as_mut(), &request, req.limits())
-        .await
-        .ok()?;
-    Some(read.head.status)
+/// A FastCGI exchange over `io`, and the question whether the target speaks HTTP
+/// instead ([`speaks_http`]) for one without a byte of answer. The question goes out
+/// on its own connection once the exchange has been silent for half the response
+/// timeout, alongside it: an HTTP head then is `protocol_mismatch` at once, and a
+/// peer silent to both costs a little over one response timeout, not two in turn.
+/// An exchange answered in time asks nothing more.
+async fn fastcgi_or_http(mut io: Box<dyn Io>, req: &ProbeRequest, limits: HeadLimits) -> Exchanged {
+    let timeout = req.response_timeout;
+    let started = tokio::time::Instant::now();
+    let asked_at = started + timeout / 2;
+    // The question waits a quarter timeout past the exchange's end: a server that
+    // serves one connection at a time reads it only once the exchange has closed.
+    let question = async {
+        tokio::time::sleep_until(asked_at).await;
+        speaks_http(req, timeout / 2 + timeout / 4).await
+    };
+    tokio::pin!(question);
+    let mut asked_in_vain = false;
+    let exchanged = {
+        let exchange = fastcgi_exchange(io.as_mut(), req, limits);
+        tokio::pin!(exchange);
+        loop {
+            tokio::select! {
+                done = &mut exchange => break done,
+                status = &mut question, if !asked_in_vain => match status {
+                    Some(status) => {
+                        let silent = format!("in {} ms", started.elapsed().as_millis());
+                        return Err((http_peer(&silent, Phase::Response, status), 0));
+                    }
+                    None => asked_in_vain = true,
+                },
+            }
+        }
+    };
+    drop(io);
+    let Err((failure, 0)) = &exchanged else {
+        return exchanged;
+    };
+    let silent = matches!(
+        failure.outcome,
+        Outcome::Timeout | Outcome::Reset | Outcome::PrematureClose
+    );
+    let status = if !silent || asked_in_vain {
+        None
+    } else if tokio::time::Instant::now() < asked_at {
+        // Closed before the question went out: ask now, with the whole timeout.
+        speaks_http(req, timeout).await
+    } else {
+        question.await
+    };
+    match status {
+        Some(status) => {
+            let silent = format!("({})", failure.outcome);
+            Err((http_peer(&silent, failure.phase, status), 0))
+        }
+        None => exchanged,
+    }
+}
+
+/// The `protocol_mismatch` of a FastCGI target that answered an HTTP request instead.
+fn http_peer(silent: &str, phase: Phase, status: u16) -> Failure {
+    Failure::new(
+        Outcome::ProtocolMismatch,
+        phase,
+        format!("http_peer: FastCGI got no answer {silent} and an HTTP request gets HTTP {status}"),
+    )
+}
+
+/// The status an HTTP request gets from the target within `within`: asked when a
+/// FastCGI request got no byte of answer, the way an HTTP server that reads its
+/// request line up to a newline (Python's http.server, gunicorn, Go's net/http)
+/// waits on FastCGI's binary records until the proxy gives up. `None` when it
+/// answers no HTTP head in time.
+async fn speaks_http(req: &ProbeRequest, within: Duration) -> Option<u16> {
+    let ask = async {
+        let mut connected = connect(&req.endpoint, None, req.connect_timeout)
+            .await
+            .ok()?;
+        let request = http_request(&req.path, &req.host_header, &req.user_agent);
+        let limits = HeadLimits {
+            timeout: within,
+            ..req.limits()
+        };
+        let read = http_exchange(connected.io.as_mut(), &request, limits)
+            .await
+            .ok()?;
+        Some(read.head.status)
+    };
+    tokio::time::timeout(within, ask).await.ok().flatten()
 }
 
 type Exchanged = Result<(u16, usize, Vec<(String, String)>, String), (Failure, usize)>;

@@ -74,13 +74,28 @@ async fn read_request(stream: &mut TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+    while !request_complete(&buf) && buf.len() < 65536 {
         match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
             _ => break,
         }
     }
     buf
+}
+
+/// Whether `buf` holds an HTTP head, or a FastCGI request up to its empty STDIN record.
+fn request_complete(buf: &[u8]) -> bool {
+    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        return true;
+    }
+    let mut rest = buf;
+    while let Ok((record, used)) = crate::fastcgi::decode_record(rest) {
+        if record.kind == crate::fastcgi::RecordType::Stdin && record.content.is_empty() {
+            return true;
+        }
+        rest = &rest[used..];
+    }
+    false
 }
 
 /// A port nothing listens on (bound then released).
