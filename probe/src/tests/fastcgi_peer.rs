@@ -55,35 +55,35 @@ fn fastcgi(port: u16) -> ProbeRequest {
     req
 }
 
+/// Probes the `server` kind of Python HTTP server with FastCGI and returns the
+/// detail of the `protocol_mismatch` that must come back.
+async fn http_peer(server: &str) -> String {
+    let server = py_http(server);
+    let result = probe(&fastcgi(server.1)).await;
+    assert_eq!(result.outcome, Outcome::ProtocolMismatch, "{result:?}");
+    assert!(result.detail.ends_with("gets HTTP 200"), "{result:?}");
+    result.detail
+}
+
 #[tokio::test]
 async fn fastcgi_to_an_http_server_is_a_protocol_mismatch() {
     // One connection at a time: the HTTP question is read only once the FastCGI
     // exchange has timed out and closed.
-    let server = py_http("HTTPServer");
-    let result = probe(&fastcgi(server.1)).await;
-    assert_eq!(result.outcome, Outcome::ProtocolMismatch, "{result:?}");
+    let detail = http_peer("HTTPServer").await;
     assert!(
-        result
-            .detail
-            .starts_with("http_peer: FastCGI got no answer (timeout)"),
-        "{result:?}"
+        detail.starts_with("http_peer: FastCGI got no answer (timeout)"),
+        "{detail}"
     );
-    assert!(result.detail.ends_with("gets HTTP 200"), "{result:?}");
 }
 
 #[tokio::test]
 async fn a_threaded_http_server_answers_the_question_before_the_fastcgi_timeout() {
-    let server = py_http("ThreadingHTTPServer");
-    let result = probe(&fastcgi(server.1)).await;
-    assert_eq!(result.outcome, Outcome::ProtocolMismatch, "{result:?}");
     // Not "(timeout)": the question asked alongside answered while FastCGI waited.
+    let detail = http_peer("ThreadingHTTPServer").await;
     assert!(
-        result
-            .detail
-            .starts_with("http_peer: FastCGI got no answer in "),
-        "{result:?}"
+        detail.starts_with("http_peer: FastCGI got no answer in "),
+        "{detail}"
     );
-    assert!(result.detail.ends_with("gets HTTP 200"), "{result:?}");
 }
 
 #[tokio::test]
