@@ -284,11 +284,12 @@ fn firewall(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, target: Option<Target>) 
         format!("{} cannot reach {shown} although it listens: the path drops or rejects", h.id()),
     );
     // A drop times the connect out, a reject fails it at once, as a refusal does.
-    let mut f = if drop {
-        with_routing_status(f, h, target.as_ref(), |p| p.connect_timeout_status())
+    let answer: fn(&dyn gw502_proxy::Proxy) -> u16 = if drop {
+        |p| p.connect_timeout_status()
     } else {
-        with_routing_status(f, h, target.as_ref(), |p| p.refused_status())
+        |p| p.refused_status()
     };
+    let mut f = with_routing_status(f, h, target.as_ref(), answer);
     f.missing.extend(missing);
     Some(f)
 }

@@ -360,11 +360,7 @@ async fn speaks_http(req: &ProbeRequest, within: Duration) -> Option<u16> {
             .await
             .ok()?;
         let request = http_request(&req.path, &req.host_header, &req.user_agent);
-        let limits = HeadLimits {
-            timeout: within,
-            ..req.limits()
-        };
-        let read = http_exchange(connected.io.as_mut(), &request, limits)
+        let read = http_exchange(connected.io.as_mut(), &request, req.limits())
             .await
             .ok()?;
         Some(read.head.status)
