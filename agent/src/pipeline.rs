@@ -79,6 +79,12 @@ impl Sources {
         self.probes.late_news().await;
     }
 
+    /// Probes the last report's upstream targets again, between reports (see
+    /// [`ProbeSource::start_probes`]).
+    pub fn probe_again(&mut self) {
+        self.probes.start_probes();
+    }
+
     /// Runs every source once and returns the whole picture (no deltas).
     pub async fn gather(&mut self, config: &Config) -> HostReport {
         let started = std::time::Instant::now();

@@ -51,6 +51,14 @@ pub enum RunError {
 /// after the report that just went out.
 const NUDGE_GAP: Duration = Duration::from_millis(250);
 
+/// Sleeps until `at`; never returns for `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The counter of report loop restarts, labelled `loop`.
 pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
 
@@ -186,8 +194,9 @@ impl Agent {
 impl Gatherer {
     /// A report every interval until `stop` turns true; a stop while a
     /// report is gathered still spools it. Gathering is bounded by the
-    /// sources' timeouts, never by the collectors. A nudge, or a direct probe
-    /// that outlived its report and finished with news, gathers at once (or
+    /// sources' timeouts, never by the collectors. Halfway between reports the
+    /// upstreams are probed again. A nudge, or a direct probe that outlived its
+    /// report (or started halfway) and finished with news, gathers at once (or
     /// [`NUDGE_GAP`] after the last report's start, if that is later) and
     /// starts the next interval from there.
     async fn run(
@@ -200,6 +209,10 @@ impl Gatherer {
         let mut tick = tokio::time::interval(config.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last: Option<Instant> = None;
+        // When the upstreams are probed again: halfway from the end of the last
+        // gathering to the next tick (a hanging probe can hold a gathering for
+        // half an interval), once per interval.
+        let mut halfway: Option<Instant> = None;
         let result = loop {
             let early = tokio::select! {
                 biased;
@@ -209,6 +222,11 @@ impl Gatherer {
                 () = self.sources.late_news() => {
                     tracing::debug!("a late probe brought news: reporting now");
                     true
+                }
+                () = sleep_until_some(halfway) => {
+                    halfway = None;
+                    self.sources.probe_again();
+                    continue;
                 }
             };
             if early {
@@ -221,10 +239,13 @@ impl Gatherer {
                 }
                 tick.reset();
             }
-            last = Some(Instant::now());
+            let started = Instant::now();
+            last = Some(started);
             if let Err(error) = self.enqueue(config, queue).await {
                 break Err(error);
             }
+            let done = Instant::now();
+            halfway = Some(done + (started + config.interval).saturating_duration_since(done) / 2);
         };
         queue.finish_gathering();
         result

@@ -11,6 +11,13 @@
 //! the next report forward ([`ProbeSource::late_news`]), so its evidence does
 //! not wait for the next tick.
 //!
+//! Between two reports the targets of the last one are probed once more
+//! ([`ProbeSource::start_probes`], halfway through the interval). A probe is one
+//! small request to a local upstream, a report is the host's whole picture: so
+//! a fault that only a probe sees (a hang, which takes a whole probe timeout to
+//! see) is found up to half an interval sooner, and what it finds brings the
+//! report forward as any late news does.
+//!
 //! Each target is probed the way its proxy reaches it: the protocol of the
 //! directive (`proxy_pass http://`, `fastcgi_pass`, ...), the Host header of
 //! the first server name that routes to it, and the location's path when it
@@ -90,6 +97,8 @@ pub struct ProbeSource {
     in_flight: HashMap<Id, Key>,
     /// The newest finished probe of each target.
     latest: BTreeMap<Key, DirectProbe>,
+    /// The probes the last report called for, to probe again between reports.
+    last_plan: Vec<Planned>,
     /// Bounds the probes in flight at once.
     permits: Arc<Semaphore>,
 }
@@ -101,6 +110,7 @@ impl Default for ProbeSource {
 }
 
 /// One planned probe and the note its detail carries.
+#[derive(Debug, Clone)]
 struct Planned {
     target: UpstreamTarget,
     request: ProbeRequest,
@@ -118,6 +128,7 @@ impl ProbeSource {
             running: JoinSet::new(),
             in_flight: HashMap::new(),
             latest: BTreeMap::new(),
+            last_plan: Vec::new(),
         }
     }
 
@@ -253,13 +264,8 @@ impl Source for ProbeSource {
         }
         self.unjudged = notes;
         let wanted: HashSet<Key> = planned.iter().map(|p| key(&p.target)).collect();
-        for planned in planned {
-            let target = key(&planned.target);
-            if !self.in_flight.values().any(|k| *k == target) {
-                let handle = self.running.spawn(run(planned, self.permits.clone()));
-                self.in_flight.insert(handle.id(), target);
-            }
-        }
+        self.last_plan = planned;
+        self.start_probes();
         let budget = tokio::time::Instant::now() + self.settings.budget;
         while let Ok(Some(done)) =
             tokio::time::timeout_at(budget, self.running.join_next_with_id()).await
@@ -281,6 +287,21 @@ impl Source for ProbeSource {
 }
 
 impl ProbeSource {
+    /// Starts a probe of each target the last report called for that has no
+    /// probe running. Results that come after the report wait for the next
+    /// one, or bring it forward when they are news ([`ProbeSource::late_news`]).
+    pub fn start_probes(&mut self) {
+        for planned in &self.last_plan {
+            let target = key(&planned.target);
+            if !self.in_flight.values().any(|k| *k == target) {
+                let handle = self
+                    .running
+                    .spawn(run(planned.clone(), self.permits.clone()));
+                self.in_flight.insert(handle.id(), target);
+            }
+        }
+    }
+
     /// Waits, between reports, for a probe that outlived its report's budget to
     /// finish with news: an outcome or status its target's newest probe did not
     /// have (a hanging upstream's timeout, say). Every probe that finishes is kept

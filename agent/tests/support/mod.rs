@@ -1,11 +1,11 @@
 //! Shared by the agent's fail-over and nudge tests: a small gRPC ingest server
-//! on loopback (port 0, plaintext) that answers every report the same way and
-//! counts them, and sends the nudges a test asks for.
+//! on loopback (port 0, plaintext) that answers every report the same way,
+//! counts and keeps them, and sends the nudges a test asks for.
 // Each test binary uses part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::Stream;
@@ -21,6 +21,7 @@ use tonic::{Code, Request, Response, Status};
 struct Stub {
     answer: Option<Code>,
     calls: Arc<AtomicUsize>,
+    reports: Arc<Mutex<Vec<HostReport>>>,
     nudges: broadcast::Sender<Nudge>,
 }
 
@@ -38,8 +39,9 @@ impl Ingest for Stub {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn report(&self, _: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
+    async fn report(&self, report: Request<HostReport>) -> Result<Response<ReportAck>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.reports.lock().unwrap().push(report.into_inner());
         match self.answer {
             None => Ok(Response::new(ReportAck::default())),
             Some(code) => Err(Status::new(code, "stub says no")),
@@ -51,6 +53,7 @@ impl Ingest for Stub {
 pub struct Server {
     pub addr: SocketAddr,
     calls: Arc<AtomicUsize>,
+    reports: Arc<Mutex<Vec<HostReport>>>,
     nudges: broadcast::Sender<Nudge>,
     _stop: oneshot::Sender<()>,
 }
@@ -60,10 +63,12 @@ impl Server {
         let listener = TcpListener::bind(at).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let calls = Arc::new(AtomicUsize::new(0));
+        let reports = Arc::new(Mutex::new(Vec::new()));
         let nudges = broadcast::channel(16).0;
         let stub = Stub {
             answer,
             calls: calls.clone(),
+            reports: reports.clone(),
             nudges: nudges.clone(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
@@ -77,6 +82,7 @@ impl Server {
         Server {
             addr,
             calls,
+            reports,
             nudges,
             _stop: stop,
         }
@@ -88,6 +94,11 @@ impl Server {
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The reports received so far, in order.
+    pub fn reports(&self) -> Vec<HostReport> {
+        self.reports.lock().unwrap().clone()
     }
 
     /// Nudges every open stream about `site`; false when no agent listens yet.
