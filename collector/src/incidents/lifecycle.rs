@@ -19,7 +19,13 @@
 //!     the verdict at least names a host (the site's agents had not reported);
 //!   - an `upstream_returned_error` incident, when the verdict is the
 //!     `dependency_failure` that explains that app's own 5xx (its journal line
-//!     of the failing dependency came a report after the 5xx).
+//!     of the failing dependency came a report after the 5xx);
+//!   - a `premature_close`, `connection_reset` or `invalid_header` incident,
+//!     when the verdict is the `protocol_mismatch` or `tls_mismatch` on its
+//!     host that explains what the proxy read: a peer speaking another protocol
+//!     closes, resets or answers bytes that are no HTTP head. The proxy's log
+//!     says so as soon as a visitor is refused; the direct probe that shows the
+//!     mismatch may come a report later.
 //!
 //!   The sharper verdict is a new incident, not an update of the vague one:
 //!   layer, cause and owner are its identity and route it (Alertmanager labels,
@@ -67,14 +73,29 @@ impl IncidentKey {
 
     /// Whether this key says more about the failure `other` speaks of: a named cause
     /// where `other` has none, a host where neither names a cause and `other` names
-    /// no host, or the dependency that made the same app answer 5xx.
+    /// no host, or on the same host a cause that explains `other`'s ([`explains`]).
     fn sharper_than(&self, other: &IncidentKey) -> bool {
         let cause = |k: &IncidentKey| k.cause.parse::<Cause>().ok();
         (self.named() && !other.named() && self.overlaps(other))
             || (!self.named() && !other.named() && !self.host.is_empty() && other.host.is_empty())
             || (self.host == other.host
-                && cause(self) == Some(Cause::DependencyFailure)
-                && cause(other) == Some(Cause::UpstreamReturnedError))
+                && cause(self)
+                    .zip(cause(other))
+                    .is_some_and(|(cause, symptom)| explains(cause, symptom)))
+    }
+}
+
+/// Whether `cause` on a host is the reason for what `symptom` on the same host
+/// reports: the dependency that made an app answer 5xx, or the protocol the
+/// peer speaks for what the proxy read from it.
+fn explains(cause: Cause, symptom: Cause) -> bool {
+    use Cause::*;
+    match cause {
+        DependencyFailure => symptom == UpstreamReturnedError,
+        ProtocolMismatch | TlsMismatch => {
+            matches!(symptom, PrematureClose | ConnectionReset | InvalidHeader)
+        }
+        _ => false,
     }
 }
 
@@ -207,6 +228,32 @@ mod tests {
         let open = [row(5, "web2", own.0, own.1)];
         let p = plan(&[dependency], &open);
         assert_eq!((p.superseded, p.absent), (vec![], vec![5]));
+    }
+
+    #[test]
+    fn a_mismatch_supersedes_what_the_proxy_read_from_the_peer() {
+        for mismatch in ["protocol_mismatch", "tls_mismatch"] {
+            for read in ["premature_close", "connection_reset", "invalid_header"] {
+                let open = [row(3, "web1", "response", read)];
+                let p = plan(&[key("web1", "handoff", mismatch)], &open);
+                assert_eq!(
+                    (p.upsert, p.superseded, p.absent),
+                    (vec![0], vec![3], vec![]),
+                    "{mismatch} over {read}"
+                );
+                // The proxy's lines alone again open nothing beside it.
+                let open = [row(4, "web1", "handoff", mismatch)];
+                let p = plan(&[key("web1", "response", read)], &open);
+                assert_eq!((p.held, p.absent), (vec![0], vec![4]), "{mismatch} holds {read}");
+            }
+        }
+        // Another host's close, and a symptom no mismatch explains, wait their turn.
+        let open = [
+            row(5, "web2", "response", "premature_close"),
+            row(6, "web1", "response", "header_too_big"),
+        ];
+        let p = plan(&[key("web1", "handoff", "protocol_mismatch")], &open);
+        assert_eq!((p.superseded, p.absent), (vec![], vec![5, 6]));
     }
 
     #[test]
