@@ -231,8 +231,9 @@ pub fn markdown(
          (`tests/src/matrix.rs`). Judging is strict: a cell passes only when the expected \
          incident is open and no other incident is open for its site (boot-time ones \
          included); a healthy control passes only when no incident opened at all. Seconds \
-         run from the fault (warm) or from the agents' start (cold) to the `opened_at` of the \
-         right incident; agents report every 2 s. \"From shown\" (passing cells) runs from \
+         run from the start of the cell's own fault injection (warm) or from the agents' \
+         start (cold) to the `opened_at` of the right incident; agents report every 2 s. \
+         \"From shown\" (passing cells) runs from \
          when the fault showed, the first visitor request that came back failed (a read \
          timeout fails its first request only when the proxy gives up), on a cold start no \
          earlier than the first report of the site's agents, to when `gw502ctl incidents` \

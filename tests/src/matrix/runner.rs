@@ -155,8 +155,10 @@ pub fn run_batch(
         wait_reports(&fleet, &live)?;
     }
     let injected = (OffsetDateTime::now_utc(), Instant::now());
-    let mut fault_at = injected.0;
+    // Each cell's fault counts from its own injection, not the batch's first.
+    let mut fault_at = Vec::with_capacity(layouts.len());
     for l in &layouts {
+        fault_at.push(OffsetDateTime::now_utc());
         hosts::inject(&fleet, l)?;
     }
     let loads: Vec<Load> = layouts
@@ -176,7 +178,7 @@ pub fn run_batch(
         std::thread::sleep(Duration::from_secs(3));
         fleet.start_collector(&sites)?;
         fleet.start_agents(&names)?;
-        fault_at = OffsetDateTime::now_utc();
+        fault_at.fill(OffsetDateTime::now_utc());
     }
     let started = Instant::now();
     let recorder = match record {
@@ -223,7 +225,7 @@ pub fn run_batch(
                     eprintln!(
                         "trace {} +{:.1}s: {now}",
                         l.cell.id(),
-                        (seen - fault_at).as_seconds_f64()
+                        (seen - fault_at[n]).as_seconds_f64()
                     );
                     traced.insert(n, now);
                 }
@@ -251,7 +253,7 @@ pub fn run_batch(
                 }
                 Some(e) => {
                     let right = open.iter().find(|i| e.matches(i));
-                    let seconds = right.and_then(|i| seconds_to_open(i, fault_at));
+                    let seconds = right.and_then(|i| seconds_to_open(i, fault_at[n]));
                     // Cold cells start gw502 after the fault: only a warm cell had a
                     // healthy period for a false incident to open in. An incident
                     // opens at the start of the evaluation pass that sees the fault,
