@@ -51,14 +51,6 @@ pub enum RunError {
 /// after the report that just went out.
 const NUDGE_GAP: Duration = Duration::from_millis(250);
 
-/// Sleeps until `at`; never returns for `None`.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The counter of report loop restarts, labelled `loop`.
 pub const LOOP_RESTARTS: &str = "gw502_agent_loop_restarts_total";
 
@@ -272,5 +264,13 @@ impl Gatherer {
             self.deltas.force_full();
         }
         Ok(())
+    }
+}
+
+/// Sleeps until `at`; never returns for `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
