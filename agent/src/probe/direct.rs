@@ -5,7 +5,9 @@
 //! then (an upstream that accepts and never answers holds it for the whole
 //! timeout) goes on and goes into a later report; meanwhile the target keeps
 //! its newest finished probe, stamped when that probe started, and no second
-//! probe of it is started. So a hanging upstream never holds back the rest of
+//! probe of it is started. A target whose newest probe outlived the budget is
+//! not waited for at all: its next probe most likely will too, and a report
+//! held back for it would carry the host's other evidence late. So a hanging upstream never holds back the rest of
 //! the host's evidence, and is not sent a new request while the last one waits.
 //! A late probe that finishes with news (its target's outcome changed) brings
 //! the next report forward ([`ProbeSource::late_news`]), so its evidence does
@@ -267,10 +269,13 @@ impl Source for ProbeSource {
         self.last_plan = planned;
         self.start_probes();
         let budget = tokio::time::Instant::now() + self.settings.budget;
-        while let Ok(Some(done)) =
-            tokio::time::timeout_at(budget, self.running.join_next_with_id()).await
-        {
-            self.settle(done);
+        while self.in_flight.values().any(|target| self.worth_waiting(target)) {
+            match tokio::time::timeout_at(budget, self.running.join_next_with_id()).await {
+                Ok(Some(done)) => {
+                    self.settle(done);
+                }
+                _ => break,
+            }
         }
         if !self.in_flight.is_empty() {
             tracing::debug!(
@@ -314,6 +319,16 @@ impl ProbeSource {
             }
         }
         std::future::pending().await
+    }
+
+    /// Whether a report waits for `target`'s running probe: not when the
+    /// target's newest probe outlived a report's budget (an upstream that hangs),
+    /// as this one most likely will too. The report goes without it at once; if
+    /// the target answers after all, that is news and brings a report forward.
+    fn worth_waiting(&self, target: &Key) -> bool {
+        self.latest
+            .get(target)
+            .is_none_or(|p| u128::from(p.elapsed_ms) < self.settings.budget.as_millis())
     }
 
     /// Keeps a finished probe as its target's newest; true when it is news.

@@ -7,6 +7,8 @@ use gw502_proto::v1::{ProxyConfig, UpstreamTarget};
 
 use gw502_probe::FetchRequest;
 use gw502_probe::testing::{Behaviour, serve};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::probe::{CrossProbeSite, CrossProbeSource, ProbeSettings, ProbeSource};
 use crate::source::{Roots, Scope, Source};
@@ -112,9 +114,7 @@ async fn probes_each_distinct_target_once() {
 /// at once.
 #[tokio::test]
 async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let scope = proxy_scope(
@@ -159,33 +159,69 @@ async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
     );
 }
 
+/// An upstream on loopback that the test answers by hand, and its target.
+async fn upstream() -> (TcpListener, UpstreamTarget) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let t = target("http", &addr, "127.0.0.1", u32::from(port), "", "/");
+    (listener, t)
+}
+
+/// Takes a probe's request and holds it.
+async fn take(listener: &TcpListener) -> TcpStream {
+    let (mut held, _) = listener.accept().await.unwrap();
+    let _ = held.read(&mut [0u8; 1024]).await.unwrap();
+    held
+}
+
+/// Answers `status` and waits for the probe to close its side.
+async fn answer(mut held: TcpStream, status: u16) {
+    let head = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+    held.write_all(head.as_bytes()).await.unwrap();
+    let _ = held.read(&mut [0u8; 64]).await;
+}
+
+/// No finished probe is left to wake the agent.
+async fn quiet(source: &mut ProbeSource) -> bool {
+    tokio::time::timeout(Duration::ZERO, source.late_news())
+        .await
+        .is_err()
+}
+
+/// A report does not wait for a target whose last probe outlived the budget:
+/// it goes with the timeout at once, and the answer that comes after all is
+/// news for the next report.
+#[tokio::test]
+async fn a_report_does_not_wait_for_a_target_that_hung_last_time() {
+    let (listener, t) = upstream().await;
+    let scope = proxy_scope("nginx", vec![t]);
+    let mut source = ProbeSource::new(ProbeSettings {
+        budget: Duration::from_millis(200),
+        ..Duration::from_millis(300).into()
+    });
+
+    // The first probe hangs past the budget and times out.
+    assert!(source.collect(&scope).await.unwrap().probes.is_empty());
+    let _hung = take(&listener).await;
+    source.late_news().await;
+
+    // The target answers at once now, but the report does not wait to see it.
+    let (report, ()) = tokio::join!(source.collect(&scope), async {
+        answer(take(&listener).await, 200).await;
+    });
+    let outcomes: Vec<_> = report.unwrap().probes.into_iter().map(|p| p.outcome).collect();
+    assert_eq!(outcomes, ["timeout"]);
+    // Its answer is news: the agent reports again, with it.
+    source.late_news().await;
+    let next = source.collect(&scope).await.unwrap();
+    assert_eq!((next.probes[0].outcome.as_str(), next.probes[0].status), ("ok", 200));
+}
+
 /// Between reports, a probe that outlived its report wakes the agent when its
 /// target's outcome changed; one that finishes as the last did is kept quietly.
 #[tokio::test]
 async fn a_late_probe_brings_the_next_report_forward_only_with_news() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
-
-    async fn upstream() -> (TcpListener, UpstreamTarget) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let addr = format!("127.0.0.1:{port}");
-        let t = target("http", &addr, "127.0.0.1", u32::from(port), "", "/");
-        (listener, t)
-    }
-    /// Takes a probe's request and holds it.
-    async fn take(listener: &TcpListener) -> TcpStream {
-        let (mut held, _) = listener.accept().await.unwrap();
-        let _ = held.read(&mut [0u8; 1024]).await.unwrap();
-        held
-    }
-    /// Answers `status` and waits for the probe to close its side.
-    async fn answer(mut held: TcpStream, status: u16) {
-        let head = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
-        held.write_all(head.as_bytes()).await.unwrap();
-        let _ = held.read(&mut [0u8; 64]).await;
-    }
-
     let (same, same_target) = upstream().await;
     let (changed, changed_target) = upstream().await;
     let scope = proxy_scope("nginx", vec![same_target, changed_target]);
@@ -194,13 +230,6 @@ async fn a_late_probe_brings_the_next_report_forward_only_with_news() {
         budget: Duration::ZERO,
         ..Duration::from_secs(60).into()
     });
-    // No finished probe is left to wake the agent.
-    async fn quiet(source: &mut ProbeSource) -> bool {
-        tokio::time::timeout(Duration::ZERO, source.late_news())
-            .await
-            .is_err()
-    }
-
     // A target's first answer is news, each on its own.
     assert!(source.collect(&scope).await.unwrap().probes.is_empty());
     let (a, b) = tokio::join!(take(&same), take(&changed));
@@ -294,7 +323,6 @@ async fn cross_probe_reports_an_observation_per_site() {
 /// `app.internal` signed by it; answers every request `200`.
 async fn private_ca_server() -> (std::net::SocketAddr, String) {
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -318,7 +346,7 @@ async fn private_ca_server() -> (std::net::SocketAddr, String) {
     .with_single_cert(vec![leaf.der().clone()], key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
