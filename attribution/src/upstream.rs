@@ -9,7 +9,9 @@
 //! becomes `saturated` when the pool shows exhaustion (`pm.max_children`, a
 //! full accept queue), otherwise it is a plain `timeout` (504). A 5xx that the
 //! proxy relayed without logging an error of its own is
-//! `upstream_returned_error` and keeps its status.
+//! `upstream_returned_error` and keeps its status, when an app answered it: a
+//! 5xx from a target a proxy listens on (nginx behind Varnish) is that proxy's
+//! own, and what its own targets show explains it.
 //!
 //! On a cold start the unit that should serve the target may be known only
 //! as a candidate (role `candidate`, see `chain`): it counts once tied to
@@ -33,6 +35,21 @@ use super::verdict::Cause;
 /// A unit whose state changed this recently with a restart counter of 3 or more is
 /// restarting now, not carrying an old count.
 const RECENT_RESTART_MS: i64 = 120_000;
+
+/// Whether a proxy unit of the host that `target` lives on listens on it: the
+/// target is a hop of the chain, not the app.
+fn proxy_listens(cx: &Cx<'_>, h: &HostView<'_>, target: &Target) -> bool {
+    let Some(th) = cx.host_of(h, target) else {
+        return false;
+    };
+    let proxies = th.proxy_units();
+    th.listeners().iter().any(|l| {
+        is_tcp(l)
+            && target.port == u16::try_from(l.port).ok()
+            && listener_accepts(l, &target.host)
+            && proxies.iter().any(|u| u.name == l.unit)
+    })
+}
 
 /// Confirms an upstream-layer candidate of a trigger.
 pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) -> Option<Finding> {
@@ -87,6 +104,13 @@ pub(crate) fn confirm(cx: &Cx<'_>, h: &HostView<'_>, t: &Trigger, cause: Cause) 
                 format!("time a request to {target} on {} (curl -m 60 -w '%{{time_starttransfer}}'); it connects but sends no header in time", h.id()),
                 format!("{target} accepts connections on {} but does not answer before the proxy's read timeout", h.id()),
             ))
+        }
+        // A proxy's 5xx is its own answer (nginx behind Varnish), which its own
+        // targets explain; only an app answers one "itself".
+        Cause::UpstreamReturnedError
+            if t.target.as_ref().is_some_and(|x| proxy_listens(cx, h, x)) =>
+        {
+            None
         }
         Cause::UpstreamReturnedError => Some(
             Finding::new(Cause::UpstreamReturnedError, Tier::Inferred, t, Vec::new()).say(

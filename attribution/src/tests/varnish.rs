@@ -23,6 +23,13 @@ fn app_up(h: Host) -> Host {
 
 /// Varnish on 80 in front of nginx on 127.0.0.1:8080, nginx to the app on 3000.
 fn cache_then_nginx(id: &str) -> Host {
+    nginx_behind_cache(id)
+        .unit("app.service", "active", "running", "upstream")
+        .tcp("127.0.0.1", 3000, "app.service")
+}
+
+/// Varnish on 80 in front of nginx on 127.0.0.1:8080, nginx to 3000; no app seen.
+fn nginx_behind_cache(id: &str) -> Host {
     host(id)
         .proxy("varnish", "varnish.service", BACKEND)
         .proxy("nginx", "nginx.service", "http://127.0.0.1:3000")
@@ -38,8 +45,6 @@ fn cache_then_nginx(id: &str) -> Host {
                 .retain(|l| l.unit != "nginx.service");
         })
         .tcp("127.0.0.1", 8080, "nginx.service")
-        .unit("app.service", "active", "running", "upstream")
-        .tcp("127.0.0.1", 3000, "app.service")
 }
 
 /// A backend the probe marked sick, as `varnishadm backend.list -j` says.
@@ -174,6 +179,24 @@ pub(super) fn rows() -> Vec<Row> {
                     .probe("127.0.0.1:8080", "ok", "response", 502, ""),
             ),
             is(ServiceDown, 502, Hop::Proxy),
+        ),
+        near(
+            "varnish in front of nginx near-miss: cold start, nothing tied to nginx's refused target; nginx's own 502 is no app's",
+            UpstreamReturnedError,
+            site("shop.example").public("ok", 502, "nginx").host(
+                nginx_behind_cache("web1")
+                    .unit("app.service", "active", "running", "listener")
+                    .tcp("127.0.0.1", 3005, "app.service")
+                    .ngx(
+                        REFUSED,
+                        "error",
+                        "connect() failed (111: Connection refused) while connecting to upstream",
+                        "http://127.0.0.1:3000/",
+                    )
+                    .probe("127.0.0.1:3000", "refused", "connect", 0, "")
+                    .probe("127.0.0.1:8080", "ok", "response", 502, ""),
+            ),
+            is(InsufficientEvidence, 502, Hop::Proxy),
         ),
         near(
             "varnish near-miss: stopped nginx elsewhere is not the cache's backend",
