@@ -6,9 +6,9 @@
 //! timeout) goes on and goes into a later report; meanwhile the target keeps
 //! its newest finished probe, stamped when that probe started, and no second
 //! probe of it is started. A target whose newest probe outlived the budget is
-//! not waited for at all: its next probe most likely will too, and a report
-//! held back for it would carry the host's other evidence late. So a hanging upstream never holds back the rest of
-//! the host's evidence, and is not sent a new request while the last one waits.
+//! not waited for at all: its next probe most likely will too. So a hanging
+//! upstream never holds back the rest of the host's evidence, and is not sent
+//! a new request while the last one waits.
 //! A late probe that finishes with news (its target's outcome changed) brings
 //! the next report forward ([`ProbeSource::late_news`]), so its evidence does
 //! not wait for the next tick.

@@ -114,13 +114,8 @@ async fn probes_each_distinct_target_once() {
 /// at once.
 #[tokio::test]
 async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let scope = proxy_scope(
-        "nginx",
-        vec![target("http", &addr, "127.0.0.1", u32::from(port), "", "/")],
-    );
+    let (listener, t) = upstream().await;
+    let scope = proxy_scope("nginx", vec![t]);
     let mut source = ProbeSource::new(ProbeSettings {
         budget: Duration::from_secs(1),
         ..Duration::from_secs(60).into()
@@ -129,9 +124,7 @@ async fn a_probe_that_outlives_the_budget_goes_into_a_later_report() {
     // The upstream takes the request and does not answer: the report goes without it.
     let first = source.collect(&scope).await.unwrap();
     assert!(first.probes.is_empty(), "{first:?}");
-    let (mut held, _) = listener.accept().await.unwrap();
-    let mut request = [0u8; 1024];
-    let _ = held.read(&mut request).await.unwrap();
+    let mut held = take(&listener).await;
 
     // It answers after that report: the probe of the first report brings it.
     held.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
