@@ -47,6 +47,21 @@ fn nginx_behind_cache(id: &str) -> Host {
         .tcp("127.0.0.1", 8080, "nginx.service")
 }
 
+/// nginx behind the cache refused by its target on 3000; nginx's 502 passes
+/// through Varnish.
+fn nginx_refused(h: Host) -> Case {
+    site("shop.example").public("ok", 502, "nginx").host(
+        h.ngx(
+            REFUSED,
+            "error",
+            "connect() failed (111: Connection refused) while connecting to upstream",
+            "http://127.0.0.1:3000/",
+        )
+        .probe("127.0.0.1:3000", "refused", "connect", 0, "")
+        .probe("127.0.0.1:8080", "ok", "response", 502, ""),
+    )
+}
+
 /// A backend the probe marked sick, as `varnishadm backend.list -j` says.
 fn sick(h: Host) -> Host {
     h.edit(|s| {
@@ -166,35 +181,21 @@ pub(super) fn rows() -> Vec<Row> {
         near(
             "varnish in front of nginx: the app is stopped, nginx's 502 passes through",
             ProxyDown,
-            site("shop.example").public("ok", 502, "nginx").host(
-                cache_then_nginx("web1")
-                    .unit("app.service", "inactive", "dead", "upstream")
-                    .ngx(
-                        REFUSED,
-                        "error",
-                        "connect() failed (111: Connection refused) while connecting to upstream",
-                        "http://127.0.0.1:3000/",
-                    )
-                    .probe("127.0.0.1:3000", "refused", "connect", 0, "")
-                    .probe("127.0.0.1:8080", "ok", "response", 502, ""),
-            ),
+            nginx_refused(cache_then_nginx("web1").unit(
+                "app.service",
+                "inactive",
+                "dead",
+                "upstream",
+            )),
             is(ServiceDown, 502, Hop::Proxy),
         ),
         near(
             "varnish in front of nginx near-miss: cold start, nothing tied to nginx's refused target; nginx's own 502 is no app's",
             UpstreamReturnedError,
-            site("shop.example").public("ok", 502, "nginx").host(
+            nginx_refused(
                 nginx_behind_cache("web1")
                     .unit("app.service", "active", "running", "listener")
-                    .tcp("127.0.0.1", 3005, "app.service")
-                    .ngx(
-                        REFUSED,
-                        "error",
-                        "connect() failed (111: Connection refused) while connecting to upstream",
-                        "http://127.0.0.1:3000/",
-                    )
-                    .probe("127.0.0.1:3000", "refused", "connect", 0, "")
-                    .probe("127.0.0.1:8080", "ok", "response", 502, ""),
+                    .tcp("127.0.0.1", 3005, "app.service"),
             ),
             is(InsufficientEvidence, 502, Hop::Proxy),
         ),
