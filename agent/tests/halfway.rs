@@ -45,9 +45,10 @@ fn report_with(
         .enumerate()
         .skip(from)
         .find(|(_, r)| {
-            r.probes.iter().flat_map(|s| &s.probes).any(|p| {
-                p.target.as_ref().is_some_and(|t| t.address == address) && pick(p)
-            })
+            r.probes
+                .iter()
+                .flat_map(|s| &s.probes)
+                .any(|p| p.target.as_ref().is_some_and(|t| t.address == address) && pick(p))
         })
 }
 
@@ -97,7 +98,9 @@ async fn a_refused_upstream_is_reported_halfway_not_at_the_next_tick() {
     }));
 
     let (seen, healthy) = until("a report with the healthy probe", || {
-        report_with(&server, 0, &address, |p| p.outcome == "ok" && p.status == 200)
+        report_with(&server, 0, &address, |p| {
+            p.outcome == "ok" && p.status == 200
+        })
     })
     .await;
     serving.abort();

@@ -269,7 +269,7 @@ impl Source for ProbeSource {
         self.last_plan = planned;
         self.start_probes();
         let budget = tokio::time::Instant::now() + self.settings.budget;
-        while self.in_flight.values().any(|target| self.worth_waiting(target)) {
+        while self.worth_waiting() {
             match tokio::time::timeout_at(budget, self.running.join_next_with_id()).await {
                 Ok(Some(done)) => {
                     self.settle(done);
@@ -321,14 +321,17 @@ impl ProbeSource {
         std::future::pending().await
     }
 
-    /// Whether a report waits for `target`'s running probe: not when the
-    /// target's newest probe outlived a report's budget (an upstream that hangs),
-    /// as this one most likely will too. The report goes without it at once; if
-    /// the target answers after all, that is news and brings a report forward.
-    fn worth_waiting(&self, target: &Key) -> bool {
-        self.latest
-            .get(target)
-            .is_none_or(|p| u128::from(p.elapsed_ms) < self.settings.budget.as_millis())
+    /// Whether a report waits for the probes still running: not for a target
+    /// whose newest probe outlived a report's budget (an upstream that hangs), as
+    /// this one most likely will too. The report goes without it; if the target
+    /// answers after all, that is news and brings a report forward.
+    fn worth_waiting(&self) -> bool {
+        let budget_ms = self.settings.budget.as_millis();
+        self.in_flight.values().any(|target| {
+            self.latest
+                .get(target)
+                .is_none_or(|p| u128::from(p.elapsed_ms) < budget_ms)
+        })
     }
 
     /// Keeps a finished probe as its target's newest; true when it is news.

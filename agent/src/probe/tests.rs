@@ -203,12 +203,20 @@ async fn a_report_does_not_wait_for_a_target_that_hung_last_time() {
     let (report, ()) = tokio::join!(source.collect(&scope), async {
         answer(take(&listener).await, 200).await;
     });
-    let outcomes: Vec<_> = report.unwrap().probes.into_iter().map(|p| p.outcome).collect();
+    let outcomes: Vec<_> = report
+        .unwrap()
+        .probes
+        .into_iter()
+        .map(|p| p.outcome)
+        .collect();
     assert_eq!(outcomes, ["timeout"]);
     // Its answer is news: the agent reports again, with it.
     source.late_news().await;
     let next = source.collect(&scope).await.unwrap();
-    assert_eq!((next.probes[0].outcome.as_str(), next.probes[0].status), ("ok", 200));
+    assert_eq!(
+        (next.probes[0].outcome.as_str(), next.probes[0].status),
+        ("ok", 200)
+    );
 }
 
 /// Between reports, a probe that outlived its report wakes the agent when its

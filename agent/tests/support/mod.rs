@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::Stream;
 use gw502_proto::v1::ingest_server::{Ingest, IngestServer};

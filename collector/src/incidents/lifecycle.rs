@@ -244,7 +244,11 @@ mod tests {
                 // The proxy's lines alone again open nothing beside it.
                 let open = [row(4, "web1", "handoff", mismatch)];
                 let p = plan(&[key("web1", "response", read)], &open);
-                assert_eq!((p.held, p.absent), (vec![0], vec![4]), "{mismatch} holds {read}");
+                assert_eq!(
+                    (p.held, p.absent),
+                    (vec![0], vec![4]),
+                    "{mismatch} holds {read}"
+                );
             }
         }
         // Another host's close, and a symptom no mismatch explains, wait their turn.
