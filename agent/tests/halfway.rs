@@ -7,30 +7,15 @@
 
 mod support;
 
-use std::time::Duration;
-
 use gw502_agent::config::Config;
 use gw502_agent::run::Agent;
 use gw502_proto::v1::{DirectProbe, HostReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::time::Instant;
 
-use support::Server;
+use support::{Server, until};
 
 const INTERVAL_MS: i64 = 6_000;
-
-/// Polls `found` every 50 ms for at most 30 s.
-async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = found() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The first report from the `from`th on with a probe of `address` that `pick` accepts.
 fn report_with(

@@ -13,6 +13,7 @@ use gw502_proto::v1::ingest_server::{Ingest, IngestServer};
 use gw502_proto::v1::{HostReport, Nudge, NudgeRequest, ReportAck};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
@@ -118,5 +119,18 @@ pub fn report(seq: u64) -> HostReport {
         agent_instance: "i1".into(),
         seq,
         ..HostReport::default()
+    }
+}
+
+/// Polls `found` every 50 ms for at most 30 s and returns what it found; the
+/// agents under test report on intervals far longer than a poll.
+pub async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(found) = found() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
